@@ -1,0 +1,80 @@
+//! Work to undo when the tool is interrupted (SIGINT, SIGTERM, SIGHUP).
+//!
+//! A `*.partial` file being written, a scratch database being restored into:
+//! each registers an action here and unregisters it (by dropping the guard)
+//! once the work completed. On a signal every registered action runs, then the
+//! process exits with 128 + the signal number, as a shell would report.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
+
+type Action = Box<dyn FnOnce() + Send>;
+
+static ACTIONS: Mutex<BTreeMap<u64, Action>> = Mutex::new(BTreeMap::new());
+static NEXT: AtomicU64 = AtomicU64::new(1);
+static INSTALL: Once = Once::new();
+
+/// Keeps an action registered; dropping it unregisters without running it.
+#[derive(Debug)]
+#[must_use = "dropping the guard unregisters the action at once"]
+pub struct CleanupGuard(u64);
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if let Ok(mut a) = ACTIONS.lock() {
+            a.remove(&self.0);
+        }
+    }
+}
+
+impl CleanupGuard {
+    /// Unregisters the action and runs it now.
+    pub fn run_now(self) {
+        let action = ACTIONS.lock().ok().and_then(|mut a| a.remove(&self.0));
+        if let Some(f) = action {
+            f();
+        }
+    }
+}
+
+/// Registers `action` to run if the process is interrupted.
+pub fn on_interrupt(action: impl FnOnce() + Send + 'static) -> CleanupGuard {
+    install();
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut a) = ACTIONS.lock() {
+        a.insert(id, Box::new(action));
+    }
+    CleanupGuard(id)
+}
+
+/// Installs the signal handler thread (once).
+pub fn install() {
+    INSTALL.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        else {
+            return;
+        };
+        std::thread::Builder::new()
+            .name("lfb-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    run_all();
+                    std::process::exit(128 + sig);
+                }
+            })
+            .ok();
+    });
+}
+
+/// Runs every registered action, newest first.
+fn run_all() {
+    let actions: Vec<Action> = match ACTIONS.lock() {
+        Ok(mut a) => std::mem::take(&mut *a).into_values().rev().collect(),
+        Err(_) => return,
+    };
+    for f in actions {
+        f();
+    }
+}

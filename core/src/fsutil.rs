@@ -1,0 +1,210 @@
+//! Files and folders the way the store needs them: private (0600 / 0700
+//! whatever the umask), written atomically, synced to disk.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::cleanup::{self, CleanupGuard};
+use crate::error::{Error, IoContext, Result};
+
+/// Mode of every file lfb creates.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every folder lfb creates.
+pub const DIR_MODE: u32 = 0o700;
+/// Suffix of files being written; never counted as a backup.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Creates `dir` and any missing parents, each new one 0700.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_private_dir(parent)?;
+        }
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(Error::io_path("create folder", dir, e)),
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+        .with_path("set permissions of", dir)
+}
+
+/// Opens a new private file (0600 whatever the umask), failing if it exists.
+pub fn create_private_file(path: &Path) -> Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .with_path("create", path)?;
+    f.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+        .with_path("set permissions of", path)?;
+    Ok(f)
+}
+
+/// fsyncs a folder so a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_path("sync folder", dir)
+}
+
+/// The `.partial` path for a final path.
+pub fn partial_path(final_path: &Path) -> PathBuf {
+    let mut s = final_path.as_os_str().to_owned();
+    s.push(PARTIAL_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// A file that appears under its final name only once complete and synced.
+///
+/// Writes go to `FINAL.partial` in the final folder. [`AtomicFile::commit`]
+/// fsyncs the file, renames it (refusing to replace an existing file) and
+/// fsyncs the folder. Dropped without commit, or interrupted by a signal, the
+/// partial file is removed.
+#[derive(Debug)]
+pub struct AtomicFile {
+    file: Option<File>,
+    partial: PathBuf,
+    _guard: CleanupGuard,
+}
+
+impl AtomicFile {
+    /// Starts writing the file that will become `final_path`.
+    pub fn create(final_path: &Path) -> Result<AtomicFile> {
+        let partial = partial_path(final_path);
+        let file = create_private_file(&partial)?;
+        let p = partial.clone();
+        let guard = cleanup::on_interrupt(move || {
+            let _ = fs::remove_file(&p);
+        });
+        Ok(AtomicFile {
+            file: Some(file),
+            partial,
+            _guard: guard,
+        })
+    }
+
+    /// The path being written.
+    pub fn partial_path(&self) -> &Path {
+        &self.partial
+    }
+
+    /// The open file (for readers that need to seek back).
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("file is open until commit")
+    }
+
+    /// Syncs and moves the file to `final_path` (which must not exist).
+    pub fn commit(mut self, final_path: &Path) -> Result<()> {
+        let file = self.file.take().expect("file is open until commit");
+        let res = (|| {
+            file.sync_all().with_path("sync", &self.partial)?;
+            if final_path.exists() {
+                return Err(Error::io_path(
+                    "write",
+                    final_path,
+                    io::Error::new(io::ErrorKind::AlreadyExists, "file exists"),
+                ));
+            }
+            fs::rename(&self.partial, final_path).with_path("rename into place", final_path)
+        })();
+        drop(file);
+        if let Err(e) = res {
+            let _ = fs::remove_file(&self.partial);
+            return Err(e);
+        }
+        if let Some(dir) = final_path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file().write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file().write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file().flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.partial);
+        }
+    }
+}
+
+/// Writes a small file atomically (sidecars, metrics): partial, sync, rename.
+/// Unlike [`AtomicFile::commit`] it replaces an existing file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let partial = partial_path(path);
+    let _ = fs::remove_file(&partial);
+    let mut f = create_private_file(&partial)?;
+    let res = f
+        .write_all(contents)
+        .and_then(|_| f.sync_all())
+        .with_path("write", &partial)
+        .and_then(|_| fs::rename(&partial, path).with_path("rename into place", path));
+    if res.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    res?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn atomic_file_appears_only_on_commit_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let fin = dir.path().join("a.sql.gz");
+        let mut f = AtomicFile::create(&fin).unwrap();
+        f.write_all(b"hello").unwrap();
+        assert!(!fin.exists());
+        assert!(partial_path(&fin).exists());
+        f.commit(&fin).unwrap();
+        assert_eq!(fs::read(&fin).unwrap(), b"hello");
+        assert!(!partial_path(&fin).exists());
+        assert_eq!(fs::metadata(&fin).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn dropped_atomic_file_leaves_nothing_and_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let fin = dir.path().join("a");
+        drop(AtomicFile::create(&fin).unwrap());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        fs::write(&fin, b"old").unwrap();
+        let f = AtomicFile::create(&fin).unwrap();
+        assert!(f.commit(&fin).is_err());
+        assert_eq!(fs::read(&fin).unwrap(), b"old");
+    }
+
+    #[test]
+    fn private_dirs_ignore_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("x/y");
+        create_private_dir(&d).unwrap();
+        assert_eq!(fs::metadata(&d).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(d.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+    }
+}

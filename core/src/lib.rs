@@ -1,0 +1,22 @@
+//! lfb-core: everything two lfb tools share.
+//!
+//! The record type and its NDJSON reader/writer, the store and its naming,
+//! the atomic writer, hashing and compression streams, the database engines,
+//! the journal, the lock, and the error type with its exit codes.
+
+pub mod cleanup;
+pub mod digest;
+pub mod error;
+pub mod fsutil;
+pub mod gzip;
+pub mod journal;
+pub mod lock;
+pub mod naming;
+pub mod ndjson;
+pub mod record;
+pub mod store;
+pub mod sys;
+
+pub use error::{Error, Result};
+pub use record::{Kind, Record};
+pub use store::Store;

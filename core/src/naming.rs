@@ -1,0 +1,242 @@
+//! Artifact file names: they sort by time and parse back.
+//!
+//! lfb writes `{name}_{kind}_{tag}_{UTC timestamp}.{ext}`, for example
+//! `ledgerflow_db_hourly_20261127T020000Z.sql.gz`. The original scripts'
+//! names are recognised too, with their local-time stamps:
+//! `ledgerflow_backup_YYYYmmdd_HHMMSS.sql.gz`,
+//! `ledgerflow_full_backup_YYYYmmdd_HHMMSS.tar.gz`,
+//! `pre_migration_YYYYmmdd_HHMMSS.dump`, `pre_test_YYYYmmdd_HHMMSS.dump`.
+
+use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
+
+use crate::record::Kind;
+
+/// Timestamp layout inside lfb names.
+pub const STAMP: &str = "%Y%m%dT%H%M%SZ";
+
+/// Known artifact extensions and the record `format` each implies.
+pub const EXTENSIONS: &[(&str, &str)] = &[
+    ("sql.gz", "sql+gzip"),
+    ("sql", "sql"),
+    ("dump", "pg-custom"),
+    ("sqlite3.gz", "sqlite+gzip"),
+    ("sqlite3", "sqlite"),
+    ("tar.gz", "tar+gzip"),
+];
+
+/// A parsed artifact file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactName {
+    pub name: String,
+    pub kind: Kind,
+    pub tag: String,
+    pub time: DateTime<Utc>,
+    pub ext: String,
+    /// Written by the original shell scripts (local-time stamp).
+    pub legacy: bool,
+}
+
+/// True for tags lfb accepts: `[a-z0-9-]+`.
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// True for artifact base names: letters, digits, `-`, `_` and `.` (not first).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Makes a safe base name from anything (a database name, a file stem).
+pub fn sanitize_name(raw: &str) -> String {
+    let s: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() { "db".to_string() } else { s }
+}
+
+/// The record `format` an extension implies.
+pub fn format_for_ext(ext: &str) -> Option<&'static str> {
+    EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
+}
+
+/// The extension for a record `format`.
+pub fn ext_for_format(format: &str) -> Option<&'static str> {
+    EXTENSIONS.iter().find(|(_, f)| *f == format).map(|(e, _)| *e)
+}
+
+fn split_ext(file: &str) -> Option<(&str, &'static str)> {
+    // Longest match first: "sql.gz" before "gz"-less "sql".
+    let mut best: Option<(&str, &'static str)> = None;
+    for (ext, _) in EXTENSIONS {
+        if let Some(stem) = file.strip_suffix(ext).and_then(|s| s.strip_suffix('.')) {
+            if best.is_none_or(|(_, e)| e.len() < ext.len()) {
+                best = Some((stem, ext));
+            }
+        }
+    }
+    best
+}
+
+impl ArtifactName {
+    /// The file name: `{name}_{kind}_{tag}_{stamp}.{ext}`.
+    pub fn file_name(&self) -> String {
+        format!("{}.{}", self.id(), self.ext)
+    }
+
+    /// The artifact id: the file name without extension.
+    pub fn id(&self) -> String {
+        if self.legacy {
+            // Legacy ids are their original stems; rebuilt here for symmetry.
+            return self.legacy_stem();
+        }
+        format!(
+            "{}_{}_{}_{}",
+            self.name,
+            self.kind,
+            self.tag,
+            self.time.format(STAMP)
+        )
+    }
+
+    fn legacy_stem(&self) -> String {
+        let local = self.time.with_timezone(&Local).format("%Y%m%d_%H%M%S");
+        match (self.kind, self.tag.as_str()) {
+            (Kind::Full, _) => format!("{}_full_backup_{local}", self.name),
+            (Kind::Db, "pre-migration") => format!("pre_migration_{local}"),
+            (Kind::Db, "safety") if self.name == "pre_test" => format!("pre_test_{local}"),
+            _ => format!("{}_backup_{local}", self.name),
+        }
+    }
+
+    /// The record `format` implied by the extension.
+    pub fn format(&self) -> &'static str {
+        format_for_ext(&self.ext).unwrap_or("unknown")
+    }
+
+    /// Parses a file name (no folder). `None` for anything lfb did not write
+    /// and does not recognise: such files are never touched.
+    pub fn parse(file: &str) -> Option<ArtifactName> {
+        let (stem, ext) = split_ext(file)?;
+        Self::parse_lfb(stem, ext).or_else(|| Self::parse_legacy(stem, ext))
+    }
+
+    fn parse_lfb(stem: &str, ext: &str) -> Option<ArtifactName> {
+        let mut parts = stem.rsplitn(4, '_');
+        let stamp = parts.next()?;
+        let tag = parts.next()?;
+        let kind = Kind::parse(parts.next()?)?;
+        let name = parts.next()?;
+        if !valid_tag(tag) || !valid_name(name) {
+            return None;
+        }
+        let time = NaiveDateTime::parse_from_str(stamp, STAMP).ok()?.and_utc();
+        let ext_ok = match kind {
+            Kind::Full => ext == "tar.gz",
+            Kind::Db => ext != "tar.gz",
+        };
+        ext_ok.then(|| ArtifactName {
+            name: name.to_string(),
+            kind,
+            tag: tag.to_string(),
+            time,
+            ext: ext.to_string(),
+            legacy: false,
+        })
+    }
+
+    fn parse_legacy(stem: &str, ext: &str) -> Option<ArtifactName> {
+        // Every legacy name ends in _YYYYmmdd_HHMMSS (local time).
+        if stem.len() < 16 {
+            return None;
+        }
+        let (head, stamp) = stem.split_at(stem.len() - 15);
+        let head = head.strip_suffix('_')?;
+        let naive = NaiveDateTime::parse_from_str(stamp, "%Y%m%d_%H%M%S").ok()?;
+        let time = Local
+            .from_local_datetime(&naive)
+            .earliest()?
+            .with_timezone(&Utc);
+        let (name, kind, tag) = match (head, ext) {
+            ("pre_migration", "dump") => ("pre_migration", Kind::Db, "pre-migration"),
+            ("pre_test", "dump") => ("pre_test", Kind::Db, "safety"),
+            (h, "tar.gz") => (h.strip_suffix("_full_backup")?, Kind::Full, "daily"),
+            (h, "sql.gz") => (h.strip_suffix("_backup")?, Kind::Db, "hourly"),
+            _ => return None,
+        };
+        if !valid_name(name) {
+            return None;
+        }
+        Some(ArtifactName {
+            name: name.to_string(),
+            kind,
+            tag: tag.to_string(),
+            time,
+            ext: ext.to_string(),
+            legacy: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lfb_names_round_trip() {
+        let n = ArtifactName::parse("ledger_flow_db_hourly_20261127T020000Z.sql.gz").unwrap();
+        assert_eq!(n.name, "ledger_flow");
+        assert_eq!(n.kind, Kind::Db);
+        assert_eq!(n.tag, "hourly");
+        assert_eq!(n.ext, "sql.gz");
+        assert_eq!(n.format(), "sql+gzip");
+        assert_eq!(n.time.to_rfc3339(), "2026-11-27T02:00:00+00:00");
+        assert_eq!(n.file_name(), "ledger_flow_db_hourly_20261127T020000Z.sql.gz");
+        let f = ArtifactName::parse("app_full_pre-migration_20260101T000000Z.tar.gz").unwrap();
+        assert_eq!((f.kind, f.tag.as_str()), (Kind::Full, "pre-migration"));
+    }
+
+    #[test]
+    fn legacy_names_are_recognised() {
+        let n = ArtifactName::parse("ledgerflow_backup_20261127_020000.sql.gz").unwrap();
+        assert!(n.legacy);
+        assert_eq!((n.kind, n.tag.as_str(), n.name.as_str()), (Kind::Db, "hourly", "ledgerflow"));
+        assert_eq!(n.id(), "ledgerflow_backup_20261127_020000");
+        let f = ArtifactName::parse("ledgerflow_full_backup_20261127_020000.tar.gz").unwrap();
+        assert_eq!((f.kind, f.name.as_str()), (Kind::Full, "ledgerflow"));
+        let m = ArtifactName::parse("pre_migration_20261127_020000.dump").unwrap();
+        assert_eq!((m.tag.as_str(), m.format()), ("pre-migration", "pg-custom"));
+        let t = ArtifactName::parse("pre_test_20261127_020000.dump").unwrap();
+        assert_eq!(t.id(), "pre_test_20261127_020000");
+    }
+
+    #[test]
+    fn foreign_files_are_not_artifacts() {
+        for f in [
+            "notes.txt",
+            "x_db_hourly_20261127T020000Z.sql.gz.partial",
+            "x_db_hourly_20261127T020000Z.sql.gz.json",
+            "x_db_Hourly_20261127T020000Z.sql.gz",
+            "x_db_hourly_2026.sql.gz",
+            "x_full_daily_20261127T020000Z.sql.gz",
+            "backup_20261127_020000.sql",
+            ".x_db_hourly_20261127T020000Z.sql.gz.icloud",
+        ] {
+            assert!(ArtifactName::parse(f).is_none(), "{f}");
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The record: one JSON object describing one artifact, the pipeline contract.
+//!
+//! A record is kept as the JSON object it was read as (field order preserved),
+//! so fields a tool does not know pass through untouched. Typed accessors read
+//! the fields lfb knows; tools add their own section (`verify`, `prune`,
+//! `restore`) with [`Record::set`]. Fields are only ever added, never renamed.
+//!
+//! ```json
+//! {"schema":"lfb/1","id":"ledgerflow_db_hourly_20261127T020000Z","kind":"db",
+//!  "env":"prod","tag":"hourly","path":"/abs/store/prod/….sql.gz",
+//!  "created_at":"2026-11-27T02:00:00Z","bytes":48213377,"sha256":"9f2c…",
+//!  "format":"sql+gzip","source":{…},"stats":{…}}
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+
+/// The schema tag every record carries.
+pub const SCHEMA: &str = "lfb/1";
+
+/// One artifact record. Serializes to exactly the object it holds.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Record(Map<String, Value>);
+
+impl serde::Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// What kind of artifact a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A database dump.
+    Db,
+    /// An archive bundle (dumps + media + config + metadata).
+    Full,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Db => "db",
+            Kind::Full => "full",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "db" => Some(Kind::Db),
+            "full" => Some(Kind::Full),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a dump came from: the `source` section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Source {
+    pub engine: String,
+    pub database: String,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub server_version: Option<String>,
+    pub tool: Option<String>,
+    /// Exact row counts per table as contained in the dump.
+    pub tables: BTreeMap<String, u64>,
+}
+
+impl Source {
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("engine".into(), json!(self.engine));
+        m.insert("database".into(), json!(self.database));
+        if let Some(h) = &self.host {
+            m.insert("host".into(), json!(h));
+        }
+        if let Some(p) = self.port {
+            m.insert("port".into(), json!(p));
+        }
+        if let Some(u) = &self.user {
+            m.insert("user".into(), json!(u));
+        }
+        if let Some(v) = &self.server_version {
+            m.insert("server_version".into(), json!(v));
+        }
+        if let Some(t) = &self.tool {
+            m.insert("tool".into(), json!(t));
+        }
+        m.insert("tables".into(), json!(self.tables));
+        Value::Object(m)
+    }
+}
+
+/// Formats a time the way records carry it: RFC 3339, UTC, whole seconds.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Record {
+    /// A new record with the fields every artifact has.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: &str,
+        kind: Kind,
+        env: &str,
+        tag: &str,
+        path: &Path,
+        created_at: DateTime<Utc>,
+        bytes: u64,
+        sha256: &str,
+        format: &str,
+    ) -> Record {
+        let mut m = Map::new();
+        m.insert("schema".into(), json!(SCHEMA));
+        m.insert("id".into(), json!(id));
+        m.insert("kind".into(), json!(kind.as_str()));
+        m.insert("env".into(), json!(env));
+        m.insert("tag".into(), json!(tag));
+        m.insert("path".into(), json!(path.to_string_lossy()));
+        m.insert("created_at".into(), json!(format_time(created_at)));
+        m.insert("bytes".into(), json!(bytes));
+        m.insert("sha256".into(), json!(sha256));
+        m.insert("format".into(), json!(format));
+        Record(m)
+    }
+
+    /// A record for work that failed before an artifact existed (a dump whose
+    /// database was unreachable). Downstream tools see it as failed.
+    pub fn failure(kind: Kind, env: &str, tag: &str, message: &str) -> Record {
+        let mut m = Map::new();
+        m.insert("schema".into(), json!(SCHEMA));
+        m.insert("kind".into(), json!(kind.as_str()));
+        m.insert("env".into(), json!(env));
+        m.insert("tag".into(), json!(tag));
+        m.insert("error".into(), json!({ "message": message }));
+        Record(m)
+    }
+
+    /// Wraps a JSON object, checking the fields lfb relies on have the right
+    /// types. The error names the field.
+    pub fn from_object(m: Map<String, Value>) -> Result<Record> {
+        let r = Record(m);
+        r.check()?;
+        Ok(r)
+    }
+
+    /// Parses one JSON text into a record.
+    pub fn from_json(text: &str) -> Result<Record> {
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| Error::input(format!("invalid JSON: {e}")))?;
+        match v {
+            Value::Object(m) => Record::from_object(m),
+            _ => Err(Error::input("expected a JSON object")),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let field_type = |name: &str, ok: fn(&Value) -> bool, what: &str| -> Result<()> {
+            match self.0.get(name) {
+                Some(v) if !ok(v) => Err(Error::input(format!("field '{name}': expected {what}"))),
+                _ => Ok(()),
+            }
+        };
+        match self.0.get("schema") {
+            None => return Err(Error::input("field 'schema': missing")),
+            Some(Value::String(s)) if s.starts_with("lfb/") => {}
+            Some(_) => {
+                return Err(Error::input(format!(
+                    "field 'schema': expected \"{SCHEMA}\""
+                )));
+            }
+        }
+        for f in ["id", "env", "tag", "path", "sha256", "format"] {
+            field_type(f, Value::is_string, "a string")?;
+        }
+        field_type("bytes", Value::is_u64, "a non-negative integer")?;
+        field_type("source", Value::is_object, "an object")?;
+        if let Some(k) = self.0.get("kind") {
+            if k.as_str().and_then(Kind::parse).is_none() {
+                return Err(Error::input("field 'kind': expected \"db\" or \"full\""));
+            }
+        }
+        if let Some(v) = self.0.get("created_at") {
+            let ok = v
+                .as_str()
+                .is_some_and(|s| DateTime::parse_from_rfc3339(s).is_ok());
+            if !ok {
+                return Err(Error::input(
+                    "field 'created_at': expected an RFC 3339 time",
+                ));
+            }
+        }
+        if let Some(t) = self.0.get("source").and_then(|s| s.get("tables")) {
+            let ok = t
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_u64));
+            if !ok {
+                return Err(Error::input(
+                    "field 'source.tables': expected an object of row counts",
+                ));
+            }
+        }
+        if !self.0.contains_key("path") && !self.0.contains_key("error") {
+            return Err(Error::input("field 'path': missing"));
+        }
+        Ok(())
+    }
+
+    pub fn as_object(&self) -> &Map<String, Value> {
+        &self.0
+    }
+    pub fn into_object(self) -> Map<String, Value> {
+        self.0
+    }
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+    /// Adds or replaces a top-level field (a tool's section).
+    pub fn set(&mut self, key: &str, value: Value) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn str_field(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(Value::as_str)
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.str_field("id")
+    }
+    pub fn kind(&self) -> Option<Kind> {
+        self.str_field("kind").and_then(Kind::parse)
+    }
+    pub fn env(&self) -> Option<&str> {
+        self.str_field("env")
+    }
+    pub fn tag(&self) -> Option<&str> {
+        self.str_field("tag")
+    }
+    pub fn path(&self) -> Option<PathBuf> {
+        self.str_field("path").map(PathBuf::from)
+    }
+    pub fn format(&self) -> Option<&str> {
+        self.str_field("format")
+    }
+    pub fn sha256(&self) -> Option<&str> {
+        self.str_field("sha256")
+    }
+    pub fn bytes(&self) -> Option<u64> {
+        self.0.get("bytes").and_then(Value::as_u64)
+    }
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.str_field("created_at")
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+    /// The recorded row counts (`source.tables`).
+    pub fn tables(&self) -> Option<BTreeMap<String, u64>> {
+        let t = self.0.get("source")?.get("tables")?.as_object()?;
+        Some(
+            t.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect(),
+        )
+    }
+    /// `source.engine`, when the record has one.
+    pub fn engine(&self) -> Option<&str> {
+        self.0.get("source")?.get("engine")?.as_str()
+    }
+
+    /// `verify.ok`, when the record has been verified.
+    pub fn verify_ok(&self) -> Option<bool> {
+        self.0.get("verify")?.get("ok")?.as_bool()
+    }
+
+    /// A failed record: `verify.ok` is false, or it carries an `error`.
+    pub fn failed(&self) -> bool {
+        self.0.contains_key("error") || self.verify_ok() == Some(false)
+    }
+
+    /// A short name for messages: the id, else the path, else the kind.
+    pub fn label(&self) -> String {
+        if let Some(id) = self.id() {
+            return id.to_string();
+        }
+        if let Some(p) = self.str_field("path") {
+            return p.to_string();
+        }
+        format!("{} record", self.str_field("kind").unwrap_or("unknown"))
+    }
+
+    /// Serializes to one line of JSON (no trailing newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(&self.0).expect("a JSON map always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip_in_order() {
+        let text = r#"{"schema":"lfb/1","zeta":1,"id":"x","path":"/p","kind":"db","nested":{"b":[1,2,{"c":null}],"a":"é"},"source":{"engine":"postgres","extra":true,"tables":{"t":3}},"big":18446744073709551615}"#;
+        let r = Record::from_json(text).unwrap();
+        assert_eq!(r.to_line(), text);
+        assert_eq!(r.tables().unwrap()["t"], 3);
+    }
+
+    #[test]
+    fn sections_are_added_not_renamed() {
+        let mut r = Record::from_json(r#"{"schema":"lfb/1","path":"/p"}"#).unwrap();
+        r.set("verify", json!({"ok": false}));
+        assert!(r.failed());
+        assert_eq!(r.to_line(), r#"{"schema":"lfb/1","path":"/p","verify":{"ok":false}}"#);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let e = Record::from_json(r#"{"schema":"lfb/1","path":"/p","bytes":"12"}"#).unwrap_err();
+        assert_eq!(e.to_string(), "field 'bytes': expected a non-negative integer");
+        let e = Record::from_json(r#"{"path":"/p"}"#).unwrap_err();
+        assert_eq!(e.to_string(), "field 'schema': missing");
+        let e = Record::from_json(r#"[1]"#).unwrap_err();
+        assert_eq!(e.to_string(), "expected a JSON object");
+        let e = Record::from_json(r#"{"schema":"lfb/1","path":"/p","created_at":"yesterday"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("created_at"));
+    }
+}

@@ -1,0 +1,326 @@
+//! The store: where artifacts live, and how to find them.
+//!
+//! ```text
+//! STORE/
+//!   dev/ test/ prod/      one folder per environment
+//!   migrations/           pre-migration backups
+//!   logs/journal.ndjson   one event per line
+//!   quarantine/           artifacts that failed verification, moved aside
+//! ```
+//!
+//! STORE comes from `--store`, else `LFB_STORE`, else on macOS the iCloud
+//! Drive folder the original scripts used (when iCloud Drive exists), else
+//! `$XDG_DATA_HOME/lfb/backups` (`~/.local/share/lfb/backups`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{self, PARTIAL_SUFFIX};
+use crate::naming::{self, ArtifactName};
+use crate::record::{self, Record};
+
+/// Folder of pre-migration backups.
+pub const MIGRATIONS: &str = "migrations";
+/// Folder of the journal.
+pub const LOGS: &str = "logs";
+/// Folder failed artifacts are moved to.
+pub const QUARANTINE: &str = "quarantine";
+/// Names that are store folders, not environments.
+const RESERVED: &[&str] = &[MIGRATIONS, LOGS, QUARANTINE];
+
+/// The iCloud Drive folder of the original scripts, relative to `$HOME`.
+pub const ICLOUD_STORE: &str =
+    "Library/Mobile Documents/com~apple~CloudDocs/repos/LedgerFlow_Archive/backups";
+
+/// Picks the environment: `--env`, `LFB_ENV`, `LEDGER_ENV`, else `dev`.
+pub fn resolve_env(flag: Option<&str>) -> Result<String> {
+    let (env, from) = match flag {
+        Some(e) => (e.to_string(), "--env"),
+        None => match std::env::var("LFB_ENV").ok().filter(|s| !s.is_empty()) {
+            Some(e) => (e, "LFB_ENV"),
+            None => match std::env::var("LEDGER_ENV").ok().filter(|s| !s.is_empty()) {
+                Some(e) => (e, "LEDGER_ENV"),
+                None => ("dev".to_string(), "default"),
+            },
+        },
+    };
+    if !naming::valid_tag(&env) || RESERVED.contains(&env.as_str()) {
+        return Err(Error::usage(format!(
+            "invalid environment '{env}' (from {from}): use lower-case letters, digits and '-', not one of {}",
+            RESERVED.join(", ")
+        )));
+    }
+    Ok(env)
+}
+
+/// An artifact found in the store, with its record (from the sidecar, or
+/// derived from the file name when there is none).
+#[derive(Debug, Clone)]
+pub struct StoredArtifact {
+    pub path: PathBuf,
+    pub name: ArtifactName,
+    /// The environment folder it lives in (`migrations` for that folder).
+    pub folder: String,
+    pub record: Record,
+    /// True when the record was derived from the file name (no sidecar).
+    pub derived: bool,
+}
+
+/// A backup store rooted at an absolute path.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Resolves the store from the flag, the environment, or the default.
+    pub fn resolve(flag: Option<&Path>) -> Result<Store> {
+        let root = match flag {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os("LFB_STORE").filter(|s| !s.is_empty()) {
+                Some(p) => PathBuf::from(p),
+                None => default_root()?,
+            },
+        };
+        Ok(Store::at(&root))
+    }
+
+    /// A store at `root` (made absolute).
+    pub fn at(root: &Path) -> Store {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        Store { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder artifacts of `env` and `tag` go to.
+    pub fn dir_for(&self, env: &str, tag: &str) -> PathBuf {
+        if tag == "pre-migration" {
+            self.root.join(MIGRATIONS)
+        } else {
+            self.root.join(env)
+        }
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join(LOGS)
+    }
+    pub fn journal_path(&self) -> PathBuf {
+        self.logs_dir().join("journal.ndjson")
+    }
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join(QUARANTINE)
+    }
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(".lfb.lock")
+    }
+
+    /// Creates `dir` (inside the store) 0700, as a start-up step: failure
+    /// means the store is not writable (exit 2).
+    pub fn ensure_dir(&self, dir: &Path) -> Result<()> {
+        fsutil::create_private_dir(dir).map_err(|e| {
+            Error::unavailable(format!("store '{}' is not writable: {}", self.root.display(), e.line()))
+        })
+    }
+
+    /// The environment folders and `migrations/` that exist.
+    pub fn artifact_dirs(&self) -> Result<Vec<(String, PathBuf)>> {
+        let mut dirs = Vec::new();
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dirs),
+            Err(e) => return Err(Error::io_path("read", &self.root, e).at_start()),
+        };
+        for entry in entries {
+            let entry = entry.with_path("read", &self.root)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == LOGS || name == QUARANTINE || name.starts_with('.') {
+                continue;
+            }
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                dirs.push((name, entry.path()));
+            }
+        }
+        dirs.sort();
+        Ok(dirs)
+    }
+
+    /// Every artifact in the store, oldest first. Files lfb does not
+    /// recognise (and `*.partial`, sidecars) are not artifacts.
+    pub fn artifacts(&self) -> Result<Vec<StoredArtifact>> {
+        let mut out = Vec::new();
+        for (folder, dir) in self.artifact_dirs()? {
+            let mut names: Vec<String> = fs::read_dir(&dir)
+                .with_path("read", &dir)?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for file in names {
+                let Some(name) = ArtifactName::parse(&file) else {
+                    continue;
+                };
+                let path = dir.join(&file);
+                let (record, derived) = load_record(&path, &name, &folder)?;
+                out.push(StoredArtifact {
+                    path,
+                    name,
+                    folder: folder.clone(),
+                    record,
+                    derived,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.time.cmp(&b.name.time).then(a.path.cmp(&b.path)));
+        Ok(out)
+    }
+
+    /// `*.partial` files left in artifact folders.
+    pub fn partials(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for (_, dir) in self.artifact_dirs()? {
+            for e in fs::read_dir(&dir).with_path("read", &dir)?.flatten() {
+                if e.file_name().to_string_lossy().ends_with(PARTIAL_SUFFIX) {
+                    out.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn default_root() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if cfg!(target_os = "macos") {
+        if let Some(h) = &home {
+            let drive = h.join("Library/Mobile Documents/com~apple~CloudDocs");
+            if drive.is_dir() {
+                return Ok(h.join(ICLOUD_STORE));
+            }
+        }
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(x).join("lfb/backups"));
+    }
+    match home {
+        Some(h) => Ok(h.join(".local/share/lfb/backups")),
+        None => Err(Error::usage(
+            "no store: pass --store DIR or set LFB_STORE (HOME is not set)",
+        )),
+    }
+}
+
+/// The sidecar path of an artifact: `<artifact>.json`.
+pub fn sidecar_path(artifact: &Path) -> PathBuf {
+    let mut s = artifact.as_os_str().to_owned();
+    s.push(".json");
+    PathBuf::from(s)
+}
+
+/// The record of an artifact: its sidecar (with `path` set to where the file
+/// is now), or one derived from the name, marked `"derived": true`.
+pub fn load_record(path: &Path, name: &ArtifactName, folder: &str) -> Result<(Record, bool)> {
+    let sidecar = sidecar_path(path);
+    match fs::read_to_string(&sidecar) {
+        Ok(text) => {
+            let mut r = Record::from_json(&text).map_err(|e| {
+                Error::input(format!("sidecar '{}': {}", sidecar.display(), e))
+            })?;
+            r.set("path", json!(path.to_string_lossy()));
+            Ok((r, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((derived_record(path, name, folder), true))
+        }
+        Err(e) => Err(Error::io_path("read", &sidecar, e)),
+    }
+}
+
+/// What can be said of an artifact from its name and folder alone.
+pub fn derived_record(path: &Path, name: &ArtifactName, folder: &str) -> Record {
+    let env = if folder == MIGRATIONS { "prod" } else { folder };
+    let mut m = serde_json::Map::new();
+    m.insert("schema".into(), json!(record::SCHEMA));
+    m.insert("id".into(), json!(name.id()));
+    m.insert("kind".into(), json!(name.kind.as_str()));
+    m.insert("env".into(), json!(env));
+    m.insert("tag".into(), json!(name.tag));
+    m.insert("path".into(), json!(path.to_string_lossy()));
+    m.insert("created_at".into(), json!(record::format_time(name.time)));
+    m.insert("format".into(), json!(name.format()));
+    m.insert("derived".into(), json!(true));
+    Record::from_object(m).expect("derived records are well-formed")
+}
+
+/// The record for a path given on the command line: the sidecar when there
+/// is one, else what the name tells, else only the path.
+pub fn record_for_path(path: &Path) -> Result<Record> {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let file = abs
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = abs
+        .parent()
+        .and_then(Path::file_name)
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dev".into());
+    match ArtifactName::parse(&file) {
+        Some(name) => Ok(load_record(&abs, &name, &folder)?.0),
+        None => {
+            let sidecar = sidecar_path(&abs);
+            if let Ok(text) = fs::read_to_string(&sidecar) {
+                let mut r = Record::from_json(&text).map_err(|e| {
+                    Error::input(format!("sidecar '{}': {}", sidecar.display(), e))
+                })?;
+                r.set("path", json!(abs.to_string_lossy()));
+                return Ok(r);
+            }
+            let mut m = serde_json::Map::new();
+            m.insert("schema".into(), json!(record::SCHEMA));
+            m.insert("path".into(), json!(abs.to_string_lossy()));
+            m.insert("derived".into(), json!(true));
+            Record::from_object(m)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_are_checked() {
+        assert_eq!(resolve_env(Some("prod")).unwrap(), "prod");
+        assert!(resolve_env(Some("../x")).is_err());
+        assert!(resolve_env(Some("logs")).is_err());
+    }
+
+    #[test]
+    fn listing_skips_foreign_partial_and_sidecar_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        let dev = dir.path().join("dev");
+        fs::create_dir_all(&dev).unwrap();
+        for f in [
+            "a_db_hourly_20261127T020000Z.sql.gz",
+            "a_db_hourly_20261127T030000Z.sql.gz.partial",
+            "notes.txt",
+            "ledgerflow_backup_20261120_010000.sql.gz",
+        ] {
+            fs::write(dev.join(f), b"x").unwrap();
+        }
+        let arts = store.artifacts().unwrap();
+        assert_eq!(arts.len(), 2);
+        assert!(arts[0].derived && arts[1].derived);
+        assert_eq!(arts[0].record.env(), Some("dev"));
+        assert_eq!(store.partials().unwrap().len(), 1);
+    }
+}
