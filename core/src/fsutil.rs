@@ -21,10 +21,10 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() {
-            create_private_dir(parent)?;
-        }
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        create_private_dir(parent)?;
     }
     match fs::create_dir(dir) {
         Ok(()) => {}
@@ -205,6 +205,9 @@ mod tests {
         let d = dir.path().join("x/y");
         create_private_dir(&d).unwrap();
         assert_eq!(fs::metadata(&d).unwrap().mode() & 0o777, 0o700);
-        assert_eq!(fs::metadata(d.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(d.parent().unwrap()).unwrap().mode() & 0o777,
+            0o700
+        );
     }
 }

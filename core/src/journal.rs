@@ -58,12 +58,16 @@ impl Event {
         m.insert("time".into(), json!(format_time(Utc::now())));
         m.insert("tool".into(), json!(self.tool));
         m.insert("action".into(), json!(self.action));
-        m.insert("id".into(), self.id.as_ref().map_or(Value::Null, |s| json!(s)));
+        m.insert(
+            "id".into(),
+            self.id.as_ref().map_or(Value::Null, |s| json!(s)),
+        );
         m.insert("ok".into(), json!(self.ok));
         m.insert("bytes".into(), self.bytes.map_or(Value::Null, |b| json!(b)));
         m.insert(
             "duration_ms".into(),
-            self.duration.map_or(Value::Null, |d| json!(d.as_millis() as u64)),
+            self.duration
+                .map_or(Value::Null, |d| json!(d.as_millis() as u64)),
         );
         m.insert("user".into(), json!(sys::username()));
         m.insert("host".into(), json!(sys::hostname()));

@@ -76,17 +76,20 @@ pub fn format_for_ext(ext: &str) -> Option<&'static str> {
 
 /// The extension for a record `format`.
 pub fn ext_for_format(format: &str) -> Option<&'static str> {
-    EXTENSIONS.iter().find(|(_, f)| *f == format).map(|(e, _)| *e)
+    EXTENSIONS
+        .iter()
+        .find(|(_, f)| *f == format)
+        .map(|(e, _)| *e)
 }
 
 fn split_ext(file: &str) -> Option<(&str, &'static str)> {
     // Longest match first: "sql.gz" before "gz"-less "sql".
     let mut best: Option<(&str, &'static str)> = None;
     for (ext, _) in EXTENSIONS {
-        if let Some(stem) = file.strip_suffix(ext).and_then(|s| s.strip_suffix('.')) {
-            if best.is_none_or(|(_, e)| e.len() < ext.len()) {
-                best = Some((stem, ext));
-            }
+        if let Some(stem) = file.strip_suffix(ext).and_then(|s| s.strip_suffix('.'))
+            && best.is_none_or(|(_, e)| e.len() < ext.len())
+        {
+            best = Some((stem, ext));
         }
     }
     best
@@ -205,7 +208,10 @@ mod tests {
         assert_eq!(n.ext, "sql.gz");
         assert_eq!(n.format(), "sql+gzip");
         assert_eq!(n.time.to_rfc3339(), "2026-11-27T02:00:00+00:00");
-        assert_eq!(n.file_name(), "ledger_flow_db_hourly_20261127T020000Z.sql.gz");
+        assert_eq!(
+            n.file_name(),
+            "ledger_flow_db_hourly_20261127T020000Z.sql.gz"
+        );
         let f = ArtifactName::parse("app_full_pre-migration_20260101T000000Z.tar.gz").unwrap();
         assert_eq!((f.kind, f.tag.as_str()), (Kind::Full, "pre-migration"));
     }
@@ -214,7 +220,10 @@ mod tests {
     fn legacy_names_are_recognised() {
         let n = ArtifactName::parse("ledgerflow_backup_20261127_020000.sql.gz").unwrap();
         assert!(n.legacy);
-        assert_eq!((n.kind, n.tag.as_str(), n.name.as_str()), (Kind::Db, "hourly", "ledgerflow"));
+        assert_eq!(
+            (n.kind, n.tag.as_str(), n.name.as_str()),
+            (Kind::Db, "hourly", "ledgerflow")
+        );
         assert_eq!(n.id(), "ledgerflow_backup_20261127_020000");
         let f = ArtifactName::parse("ledgerflow_full_backup_20261127_020000.tar.gz").unwrap();
         assert_eq!((f.kind, f.name.as_str()), (Kind::Full, "ledgerflow"));

@@ -71,7 +71,9 @@ pub fn stdin_records() -> Result<Option<Vec<Record>>> {
     if stdin.is_terminal() {
         return Ok(None);
     }
-    RecordReader::new(stdin.lock(), "stdin").read_all().map(Some)
+    RecordReader::new(stdin.lock(), "stdin")
+        .read_all()
+        .map(Some)
 }
 
 /// Writes records as NDJSON to stdout.
@@ -122,7 +124,10 @@ mod tests {
         let mut r = RecordReader::new(input.as_bytes(), "stdin");
         assert!(r.next().unwrap().is_ok());
         let err = r.next().unwrap().unwrap_err();
-        assert!(err.to_string().starts_with("stdin: line 3: invalid JSON"), "{err}");
+        assert!(
+            err.to_string().starts_with("stdin: line 3: invalid JSON"),
+            "{err}"
+        );
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -187,10 +187,10 @@ impl Record {
         }
         field_type("bytes", Value::is_u64, "a non-negative integer")?;
         field_type("source", Value::is_object, "an object")?;
-        if let Some(k) = self.0.get("kind") {
-            if k.as_str().and_then(Kind::parse).is_none() {
-                return Err(Error::input("field 'kind': expected \"db\" or \"full\""));
-            }
+        if let Some(k) = self.0.get("kind")
+            && k.as_str().and_then(Kind::parse).is_none()
+        {
+            return Err(Error::input("field 'kind': expected \"db\" or \"full\""));
         }
         if let Some(v) = self.0.get("created_at") {
             let ok = v
@@ -203,9 +203,7 @@ impl Record {
             }
         }
         if let Some(t) = self.0.get("source").and_then(|s| s.get("tables")) {
-            let ok = t
-                .as_object()
-                .is_some_and(|m| m.values().all(Value::is_u64));
+            let ok = t.as_object().is_some_and(|m| m.values().all(Value::is_u64));
             if !ok {
                 return Err(Error::input(
                     "field 'source.tables': expected an object of row counts",
@@ -322,13 +320,19 @@ mod tests {
         let mut r = Record::from_json(r#"{"schema":"lfb/1","path":"/p"}"#).unwrap();
         r.set("verify", json!({"ok": false}));
         assert!(r.failed());
-        assert_eq!(r.to_line(), r#"{"schema":"lfb/1","path":"/p","verify":{"ok":false}}"#);
+        assert_eq!(
+            r.to_line(),
+            r#"{"schema":"lfb/1","path":"/p","verify":{"ok":false}}"#
+        );
     }
 
     #[test]
     fn bad_fields_are_named() {
         let e = Record::from_json(r#"{"schema":"lfb/1","path":"/p","bytes":"12"}"#).unwrap_err();
-        assert_eq!(e.to_string(), "field 'bytes': expected a non-negative integer");
+        assert_eq!(
+            e.to_string(),
+            "field 'bytes': expected a non-negative integer"
+        );
         let e = Record::from_json(r#"{"path":"/p"}"#).unwrap_err();
         assert_eq!(e.to_string(), "field 'schema': missing");
         let e = Record::from_json(r#"[1]"#).unwrap_err();

@@ -124,7 +124,11 @@ impl Store {
     /// means the store is not writable (exit 2).
     pub fn ensure_dir(&self, dir: &Path) -> Result<()> {
         fsutil::create_private_dir(dir).map_err(|e| {
-            Error::unavailable(format!("store '{}' is not writable: {}", self.root.display(), e.line()))
+            Error::unavailable(format!(
+                "store '{}' is not writable: {}",
+                self.root.display(),
+                e.line()
+            ))
         })
     }
 
@@ -198,12 +202,12 @@ impl Store {
 
 fn default_root() -> Result<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    if cfg!(target_os = "macos") {
-        if let Some(h) = &home {
-            let drive = h.join("Library/Mobile Documents/com~apple~CloudDocs");
-            if drive.is_dir() {
-                return Ok(h.join(ICLOUD_STORE));
-            }
+    if cfg!(target_os = "macos")
+        && let Some(h) = &home
+    {
+        let drive = h.join("Library/Mobile Documents/com~apple~CloudDocs");
+        if drive.is_dir() {
+            return Ok(h.join(ICLOUD_STORE));
         }
     }
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|s| !s.is_empty()) {
@@ -230,9 +234,8 @@ pub fn load_record(path: &Path, name: &ArtifactName, folder: &str) -> Result<(Re
     let sidecar = sidecar_path(path);
     match fs::read_to_string(&sidecar) {
         Ok(text) => {
-            let mut r = Record::from_json(&text).map_err(|e| {
-                Error::input(format!("sidecar '{}': {}", sidecar.display(), e))
-            })?;
+            let mut r = Record::from_json(&text)
+                .map_err(|e| Error::input(format!("sidecar '{}': {}", sidecar.display(), e)))?;
             r.set("path", json!(path.to_string_lossy()));
             Ok((r, false))
         }
@@ -277,9 +280,8 @@ pub fn record_for_path(path: &Path) -> Result<Record> {
         None => {
             let sidecar = sidecar_path(&abs);
             if let Ok(text) = fs::read_to_string(&sidecar) {
-                let mut r = Record::from_json(&text).map_err(|e| {
-                    Error::input(format!("sidecar '{}': {}", sidecar.display(), e))
-                })?;
+                let mut r = Record::from_json(&text)
+                    .map_err(|e| Error::input(format!("sidecar '{}': {}", sidecar.display(), e)))?;
                 r.set("path", json!(abs.to_string_lossy()));
                 return Ok(r);
             }

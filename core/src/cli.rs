@@ -1,0 +1,158 @@
+//! What every tool's command line shares: the store and environment options,
+//! `-q`/`-v`, the messages printed for people on stderr, and `main`.
+//!
+//! Every tool's `main.rs` is one call to [`main`] with its `Cli` and `run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::error::{Error, Result};
+use crate::store::{self, Store};
+
+/// `--store` and `--env`, the same in every tool.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// Backup store folder [default: $LFB_STORE, else the platform default]
+    ///
+    /// The folder holding dev/, test/, prod/, migrations/, logs/ and
+    /// quarantine/. Without this flag: $LFB_STORE, else on macOS the iCloud
+    /// Drive folder of the original scripts when iCloud Drive exists, else
+    /// $XDG_DATA_HOME/lfb/backups (~/.local/share/lfb/backups).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub store: Option<PathBuf>,
+
+    /// Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]
+    ///
+    /// Names the store folder artifacts go to and come from (dev, test,
+    /// prod, or any lower-case name).
+    #[arg(short = 'e', long, value_name = "ENV", global = true)]
+    pub env: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn store(&self) -> Result<Store> {
+        Store::resolve(self.store.as_deref())
+    }
+    pub fn env(&self) -> Result<String> {
+        store::resolve_env(self.env.as_deref())
+    }
+}
+
+/// `-q` and `-v`, the same in every tool.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct Verbosity {
+    /// Print only errors on stderr (no progress, no summaries)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more on stderr: each step and the commands run (never secrets)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Messages for people, on stderr, prefixed with the tool's name.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    tool: String,
+    quiet: bool,
+    verbose: u8,
+}
+
+impl Ui {
+    pub fn new(tool: &str, v: Verbosity) -> Ui {
+        Ui {
+            tool: tool.to_string(),
+            quiet: v.quiet,
+            verbose: v.verbose,
+        }
+    }
+    pub fn tool(&self) -> &str {
+        &self.tool
+    }
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+    pub fn verbose(&self) -> u8 {
+        self.verbose
+    }
+    /// A normal message (suppressed by `-q`).
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{}: {msg}", self.tool);
+        }
+    }
+    /// A detail shown with `-v`.
+    pub fn debug(&self, msg: impl std::fmt::Display) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{}: {msg}", self.tool);
+        }
+    }
+    /// A warning (suppressed by `-q`).
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{}: warning: {msg}", self.tool);
+        }
+    }
+    /// An error line; always printed.
+    pub fn error(&self, msg: impl std::fmt::Display) {
+        eprintln!("{}: error: {msg}", self.tool);
+    }
+}
+
+/// A tool's command line: its clap definition and how it reports verbosity.
+pub trait ToolCli: Parser {
+    fn verbosity(&self) -> Verbosity;
+}
+
+/// Runs a tool: parses the command line, calls `run`, prints an error as one
+/// line on stderr and returns the exit code (DESIGN.md: 0 ok, 1 failed, 2
+/// called wrong or could not start). `run` returns the exit code of work that
+/// ran (0 or 1).
+pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
+    let cli = C::parse();
+    let name = C::command().get_name().to_string();
+    let ui = Ui::new(&name, cli.verbosity());
+    crate::cleanup::install();
+    match run(cli, &ui) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            ui.error(e.line());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Parses a value with a `FromStr`-like function, for clap `value_parser`s
+/// that need our error wording.
+pub fn parse_size_arg(s: &str) -> std::result::Result<u64, String> {
+    crate::units::parse_size(s)
+}
+
+/// Parses a duration for clap.
+pub fn parse_duration_arg(s: &str) -> std::result::Result<std::time::Duration, String> {
+    crate::units::parse_duration(s)
+}
+
+/// Renders the man page of a clap command (with its subcommands' pages
+/// not included: lfb tools have none).
+pub fn render_man(cmd: clap::Command) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .expect("rendering to memory cannot fail");
+    out
+}
+
+/// Checks a tag given on the command line.
+pub fn check_tag(tag: &str) -> Result<()> {
+    if crate::naming::valid_tag(tag) {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "invalid tag '{tag}': use lower-case letters, digits and '-'"
+        )))
+    }
+}

@@ -1,0 +1,443 @@
+//! Dumping one database into the store: the work of `lfb-dump`, also used by
+//! `lfb-restore` for its safety backup.
+//!
+//! The dump streams from the database through compression and hashing
+//! straight into `ARTIFACT.partial` in its final folder; only a complete,
+//! checked dump is renamed to its final name, under the store lock, and gets
+//! its sidecar and journal event.
+
+use std::fs;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DurationRound, Utc};
+use serde_json::json;
+
+use crate::cleanup;
+use crate::cli::Ui;
+use crate::digest::HashingWriter;
+use crate::engine::postgres::{self, Postgres};
+use crate::engine::sqlite;
+use crate::engine::url::Database;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{self, AtomicFile};
+use crate::gzip::GzWriter;
+use crate::journal::{self, Event};
+use crate::lock::StoreLock;
+use crate::naming::{self, ArtifactName};
+use crate::progress::Progress;
+use crate::record::{Kind, Record, Source};
+use crate::store::{self, Store};
+
+/// How long a run waits for another run's store lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// Dump formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text)
+    Sql,
+    /// PostgreSQL custom format (pg_dump -Fc), for pg_restore
+    Custom,
+    /// SQLite: a page-exact copy of the database file (backup API)
+    Native,
+}
+
+/// Compression of the artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compress {
+    Gzip,
+    None,
+}
+
+/// Everything a dump needs to know.
+#[derive(Debug, Clone)]
+pub struct DumpRequest {
+    pub database: Database,
+    pub store: Store,
+    pub env: String,
+    pub tag: String,
+    pub name: Option<String>,
+    pub format: Format,
+    pub compress: Compress,
+    pub level: u32,
+    /// Write here instead of into the store.
+    pub output: Option<PathBuf>,
+    pub exec: Option<String>,
+}
+
+/// The record `format` and file extension of a dump.
+fn format_and_ext(engine: &str, f: Format, c: Compress) -> Result<(&'static str, &'static str)> {
+    Ok(match (engine, f, c) {
+        (_, Format::Sql, Compress::Gzip) => ("sql+gzip", "sql.gz"),
+        (_, Format::Sql, Compress::None) => ("sql", "sql"),
+        ("postgres", Format::Custom, _) => ("pg-custom", "dump"),
+        ("sqlite", Format::Native, Compress::Gzip) => ("sqlite+gzip", "sqlite3.gz"),
+        ("sqlite", Format::Native, Compress::None) => ("sqlite", "sqlite3"),
+        (e, Format::Custom, _) => {
+            return Err(Error::usage(format!(
+                "--format custom is for PostgreSQL, not {e}"
+            )));
+        }
+        (e, Format::Native, _) => {
+            return Err(Error::usage(format!(
+                "--format native is for SQLite, not {e}"
+            )));
+        }
+    })
+}
+
+/// Counts bytes written through it (the uncompressed size).
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The artifact being written: (gzip) → hash → buffer → partial file.
+/// One exists per dump, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Sink {
+    Gzip(GzWriter<HashingWriter<BufWriter<AtomicFile>>>),
+    Plain(HashingWriter<BufWriter<AtomicFile>>),
+}
+
+impl Sink {
+    fn new(file: AtomicFile, compress: bool, level: u32) -> Sink {
+        let w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        if compress {
+            Sink::Gzip(GzWriter::new(w, level))
+        } else {
+            Sink::Plain(w)
+        }
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Gzip(g) => g,
+            Sink::Plain(p) => p,
+        }
+    }
+
+    /// Finishes the stream: the file, its SHA-256 and size.
+    fn finish(self, path: &Path) -> Result<(AtomicFile, String, u64)> {
+        let hashed = match self {
+            Sink::Gzip(g) => g.finish().with_path("write", path)?,
+            Sink::Plain(p) => p,
+        };
+        let (buf, sha, bytes) = hashed.finish();
+        let file = buf
+            .into_inner()
+            .map_err(|e| Error::io_path("write", path, e.into_error()))?;
+        Ok((file, sha, bytes))
+    }
+}
+
+/// Runs one dump and returns its record. The artifact exists under its
+/// final name only if this returns `Ok`.
+pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
+    let started = Instant::now();
+    let created_at = Utc::now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap_or_else(|_| Utc::now());
+    let engine = req.database.engine();
+    let (format, ext) = format_and_ext(engine, req.format, req.compress)?;
+
+    // Where it goes; a store that cannot be written stops us before the
+    // database is touched.
+    let dir = match &req.output {
+        Some(o) => {
+            if o.exists() {
+                return Err(Error::usage(format!(
+                    "output '{}' already exists; lfb never overwrites a backup",
+                    o.display()
+                )));
+            }
+            let parent = o
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            fsutil::create_private_dir(parent).map_err(Error::at_start)?;
+            parent.to_path_buf()
+        }
+        None => {
+            let d = req.store.dir_for(&req.env, &req.tag);
+            req.store.ensure_dir(&d)?;
+            d
+        }
+    };
+
+    let mut progress = Progress::new("dumping", !ui.quiet());
+    let (source, name_default, file, sha, bytes, raw_bytes) = match &req.database {
+        Database::Postgres(conn) => {
+            let pg = Postgres::connect(conn, req.exec.as_deref())?;
+            ui.debug(format!(
+                "PostgreSQL {} server, dumping '{}' with {}",
+                pg.server.version,
+                pg.database(),
+                postgres::describe_clients(&pg.clients)
+            ));
+            let name = pg.database().to_string();
+            let path = first_choice(req, &dir, &name, ext, created_at);
+            let file = AtomicFile::create(&path).map_err(Error::at_start)?;
+            let gz = req.format == Format::Sql && req.compress == Compress::Gzip;
+            let mut sink = Sink::new(file, gz, req.level);
+            let stats = match req.format {
+                Format::Custom => {
+                    let level = if req.compress == Compress::Gzip {
+                        req.level
+                    } else {
+                        0
+                    };
+                    pg.dump_custom(sink.writer(), level, &mut progress)?
+                }
+                _ => pg.dump_plain(sink.writer(), &mut progress)?,
+            };
+            let (file, sha, bytes) = sink.finish(&path)?;
+            let source = Source {
+                engine: "postgres".into(),
+                database: pg.database().to_string(),
+                host: Some(pg.host()),
+                port: pg
+                    .conn
+                    .port
+                    .or_else(|| std::env::var("PGPORT").ok().and_then(|p| p.parse().ok()))
+                    .or(Some(5432)),
+                user: Some(pg.server.user.clone()),
+                server_version: Some(pg.server.version.clone()),
+                tool: Some(pg.clients.tool.clone()),
+                tables: stats.tables,
+            };
+            (source, name, file, sha, bytes, stats.raw_bytes)
+        }
+        Database::Sqlite(db_path) => {
+            if !db_path.is_file() {
+                return Err(Error::unavailable(format!(
+                    "cannot open SQLite database '{}': {}",
+                    db_path.display(),
+                    if db_path.exists() {
+                        "not a regular file"
+                    } else {
+                        "no such file"
+                    }
+                )));
+            }
+            let name = req.database.name().unwrap_or_else(|| "db".into());
+            let path = first_choice(req, &dir, &name, ext, created_at);
+            let file = AtomicFile::create(&path).map_err(Error::at_start)?;
+            let gz = req.compress == Compress::Gzip;
+            let mut sink = Sink::new(file, gz, req.level);
+            let (tables, raw) = match req.format {
+                Format::Native => {
+                    let copy = fsutil::partial_path(&path.with_extension("native"));
+                    let _ = fs::remove_file(&copy);
+                    let c2 = copy.clone();
+                    let guard = cleanup::on_interrupt(move || {
+                        let _ = fs::remove_file(&c2);
+                    });
+                    let res = (|| {
+                        let tables = sqlite::backup_native(db_path, &copy)?;
+                        let mut f = fs::File::open(&copy).with_path("read", &copy)?;
+                        let raw = copy_with_progress(&mut f, sink.writer(), &mut progress)
+                            .with_path("write", &path)?;
+                        Ok::<_, Error>((tables, raw))
+                    })();
+                    guard.run_now();
+                    res?
+                }
+                _ => {
+                    let mut counting = Counting {
+                        inner: ProgressWriter {
+                            inner: sink.writer(),
+                            progress: &mut progress,
+                        },
+                        bytes: 0,
+                    };
+                    let tables = sqlite::dump_sql(db_path, &mut counting)?;
+                    (tables, counting.bytes)
+                }
+            };
+            let (file, sha, bytes) = sink.finish(&path)?;
+            let abs = std::path::absolute(db_path).unwrap_or_else(|_| db_path.clone());
+            let source = Source {
+                engine: "sqlite".into(),
+                database: abs.to_string_lossy().into_owned(),
+                host: Some(crate::sys::hostname()),
+                tool: Some(format!(
+                    "lfb {} ({})",
+                    env!("CARGO_PKG_VERSION"),
+                    sqlite::library_version()
+                )),
+                tables,
+                ..Default::default()
+            };
+            (source, name, file, sha, bytes, raw)
+        }
+        Database::Mysql(_) => {
+            return Err(Error::usage(
+                "MySQL/MariaDB dumps are not supported yet; PostgreSQL and SQLite are",
+            ));
+        }
+    };
+    progress.finish();
+    if bytes == 0 {
+        return Err(Error::failed("the dump is empty"));
+    }
+
+    // Publish: pick a free name under the lock, rename, write the sidecar.
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| naming::sanitize_name(&name_default));
+    let final_path = match &req.output {
+        Some(o) => {
+            file.commit(o)?;
+            std::path::absolute(o).unwrap_or_else(|_| o.clone())
+        }
+        None => {
+            let _lock = StoreLock::acquire(&req.store, LOCK_WAIT)?;
+            let mut t = created_at;
+            let mut p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
+            while p.exists() {
+                t += chrono::Duration::seconds(1);
+                p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
+            }
+            file.commit(&p)?;
+            p
+        }
+    };
+    let id = final_path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .and_then(|f| ArtifactName::parse(&f).map(|n| n.id()))
+        .unwrap_or_else(|| {
+            final_path
+                .file_name()
+                .map(|f| {
+                    f.to_string_lossy()
+                        .trim_end_matches(&format!(".{ext}"))
+                        .to_string()
+                })
+                .unwrap_or_default()
+        });
+    let mut record = Record::new(
+        &id,
+        Kind::Db,
+        &req.env,
+        &req.tag,
+        &final_path,
+        created_at,
+        bytes,
+        &sha,
+        format,
+    );
+    record.set("source", source.to_value());
+    record.set(
+        "stats",
+        json!({
+            "duration_ms": started.elapsed().as_millis() as u64,
+            "raw_bytes": raw_bytes,
+        }),
+    );
+    let mut sidecar = record.to_line();
+    sidecar.push('\n');
+    fsutil::write_atomic(&store::sidecar_path(&final_path), sidecar.as_bytes())?;
+    if req.output.is_none() {
+        let ev = Event::new(
+            ui.tool(),
+            "dump",
+            true,
+            format!("dumped {} database", engine),
+        )
+        .id(Some(&id))
+        .bytes(Some(bytes))
+        .duration(started.elapsed());
+        if let Err(e) = journal::append(&req.store, &ev) {
+            ui.warn(e.line());
+        }
+    }
+    Ok(record)
+}
+
+fn artifact_name(name: &str, tag: &str, t: chrono::DateTime<Utc>, ext: &str) -> ArtifactName {
+    ArtifactName {
+        name: name.to_string(),
+        kind: Kind::Db,
+        tag: tag.to_string(),
+        time: t,
+        ext: ext.to_string(),
+        legacy: false,
+    }
+}
+
+/// The path the partial file is written beside (the final name is settled
+/// under the lock at the end).
+fn first_choice(
+    req: &DumpRequest,
+    dir: &Path,
+    default_name: &str,
+    ext: &str,
+    t: chrono::DateTime<Utc>,
+) -> PathBuf {
+    if let Some(o) = &req.output {
+        return o.clone();
+    }
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| naming::sanitize_name(default_name));
+    // A unique suffix keeps two concurrent runs from sharing a partial file.
+    let mut p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
+    if fsutil::partial_path(&p).exists() {
+        p = dir.join(format!(
+            "{}.{}",
+            artifact_name(&name, &req.tag, t, ext).file_name(),
+            std::process::id()
+        ));
+    }
+    p
+}
+
+/// Reports bytes written to a progress bar.
+struct ProgressWriter<'a, W: ?Sized> {
+    inner: &'a mut W,
+    progress: &'a mut Progress,
+}
+
+impl<W: Write + ?Sized> Write for ProgressWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn copy_with_progress(r: &mut dyn Read, w: &mut dyn Write, p: &mut Progress) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
+        p.add(n as u64);
+    }
+}

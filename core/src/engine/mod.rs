@@ -1,0 +1,6 @@
+//! Database engines: how lfb talks to PostgreSQL, SQLite and MySQL/MariaDB.
+
+pub mod pgscan;
+pub mod postgres;
+pub mod sqlite;
+pub mod url;

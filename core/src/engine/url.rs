@@ -1,0 +1,292 @@
+//! Database URLs: what users put in `DATABASE_URL`.
+//!
+//! `postgres://` and `postgresql://` (libpq's URI form, including
+//! `?host=/socket/dir`), `sqlite:` URLs (`sqlite:///relative.db`,
+//! `sqlite:////absolute.db`, `sqlite:path`) and plain paths to SQLite files,
+//! `mysql://` and `mariadb://` (`?socket=/path`). A password in a URL is kept
+//! apart from everything that is printed: [`Database::redacted`] never shows
+//! it, and it only ever reaches a child process through its environment.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// A secret that never prints.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+    /// The secret itself, for a child's environment only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Connection settings of a server database (PostgreSQL or MySQL/MariaDB).
+/// `None` fields fall back to the client's own defaults and variables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerConn {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub database: Option<String>,
+    /// Other query parameters (`sslmode=require`, `socket=/path`).
+    pub params: Vec<(String, String)>,
+}
+
+impl ServerConn {
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A database lfb can dump or restore.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Database {
+    Postgres(ServerConn),
+    Sqlite(PathBuf),
+    Mysql(ServerConn),
+}
+
+fn percent_decode(s: &str, what: &str) -> Result<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| Error::input(format!("invalid percent-encoding in the {what}")))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| Error::input(format!("the {what} is not UTF-8")))
+}
+
+fn parse_server(rest: &str, scheme: &str) -> Result<ServerConn> {
+    let bad = |what: &str| Error::input(format!("invalid {scheme} URL: {what}"));
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match main.find('/') {
+        Some(i) => (&main[..i], Some(&main[i + 1..])),
+        None => (main, None),
+    };
+    let mut conn = ServerConn::default();
+    let hostport = match authority.rfind('@') {
+        Some(i) => {
+            let userinfo = &authority[..i];
+            let (user, pass) = match userinfo.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (userinfo, None),
+            };
+            if !user.is_empty() {
+                conn.user = Some(percent_decode(user, "user name")?);
+            }
+            if let Some(p) = pass {
+                conn.password = Some(Secret::new(percent_decode(p, "password")?));
+            }
+            &authority[i + 1..]
+        }
+        None => authority,
+    };
+    if !hostport.is_empty() {
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            let end = h.find(']').ok_or_else(|| bad("unclosed '[' in host"))?;
+            (&h[..end], h[end + 1..].strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if !host.is_empty() {
+            conn.host = Some(percent_decode(host, "host")?);
+        }
+        if let Some(p) = port.filter(|p| !p.is_empty()) {
+            conn.port = Some(p.parse().map_err(|_| bad(&format!("port '{p}'")))?);
+        }
+    }
+    if let Some(p) = path.filter(|p| !p.is_empty()) {
+        conn.database = Some(percent_decode(p, "database name")?);
+    }
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k, "query")?;
+        let v = percent_decode(v, "query")?;
+        match k.as_str() {
+            "host" => conn.host = Some(v),
+            "port" => conn.port = Some(v.parse().map_err(|_| bad(&format!("port '{v}'")))?),
+            "user" => conn.user = Some(v),
+            "password" => conn.password = Some(Secret::new(v)),
+            "dbname" => conn.database = Some(v),
+            _ => conn.params.push((k, v)),
+        }
+    }
+    Ok(conn)
+}
+
+impl Database {
+    /// Parses a URL or a path. A bare word that is not an existing file is
+    /// an error naming it, so a typo is not taken for a new SQLite file.
+    pub fn parse(s: &str) -> Result<Database> {
+        if let Some(rest) = s
+            .strip_prefix("postgresql://")
+            .or_else(|| s.strip_prefix("postgres://"))
+        {
+            return Ok(Database::Postgres(parse_server(rest, "PostgreSQL")?));
+        }
+        if let Some(rest) = s
+            .strip_prefix("mysql://")
+            .or_else(|| s.strip_prefix("mariadb://"))
+        {
+            return Ok(Database::Mysql(parse_server(rest, "MySQL")?));
+        }
+        if let Some(rest) = s.strip_prefix("sqlite:") {
+            // SQLAlchemy / dj-database-url: sqlite:///rel.db, sqlite:////abs.db
+            let path = match rest.strip_prefix("//") {
+                Some(r) => r.strip_prefix('/').unwrap_or(r),
+                None => rest,
+            };
+            let path = path.split('?').next().unwrap_or("");
+            if path.is_empty() || path == ":memory:" {
+                return Err(Error::input(format!(
+                    "invalid SQLite URL '{s}': it names no database file"
+                )));
+            }
+            return Ok(Database::Sqlite(PathBuf::from(percent_decode(
+                path, "path",
+            )?)));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            return Err(Error::input(format!(
+                "unsupported database URL scheme '{scheme}://': use postgresql://, sqlite: or mysql://"
+            )));
+        }
+        Ok(Database::Sqlite(PathBuf::from(s)))
+    }
+
+    /// The engine name as records carry it.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Database::Postgres(_) => "postgres",
+            Database::Sqlite(_) => "sqlite",
+            Database::Mysql(_) => "mysql",
+        }
+    }
+
+    /// The database name: for SQLite the file stem.
+    pub fn name(&self) -> Option<String> {
+        match self {
+            Database::Postgres(c) | Database::Mysql(c) => c.database.clone(),
+            Database::Sqlite(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// A printable form with no password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Database::Sqlite(p) => p.display().to_string(),
+            Database::Postgres(c) | Database::Mysql(c) => {
+                let scheme = if matches!(self, Database::Postgres(_)) {
+                    "postgresql"
+                } else {
+                    "mysql"
+                };
+                let user = c
+                    .user
+                    .as_deref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default();
+                let host = c.host.as_deref().unwrap_or("");
+                let host = if host.starts_with('/') { "" } else { host };
+                let port = c.port.map(|p| format!(":{p}")).unwrap_or_default();
+                let mut s = format!(
+                    "{scheme}://{user}{host}{port}/{}",
+                    c.database.as_deref().unwrap_or("")
+                );
+                if let Some(h) = c.host.as_deref().filter(|h| h.starts_with('/')) {
+                    s.push_str(&format!("?host={h}"));
+                }
+                s
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg(s: &str) -> ServerConn {
+        match Database::parse(s).unwrap() {
+            Database::Postgres(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn postgres_urls() {
+        let c = pg("postgresql://app:s%40cret@db.internal:6543/ledger?sslmode=require");
+        assert_eq!(c.user.as_deref(), Some("app"));
+        assert_eq!(c.password.as_ref().unwrap().expose(), "s@cret");
+        assert_eq!(c.host.as_deref(), Some("db.internal"));
+        assert_eq!(c.port, Some(6543));
+        assert_eq!(c.database.as_deref(), Some("ledger"));
+        assert_eq!(c.param("sslmode"), Some("require"));
+        let c = pg("postgres://postgres@/x?host=/tmp/sock&port=5433");
+        assert_eq!((c.host.as_deref(), c.port), (Some("/tmp/sock"), Some(5433)));
+        let c = pg("postgresql://%2Fvar%2Frun%2Fpostgresql/db");
+        assert_eq!(c.host.as_deref(), Some("/var/run/postgresql"));
+        let c = pg("postgresql://[::1]:5432/db");
+        assert_eq!(c.host.as_deref(), Some("::1"));
+        let c = pg("postgresql://");
+        assert_eq!(c, ServerConn::default());
+        assert!(Database::parse("postgresql://h:notaport/db").is_err());
+    }
+
+    #[test]
+    fn redaction_hides_the_password() {
+        let d = Database::parse("postgresql://app:hunter2@h:1/db").unwrap();
+        assert_eq!(d.redacted(), "postgresql://app@h:1/db");
+        assert!(!format!("{d:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn sqlite_urls_and_paths() {
+        let p = |s: &str| match Database::parse(s).unwrap() {
+            Database::Sqlite(p) => p,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p("sqlite:///db.sqlite3"), PathBuf::from("db.sqlite3"));
+        assert_eq!(
+            p("sqlite:////abs/db.sqlite3"),
+            PathBuf::from("/abs/db.sqlite3")
+        );
+        assert_eq!(p("sqlite:app.db"), PathBuf::from("app.db"));
+        assert_eq!(p("./app.db"), PathBuf::from("./app.db"));
+        assert!(Database::parse("sqlite://").is_err());
+        assert!(Database::parse("redis://x").is_err());
+    }
+}

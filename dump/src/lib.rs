@@ -1,0 +1,169 @@
+//! lfb-dump: dump one database into the store and print its record.
+//!
+//! Replaces `backup_dev_db.sh`'s `pg_dump | gzip > file`: the dump streams
+//! through compression and hashing into a `.partial` file that becomes the
+//! artifact only when complete, checked and synced; a failed dump leaves no
+//! artifact and still prints a record (with an `error` section) so the rest
+//! of a pipeline knows.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
+use lfb_core::dump::{self, Compress, DumpRequest, Format};
+use lfb_core::engine::url::Database;
+use lfb_core::journal::{self, Event};
+use lfb_core::ndjson::RecordWriter;
+use lfb_core::{Error, Kind, Record, Result, demo};
+
+/// Dump one database into the backup store and print its record.
+#[derive(Parser, Debug)]
+#[command(
+    name = "lfb-dump",
+    version,
+    about = "Dump one database into the backup store and print its record",
+    long_about = "Dump one database (PostgreSQL or SQLite) into the backup store and print \
+its record as one line of JSON on stdout.\n\n\
+The dump streams straight through compression and SHA-256 into \
+STORE/ENV/NAME_db_TAG_TIMESTAMP.EXT.partial, which is renamed to its final name only \
+when the dump tool succeeded, the dump is complete and the file is synced to disk. \
+A sidecar NAME.EXT.json holds the record, and logs/journal.ndjson gets an event.\n\n\
+On failure nothing is left under a final name, a record with an \"error\" section is \
+still printed (so `lfb-verify` and `lfb-prune` downstream see the failure), and the \
+exit code is 1 (the dump failed) or 2 (it could not start: bad arguments, database \
+unreachable, store not writable).",
+    after_help = "Examples:\n  \
+lfb-dump postgresql://app@db.internal/ledgerflow --tag hourly\n  \
+lfb-dump sqlite:///db.sqlite3 --env prod --tag daily\n  \
+lfb-dump --exec 'docker compose exec -T postgres' postgresql://postgres@/ledgerflow\n  \
+lfb-dump --tag pre-migration | lfb-verify --restore-test"
+)]
+pub struct Cli {
+    /// Database to dump: postgresql://…, sqlite:…, or a SQLite file path
+    ///
+    /// PostgreSQL URLs may leave out parts that libpq's PG* variables supply
+    /// (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD). A password in the URL
+    /// reaches pg_dump only through its environment, never its arguments.
+    #[arg(
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "DATABASE",
+        required_unless_present = "demo"
+    )]
+    pub database: Option<String>,
+
+    /// Why this backup is made: hourly, daily, pre-migration, safety, manual, …
+    ///
+    /// Any [a-z0-9-]+ name. pre-migration backups go to STORE/migrations/.
+    #[arg(short, long, default_value = "manual")]
+    pub tag: String,
+
+    /// Base name of the artifact [default: the database name]
+    #[arg(short, long)]
+    pub name: Option<String>,
+
+    /// Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)
+    #[arg(short = 'F', long, value_enum, default_value_t = Format::Sql)]
+    pub format: Format,
+
+    /// Compression of the artifact (custom format compresses internally)
+    #[arg(short = 'c', long, value_enum, default_value_t = Compress::Gzip)]
+    pub compress: Compress,
+
+    /// gzip level, 0 (store) to 9 (smallest)
+    #[arg(short = 'l', long, default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: u32,
+
+    /// Write the artifact to PATH (outside the store) instead
+    ///
+    /// Its sidecar is written beside it; no journal event is written.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Run the PostgreSQL client programs through a command prefix
+    ///
+    /// For a server in a container: --exec 'docker compose exec -T postgres'
+    /// runs `docker compose exec -T postgres pg_dump …`. A password must then
+    /// be passed on by the prefix (docker compose exec -e PGPASSWORD …).
+    #[arg(long, value_name = "PREFIX")]
+    pub exec: Option<String>,
+
+    /// Dump a small built-in sample SQLite database (to try lfb out)
+    #[arg(long, conflicts_with = "database")]
+    pub demo: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl ToolCli for Cli {
+    fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+}
+
+/// Runs lfb-dump.
+pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    lfb_core::cli::check_tag(&cli.tag)?;
+    if let Some(n) = &cli.name
+        && !lfb_core::naming::valid_name(n)
+    {
+        return Err(Error::usage(format!(
+            "invalid --name '{n}': use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    let env = cli.store.env()?;
+    let store = cli.store.store()?;
+    let mut out = RecordWriter::new();
+    let result = (|| {
+        let database = if cli.demo {
+            let p = demo::ensure(&demo::default_path())?;
+            ui.info(format!("demo database: {}", p.display()));
+            Database::Sqlite(p)
+        } else {
+            Database::parse(cli.database.as_deref().unwrap_or_default())?
+        };
+        let req = DumpRequest {
+            database,
+            store: store.clone(),
+            env: env.clone(),
+            tag: cli.tag.clone(),
+            name: cli.name.clone(),
+            format: cli.format,
+            compress: cli.compress,
+            level: cli.level,
+            output: cli.output.clone(),
+            exec: cli.exec.clone(),
+        };
+        dump::dump(&req, ui)
+    })();
+    match result {
+        Ok(record) => {
+            ui.info(format!(
+                "wrote {} ({})",
+                record.path().unwrap_or_default().display(),
+                lfb_core::units::format_size(record.bytes().unwrap_or(0))
+            ));
+            out.write(&record)?;
+            Ok(0)
+        }
+        Err(e) => {
+            // The failure travels down the pipeline as a record, and into
+            // the journal when the store can take it.
+            let mut rec = Record::failure(Kind::Db, &env, &cli.tag, &e.line());
+            rec.set(
+                "error",
+                serde_json::json!({"message": e.line(), "exit_code": e.exit_code()}),
+            );
+            out.write(&rec)?;
+            if cli.output.is_none() && store.root().is_dir() {
+                let _ = journal::append(&store, &Event::new(ui.tool(), "dump", false, e.line()));
+            }
+            Err(e)
+        }
+    }
+}
