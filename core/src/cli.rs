@@ -156,3 +156,29 @@ pub fn check_tag(tag: &str) -> Result<()> {
         )))
     }
 }
+
+/// Test helper for every tool: the committed man page `man/NAME.1` must be
+/// what the clap definition renders. With `LFB_UPDATE_MAN=1` it is rewritten
+/// instead. Returns an error message when it is out of date.
+pub fn check_man_page(cmd: clap::Command, workspace: &std::path::Path) -> std::result::Result<(), String> {
+    let name = cmd.get_name().to_string();
+    let path = workspace.join("man").join(format!("{name}.1"));
+    let want = render_man(cmd);
+    if std::env::var_os("LFB_UPDATE_MAN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("man/ has a parent"))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(&path, &want).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    match std::fs::read(&path) {
+        Ok(have) if have == want => Ok(()),
+        Ok(_) => Err(format!(
+            "{} is out of date: run `LFB_UPDATE_MAN=1 cargo test` and commit it",
+            path.display()
+        )),
+        Err(e) => Err(format!(
+            "cannot read {}: {e}; run `LFB_UPDATE_MAN=1 cargo test`",
+            path.display()
+        )),
+    }
+}
