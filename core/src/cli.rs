@@ -160,7 +160,10 @@ pub fn check_tag(tag: &str) -> Result<()> {
 /// Test helper for every tool: the committed man page `man/NAME.1` must be
 /// what the clap definition renders. With `LFB_UPDATE_MAN=1` it is rewritten
 /// instead. Returns an error message when it is out of date.
-pub fn check_man_page(cmd: clap::Command, workspace: &std::path::Path) -> std::result::Result<(), String> {
+pub fn check_man_page(
+    cmd: clap::Command,
+    workspace: &std::path::Path,
+) -> std::result::Result<(), String> {
     let name = cmd.get_name().to_string();
     let path = workspace.join("man").join(format!("{name}.1"));
     let want = render_man(cmd);

@@ -238,7 +238,11 @@ fn incompressible(data: &[u8]) -> bool {
 fn compress_block(data: &[u8], dict: Option<&[u8]>, last: bool, level: u32) -> io::Result<Done> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
-    let level = if level > 0 && incompressible(data) { 0 } else { level };
+    let level = if level > 0 && incompressible(data) {
+        0
+    } else {
+        level
+    };
     let flush = if last {
         FlushCompress::Finish
     } else {
@@ -304,7 +308,16 @@ mod tests {
             if x % 5 == 0 {
                 v.extend_from_slice(&x.to_le_bytes());
             } else {
-                v.extend_from_slice(format!("{}\taccount {}\t{}.{:02}\n", x % 1000, x % 37, x % 999, x % 100).as_bytes());
+                v.extend_from_slice(
+                    format!(
+                        "{}\taccount {}\t{}.{:02}\n",
+                        x % 1000,
+                        x % 37,
+                        x % 999,
+                        x % 100
+                    )
+                    .as_bytes(),
+                );
             }
         }
         v.truncate(n);
@@ -320,7 +333,14 @@ mod tests {
 
     #[test]
     fn round_trips_as_one_member_at_all_sizes() {
-        for (n, threads) in [(0, 1), (1, 2), (BLOCK - 1, 2), (BLOCK, 2), (3 * BLOCK + 17, 2), (5 * BLOCK / 2, 3)] {
+        for (n, threads) in [
+            (0, 1),
+            (1, 2),
+            (BLOCK - 1, 2),
+            (BLOCK, 2),
+            (3 * BLOCK + 17, 2),
+            (5 * BLOCK / 2, 3),
+        ] {
             let data = sample_data(n, n as u64 + 1);
             let mut w = GzWriter::with_threads(Vec::new(), 6, threads);
             for chunk in data.chunks(100_000) {
@@ -350,7 +370,9 @@ mod tests {
         let mut x = 1u64;
         let random: Vec<u8> = (0..2 * BLOCK)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (x >> 56) as u8
             })
             .collect();
@@ -370,7 +392,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.gz");
         std::fs::write(&p, &gz).unwrap();
-        let st = std::process::Command::new("gzip").arg("-t").arg(&p).status();
+        let st = std::process::Command::new("gzip")
+            .arg("-t")
+            .arg(&p)
+            .status();
         if let Ok(st) = st {
             assert!(st.success());
         }

@@ -24,5 +24,7 @@ pub mod cli;
 pub mod demo;
 pub mod dump;
 pub mod engine;
+pub mod load;
 pub mod progress;
 pub mod units;
+pub mod verify;

@@ -46,3 +46,12 @@ pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
     let frsize = st.f_frsize as u64;
     Ok((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
 }
+
+/// True when `sql` ends with a complete SQL statement (`sqlite3_complete`).
+pub fn sqlite_complete(sql: &str) -> bool {
+    let Ok(c) = CString::new(sql) else {
+        return false;
+    };
+    // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+    unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
+}

@@ -90,7 +90,9 @@ pub struct Cli {
     pub exec: Option<String>,
 
     /// Dump a small built-in sample SQLite database (to try lfb out)
-    #[arg(long, conflicts_with = "database")]
+    ///
+    /// Takes the place of DATABASE and $DATABASE_URL.
+    #[arg(long)]
     pub demo: bool,
 
     #[command(flatten)]

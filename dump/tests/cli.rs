@@ -11,11 +11,23 @@ fn dump() -> Command {
 
 #[test]
 fn help_and_version() {
-    let out = dump().arg("--help").assert().success().get_output().stdout.clone();
+    let out = dump()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let help = String::from_utf8(out).unwrap();
     assert!(help.contains("--exec <PREFIX>"));
     assert!(help.contains("DATABASE_URL"));
-    let out = dump().arg("--version").assert().success().get_output().stdout.clone();
+    let out = dump()
+        .arg("--version")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     assert!(String::from_utf8(out).unwrap().starts_with("lfb-dump "));
 }
 
@@ -73,8 +85,15 @@ fn missing_sqlite_file_is_named_and_leaves_nothing() {
     assert!(err.contains("/nonexistent/app.sqlite3"), "{err}");
     // The failure still travels as a record.
     let rec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(rec["error"]["message"].as_str().unwrap().contains("app.sqlite3"));
+    assert!(
+        rec["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("app.sqlite3")
+    );
     let dev = store.path().join("dev");
-    let left: Vec<_> = std::fs::read_dir(&dev).map(|d| d.flatten().collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(&dev)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }

@@ -66,10 +66,14 @@ fn assert_no_artifacts(store: &Path) {
 
 #[test]
 fn plain_dump_restores_to_an_identical_database_with_exact_counts() {
-    let Some(pg) = PgServer::start("plain_dump_restores") else { return };
+    let Some(pg) = PgServer::start("plain_dump_restores") else {
+        return;
+    };
     ledger(&pg, "ledger");
     let st = store();
-    let out = run(dump_cmd(st.path()).args(["--tag", "hourly", "--env", "prod"]).arg(pg.url("ledger")));
+    let out = run(dump_cmd(st.path())
+        .args(["--tag", "hourly", "--env", "prod"])
+        .arg(pg.url("ledger")));
     out.assert_ok();
     let recs = out.records();
     assert_eq!(recs.len(), 1);
@@ -81,19 +85,36 @@ fn plain_dump_restores_to_an_identical_database_with_exact_counts() {
     assert_eq!(r["format"], "sql+gzip");
     assert_eq!(r["source"]["engine"], "postgres");
     assert_eq!(r["source"]["database"], "ledger");
-    assert!(r["source"]["tool"].as_str().unwrap().starts_with("pg_dump (PostgreSQL) "));
-    assert!(r["source"]["server_version"].as_str().unwrap().starts_with(&pg.major().to_string()));
+    assert!(
+        r["source"]["tool"]
+            .as_str()
+            .unwrap()
+            .starts_with("pg_dump (PostgreSQL) ")
+    );
+    assert!(
+        r["source"]["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(&pg.major().to_string())
+    );
     let path = PathBuf::from(r["path"].as_str().unwrap());
     assert!(path.starts_with(st.path().join("prod")));
     let fname = path.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(fname.starts_with("ledger_db_hourly_") && fname.ends_with("Z.sql.gz"), "{fname}");
+    assert!(
+        fname.starts_with("ledger_db_hourly_") && fname.ends_with("Z.sql.gz"),
+        "{fname}"
+    );
 
     // The programs users would use agree with the record.
     gzip_test(&path);
     assert_eq!(sha256sum(&path), r["sha256"].as_str().unwrap());
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), r["bytes"].as_u64().unwrap());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        r["bytes"].as_u64().unwrap()
+    );
     let sidecar: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{}.json", path.display())).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(format!("{}.json", path.display())).unwrap())
+            .unwrap();
     assert_eq!(&sidecar, r);
 
     // Exact row counts, keyed as pg_dump names the tables.
@@ -112,15 +133,23 @@ fn plain_dump_restores_to_an_identical_database_with_exact_counts() {
     psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "restored"]);
     lfb_tests::run_with_input(&mut psql, sql.stdout.as_bytes()).assert_ok();
     assert_eq!(pg.dump("ledger"), pg.dump("restored"));
-    assert_eq!(pg.psql("restored", "SELECT last_value FROM public.invoice_no").trim(), "1004");
+    assert_eq!(
+        pg.psql("restored", "SELECT last_value FROM public.invoice_no")
+            .trim(),
+        "1004"
+    );
 }
 
 #[test]
 fn custom_format_lists_with_pg_restore_and_counts_in_the_dump_snapshot() {
-    let Some(pg) = PgServer::start("custom_format") else { return };
+    let Some(pg) = PgServer::start("custom_format") else {
+        return;
+    };
     ledger(&pg, "ledger");
     let st = store();
-    let out = run(dump_cmd(st.path()).args(["-F", "custom", "--tag", "pre-migration"]).arg(pg.url("ledger")));
+    let out = run(dump_cmd(st.path())
+        .args(["-F", "custom", "--tag", "pre-migration"])
+        .arg(pg.url("ledger")));
     out.assert_ok();
     let r = &out.records()[0];
     assert_eq!(r["format"], "pg-custom");
@@ -136,24 +165,36 @@ fn custom_format_lists_with_pg_restore_and_counts_in_the_dump_snapshot() {
     assert_eq!(tables["\"Audit Trail\".\"Event Log\""], 2);
 
     pg.create_db("restored");
-    run(pg.command("pg_restore").args(["--exit-on-error", "-d", "restored"]).arg(&path)).assert_ok();
+    run(pg
+        .command("pg_restore")
+        .args(["--exit-on-error", "-d", "restored"])
+        .arg(&path))
+    .assert_ok();
     assert_eq!(pg.dump("ledger"), pg.dump("restored"));
 }
 
 #[test]
 fn unreachable_server_nonexistent_database_and_wrong_password_exit_2() {
-    let Some(pg) = PgServer::start("connect_failures") else { return };
+    let Some(pg) = PgServer::start("connect_failures") else {
+        return;
+    };
     ledger(&pg, "ledger");
     pg.create_role("app", "s3cr3t-Pa55");
     let st = store();
     let nowhere = tempfile::tempdir().unwrap();
     let cases = [
         (
-            format!("postgresql://postgres@/ledger?host={}&port=5999", nowhere.path().display()),
+            format!(
+                "postgresql://postgres@/ledger?host={}&port=5999",
+                nowhere.path().display()
+            ),
             "cannot connect",
         ),
         (pg.url("no_such_db"), "no_such_db"),
-        (pg.url_as("app", "wrong-Pa55", "ledger"), "password authentication failed"),
+        (
+            pg.url_as("app", "wrong-Pa55", "ledger"),
+            "password authentication failed",
+        ),
     ];
     for (url, needle) in cases {
         let out = run(dump_cmd(st.path()).arg(&url));
@@ -191,17 +232,20 @@ fn spy_script(dir: &Path, pg: &PgServer, body: &str) -> PathBuf {
 
 #[test]
 fn a_password_in_the_url_reaches_no_argv_record_journal_or_message() {
-    let Some(pg) = PgServer::start("password_secrecy") else { return };
+    let Some(pg) = PgServer::start("password_secrecy") else {
+        return;
+    };
     ledger(&pg, "ledger");
     pg.create_role("app", "Zq9-very-secret");
     pg.psql("ledger", "GRANT USAGE ON SCHEMA ledger, \"Audit Trail\" TO app; GRANT SELECT ON ALL TABLES IN SCHEMA ledger, \"Audit Trail\", public TO app; GRANT SELECT ON ALL SEQUENCES IN SCHEMA ledger, public TO app;");
     let st = store();
     let work = tempfile::tempdir().unwrap();
     let spy = spy_script(work.path(), &pg, "exec \"$prog\" \"$@\"");
-    let out = run(dump_cmd(st.path())
-        .arg("--exec")
-        .arg(&spy)
-        .arg(pg.url_as("app", "Zq9-very-secret", "ledger")));
+    let out = run(dump_cmd(st.path()).arg("--exec").arg(&spy).arg(pg.url_as(
+        "app",
+        "Zq9-very-secret",
+        "ledger",
+    )));
     out.assert_ok();
     let argv = std::fs::read_to_string(work.path().join("argv.log")).unwrap();
     assert!(argv.contains("pg_dump"), "{argv}");
@@ -221,7 +265,9 @@ fn a_password_in_the_url_reaches_no_argv_record_journal_or_message() {
 
 #[test]
 fn pg_dump_killed_mid_way_leaves_no_artifact_and_exits_1() {
-    let Some(pg) = PgServer::start("pg_dump_killed") else { return };
+    let Some(pg) = PgServer::start("pg_dump_killed") else {
+        return;
+    };
     ledger(&pg, "ledger");
     let st = store();
     let work = tempfile::tempdir().unwrap();
@@ -231,7 +277,10 @@ fn pg_dump_killed_mid_way_leaves_no_artifact_and_exits_1() {
         &pg,
         "if [ \"$prog\" = pg_dump ]; then \"$prog\" \"$@\" | head -c 20000; kill -9 $$; fi\nexec \"$prog\" \"$@\"",
     );
-    let out = run(dump_cmd(st.path()).arg("--exec").arg(&spy).arg(pg.url("ledger")));
+    let out = run(dump_cmd(st.path())
+        .arg("--exec")
+        .arg(&spy)
+        .arg(pg.url("ledger")));
     out.assert_code(1);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("killed by signal 9"), "{}", out.stderr);
@@ -244,7 +293,10 @@ fn pg_dump_killed_mid_way_leaves_no_artifact_and_exits_1() {
         &pg,
         "if [ \"$prog\" = pg_dump ]; then \"$prog\" \"$@\" | head -c 20000; exit 0; fi\nexec \"$prog\" \"$@\"",
     );
-    let out = run(dump_cmd(st.path()).arg("--exec").arg(&spy).arg(pg.url("ledger")));
+    let out = run(dump_cmd(st.path())
+        .arg("--exec")
+        .arg(&spy)
+        .arg(pg.url("ledger")));
     out.assert_code(1);
     assert!(out.stderr.contains("incomplete"), "{}", out.stderr);
     assert_no_artifacts(st.path());
@@ -252,7 +304,9 @@ fn pg_dump_killed_mid_way_leaves_no_artifact_and_exits_1() {
 
 #[test]
 fn interrupting_lfb_dump_removes_its_partial_file() {
-    let Some(pg) = PgServer::start("interrupt_dump") else { return };
+    let Some(pg) = PgServer::start("interrupt_dump") else {
+        return;
+    };
     ledger(&pg, "ledger");
     let st = store();
     let work = tempfile::tempdir().unwrap();
@@ -271,11 +325,17 @@ fn interrupting_lfb_dump_removes_its_partial_file() {
         .unwrap();
     let dev = st.path().join("dev");
     let start = std::time::Instant::now();
-    while !files_under(&dev).iter().any(|p| p.to_string_lossy().ends_with(".partial")) {
+    while !files_under(&dev)
+        .iter()
+        .any(|p| p.to_string_lossy().ends_with(".partial"))
+    {
         assert!(start.elapsed().as_secs() < 20, "no partial file appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    run(Command::new("kill").arg("-TERM").arg(child.id().to_string())).assert_ok();
+    run(Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string()))
+    .assert_ok();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(128 + 15));
     assert_no_artifacts(st.path());
@@ -283,7 +343,9 @@ fn interrupting_lfb_dump_removes_its_partial_file() {
 
 #[test]
 fn an_unwritable_store_exits_2_before_touching_the_database() {
-    let Some(pg) = PgServer::start("unwritable_store") else { return };
+    let Some(pg) = PgServer::start("unwritable_store") else {
+        return;
+    };
     ledger(&pg, "ledger");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-folder");

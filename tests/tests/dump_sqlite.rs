@@ -30,23 +30,53 @@ fn tricky_db(path: &Path) {
     let mut ins = c
         .prepare(r#"INSERT INTO "odd ""name""" ("a b", r, b, n) VALUES (?1, ?2, ?3, ?4)"#)
         .unwrap();
-    let texts = ["it's", "two\nlines\r\n", "nul\0inside", "ünïcødé ✓", "", "'; DROP TABLE plain; --"];
-    let reals = [0.1, -0.0, 1e300, 5e-324, f64::MAX, 3.0, f64::INFINITY, -1.5e-7];
+    let texts = [
+        "it's",
+        "two\nlines\r\n",
+        "nul\0inside",
+        "ünïcødé ✓",
+        "",
+        "'; DROP TABLE plain; --",
+    ];
+    let reals = [
+        0.1,
+        -0.0,
+        1e300,
+        5e-324,
+        f64::MAX,
+        3.0,
+        f64::INFINITY,
+        -1.5e-7,
+    ];
     for i in 0..200usize {
         ins.execute(rusqlite::params![
             texts[i % texts.len()],
             reals[i % reals.len()],
-            if i % 3 == 0 { Some(vec![0u8, 1, 2, 255, i as u8]) } else { None },
-            if i % 2 == 0 { rusqlite::types::Value::Integer(i64::MIN + i as i64) } else { rusqlite::types::Value::Null },
+            if i % 3 == 0 {
+                Some(vec![0u8, 1, 2, 255, i as u8])
+            } else {
+                None
+            },
+            if i % 2 == 0 {
+                rusqlite::types::Value::Integer(i64::MIN + i as i64)
+            } else {
+                rusqlite::types::Value::Null
+            },
         ])
         .unwrap();
     }
-    c.execute_batch("DELETE FROM \"odd \"\"name\"\"\" WHERE \"select\" % 7 = 0;").unwrap();
+    c.execute_batch("DELETE FROM \"odd \"\"name\"\"\" WHERE \"select\" % 7 = 0;")
+        .unwrap();
     for i in 0..50 {
-        c.execute("INSERT INTO plain (x, y) VALUES (?1, ?2)", rusqlite::params![format!("x{i}"), i]).unwrap();
+        c.execute(
+            "INSERT INTO plain (x, y) VALUES (?1, ?2)",
+            rusqlite::params![format!("x{i}"), i],
+        )
+        .unwrap();
     }
     // Gaps in plain rowids must survive too.
-    c.execute_batch("DELETE FROM plain WHERE y % 5 = 1;").unwrap();
+    c.execute_batch("DELETE FROM plain WHERE y % 5 = 1;")
+        .unwrap();
 }
 
 fn shell_dump(db: &Path) -> String {
@@ -56,7 +86,11 @@ fn shell_dump(db: &Path) -> String {
 }
 
 fn lfb_dump(store: &Path, args: &[&str], db: &Path) -> serde_json::Value {
-    let out = run(Command::new(bin("lfb-dump")).arg("--store").arg(store).args(args).arg(db));
+    let out = run(Command::new(bin("lfb-dump"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .arg(db));
     out.assert_ok();
     let mut recs = out.records();
     assert_eq!(recs.len(), 1);
@@ -64,7 +98,11 @@ fn lfb_dump(store: &Path, args: &[&str], db: &Path) -> serde_json::Value {
 }
 
 fn gunzip_to(src: &Path, dest: &Path) {
-    let out = std::process::Command::new("gzip").arg("-dc").arg(src).output().unwrap();
+    let out = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(src)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     std::fs::write(dest, out.stdout).unwrap();
 }
@@ -72,7 +110,10 @@ fn gunzip_to(src: &Path, dest: &Path) {
 #[test]
 fn sql_dump_loads_in_the_sqlite3_shell_and_reproduces_the_database() {
     if !sqlite3_available() {
-        lfb_tests::skip::<()>("sql_dump_loads_in_the_sqlite3_shell", "sqlite3 shell not installed");
+        lfb_tests::skip::<()>(
+            "sql_dump_loads_in_the_sqlite3_shell",
+            "sqlite3 shell not installed",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +135,10 @@ fn sql_dump_loads_in_the_sqlite3_shell_and_reproduces_the_database() {
     let text = std::fs::read_to_string(&sql).unwrap_or_default();
     assert!(text.trim_end().ends_with("COMMIT;"));
     let restored = dir.path().join("restored.sqlite3");
-    let out = run_with_input(Command::new("sqlite3").arg("-bail").arg(&restored), std::fs::read(&sql).unwrap());
+    let out = run_with_input(
+        Command::new("sqlite3").arg("-bail").arg(&restored),
+        std::fs::read(&sql).unwrap(),
+    );
     out.assert_ok();
     assert_eq!(out.stderr, "");
     assert_eq!(shell_dump(&db), shell_dump(&restored));
@@ -112,7 +156,10 @@ fn sql_dump_loads_in_the_sqlite3_shell_and_reproduces_the_database() {
 #[test]
 fn native_copy_is_a_whole_database() {
     if !sqlite3_available() {
-        lfb_tests::skip::<()>("native_copy_is_a_whole_database", "sqlite3 shell not installed");
+        lfb_tests::skip::<()>(
+            "native_copy_is_a_whole_database",
+            "sqlite3 shell not installed",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -126,19 +173,37 @@ fn native_copy_is_a_whole_database() {
     gzip_test(&path);
     let copy = dir.path().join("copy.db");
     gunzip_to(&path, &copy);
-    assert_eq!(run(Command::new("sqlite3").arg(&copy).arg("PRAGMA integrity_check")).stdout, "ok\n");
+    assert_eq!(
+        run(Command::new("sqlite3")
+            .arg(&copy)
+            .arg("PRAGMA integrity_check"))
+        .stdout,
+        "ok\n"
+    );
     assert_eq!(shell_dump(&db), shell_dump(&copy));
 
-    let r = lfb_dump(st.path(), &["-F", "native", "-c", "none", "--name", "raw"], &db);
+    let r = lfb_dump(
+        st.path(),
+        &["-F", "native", "-c", "none", "--name", "raw"],
+        &db,
+    );
     let path = PathBuf::from(r["path"].as_str().unwrap());
-    assert!(path.file_name().unwrap().to_string_lossy().starts_with("raw_db_manual_"));
+    assert!(
+        path.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("raw_db_manual_")
+    );
     assert_eq!(shell_dump(&db), shell_dump(&path));
 }
 
 #[test]
 fn a_wal_database_being_written_is_dumped_as_one_snapshot() {
     if !sqlite3_available() {
-        lfb_tests::skip::<()>("a_wal_database_being_written", "sqlite3 shell not installed");
+        lfb_tests::skip::<()>(
+            "a_wal_database_being_written",
+            "sqlite3 shell not installed",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -182,8 +247,18 @@ fn a_wal_database_being_written_is_dumped_as_one_snapshot() {
     let sql = dir.path().join("dump.sql");
     gunzip_to(&PathBuf::from(r["path"].as_str().unwrap()), &sql);
     let restored = dir.path().join("restored.db");
-    run_with_input(Command::new("sqlite3").arg("-bail").arg(&restored), std::fs::read(&sql).unwrap()).assert_ok();
-    let count = |q: &str| run(Command::new("sqlite3").arg(&restored).arg(q)).stdout.trim().parse::<u64>().unwrap();
+    run_with_input(
+        Command::new("sqlite3").arg("-bail").arg(&restored),
+        std::fs::read(&sql).unwrap(),
+    )
+    .assert_ok();
+    let count = |q: &str| {
+        run(Command::new("sqlite3").arg(&restored).arg(q))
+            .stdout
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
     let a = count("SELECT count(*) FROM a");
     assert_eq!(a, count("SELECT count(*) FROM b"));
     assert_eq!(a, t["a"].as_u64().unwrap());

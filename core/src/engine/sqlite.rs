@@ -10,3 +10,6 @@ pub fn backup_native(_path: &std::path::Path, _dest: &std::path::Path) -> Result
 pub fn library_version() -> String {
     format!("SQLite {}", rusqlite::version())
 }
+pub fn table_counts(_path: &std::path::Path) -> Result<TableCounts> {
+    Err(Error::failed("SQLite dumps are not available yet"))
+}

@@ -1,0 +1,953 @@
+//! Checking artifacts: is a backup whole, and does it really restore?
+//!
+//! Each check has a name users select with `--checks`/`--skip`:
+//! `exists`, `size`, `checksum`, `decode`, `complete`, `permissions`, and
+//! `restore` (a test restore into a scratch database). `checksum`, `decode`
+//! and `complete` share one read of the file: a reader thread hands each
+//! block to a hashing thread and a decoding thread, so the file is read once
+//! and memory stays bounded whatever its size.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::cleanup;
+use crate::digest::hex;
+use crate::engine::pgscan::PlainScanner;
+use crate::engine::postgres::{self, Postgres, TableCounts};
+use crate::engine::sqlite;
+use crate::engine::url::{Database, ServerConn};
+use crate::error::{Error, Result};
+use crate::load;
+use crate::record::{Record, format_time};
+
+/// Every check, in the order they run.
+pub const ALL_CHECKS: &[&str] = &[
+    "exists",
+    "size",
+    "checksum",
+    "decode",
+    "complete",
+    "permissions",
+    "restore",
+];
+
+/// Checks run when none are selected (`restore` only with --restore-test).
+pub const DEFAULT_CHECKS: &[&str] = &[
+    "exists",
+    "size",
+    "checksum",
+    "decode",
+    "complete",
+    "permissions",
+];
+
+/// The original scripts' minimum backup size.
+pub const DEFAULT_MIN_SIZE: u64 = 10 * 1024;
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: &'static str,
+    /// `None`: not applicable to this artifact (e.g. no recorded checksum).
+    pub ok: Option<bool>,
+    pub detail: String,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: Some(true),
+            detail: detail.into(),
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: Some(false),
+            detail: detail.into(),
+        }
+    }
+    fn skip(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: None,
+            detail: detail.into(),
+        }
+    }
+    fn to_value(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("name".into(), json!(self.name));
+        match self.ok {
+            Some(ok) => m.insert("ok".into(), json!(ok)),
+            None => m.insert("skipped".into(), json!(true)),
+        };
+        m.insert("detail".into(), json!(self.detail));
+        Value::Object(m)
+    }
+}
+
+/// What to check and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub checks: BTreeSet<&'static str>,
+    pub min_size: u64,
+    /// `--scratch URL`: the exact scratch database for PostgreSQL restore tests.
+    pub scratch: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            checks: DEFAULT_CHECKS.iter().copied().collect(),
+            min_size: DEFAULT_MIN_SIZE,
+            scratch: None,
+        }
+    }
+}
+
+/// The outcome of verifying one artifact.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub checks: Vec<Check>,
+}
+
+impl Outcome {
+    /// True when no check failed.
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.ok != Some(false))
+    }
+    /// The checks that failed.
+    pub fn failed(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| c.ok == Some(false)).collect()
+    }
+    /// The record's `verify` section.
+    pub fn section(&self) -> Value {
+        json!({
+            "at": format_time(Utc::now()),
+            "ok": self.ok(),
+            "checks": self.checks.iter().map(Check::to_value).collect::<Vec<_>>(),
+        })
+    }
+    /// One line for people: `ok` or the failing checks with details.
+    pub fn summary(&self) -> String {
+        let failed = self.failed();
+        if failed.is_empty() {
+            let names: Vec<&str> = self
+                .checks
+                .iter()
+                .filter(|c| c.ok == Some(true))
+                .map(|c| c.name)
+                .collect();
+            format!("ok ({})", names.join(", "))
+        } else {
+            failed
+                .iter()
+                .map(|c| format!("{} failed: {}", c.name, c.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    }
+}
+
+/// Parses a comma-separated check list.
+pub fn parse_checks(list: &str) -> std::result::Result<Vec<&'static str>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            ALL_CHECKS
+                .iter()
+                .copied()
+                .find(|c| *c == s)
+                .ok_or_else(|| format!("unknown check '{s}' (checks: {})", ALL_CHECKS.join(", ")))
+        })
+        .collect()
+}
+
+/// What the content of an artifact is, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    PgPlain,
+    PgCustom,
+    SqliteSql,
+    SqliteNative,
+    Tar,
+    Unknown,
+}
+
+fn sniff(head: &[u8]) -> Content {
+    if head.starts_with(b"PGDMP") {
+        Content::PgCustom
+    } else if head.starts_with(b"SQLite format 3\0") {
+        Content::SqliteNative
+    } else if head.len() > 262 && &head[257..262] == b"ustar" {
+        Content::Tar
+    } else {
+        let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+        if text.contains("-- PostgreSQL database dump") || text.starts_with("\\restrict ") {
+            Content::PgPlain
+        } else if text.starts_with("PRAGMA foreign_keys=OFF;")
+            || text.starts_with("BEGIN TRANSACTION;")
+        {
+            Content::SqliteSql
+        } else {
+            Content::Unknown
+        }
+    }
+}
+
+/// What one read of the content found.
+#[derive(Debug, Default)]
+struct ContentScan {
+    sha256: String,
+    /// Decompression error (gzip formats), with the decoded offset.
+    decode_error: Option<String>,
+    decoded_bytes: u64,
+    content: Option<Content>,
+    /// Completeness verdict for streamed content kinds, with detail.
+    complete: Option<std::result::Result<String, String>>,
+    /// Row counts found in the stream (PostgreSQL plain dumps).
+    stream_tables: Option<TableCounts>,
+}
+
+/// A `Read` over blocks arriving on a channel.
+struct ChannelReader {
+    rx: Receiver<Arc<Vec<u8>>>,
+    cur: Arc<Vec<u8>>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.cur = b;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Bytes of decoded content looked at to tell what it is.
+const HEAD: usize = 8192;
+
+/// Judges completeness of decoded content as it streams.
+struct Completeness {
+    head: Vec<u8>,
+    content: Option<Content>,
+    pg: PlainScanner,
+    /// Last non-empty line seen (SQLite SQL dumps end with `COMMIT;`).
+    tail: Vec<u8>,
+    total: u64,
+}
+
+impl Completeness {
+    fn new() -> Self {
+        Completeness {
+            head: Vec::new(),
+            content: None,
+            pg: PlainScanner::new(),
+            tail: Vec::new(),
+            total: 0,
+        }
+    }
+
+    fn feed(&mut self, b: &[u8]) {
+        self.total += b.len() as u64;
+        if self.content.is_none() {
+            let take = b.len().min(HEAD - self.head.len());
+            self.head.extend_from_slice(&b[..take]);
+            if self.head.len() >= HEAD {
+                self.decide();
+                self.feed_known(&b[take..]);
+            }
+            return;
+        }
+        self.feed_known(b);
+    }
+
+    fn decide(&mut self) {
+        let c = sniff(&self.head);
+        self.content = Some(c);
+        let head = std::mem::take(&mut self.head);
+        self.feed_known(&head);
+        self.head = head;
+    }
+
+    fn feed_known(&mut self, b: &[u8]) {
+        match self.content {
+            Some(Content::PgPlain) => self.pg.feed(b),
+            Some(Content::SqliteSql) => {
+                self.tail
+                    .extend_from_slice(&b[b.len().saturating_sub(64)..]);
+                let keep = self.tail.len().saturating_sub(64);
+                self.tail.drain(..keep);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(
+        mut self,
+    ) -> (
+        Content,
+        std::result::Result<String, String>,
+        Option<TableCounts>,
+    ) {
+        if self.content.is_none() {
+            self.decide();
+        }
+        let content = self.content.unwrap_or(Content::Unknown);
+        match content {
+            Content::PgPlain => {
+                let (tables, complete) = self.pg.finish();
+                let verdict = if complete {
+                    Ok(format!(
+                        "ends with pg_dump's completion trailer ({} tables)",
+                        tables.len()
+                    ))
+                } else {
+                    Err(
+                        "no pg_dump completion trailer at the end: the dump is truncated"
+                            .to_string(),
+                    )
+                };
+                (content, verdict, Some(tables))
+            }
+            Content::SqliteSql => {
+                let text = String::from_utf8_lossy(&self.tail);
+                let last = text.trim_end().rsplit('\n').next().unwrap_or("");
+                let verdict = if last.trim() == "COMMIT;" {
+                    Ok("ends with COMMIT".to_string())
+                } else {
+                    Err("does not end with COMMIT: the dump is truncated".to_string())
+                };
+                (content, verdict, None)
+            }
+            Content::SqliteNative => (
+                content,
+                sqlite_native_complete(&self.head, self.total),
+                None,
+            ),
+            Content::PgCustom => (content, Ok(String::new()), None),
+            Content::Tar => (content, Ok(String::new()), None),
+            Content::Unknown if self.total == 0 => (content, Err("empty".to_string()), None),
+            Content::Unknown => (content, Err("not a dump lfb recognises".to_string()), None),
+        }
+    }
+}
+
+/// A SQLite file is whole when its size is page size × page count.
+fn sqlite_native_complete(head: &[u8], total: u64) -> std::result::Result<String, String> {
+    if head.len() < 100 {
+        return Err("shorter than a SQLite header".into());
+    }
+    let page_size = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65536u64,
+        n => n as u64,
+    };
+    let counter = u32::from_be_bytes([head[24], head[25], head[26], head[27]]);
+    let pages = u32::from_be_bytes([head[28], head[29], head[30], head[31]]) as u64;
+    let valid_for = u32::from_be_bytes([head[92], head[93], head[94], head[95]]);
+    if counter != valid_for || pages == 0 {
+        return if total % page_size == 0 && total > 0 {
+            Ok(format!("{} pages (size from file)", total / page_size))
+        } else {
+            Err(format!(
+                "{total} bytes is not a whole number of {page_size}-byte pages"
+            ))
+        };
+    }
+    if pages * page_size == total {
+        Ok(format!("{pages} pages of {page_size} bytes"))
+    } else {
+        Err(format!(
+            "truncated: the header says {} bytes ({pages} pages), the file has {total}",
+            pages * page_size
+        ))
+    }
+}
+
+/// Reads the file once: SHA-256 in one thread, decompression and
+/// completeness in another.
+fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
+    let mut f = fs::File::open(path)?;
+    let (htx, hrx): (SyncSender<Arc<Vec<u8>>>, Receiver<Arc<Vec<u8>>>) = mpsc::sync_channel(8);
+    let (dtx, drx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
+    let hasher = std::thread::spawn(move || {
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        for b in hrx {
+            h.update(&b[..]);
+            n += b.len() as u64;
+        }
+        (hex(&h.finalize()), n)
+    });
+    let decoder = std::thread::spawn(move || {
+        let mut comp = Completeness::new();
+        let mut err = None;
+        let mut decoded = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        let src = ChannelReader {
+            rx: drx,
+            cur: Arc::new(Vec::new()),
+            pos: 0,
+        };
+        if gzip {
+            let mut dec =
+                flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, src));
+            loop {
+                match dec.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        decoded += n as u64;
+                        comp.feed(&buf[..n]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        err = Some(describe_gzip_error(&e, decoded));
+                        // Drain so the reader thread is never blocked.
+                        let mut rest = dec.into_inner();
+                        let _ = io::copy(&mut rest, &mut io::sink());
+                        break;
+                    }
+                }
+            }
+            if decoded == 0 && err.is_none() {
+                err = Some("not a gzip stream (empty)".to_string());
+            }
+        } else {
+            let mut src = src;
+            loop {
+                match src.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        decoded += n as u64;
+                        comp.feed(&buf[..n]);
+                    }
+                }
+            }
+        }
+        (comp.finish(), err, decoded)
+    });
+    let mut read_err = None;
+    loop {
+        let mut block = vec![0u8; 1 << 20];
+        let n = match f.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                read_err = Some(e);
+                break;
+            }
+        };
+        block.truncate(n);
+        let block = Arc::new(block);
+        if htx.send(Arc::clone(&block)).is_err() || dtx.send(block).is_err() {
+            break;
+        }
+    }
+    drop(htx);
+    drop(dtx);
+    let (sha256, _bytes) = hasher
+        .join()
+        .map_err(|_| io::Error::other("hash thread failed"))?;
+    let ((content, complete, tables), decode_error, decoded) = decoder
+        .join()
+        .map_err(|_| io::Error::other("decode thread failed"))?;
+    if let Some(e) = read_err {
+        return Err(e);
+    }
+    Ok(ContentScan {
+        sha256,
+        decode_error,
+        decoded_bytes: decoded,
+        content: Some(content),
+        complete: Some(complete),
+        stream_tables: tables,
+    })
+}
+
+fn describe_gzip_error(e: &io::Error, decoded: u64) -> String {
+    let what = match e.kind() {
+        io::ErrorKind::UnexpectedEof => "unexpected end of file: the file is truncated".to_string(),
+        _ => {
+            let s = e.to_string();
+            if s.contains("crc") || s.contains("CRC") {
+                "CRC mismatch: the data is corrupt".to_string()
+            } else {
+                format!("corrupt gzip stream ({s})")
+            }
+        }
+    };
+    format!("{what}, after {decoded} decoded bytes")
+}
+
+/// Verifies one artifact record.
+pub fn verify(record: &Record, opts: &Options) -> Outcome {
+    let mut checks = Vec::new();
+    let want = |n: &str| opts.checks.contains(n);
+    let Some(path) = record.path() else {
+        checks.push(Check::fail("exists", "the record names no artifact path"));
+        return Outcome { checks };
+    };
+    let format = record
+        .format()
+        .map(str::to_string)
+        .or_else(|| {
+            let f = path.file_name()?.to_string_lossy().into_owned();
+            crate::naming::EXTENSIONS
+                .iter()
+                .find(|(e, _)| f.ends_with(&format!(".{e}")))
+                .map(|(_, fmt)| fmt.to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+
+    // exists: everything else needs it.
+    let meta = match fs::metadata(&path) {
+        Ok(m) if m.is_file() => match fs::File::open(&path) {
+            Ok(_) => m,
+            Err(e) => {
+                checks.push(Check::fail(
+                    "exists",
+                    format!("cannot read: {}", crate::error::describe_io(&e)),
+                ));
+                return Outcome { checks };
+            }
+        },
+        Ok(_) => {
+            checks.push(Check::fail("exists", "not a regular file"));
+            return Outcome { checks };
+        }
+        Err(e) => {
+            checks.push(Check::fail("exists", crate::error::describe_io(&e)));
+            return Outcome { checks };
+        }
+    };
+    if want("exists") {
+        checks.push(Check::pass("exists", "regular, readable file"));
+    }
+    let size = meta.len();
+    if want("size") {
+        checks.push(match record.bytes() {
+            _ if size < opts.min_size => Check::fail(
+                "size",
+                format!(
+                    "{size} bytes is under the minimum of {} bytes",
+                    opts.min_size
+                ),
+            ),
+            Some(b) if b != size => {
+                Check::fail("size", format!("{size} bytes, the record says {b}"))
+            }
+            Some(_) => Check::pass("size", format!("{size} bytes, as recorded")),
+            None => Check::pass("size", format!("{size} bytes (no recorded size)")),
+        });
+    }
+
+    let need_scan = want("checksum") || want("decode") || want("complete") || want("restore");
+    let gzip = load::is_gzip_format(&format);
+    let mut scan = None;
+    if need_scan {
+        match scan_content(&path, gzip) {
+            Ok(s) => scan = Some(s),
+            Err(e) => checks.push(Check::fail(
+                "checksum",
+                format!("cannot read: {}", crate::error::describe_io(&e)),
+            )),
+        }
+    }
+    if let Some(s) = &scan {
+        if want("checksum") {
+            checks.push(match record.sha256() {
+                Some(h) if h == s.sha256 => Check::pass("checksum", "SHA-256 matches the record"),
+                Some(h) => Check::fail(
+                    "checksum",
+                    format!("SHA-256 is {}, the record says {h}", s.sha256),
+                ),
+                None => Check::skip(
+                    "checksum",
+                    format!("no recorded checksum (SHA-256 {})", s.sha256),
+                ),
+            });
+        }
+        if want("decode") {
+            checks.push(if !gzip {
+                Check::skip("decode", "not compressed")
+            } else {
+                match &s.decode_error {
+                    Some(e) => Check::fail("decode", format!("gzip: {e}")),
+                    None => Check::pass(
+                        "decode",
+                        format!("gzip stream decodes ({} bytes)", s.decoded_bytes),
+                    ),
+                }
+            });
+        }
+        if want("complete") {
+            checks.push(complete_check(record, &path, s));
+        }
+    }
+    if want("permissions") {
+        let mode = meta.mode() & 0o777;
+        let uid = crate::sys::euid();
+        checks.push(if mode & 0o077 != 0 {
+            Check::fail(
+                "permissions",
+                format!("mode {mode:04o} gives group/other access (want 0600)"),
+            )
+        } else if meta.uid() != uid {
+            Check::fail(
+                "permissions",
+                format!(
+                    "owned by uid {}, not the current user (uid {uid})",
+                    meta.uid()
+                ),
+            )
+        } else {
+            Check::pass(
+                "permissions",
+                format!("mode {mode:04o}, owned by the current user"),
+            )
+        });
+    }
+    if want("restore") {
+        let content_ok = checks.iter().all(|c| c.ok != Some(false));
+        checks.push(if !content_ok {
+            Check::fail(
+                "restore",
+                "not attempted: the artifact failed the checks above",
+            )
+        } else {
+            let content = scan
+                .as_ref()
+                .and_then(|s| s.content)
+                .unwrap_or(Content::Unknown);
+            let stream = scan.as_ref().and_then(|s| s.stream_tables.clone());
+            match restore_test(record, &path, &format, content, stream, opts) {
+                Ok(detail) => Check::pass("restore", detail),
+                Err(e) => Check::fail("restore", e.line()),
+            }
+        });
+    }
+    Outcome { checks }
+}
+
+fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
+    if s.decode_error.is_some() {
+        return Check::fail("complete", "cannot tell: the stream does not decode");
+    }
+    let content = s.content.unwrap_or(Content::Unknown);
+    match content {
+        Content::PgCustom => return custom_toc(path),
+        Content::Tar => return crate::verify::tar_complete(record, path),
+        _ => {}
+    }
+    match s.complete.clone().unwrap_or(Err("not scanned".into())) {
+        Err(e) => Check::fail("complete", e),
+        Ok(detail) => {
+            // The rows in the stream must be the rows the record promises.
+            if let (Some(found), Some(recorded)) = (&s.stream_tables, record.tables()) {
+                if let Some(diff) = compare_counts(&recorded, found) {
+                    return Check::fail(
+                        "complete",
+                        format!("row counts in the dump differ from the record: {diff}"),
+                    );
+                }
+            }
+            Check::pass("complete", detail)
+        }
+    }
+}
+
+/// Archives are checked by lfb-archive's verifier once it exists; a tar
+/// stream that decodes is complete as far as gzip can tell.
+pub fn tar_complete(_record: &Record, _path: &Path) -> Check {
+    Check::pass("complete", "tar stream decodes")
+}
+
+/// A custom-format archive is complete when pg_restore reads a non-empty
+/// table of contents.
+fn custom_toc(path: &Path) -> Check {
+    let installed = postgres::installed_clients();
+    let Some(newest) = installed.iter().max_by_key(|c| c.0) else {
+        return Check::fail("complete", "cannot check: pg_restore is not installed");
+    };
+    let out = std::process::Command::new(newest.1.join("pg_restore"))
+        .arg("--list")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Err(e) => Check::fail(
+            "complete",
+            format!("cannot run pg_restore: {}", crate::error::describe_io(&e)),
+        ),
+        Ok(o) if !o.status.success() => Check::fail(
+            "complete",
+            format!(
+                "pg_restore --list: {}",
+                postgres::first_error_line(&String::from_utf8_lossy(&o.stderr))
+            ),
+        ),
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let entries = text
+                .lines()
+                .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+                .count();
+            if entries == 0 {
+                Check::fail(
+                    "complete",
+                    "pg_restore --list: the table of contents is empty",
+                )
+            } else {
+                Check::pass(
+                    "complete",
+                    format!("table of contents has {entries} entries"),
+                )
+            }
+        }
+    }
+}
+
+/// Describes how `found` differs from `want`, or `None` when every wanted
+/// table exists with exactly its count.
+pub fn compare_counts(
+    want: &BTreeMap<String, u64>,
+    found: &BTreeMap<String, u64>,
+) -> Option<String> {
+    let mut diffs = Vec::new();
+    for (t, n) in want {
+        match found.get(t) {
+            None => diffs.push(format!("{t} is missing")),
+            Some(m) if m != n => diffs.push(format!("{t} has {m} rows, expected {n}")),
+            _ => {}
+        }
+    }
+    if diffs.is_empty() {
+        None
+    } else {
+        let more = diffs.len().saturating_sub(3);
+        diffs.truncate(3);
+        let mut s = diffs.join(", ");
+        if more > 0 {
+            s.push_str(&format!(" (and {more} more)"));
+        }
+        Some(s)
+    }
+}
+
+/// The server a PostgreSQL artifact came from, as a connection: the record's
+/// host, port and user, with a password from `$DATABASE_URL` when that URL
+/// names the same server (else libpq's PGPASSWORD / .pgpass).
+pub fn source_server(record: &Record) -> ServerConn {
+    let src = record.get("source");
+    let s = |k: &str| {
+        src.and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut conn = ServerConn {
+        host: s("host"),
+        port: src
+            .and_then(|v| v.get("port"))
+            .and_then(Value::as_u64)
+            .map(|p| p as u16),
+        user: s("user"),
+        database: s("database"),
+        ..Default::default()
+    };
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if let Ok(Database::Postgres(env)) = Database::parse(&url) {
+            let same = env.host == conn.host || conn.host.is_none();
+            if same {
+                if conn.host.is_none() {
+                    conn.host = env.host.clone();
+                    conn.port = env.port;
+                }
+                if conn.user.is_none() || conn.user == env.user {
+                    conn.user = env.user.clone();
+                    conn.password = env.password.clone();
+                }
+                conn.params = env.params.clone();
+            }
+        }
+    }
+    conn
+}
+
+static SCRATCH_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn restore_test(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    content: Content,
+    stream_tables: Option<TableCounts>,
+    opts: &Options,
+) -> Result<String> {
+    let want = record.tables().or(stream_tables);
+    match content {
+        Content::SqliteSql | Content::SqliteNative => {
+            let (dir, _guard) = tempfile_dir()?;
+            let db = dir.join("scratch.sqlite3");
+            let res = (|| {
+                let mut r = load::open_decoded(path, format)?;
+                if content == Content::SqliteSql {
+                    load::sqlite_load(&db, &mut r)?;
+                } else {
+                    let mut f = crate::fsutil::create_private_file(&db)?;
+                    io::copy(&mut r, &mut f)
+                        .map_err(|e| Error::io("cannot write scratch database", e))?;
+                }
+                let conn = rusqlite::Connection::open(&db).map_err(|e| {
+                    Error::failed(format!("cannot open the restored database: {e}"))
+                })?;
+                let ic: String = conn
+                    .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .map_err(|e| Error::failed(format!("integrity_check: {e}")))?;
+                if ic != "ok" {
+                    return Err(Error::failed(format!("PRAGMA integrity_check: {ic}")));
+                }
+                drop(conn);
+                let found = sqlite::table_counts(&db)?;
+                finish_compare(want.as_ref(), &found, "scratch SQLite database")
+            })();
+            let _ = fs::remove_dir_all(&dir);
+            res
+        }
+        Content::PgPlain | Content::PgCustom => {
+            let (server, scratch_db) = match &opts.scratch {
+                Some(url) => match Database::parse(url)? {
+                    Database::Postgres(c) => {
+                        let db = c.database.clone().ok_or_else(|| {
+                            Error::usage("--scratch URL must name the scratch database")
+                        })?;
+                        (c, db)
+                    }
+                    _ => return Err(Error::usage("--scratch must be a postgresql:// URL")),
+                },
+                None => {
+                    let c = source_server(record);
+                    let n = SCRATCH_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let db = format!(
+                        "lfb_scratch_{}_{}_{n}",
+                        std::process::id(),
+                        Utc::now().timestamp()
+                    );
+                    (c, db)
+                }
+            };
+            let src = source_server(record);
+            if let Some(src_db) = &src.database {
+                let same_server = server.host == src.host
+                    && server.port.unwrap_or(5432) == src.port.unwrap_or(5432);
+                if same_server && &scratch_db == src_db {
+                    return Err(Error::usage(format!(
+                        "refusing to restore-test into '{scratch_db}': it is the source database itself"
+                    )));
+                }
+            }
+            let mut maint = server.clone();
+            maint.database = Some("postgres".into());
+            let pg = Postgres::connect(&maint, None)?;
+            let exists = pg.psql_query(&format!(
+                "SELECT 1 FROM pg_database WHERE datname = '{}'",
+                scratch_db.replace('\'', "''")
+            ))?;
+            if !exists.trim().is_empty() {
+                return Err(Error::usage(format!(
+                    "scratch database '{scratch_db}' already exists; lfb creates and drops its scratch database itself"
+                )));
+            }
+            let ident = format!("\"{}\"", scratch_db.replace('"', "\"\""));
+            pg.psql_query(&format!("CREATE DATABASE {ident}"))?;
+            let dropper = {
+                let pg = pg.clone();
+                let ident = ident.clone();
+                cleanup::on_interrupt(move || {
+                    let _ = pg.psql_query(&format!("DROP DATABASE IF EXISTS {ident}"));
+                })
+            };
+            let res = (|| {
+                if content == Content::PgPlain {
+                    let mut r = load::open_decoded(path, format)?;
+                    load::psql_load(&pg, &scratch_db, "", &mut r)?;
+                } else {
+                    load::pg_restore_load(&pg, &scratch_db, path, &[])?;
+                }
+                let found = pg.count_tables(Some(&scratch_db))?;
+                finish_compare(
+                    want.as_ref(),
+                    &found,
+                    &format!("scratch database {scratch_db}"),
+                )
+            })();
+            dropper.run_now();
+            res
+        }
+        Content::Tar => Err(Error::failed(
+            "restore tests of archives are not supported yet",
+        )),
+        Content::Unknown => Err(Error::failed("not a dump lfb can restore")),
+    }
+}
+
+fn finish_compare(want: Option<&TableCounts>, found: &TableCounts, into: &str) -> Result<String> {
+    match want {
+        None => Ok(format!(
+            "restored into a {into}; {} tables (no recorded counts to compare)",
+            found.len()
+        )),
+        Some(w) => match compare_counts(w, found) {
+            Some(d) => Err(Error::failed(format!(
+                "row counts differ after restore: {d}"
+            ))),
+            None => Ok(format!(
+                "restored into a {into}: {} tables, {} rows, as recorded",
+                w.len(),
+                w.values().sum::<u64>()
+            )),
+        },
+    }
+}
+
+/// A private temporary folder for scratch SQLite databases.
+fn tempfile_dir() -> Result<(PathBuf, cleanup::CleanupGuard)> {
+    let base = std::env::temp_dir();
+    for i in 0..100u32 {
+        let d = base.join(format!(
+            "lfb-scratch-{}-{}-{i}",
+            std::process::id(),
+            Utc::now().timestamp_micros()
+        ));
+        if fs::create_dir(&d).is_ok() {
+            let _ = fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            let d2 = d.clone();
+            let guard = cleanup::on_interrupt(move || {
+                let _ = fs::remove_dir_all(&d2);
+            });
+            return Ok((d, guard));
+        }
+    }
+    Err(Error::failed("cannot create a scratch folder"))
+}
