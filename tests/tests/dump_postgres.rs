@@ -275,7 +275,7 @@ fn pg_dump_killed_mid_way_leaves_no_artifact_and_exits_1() {
     let spy = spy_script(
         work.path(),
         &pg,
-        "if [ \"$prog\" = pg_dump ]; then \"$prog\" \"$@\" | head -c 20000; kill -9 $$; fi\nexec \"$prog\" \"$@\"",
+        "if [ \"$prog\" = pg_dump ] && [ \"$1\" != --version ]; then \"$prog\" \"$@\" | head -c 20000; kill -9 $$; fi\nexec \"$prog\" \"$@\"",
     );
     let out = run(dump_cmd(st.path())
         .arg("--exec")
@@ -291,7 +291,7 @@ fn pg_dump_killed_mid_way_leaves_no_artifact_and_exits_1() {
     let spy = spy_script(
         work.path(),
         &pg,
-        "if [ \"$prog\" = pg_dump ]; then \"$prog\" \"$@\" | head -c 20000; exit 0; fi\nexec \"$prog\" \"$@\"",
+        "if [ \"$prog\" = pg_dump ] && [ \"$1\" != --version ]; then \"$prog\" \"$@\" | head -c 20000; exit 0; fi\nexec \"$prog\" \"$@\"",
     );
     let out = run(dump_cmd(st.path())
         .arg("--exec")
@@ -313,7 +313,7 @@ fn interrupting_lfb_dump_removes_its_partial_file() {
     let spy = spy_script(
         work.path(),
         &pg,
-        "if [ \"$prog\" = pg_dump ]; then \"$prog\" \"$@\" | { head -c 3000000; sleep 30; cat; }; exit 0; fi\nexec \"$prog\" \"$@\"",
+        "if [ \"$prog\" = pg_dump ] && [ \"$1\" != --version ]; then \"$prog\" \"$@\" | { head -c 3000000; sleep 30; cat; }; exit 0; fi\nexec \"$prog\" \"$@\"",
     );
     let mut child = dump_cmd(st.path())
         .arg("--exec")

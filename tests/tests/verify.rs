@@ -91,7 +91,9 @@ fn gunzip(path: &str) -> Vec<u8> {
 
 #[test]
 fn good_postgres_artifacts_pass_every_check_including_a_restore_test() {
-    let Some(pg) = PgServer::start("verify_good_pg") else { return };
+    let Some(pg) = PgServer::start("verify_good_pg") else {
+        return;
+    };
     seed(&pg, "ledger");
     let st = store();
     for format in ["sql", "custom"] {
@@ -100,21 +102,38 @@ fn good_postgres_artifacts_pass_every_check_including_a_restore_test() {
         assert_eq!(code, 0, "{format}: {err}");
         let v = &out[0];
         assert_eq!(v["verify"]["ok"], true, "{v}");
-        for c in ["exists", "size", "checksum", "complete", "permissions", "restore"] {
+        for c in [
+            "exists",
+            "size",
+            "checksum",
+            "complete",
+            "permissions",
+            "restore",
+        ] {
             assert_eq!(check(v, c)["ok"], true, "{format} {c}: {v}");
         }
         // Fields from upstream pass through unchanged.
         assert_eq!(v["source"], rec["source"]);
-        assert!(check(v, "restore")["detail"].as_str().unwrap().contains("4050 rows"));
+        assert!(
+            check(v, "restore")["detail"]
+                .as_str()
+                .unwrap()
+                .contains("4050 rows")
+        );
     }
     // The scratch databases are gone.
-    let dbs = pg.psql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'lfb_scratch%'");
+    let dbs = pg.psql(
+        "postgres",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'lfb_scratch%'",
+    );
     assert_eq!(dbs.trim(), "");
 }
 
 #[test]
 fn the_pipeline_prints_true() {
-    let Some(pg) = PgServer::start("verify_pipeline") else { return };
+    let Some(pg) = PgServer::start("verify_pipeline") else {
+        return;
+    };
     seed(&pg, "ledger");
     let st = store();
     let script = format!(
@@ -124,14 +143,19 @@ fn the_pipeline_prints_true() {
         s = st.path().display(),
         url = lfb_tests::pg::quote_literal(&pg.url("ledger")),
     );
-    let out = run(Command::new("bash").arg("-c").arg(&script).env_remove("DATABASE_URL"));
+    let out = run(Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env_remove("DATABASE_URL"));
     out.assert_ok();
     assert_eq!(out.stdout, "true\n");
 }
 
 #[test]
 fn damaged_postgres_artifacts_fail_naming_the_check() {
-    let Some(pg) = PgServer::start("verify_damage") else { return };
+    let Some(pg) = PgServer::start("verify_damage") else {
+        return;
+    };
     seed(&pg, "ledger");
     let st = store();
     let rec = dump(st.path(), &["--tag", "hourly"], &pg.url("ledger"));
@@ -154,16 +178,30 @@ fn damaged_postgres_artifacts_fail_naming_the_check() {
     // Truncated: the record describes the truncated file, only content checks can tell.
     cases.push((
         "truncated",
-        artifact_with_record(&dev, "trunc_db_hourly_20260101T000000Z.sql.gz", &good[..good.len() * 2 / 3], &rec),
+        artifact_with_record(
+            &dev,
+            "trunc_db_hourly_20260101T000000Z.sql.gz",
+            &good[..good.len() * 2 / 3],
+            &rec,
+        ),
         "decode",
     ));
     // Empty.
-    cases.push(("empty", artifact_with_record(&dev, "empty_db_hourly_20260101T000000Z.sql.gz", b"", &rec), "size"));
+    cases.push((
+        "empty",
+        artifact_with_record(&dev, "empty_db_hourly_20260101T000000Z.sql.gz", b"", &rec),
+        "size",
+    ));
     // Cut exactly at a gzip member boundary: decodes, but the trailer is missing.
     let half = &sql[..sql.len() / 2];
     cases.push((
         "member boundary",
-        artifact_with_record(&dev, "cut_db_hourly_20260101T000000Z.sql.gz", &gz(half), &rec),
+        artifact_with_record(
+            &dev,
+            "cut_db_hourly_20260101T000000Z.sql.gz",
+            &gz(half),
+            &rec,
+        ),
         "complete",
     ));
     // A sidecar whose checksum was edited.
@@ -176,11 +214,22 @@ fn damaged_postgres_artifacts_fail_naming_the_check() {
     cases.push(("edited counts", counts.to_string(), "complete"));
     // A dump whose last statement fails (trailer intact).
     let text = String::from_utf8(sql.clone()).unwrap();
-    let pos = text.rfind("--\n-- PostgreSQL database dump complete").unwrap();
-    let bad = format!("{}INSERT INTO public.accounts (id, name) VALUES (1, 'duplicate key');\n\n{}", &text[..pos], &text[pos..]);
+    let pos = text
+        .rfind("--\n-- PostgreSQL database dump complete")
+        .unwrap();
+    let bad = format!(
+        "{}INSERT INTO public.accounts (id, name) VALUES (1, 'duplicate key');\n\n{}",
+        &text[..pos],
+        &text[pos..]
+    );
     cases.push((
         "failing statement",
-        artifact_with_record(&dev, "badsql_db_hourly_20260101T000000Z.sql.gz", &gz(bad.as_bytes()), &rec),
+        artifact_with_record(
+            &dev,
+            "badsql_db_hourly_20260101T000000Z.sql.gz",
+            &gz(bad.as_bytes()),
+            &rec,
+        ),
         "restore",
     ));
 
@@ -189,18 +238,28 @@ fn damaged_postgres_artifacts_fail_naming_the_check() {
         assert_eq!(code, 1, "{what}: {err}");
         let v = &out[0];
         assert_eq!(v["verify"]["ok"], false, "{what}");
-        assert!(failed_checks(v).contains(&failing.to_string()), "{what}: {:?} {v}", failed_checks(v));
+        assert!(
+            failed_checks(v).contains(&failing.to_string()),
+            "{what}: {:?} {v}",
+            failed_checks(v)
+        );
         assert!(err.contains(&format!("{failing} failed")), "{what}: {err}");
     }
     assert_eq!(
-        pg.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lfb_scratch%'").trim(),
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'lfb_scratch%'"
+        )
+        .trim(),
         "0"
     );
 }
 
 #[test]
 fn a_legacy_pg_dump_gzip_file_verifies_without_a_sidecar() {
-    let Some(pg) = PgServer::start("verify_legacy") else { return };
+    let Some(pg) = PgServer::start("verify_legacy") else {
+        return;
+    };
     seed(&pg, "ledger");
     let st = store();
     let dev = st.path().join("dev");
@@ -215,10 +274,10 @@ fn a_legacy_pg_dump_gzip_file_verifies_without_a_sidecar() {
     );
     run(Command::new("sh").arg("-c").arg(&script)).assert_ok();
     std::fs::set_permissions(&legacy, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let out = run(lfb("lfb-verify", st.path()).arg("--all").env(
-        "DATABASE_URL",
-        pg.url("ledger"),
-    ).arg("--restore-test"));
+    let out = run(lfb("lfb-verify", st.path())
+        .arg("--all")
+        .env("DATABASE_URL", pg.url("ledger"))
+        .arg("--restore-test"));
     out.assert_ok();
     let v = &out.records()[0];
     assert_eq!(v["derived"], true);
@@ -230,7 +289,9 @@ fn a_legacy_pg_dump_gzip_file_verifies_without_a_sidecar() {
 
 #[test]
 fn the_source_database_is_refused_as_scratch() {
-    let Some(pg) = PgServer::start("verify_scratch_source") else { return };
+    let Some(pg) = PgServer::start("verify_scratch_source") else {
+        return;
+    };
     seed(&pg, "ledger");
     let st = store();
     let rec = dump(st.path(), &[], &pg.url("ledger"));
@@ -240,8 +301,16 @@ fn the_source_database_is_refused_as_scratch() {
         &rec.to_string(),
     );
     assert_eq!(code, 1);
-    assert!(check(&out[0], "restore")["detail"].as_str().unwrap().contains("source database itself"));
-    assert_eq!(pg.psql("ledger", "SELECT count(*) FROM entries").trim(), "4000");
+    assert!(
+        check(&out[0], "restore")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("source database itself")
+    );
+    assert_eq!(
+        pg.psql("ledger", "SELECT count(*) FROM entries").trim(),
+        "4000"
+    );
     // A named scratch database is created, used and dropped.
     let (code, _, err) = verify_records(
         st.path(),
@@ -249,7 +318,14 @@ fn the_source_database_is_refused_as_scratch() {
         &rec.to_string(),
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(pg.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'my_scratch'").trim(), "0");
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'my_scratch'"
+        )
+        .trim(),
+        "0"
+    );
 }
 
 #[test]
@@ -257,7 +333,10 @@ fn sqlite_artifacts_pass_and_edited_counts_fail_the_restore_test() {
     let st = store();
     let home = tempfile::tempdir().unwrap();
     let demo = |args: &[&str]| {
-        let out = run(lfb("lfb-dump", st.path()).env("XDG_DATA_HOME", home.path()).arg("--demo").args(args));
+        let out = run(lfb("lfb-dump", st.path())
+            .env("XDG_DATA_HOME", home.path())
+            .arg("--demo")
+            .args(args));
         out.assert_ok();
         out.records().remove(0)
     };
@@ -277,7 +356,12 @@ fn sqlite_artifacts_pass_and_edited_counts_fail_the_restore_test() {
     let path = PathBuf::from(rec["path"].as_str().unwrap());
     let data = std::fs::read(&path).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let input = artifact_with_record(dir.path(), "cut_db_manual_20260101T000000Z.sql", &data[..data.len() - 200], &rec);
+    let input = artifact_with_record(
+        dir.path(),
+        "cut_db_manual_20260101T000000Z.sql",
+        &data[..data.len() - 200],
+        &rec,
+    );
     let (code, out, _) = verify_records(st.path(), &[], &input);
     assert_eq!(code, 1);
     assert_eq!(failed_checks(&out[0]), vec!["complete"]);
@@ -286,7 +370,10 @@ fn sqlite_artifacts_pass_and_edited_counts_fail_the_restore_test() {
 #[test]
 fn garbage_on_stdin_exits_2_naming_the_line_and_changes_nothing() {
     let st = store();
-    let out = run_with_input(&mut lfb("lfb-verify", st.path()), "{\"schema\":\"lfb/1\",\"path\":\"/x\"}\nnot json\n");
+    let out = run_with_input(
+        &mut lfb("lfb-verify", st.path()),
+        "{\"schema\":\"lfb/1\",\"path\":\"/x\"}\nnot json\n",
+    );
     out.assert_code(2);
     assert!(out.stderr.contains("line 2"), "{}", out.stderr);
     assert_eq!(out.stdout, "");
@@ -297,7 +384,9 @@ fn garbage_on_stdin_exits_2_naming_the_line_and_changes_nothing() {
 fn quarantine_moves_failed_artifacts_and_sidecars_aside() {
     let st = store();
     let home = tempfile::tempdir().unwrap();
-    let out = run(lfb("lfb-dump", st.path()).env("XDG_DATA_HOME", home.path()).arg("--demo"));
+    let out = run(lfb("lfb-dump", st.path())
+        .env("XDG_DATA_HOME", home.path())
+        .arg("--demo"));
     out.assert_ok();
     let rec = out.records().remove(0);
     let path = PathBuf::from(rec["path"].as_str().unwrap());
@@ -305,11 +394,16 @@ fn quarantine_moves_failed_artifacts_and_sidecars_aside() {
     let n = data.len();
     data[n / 2] ^= 1;
     std::fs::write(&path, &data).unwrap();
-    let out = run(lfb("lfb-verify", st.path()).arg("--all").arg("--quarantine"));
+    let out = run(lfb("lfb-verify", st.path())
+        .arg("--all")
+        .arg("--quarantine"));
     out.assert_code(1);
     assert!(!path.exists());
     let q = st.path().join("quarantine").join(path.file_name().unwrap());
     assert!(q.exists());
     assert!(PathBuf::from(format!("{}.json", q.display())).exists());
-    assert_eq!(out.records()[0]["quarantine"]["path"], q.to_string_lossy().as_ref());
+    assert_eq!(
+        out.records()[0]["quarantine"]["path"],
+        q.to_string_lossy().as_ref()
+    );
 }
