@@ -127,6 +127,28 @@ impl AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Syncs and moves the file over `target`, replacing it atomically (the
+    /// old file stays until the rename, the new one is complete when it
+    /// appears).
+    pub fn replace(mut self, target: &Path) -> Result<()> {
+        let file = self.file.take().expect("file is open until commit");
+        let res = file
+            .sync_all()
+            .with_path("sync", &self.partial)
+            .and_then(|_| fs::rename(&self.partial, target).with_path("rename into place", target));
+        drop(file);
+        if let Err(e) = res {
+            let _ = fs::remove_file(&self.partial);
+            return Err(e);
+        }
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file().write(buf)

@@ -1,0 +1,114 @@
+//! Atomic clean restore into PostgreSQL.
+//!
+//! One psql session, one transaction (`--single-transaction`, stopping at
+//! the first error): first every schema of the target is dropped and an
+//! empty `public` schema made as `initdb` would, then the dump runs. If any
+//! statement fails, PostgreSQL rolls the whole transaction back, drops
+//! included: the target is exactly as it was. Custom-format archives are
+//! turned into the same SQL script by `pg_restore --file=-`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use lfb_core::cli::Ui;
+use lfb_core::engine::postgres::{Postgres, first_error_line};
+use lfb_core::engine::url::ServerConn;
+use lfb_core::{Error, Result, load};
+
+use crate::Restored;
+
+/// Drops every schema of the database and recreates `public` as a new
+/// database has it (owner and privileges differ before PostgreSQL 15).
+fn prelude(server_version_num: u32) -> String {
+    let public = if server_version_num >= 150000 {
+        "CREATE SCHEMA public AUTHORIZATION pg_database_owner;\n\
+         GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
+    } else {
+        "CREATE SCHEMA public;\nGRANT ALL ON SCHEMA public TO PUBLIC;\n"
+    };
+    format!(
+        "DO $lfb$ DECLARE s record; BEGIN\n\
+           FOR s IN SELECT nspname FROM pg_namespace\n\
+                    WHERE nspname NOT IN ('pg_catalog', 'information_schema')\n\
+                      AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'\n\
+           LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s.nspname); END LOOP;\n\
+         END $lfb$;\n\
+         {public}COMMENT ON SCHEMA public IS 'standard public schema';\n"
+    )
+}
+
+/// True when the target database exists on its server.
+pub fn database_exists(conn: &ServerConn, exec: Option<&str>) -> Result<bool> {
+    let db = conn
+        .database
+        .clone()
+        .ok_or_else(|| Error::usage("the target URL names no database"))?;
+    let mut maint = conn.clone();
+    maint.database = Some("postgres".into());
+    let pg = Postgres::connect(&maint, exec)?;
+    let out = pg.psql_query(&format!(
+        "SELECT 1 FROM pg_database WHERE datname = '{}'",
+        db.replace('\'', "''")
+    ))?;
+    Ok(!out.trim().is_empty())
+}
+
+/// Restores `path` into the target database, atomically.
+pub fn restore(
+    conn: &ServerConn,
+    exec: Option<&str>,
+    path: &Path,
+    format: &str,
+    ui: &Ui,
+) -> Result<Restored> {
+    let db = conn
+        .database
+        .clone()
+        .ok_or_else(|| Error::usage("the target URL names no database"))?;
+    if !database_exists(conn, exec)? {
+        let mut maint = conn.clone();
+        maint.database = Some("postgres".into());
+        let pg = Postgres::connect(&maint, exec)?;
+        pg.psql_query(&format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))?;
+        ui.info(format!("created database '{db}'"));
+    }
+    let pg = Postgres::connect(conn, exec)?;
+    let prelude = prelude(pg.server.version_num);
+    if format == "pg-custom" {
+        // pg_restore writes the archive as a SQL script; psql runs it with
+        // the prelude in one transaction.
+        let mut child = pg_restore_script(&pg, path)?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let res = load::psql_load(&pg, &db, &prelude, &mut stdout);
+        drop(stdout);
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::io("cannot wait for pg_restore", e))?;
+        res?;
+        if !out.status.success() {
+            return Err(Error::failed(format!(
+                "pg_restore failed: {}",
+                first_error_line(&String::from_utf8_lossy(&out.stderr))
+            )));
+        }
+    } else {
+        let mut r: Box<dyn Read + Send> = load::open_decoded(path, format)?;
+        load::psql_load(&pg, &db, &prelude, &mut r)?;
+    }
+    let counts = pg.count_tables(Some(&db))?;
+    Ok(Restored {
+        counts: Some(counts),
+    })
+}
+
+fn pg_restore_script(pg: &Postgres, path: &Path) -> Result<std::process::Child> {
+    // No connection: pg_restore only converts the archive to SQL here.
+    let mut cmd: Command = pg.clients.command("pg_restore");
+    cmd.arg("--file=-").arg(path);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::unavailable(format!("cannot run pg_restore: {e}")))
+}
