@@ -384,10 +384,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     .id(record.id())
     .bytes(record.bytes())
     .duration(started.elapsed());
-    if store.root().is_dir() {
-        if let Err(e) = journal::append(&store, &ev) {
-            ui.warn(e.line());
-        }
+    if store.root().is_dir()
+        && let Err(e) = journal::append(&store, &ev)
+    {
+        ui.warn(e.line());
     }
     RecordWriter::new().write(&record)?;
     match res {
@@ -419,20 +419,20 @@ fn safety_backup(
     db: &Database,
     ui: &Ui,
 ) -> Result<Option<PathBuf>> {
-    if let Database::Sqlite(p) = db {
-        if !p.exists() {
-            ui.info(format!(
-                "{} does not exist yet: no safety backup needed",
-                p.display()
-            ));
-            return Ok(None);
-        }
+    if let Database::Sqlite(p) = db
+        && !p.exists()
+    {
+        ui.info(format!(
+            "{} does not exist yet: no safety backup needed",
+            p.display()
+        ));
+        return Ok(None);
     }
-    if let Database::Postgres(conn) = db {
-        if !pg::database_exists(conn, cli.exec.as_deref())? {
-            ui.info("the target database does not exist yet: no safety backup needed");
-            return Ok(None);
-        }
+    if let Database::Postgres(conn) = db
+        && !pg::database_exists(conn, cli.exec.as_deref())?
+    {
+        ui.info("the target database does not exist yet: no safety backup needed");
+        return Ok(None);
     }
     let req = DumpRequest {
         database: db.clone(),

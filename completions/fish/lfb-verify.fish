@@ -1,0 +1,13 @@
+complete -c lfb-verify -l checks -d 'Run only these checks (comma-separated)' -r
+complete -c lfb-verify -l skip -d 'Leave out these checks (comma-separated)' -r
+complete -c lfb-verify -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB, …)' -r
+complete -c lfb-verify -l scratch -d 'PostgreSQL scratch database to create, restore into and drop' -r
+complete -c lfb-verify -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
+complete -c lfb-verify -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-verify -l all -d 'Check every artifact in the store (limited by --env when given)'
+complete -c lfb-verify -l restore-test -d 'Also restore each dump into a scratch database and compare row counts'
+complete -c lfb-verify -l quarantine -d 'Move failed artifacts (and their sidecars) to STORE/quarantine/'
+complete -c lfb-verify -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
+complete -c lfb-verify -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
+complete -c lfb-verify -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lfb-verify -s V -l version -d 'Print version'

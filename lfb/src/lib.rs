@@ -1,0 +1,111 @@
+//! The `lfb` umbrella command and the documentation generated from every
+//! tool's clap definition.
+//!
+//! `lfb dump ...` runs `lfb-dump ...` (git-style: the tool next to `lfb`, else
+//! on PATH), so `lfb dump --help` is exactly `lfb-dump --help`. Man pages and
+//! shell completions for every tool come from the same `clap::Command`s that
+//! parse the flags, so help, man page and completion cannot drift apart.
+
+use std::path::Path;
+
+use clap::{Command, CommandFactory};
+
+/// Every tool: its subcommand name and clap definition.
+pub fn tools() -> Vec<(&'static str, Command)> {
+    vec![
+        ("dump", lfb_dump::Cli::command()),
+        ("verify", lfb_verify::Cli::command()),
+        ("restore", lfb_restore::Cli::command()),
+    ]
+}
+
+/// The `lfb` command itself: its help lists the tools with one line each.
+pub fn umbrella() -> Command {
+    let note = "`lfb TOOL ARGS...` runs `lfb-TOOL ARGS...`; `lfb TOOL --help` shows its options.\n\
+                `lfb completions SHELL` prints completions for lfb and every tool (bash, zsh, fish).";
+    Command::new("lfb")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Local-first backups: dump, archive, verify, prune, restore, guard")
+        .long_about(
+            "Local-first backups for web applications: small tools that dump databases, \
+             bundle media and configuration, verify that backups really restore, keep them \
+             under a retention policy, restore them safely and watch the store. Each tool \
+             prints one JSON record per artifact on stdout, so they chain with | and jq.",
+        )
+        .after_help(note)
+        .subcommand_required(false)
+        .arg_required_else_help(true)
+        .allow_external_subcommands(true)
+        .subcommands(tools().into_iter().map(|(name, cmd)| {
+            Command::new(name)
+                .about(cmd.get_about().cloned().unwrap_or_default())
+                .disable_help_flag(true)
+        }))
+        .subcommand(
+            Command::new("completions")
+                .about("Print shell completions for lfb and every tool")
+                .arg(
+                    clap::Arg::new("shell")
+                        .required(true)
+                        .value_parser(["bash", "zsh", "fish"]),
+                ),
+        )
+}
+
+/// Shell completion scripts for every tool and `lfb`: (file name, contents).
+pub fn completions(shell: &str) -> Vec<(String, Vec<u8>)> {
+    use clap_complete::Shell;
+    let sh = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        _ => Shell::Fish,
+    };
+    let mut cmds: Vec<Command> = tools().into_iter().map(|(_, c)| c).collect();
+    cmds.push(umbrella());
+    cmds.into_iter()
+        .map(|mut cmd| {
+            let name = cmd.get_name().to_string();
+            let mut out = Vec::new();
+            clap_complete::generate(sh, &mut cmd, name.clone(), &mut out);
+            let file = match shell {
+                "bash" => format!("{name}.bash"),
+                "zsh" => format!("_{name}"),
+                _ => format!("{name}.fish"),
+            };
+            (file, out)
+        })
+        .collect()
+}
+
+/// Checks (or with `LFB_UPDATE_MAN=1` rewrites) `man/` and `completions/`.
+pub fn check_generated(workspace: &Path) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let mut cmds: Vec<Command> = tools().into_iter().map(|(_, c)| c).collect();
+    cmds.push(umbrella());
+    for cmd in cmds {
+        if let Err(e) = lfb_core::cli::check_man_page(cmd, workspace) {
+            problems.push(e);
+        }
+    }
+    let update = std::env::var_os("LFB_UPDATE_MAN").is_some();
+    for shell in ["bash", "zsh", "fish"] {
+        for (file, want) in completions(shell) {
+            let path = workspace.join("completions").join(shell).join(&file);
+            if update {
+                std::fs::create_dir_all(path.parent().expect("has a parent"))
+                    .map_err(|e| e.to_string())?;
+                std::fs::write(&path, &want).map_err(|e| e.to_string())?;
+            } else if std::fs::read(&path).ok().as_deref() != Some(&want[..]) {
+                problems.push(format!("{} is out of date", path.display()));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}; run `LFB_UPDATE_MAN=1 cargo test -p lfb` and commit",
+            problems.join("; ")
+        ))
+    }
+}
