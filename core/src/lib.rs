@@ -6,6 +6,7 @@
 
 pub mod cleanup;
 pub mod digest;
+pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod gzip;

@@ -1,0 +1,3 @@
+//! Database engines: how each kind of database is dumped, copied and counted.
+
+pub mod sqlite;
