@@ -6,6 +6,7 @@
 
 pub mod cleanup;
 pub mod digest;
+pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod gzip;
@@ -23,7 +24,6 @@ pub use store::Store;
 pub mod cli;
 pub mod demo;
 pub mod dump;
-pub mod engine;
 pub mod load;
 pub mod progress;
 pub mod units;
