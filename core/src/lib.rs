@@ -5,26 +5,26 @@
 //! the journal, the lock, and the error type with its exit codes.
 
 pub mod cleanup;
+pub mod cli;
+pub mod demo;
 pub mod digest;
+pub mod dump;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod gzip;
 pub mod journal;
+pub mod load;
 pub mod lock;
 pub mod naming;
 pub mod ndjson;
+pub mod progress;
 pub mod record;
 pub mod store;
 pub mod sys;
+pub mod units;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use record::{Kind, Record};
 pub use store::Store;
-pub mod cli;
-pub mod demo;
-pub mod dump;
-pub mod load;
-pub mod progress;
-pub mod units;
-pub mod verify;
