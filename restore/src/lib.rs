@@ -7,6 +7,7 @@
 //! (PostgreSQL) or one atomic rename (SQLite): a restore that fails at any
 //! point leaves the target exactly as it was.
 
+mod files;
 mod pg;
 mod sqlite;
 

@@ -355,3 +355,31 @@ fn an_unwritable_store_exits_2_before_touching_the_database() {
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("not writable"), "{}", out.stderr);
 }
+
+#[test]
+fn an_older_pg_dump_is_refused_with_the_version_to_install() {
+    let Some(pg) = PgServer::start("older_pg_dump") else {
+        return;
+    };
+    ledger(&pg, "ledger");
+    let st = store();
+    // A client folder holding only an old pg_dump (and the real psql).
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("pg_dump");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(pg.bin_dir().join("psql"), bin.path().join("psql")).unwrap();
+    let out = run(dump_cmd(st.path())
+        .env("LFB_PG_BINDIR", bin.path())
+        .arg(pg.url("ledger")));
+    out.assert_code(2);
+    let want = format!("no pg_dump can dump this PostgreSQL {} server", pg.major());
+    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("postgresql-client-{}", pg.major())),
+        "{}",
+        out.stderr
+    );
+    assert_no_artifacts(st.path());
+}
