@@ -18,6 +18,9 @@ pub mod store;
 pub mod sys;
 
 pub use error::{Error, Result};
+// Re-exported so tools use the same chrono as the records they read, without
+// each naming it as a dependency of their own.
+pub use chrono;
 pub use record::{Kind, Record};
 pub use store::Store;
 pub mod cli;
