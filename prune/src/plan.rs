@@ -443,6 +443,38 @@ mod tests {
     }
 
     #[test]
+    fn keep_within_includes_its_boundary() {
+        let c = [at(0, 0), at(0, 1), at(0, DAY + 1)];
+        let p = Policy {
+            keep_within: Some(DAY),
+            ..Policy::default()
+        };
+        let d = plan(&c, &p, DAY + 1);
+        assert_eq!(
+            d.iter().map(|d| d.keep).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+    }
+
+    #[test]
+    fn buckets_are_ordered_by_clock_not_by_arrival() {
+        // Autumn: the newer artifact (10:50 UTC) was named 09:50 local after
+        // the clocks went back, the older one (10:20 UTC) 10:20 local. The
+        // most recent hour on the clock is 10:00, whose newest is the older.
+        let mut older = at(0, 10 * HOUR + 1200);
+        let mut newer = at(0, 10 * HOUR + 3000);
+        older.wall = older.time;
+        newer.wall = newer.time - HOUR;
+        let p = Policy {
+            keep_hourly: Some(1),
+            ..Policy::default()
+        };
+        let d = plan(&[older, newer], &p, 11 * HOUR);
+        assert_eq!(d[0].reasons.names(), ["keep-hourly"]);
+        assert_eq!(d[1].reasons.names(), ["newest-unverified"]);
+    }
+
+    #[test]
     fn newest_verified_survives_a_policy_that_keeps_only_newer_ones() {
         let mut c: Vec<_> = (0..4).map(|t| at(0, t * DAY)).collect();
         c[1].verified = Some(true);
