@@ -245,7 +245,7 @@ fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: 
             add(i, Reason::KeepLast);
         }
     }
-    let buckets: [(Option<u32>, Reason, fn(i64) -> i64); 5] = [
+    let buckets: [(Option<u32>, Reason, BucketKey); 5] = [
         (policy.keep_hourly, Reason::KeepHourly, hour_bucket),
         (policy.keep_daily, Reason::KeepDaily, day_bucket),
         (policy.keep_weekly, Reason::KeepWeekly, week_bucket),
@@ -322,12 +322,7 @@ fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: 
 /// is its newest. Buckets are ordered by key, not by arrival, so a group
 /// whose clocks disagree (a daylight-saving change in a local-time name)
 /// still gets "the N most recent buckets".
-fn newest_of_recent_buckets(
-    c: &[Candidate],
-    members: &[u32],
-    n: u32,
-    key: fn(i64) -> i64,
-) -> Vec<u32> {
+fn newest_of_recent_buckets(c: &[Candidate], members: &[u32], n: u32, key: BucketKey) -> Vec<u32> {
     let mut newest: HashMap<i64, u32> = HashMap::new();
     let mut firsts: Vec<(i64, u32)> = Vec::new();
     let mut prev: Option<i64> = None;
@@ -344,10 +339,13 @@ fn newest_of_recent_buckets(
             firsts.push((k, i));
         }
     }
-    firsts.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    firsts.sort_unstable_by_key(|&(k, _)| std::cmp::Reverse(k));
     firsts.truncate(n as usize);
     firsts.into_iter().map(|(_, i)| i).collect()
 }
+
+/// Maps a wall-clock time to its bucket; later buckets have larger keys.
+type BucketKey = fn(i64) -> i64;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
