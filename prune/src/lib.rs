@@ -341,7 +341,13 @@ pub fn prune(
         None
     };
 
+    let t = Instant::now();
     let considered = consider(store, opts, &input)?;
+    ui.debug(format!(
+        "listed {} artifacts in scope in {:.1} ms",
+        considered.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    ));
     let candidates: Vec<Candidate> = considered.iter().map(|c| candidate(c, &input)).collect();
     let t = Instant::now();
     let decisions = plan::plan(&candidates, &opts.policy, opts.now.timestamp());
@@ -357,16 +363,19 @@ pub fn prune(
     let mut deleted = (0usize, 0u64);
     let mut housekeeping_done = Vec::new();
     if carry_out {
-        if let Some(target) = housekeeping::journal_rotation(store, opts.rotate_logs_at, opts.now)?
+        // Housekeeping problems are reported and make the exit code 1, but
+        // never stop the run: the records of what was deleted must still be
+        // printed.
+        match housekeeping::journal_rotation(store, opts.rotate_logs_at, opts.now)
+            .and_then(|t| t.map(|t| rotate(store, &t).map(|()| t)).transpose())
         {
-            match rotate(store, &target) {
-                Ok(()) => {
-                    housekeeping_done.push(format!("rotated the journal to {}", target.display()))
-                }
-                Err(e) => {
-                    ui.error(e.line());
-                    code = 1;
-                }
+            Ok(Some(t)) => {
+                housekeeping_done.push(format!("rotated the journal to {}", t.display()))
+            }
+            Ok(None) => {}
+            Err(e) => {
+                ui.error(e.line());
+                code = 1;
             }
         }
         let mut dirs = BTreeSet::new();
@@ -411,10 +420,17 @@ pub fn prune(
                 ui.warn(e.line());
             }
         }
-        let mut leftovers = housekeeping::stale_partials(store, &opts.scope)?;
-        if let Some(keep) = opts.keep_logs {
-            leftovers.extend(housekeeping::old_segments(store, keep, opts.now)?);
-        }
+        let leftovers = housekeeping::stale_partials(store, &opts.scope).and_then(|mut v| {
+            if let Some(keep) = opts.keep_logs {
+                v.extend(housekeeping::old_segments(store, keep, opts.now)?);
+            }
+            Ok(v)
+        });
+        let leftovers = leftovers.unwrap_or_else(|e| {
+            ui.error(e.line());
+            code = 1;
+            Vec::new()
+        });
         for p in leftovers {
             match fs::remove_file(&p) {
                 Ok(()) => housekeeping_done.push(format!("removed {}", p.display())),
@@ -428,8 +444,11 @@ pub fn prune(
         for h in &housekeeping_done {
             ui.debug(h);
         }
-    } else if opts.dry_run && failed.is_empty() {
-        report_dry_housekeeping(store, opts, ui)?;
+    } else if opts.dry_run
+        && failed.is_empty()
+        && let Err(e) = report_dry_housekeeping(store, opts, ui)
+    {
+        ui.warn(e.line());
     }
 
     // Records: the input first, then every other artifact considered.

@@ -833,3 +833,27 @@ fn housekeeping_removes_stale_partials_and_rotates_the_journal() {
     assert_eq!(journal.lines().count(), 1);
     assert!(journal.contains("\"action\":\"prune\""));
 }
+
+#[test]
+fn a_malformed_sidecar_stops_the_run_before_anything_is_deleted() {
+    let store = mixed_store();
+    let dev = store.path().join("dev");
+    let broken = artifact(&dev, "app_db_hourly_20261105T000000Z.sql.gz");
+    fs::write(
+        sidecar_path(&broken),
+        "{\"schema\":\"lfb/1\",\"bytes\":\"many\"}",
+    )
+    .unwrap();
+    let before = files(&dev);
+    let out = prune(store.path())
+        .args(["--keep-within", "7d"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("app_db_hourly_20261105T000000Z.sql.gz.json"),
+        "{err}"
+    );
+    assert_eq!(files(&dev), before);
+}
