@@ -25,6 +25,9 @@ _lfb() {
             lfb,help)
                 cmd="lfb__subcmd__help"
                 ;;
+            lfb,prune)
+                cmd="lfb__subcmd__prune"
+                ;;
             lfb,restore)
                 cmd="lfb__subcmd__restore"
                 ;;
@@ -40,6 +43,9 @@ _lfb() {
             lfb__subcmd__help,help)
                 cmd="lfb__subcmd__help__subcmd__help"
                 ;;
+            lfb__subcmd__help,prune)
+                cmd="lfb__subcmd__help__subcmd__prune"
+                ;;
             lfb__subcmd__help,restore)
                 cmd="lfb__subcmd__help__subcmd__restore"
                 ;;
@@ -53,7 +59,7 @@ _lfb() {
 
     case "${cmd}" in
         lfb)
-            opts="-h -V --help --version dump verify restore completions help"
+            opts="-h -V --help --version dump verify prune restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,7 +101,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help)
-            opts="dump verify restore completions help"
+            opts="dump verify prune restore completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +156,20 @@ _lfb() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lfb__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lfb__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -167,6 +187,20 @@ _lfb() {
         lfb__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

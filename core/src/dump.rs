@@ -300,59 +300,70 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
         .name
         .clone()
         .unwrap_or_else(|| naming::sanitize_name(&name_default));
-    let final_path = match &req.output {
-        Some(o) => {
-            file.commit(o)?;
-            std::path::absolute(o).unwrap_or_else(|_| o.clone())
+    // The sidecar is written before the artifact appears, both under the
+    // lock: no other run ever sees the artifact without its record.
+    let build_record = |final_path: &Path| {
+        let id = final_path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .and_then(|f| ArtifactName::parse(&f).map(|n| n.id()))
+            .unwrap_or_else(|| {
+                final_path
+                    .file_name()
+                    .map(|f| {
+                        f.to_string_lossy()
+                            .trim_end_matches(&format!(".{ext}"))
+                            .to_string()
+                    })
+                    .unwrap_or_default()
+            });
+        let mut record = Record::new(
+            &id,
+            Kind::Db,
+            &req.env,
+            &req.tag,
+            final_path,
+            created_at,
+            bytes,
+            &sha,
+            format,
+        );
+        record.set("source", source.to_value());
+        record.set(
+            "stats",
+            json!({
+                "duration_ms": started.elapsed().as_millis() as u64,
+                "raw_bytes": raw_bytes,
+            }),
+        );
+        record
+    };
+    let publish = |file: AtomicFile, final_path: &Path| -> Result<Record> {
+        let record = build_record(final_path);
+        let mut sidecar = record.to_line();
+        sidecar.push('\n');
+        let side = store::sidecar_path(final_path);
+        fsutil::write_atomic(&side, sidecar.as_bytes())?;
+        if let Err(e) = file.commit(final_path) {
+            let _ = fs::remove_file(&side);
+            return Err(e);
         }
+        Ok(record)
+    };
+    let record = match &req.output {
+        Some(o) => publish(file, &std::path::absolute(o).unwrap_or_else(|_| o.clone()))?,
         None => {
             let _lock = StoreLock::acquire(&req.store, LOCK_WAIT)?;
             let mut t = created_at;
             let mut p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
-            while p.exists() {
+            while p.exists() || store::sidecar_path(&p).exists() {
                 t += chrono::Duration::seconds(1);
                 p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
             }
-            file.commit(&p)?;
-            p
+            publish(file, &p)?
         }
     };
-    let id = final_path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .and_then(|f| ArtifactName::parse(&f).map(|n| n.id()))
-        .unwrap_or_else(|| {
-            final_path
-                .file_name()
-                .map(|f| {
-                    f.to_string_lossy()
-                        .trim_end_matches(&format!(".{ext}"))
-                        .to_string()
-                })
-                .unwrap_or_default()
-        });
-    let mut record = Record::new(
-        &id,
-        Kind::Db,
-        &req.env,
-        &req.tag,
-        &final_path,
-        created_at,
-        bytes,
-        &sha,
-        format,
-    );
-    record.set("source", source.to_value());
-    record.set(
-        "stats",
-        json!({
-            "duration_ms": started.elapsed().as_millis() as u64,
-            "raw_bytes": raw_bytes,
-        }),
-    );
-    let mut sidecar = record.to_line();
-    sidecar.push('\n');
-    fsutil::write_atomic(&store::sidecar_path(&final_path), sidecar.as_bytes())?;
+    let id = record.id().unwrap_or_default().to_string();
     if req.output.is_none() {
         let ev = Event::new(
             ui.tool(),

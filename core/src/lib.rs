@@ -26,5 +26,8 @@ pub mod units;
 pub mod verify;
 
 pub use error::{Error, Result};
+// Re-exported so tools use the same chrono as the records they read, without
+// each naming it as a dependency of their own.
+pub use chrono;
 pub use record::{Kind, Record};
 pub use store::Store;

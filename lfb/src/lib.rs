@@ -15,6 +15,7 @@ pub fn tools() -> Vec<(&'static str, Command)> {
     vec![
         ("dump", lfb_dump::Cli::command()),
         ("verify", lfb_verify::Cli::command()),
+        ("prune", lfb_prune::Cli::command()),
         ("restore", lfb_restore::Cli::command()),
     ]
 }
