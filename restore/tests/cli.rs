@@ -1,0 +1,32 @@
+//! lfb-restore's command line: help, version and man page. (Every tool package
+//! has such a test, which also makes `cargo test --workspace` build the
+//! binary the end-to-end tests in tests/ run.)
+
+use clap::CommandFactory;
+use std::path::Path;
+use std::process::Command;
+
+fn tool() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("lfb-restore"))
+}
+
+#[test]
+fn help_and_version() {
+    let out = tool().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--store <DIR>"));
+    let out = tool().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("lfb-restore "));
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let out = tool().arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn man_page_is_current() {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    lfb_core::cli::check_man_page(lfb_restore::Cli::command(), ws).unwrap();
+}
