@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::finding::{Finding, Group};
 use crate::history;
 use crate::inventory::{Artifact, DebrisKind, FileInfo, Inventory};
+use crate::report::plural;
 
 /// Every check, in the order findings are printed.
 pub const CHECKS: &[&str] = &[
@@ -239,8 +240,8 @@ pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
                         "size",
                         g.clone(),
                         format!(
-                            "{} artifacts, all at least {}; newest is {}",
-                            arts.len(),
+                            "{}, all at least {}; newest is {}",
+                            plural(arts.len(), "artifact"),
                             format_size(cfg.min_size),
                             format_size(newest.file.bytes)
                         ),
@@ -459,8 +460,12 @@ pub fn sidecars(inv: &Inventory) -> Vec<Finding> {
                 "sidecar",
                 g,
                 format!(
-                    "{} artifacts have no sidecar record (no checksum to check against): {}",
-                    arts.len(),
+                    "{} no sidecar record (no checksum to check against): {}",
+                    if arts.len() == 1 {
+                        "1 artifact has".to_string()
+                    } else {
+                        format!("{} artifacts have", arts.len())
+                    },
                     list_text(&names)
                 ),
             )
@@ -540,7 +545,11 @@ pub fn permissions(inv: &Inventory) -> Vec<Finding> {
             PermProblem::Access => (false, "readable by group/other (want 0600)"),
             PermProblem::Owner => (false, "owned by another user"),
         };
-        let msg = format!("{} files {what}: {}", files.len(), list_text(&items));
+        let msg = format!(
+            "{} {what}: {}",
+            plural(files.len(), "file"),
+            list_text(&items)
+        );
         let f = if sev_crit {
             Finding::crit("permissions", g.clone(), msg)
         } else {
@@ -592,7 +601,10 @@ pub fn permissions(inv: &Inventory) -> Vec<Finding> {
                 Finding::ok(
                     "permissions",
                     g,
-                    format!("{n} files private (no group/other access) and yours"),
+                    format!(
+                        "{} private (no group/other access) and yours",
+                        plural(n, "file")
+                    ),
                 )
                 .with("count", n),
             );
@@ -797,8 +809,8 @@ pub fn quarantine(inv: &Inventory) -> Finding {
         "quarantine",
         Group::store(),
         format!(
-            "{} files in quarantine/ (failed verification): {}",
-            names.len(),
+            "{} in quarantine/ (failed verification): {}",
+            plural(names.len(), "file"),
             list_text(&names)
         ),
     )
@@ -850,8 +862,8 @@ pub fn journal(store: &Store, cfg: &Config) -> Finding {
         "journal",
         Group::store(),
         format!(
-            "{} failed events in the last {JOURNAL_HOURS} hours; latest {} {} {}: {}",
-            failed.len(),
+            "{} in the last {JOURNAL_HOURS} hours; latest {} {} {}: {}",
+            plural(failed.len(), "failed event"),
             s(latest, "time"),
             s(latest, "tool"),
             s(latest, "action"),

@@ -296,7 +296,7 @@ impl Report {
 }
 
 /// `1 group`, `2 groups`.
-fn plural(n: usize, word: &str) -> String {
+pub(crate) fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
     } else {
