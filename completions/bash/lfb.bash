@@ -22,6 +22,9 @@ _lfb() {
             lfb,dump)
                 cmd="lfb__subcmd__dump"
                 ;;
+            lfb,guard)
+                cmd="lfb__subcmd__guard"
+                ;;
             lfb,help)
                 cmd="lfb__subcmd__help"
                 ;;
@@ -39,6 +42,9 @@ _lfb() {
                 ;;
             lfb__subcmd__help,dump)
                 cmd="lfb__subcmd__help__subcmd__dump"
+                ;;
+            lfb__subcmd__help,guard)
+                cmd="lfb__subcmd__help__subcmd__guard"
                 ;;
             lfb__subcmd__help,help)
                 cmd="lfb__subcmd__help__subcmd__help"
@@ -59,7 +65,7 @@ _lfb() {
 
     case "${cmd}" in
         lfb)
-            opts="-h -V --help --version dump verify prune restore completions help"
+            opts="-h -V --help --version dump verify prune restore guard completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -100,8 +106,22 @@ _lfb() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lfb__subcmd__guard)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lfb__subcmd__help)
-            opts="dump verify prune restore completions help"
+            opts="dump verify prune restore guard completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -129,6 +149,20 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help__subcmd__dump)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__help__subcmd__guard)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -17,6 +17,7 @@ pub fn tools() -> Vec<(&'static str, Command)> {
         ("verify", lfb_verify::Cli::command()),
         ("prune", lfb_prune::Cli::command()),
         ("restore", lfb_restore::Cli::command()),
+        ("guard", lfb_guard::Cli::command()),
     ]
 }
 
