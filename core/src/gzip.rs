@@ -506,7 +506,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 v.extend_from_slice(&x.to_le_bytes());
             } else {
                 v.extend_from_slice(

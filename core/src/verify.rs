@@ -367,7 +367,7 @@ fn sqlite_native_complete(head: &[u8], total: u64) -> std::result::Result<String
     let pages = u32::from_be_bytes([head[28], head[29], head[30], head[31]]) as u64;
     let valid_for = u32::from_be_bytes([head[92], head[93], head[94], head[95]]);
     if counter != valid_for || pages == 0 {
-        return if total % page_size == 0 && total > 0 {
+        return if total.is_multiple_of(page_size) && total > 0 {
             Ok(format!("{} pages (size from file)", total / page_size))
         } else {
             Err(format!(
@@ -389,7 +389,7 @@ fn sqlite_native_complete(head: &[u8], total: u64) -> std::result::Result<String
 /// completeness in another.
 fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
     let mut f = fs::File::open(path)?;
-    let (htx, hrx): (SyncSender<Arc<Vec<u8>>>, Receiver<Arc<Vec<u8>>>) = mpsc::sync_channel(8);
+    let (htx, hrx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let (dtx, drx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let hasher = std::thread::spawn(move || {
         let mut h = Sha256::new();
@@ -665,13 +665,13 @@ fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
         Err(e) => Check::fail("complete", e),
         Ok(detail) => {
             // The rows in the stream must be the rows the record promises.
-            if let (Some(found), Some(recorded)) = (&s.stream_tables, record.tables()) {
-                if let Some(diff) = compare_counts(&recorded, found) {
-                    return Check::fail(
-                        "complete",
-                        format!("row counts in the dump differ from the record: {diff}"),
-                    );
-                }
+            if let (Some(found), Some(recorded)) = (&s.stream_tables, record.tables())
+                && let Some(diff) = compare_counts(&recorded, found)
+            {
+                return Check::fail(
+                    "complete",
+                    format!("row counts in the dump differ from the record: {diff}"),
+                );
             }
             Check::pass("complete", detail)
         }
@@ -776,21 +776,19 @@ pub fn source_server(record: &Record) -> ServerConn {
         database: s("database"),
         ..Default::default()
     };
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        if let Ok(Database::Postgres(env)) = Database::parse(&url) {
-            let same = env.host == conn.host || conn.host.is_none();
-            if same {
-                if conn.host.is_none() {
-                    conn.host = env.host.clone();
-                    conn.port = env.port;
-                }
-                if conn.user.is_none() || conn.user == env.user {
-                    conn.user = env.user.clone();
-                    conn.password = env.password.clone();
-                }
-                conn.params = env.params.clone();
-            }
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && let Ok(Database::Postgres(env)) = Database::parse(&url)
+        && (env.host == conn.host || conn.host.is_none())
+    {
+        if conn.host.is_none() {
+            conn.host = env.host.clone();
+            conn.port = env.port;
         }
+        if conn.user.is_none() || conn.user == env.user {
+            conn.user = env.user.clone();
+            conn.password = env.password.clone();
+        }
+        conn.params = env.params.clone();
     }
     conn
 }
