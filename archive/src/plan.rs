@@ -108,7 +108,12 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
     // Claims a member path; false when the same source already has it (two
     // globs matching one file), an error when another source does.
     let mut claim = |member: &str, from: &Path, what: &str| -> Result<bool> {
-        let from = from.display().to_string();
+        // The same thing named twice (`m` and `./m`, two matching globs) is
+        // one source.
+        let from = fs::canonicalize(from)
+            .unwrap_or_else(|_| from.to_path_buf())
+            .display()
+            .to_string();
         match taken.insert(member.to_string(), from.clone()) {
             None => Ok(true),
             Some(other) if other == from => Ok(false),
@@ -154,7 +159,9 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
         }
         let name = file_name_utf8(&path)?;
         let member = format!("db/{name}");
-        claim(&member, &path, "dump")?;
+        if !claim(&member, &path, "dump")? {
+            continue;
+        }
         let mut entry = entry_for(&member, Role::Db, EntryKind::File, &meta, &path);
         entry.member.sha256 = r.sha256().map(str::to_string);
         db.push((
@@ -190,7 +197,9 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
         }
         let name = root_name(dir)?;
         let member = format!("media/{name}");
-        claim(&member, dir, "--media")?;
+        if !claim(&member, dir, "--media")? {
+            continue;
+        }
         roots.push((member, dir.clone(), meta));
     }
     roots.sort_by(|a, b| a.0.cmp(&b.0));
@@ -384,7 +393,13 @@ fn kind_name(meta: &Metadata) -> &'static str {
     }
 }
 
-fn entry_for(member: &str, role: Role, kind: EntryKind, meta: &Metadata, src: &Path) -> Entry {
+pub(crate) fn entry_for(
+    member: &str,
+    role: Role,
+    kind: EntryKind,
+    meta: &Metadata,
+    src: &Path,
+) -> Entry {
     Entry {
         member: Member {
             path: member.to_string(),

@@ -392,3 +392,109 @@ pub fn owner_of(partial: &Path, mtime: u64) -> Owner {
         .unwrap_or((0, 0));
     Owner { uid, gid, mtime }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::entry_for;
+    use lfb_core::archive::{Role, check_stream};
+    use lfb_core::cli::Verbosity;
+    use std::fs;
+
+    /// A file planned, then changed before it is read: the archive still
+    /// reads, each member has the size the manifest promised, and the
+    /// changed ones are flagged with what happened.
+    #[test]
+    fn files_that_change_keep_their_promised_size_and_are_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir(&src).unwrap();
+        let mut plan = Plan::default();
+        let mut add = |name: &str, before: usize, after: Option<usize>| {
+            let p = src.join(name);
+            fs::write(&p, vec![b'a'; before]).unwrap();
+            let meta = fs::metadata(&p).unwrap();
+            let member = format!("media/src/{name}");
+            plan.entries
+                .push(entry_for(&member, Role::Media, EntryKind::File, &meta, &p));
+            match after {
+                None => fs::remove_file(&p).unwrap(),
+                Some(n) if n < before => fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_len(n as u64)
+                    .unwrap(),
+                Some(n) => {
+                    let mut f = fs::File::options().append(true).open(&p).unwrap();
+                    f.write_all(&vec![b'b'; n - before]).unwrap();
+                }
+            }
+        };
+        add("grew", 100, Some(3000));
+        add("same", 700, Some(700));
+        add("shrank", 5000, Some(1000));
+        add("vanished", 600, None);
+
+        let manifest = Manifest {
+            schema: archive::MANIFEST_SCHEMA.into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            name: "t".into(),
+            env: "dev".into(),
+            tag: "daily".into(),
+            host: "h".into(),
+            tool: "test".into(),
+            git: None,
+            meta: Default::default(),
+            hashes: archive::HASHES.into(),
+            counts: Default::default(),
+            sources: vec![],
+            dumps: vec![],
+            members: plan.entries.iter().map(|e| e.member.clone()).collect(),
+            skipped: vec![],
+        };
+        let out = dir.path().join("t.tar.gz");
+        let file = AtomicFile::create(&out).unwrap();
+        let partial = file.partial_path().to_path_buf();
+        let ui = Ui::new("test", Verbosity::default());
+        let owner = owner_of(&partial, 0);
+        let (file, written) = write(file, &partial, &manifest, &plan, 6, owner, &ui).unwrap();
+        file.commit(&out).unwrap();
+
+        let notes: Vec<(&str, bool, Option<&str>)> = written
+            .hashes
+            .members
+            .iter()
+            .map(|h| (h.path.as_str(), h.changed_while_read, h.note.as_deref()))
+            .collect();
+        assert_eq!(notes[1], ("media/src/same", false, None));
+        for (i, word) in [(0, "grew"), (2, "shrank"), (3, "vanished")] {
+            assert!(notes[i].1, "{notes:?}");
+            assert!(notes[i].2.unwrap().contains(word), "{notes:?}");
+        }
+        let shrank = [vec![b'a'; 1000], vec![0u8; 4000]].concat();
+        assert_eq!(
+            written.hashes.members[2].sha256,
+            hex(&Sha256::digest(&shrank))
+        );
+
+        // A valid archive whose members match the manifest, changes listed.
+        let gz = flate2::read::GzDecoder::new(fs::File::open(&out).unwrap());
+        let report = check_stream(gz);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(report.stream_error.is_none());
+        assert_eq!(report.changed.len(), 3);
+        if let Ok(o) = std::process::Command::new("tar")
+            .arg("tvzf")
+            .arg(&out)
+            .output()
+        {
+            let listing = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success());
+            assert!(
+                listing.contains(" 100 ") && listing.contains(" 5000 "),
+                "{listing}"
+            );
+        }
+    }
+}
