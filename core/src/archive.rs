@@ -688,3 +688,189 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::failed(format!("{MANIFEST} of '{}': {e}", path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const DUMP: &str = "--\n-- PostgreSQL database dump\n--\n\nCOPY public.t (id) FROM stdin;\n1\n2\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n";
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn sha(data: &[u8]) -> String {
+        hex(&Sha256::digest(data))
+    }
+
+    fn file(path: &str, role: Role, data: &[u8]) -> Member {
+        Member {
+            path: path.into(),
+            role,
+            kind: EntryKind::File,
+            size: Some(data.len() as u64),
+            mode: "0644".into(),
+            mtime: 1000,
+            target: None,
+            sha256: None,
+        }
+    }
+
+    /// A tar of `files` (path, bytes), with a manifest listing `listed` and
+    /// hashes for every listed file found in `files`, unless `hashes` is off.
+    fn tar_of(
+        files: &[(&str, Vec<u8>)],
+        listed: Vec<Member>,
+        dumps: Vec<Dump>,
+        hashes: bool,
+    ) -> Vec<u8> {
+        let manifest = Manifest {
+            schema: MANIFEST_SCHEMA.into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            name: "t".into(),
+            env: "dev".into(),
+            tag: "daily".into(),
+            host: "h".into(),
+            tool: "t".into(),
+            git: None,
+            meta: BTreeMap::new(),
+            hashes: HASHES.into(),
+            counts: BTreeMap::new(),
+            sources: vec![],
+            dumps,
+            members: listed.clone(),
+            skipped: vec![],
+        };
+        let mj = serde_json::to_vec(&manifest).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1000);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, path, data).unwrap();
+        };
+        add(&mut b, MANIFEST, &mj);
+        for (p, d) in files {
+            add(&mut b, p, d);
+        }
+        if hashes {
+            let h = Hashes {
+                schema: HASHES_SCHEMA.into(),
+                manifest_sha256: sha(&mj),
+                members: listed
+                    .iter()
+                    .filter_map(|m| {
+                        let d = &files.iter().find(|(p, _)| *p == m.path)?.1;
+                        Some(HashEntry {
+                            path: m.path.clone(),
+                            sha256: sha(d),
+                            size: d.len() as u64,
+                            changed_while_read: false,
+                            note: None,
+                        })
+                    })
+                    .collect(),
+            };
+            add(&mut b, HASHES, &serde_json::to_vec(&h).unwrap());
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn dump_entry(member: &str, data: &[u8], rows: u64) -> Dump {
+        Dump {
+            member: member.into(),
+            record: serde_json::json!({"schema": "lfb/1", "path": "/x", "format": "sql+gzip",
+                "sha256": sha(data), "source": {"engine": "postgres", "tables": {"public.t": rows}}}),
+        }
+    }
+
+    #[test]
+    fn a_whole_archive_passes_with_its_dump_judged() {
+        let d = gz(DUMP.as_bytes());
+        let files = [("db/x.sql.gz", d.clone()), ("media/m/a", b"abc".to_vec())];
+        let listed = vec![
+            file("db/x.sql.gz", Role::Db, &d),
+            file("media/m/a", Role::Media, b"abc"),
+        ];
+        let r =
+            check_stream(&tar_of(&files, listed, vec![dump_entry("db/x.sql.gz", &d, 2)], true)[..]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.entries, 4);
+        assert!(r.dumps[0].contains("completion trailer"), "{:?}", r.dumps);
+    }
+
+    #[test]
+    fn unlisted_missing_and_unhashed_members_are_named() {
+        let files = [
+            ("media/m/a", b"abc".to_vec()),
+            ("media/m/extra", b"x".to_vec()),
+        ];
+        let listed = vec![
+            file("media/m/a", Role::Media, b"abc"),
+            file("media/m/gone", Role::Media, b"zz"),
+        ];
+        let r = check_stream(&tar_of(&files, listed.clone(), vec![], true)[..]);
+        assert!(
+            r.problems
+                .contains(&"member media/m/extra: not listed in the manifest".to_string()),
+            "{:?}",
+            r.problems
+        );
+        assert!(
+            r.problems
+                .contains(&"member media/m/gone: missing from the archive".to_string()),
+            "{:?}",
+            r.problems
+        );
+        let r = check_stream(&tar_of(&files[..1], listed[..1].to_vec(), vec![], false)[..]);
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.problems[0].starts_with("member manifest-hashes.json: missing"));
+    }
+
+    #[test]
+    fn a_truncated_or_miscounted_embedded_dump_is_named() {
+        let cut = gz(&DUMP.as_bytes()[..DUMP.len() - 30]);
+        let files = [("db/x.sql.gz", cut.clone())];
+        let listed = vec![file("db/x.sql.gz", Role::Db, &cut)];
+        let r = check_stream(
+            &tar_of(
+                &files,
+                listed.clone(),
+                vec![dump_entry("db/x.sql.gz", &cut, 2)],
+                true,
+            )[..],
+        );
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.problems[0].starts_with("member db/x.sql.gz: no pg_dump completion trailer"));
+        let d = gz(DUMP.as_bytes());
+        let files = [("db/x.sql.gz", d.clone())];
+        let listed = vec![file("db/x.sql.gz", Role::Db, &d)];
+        let r =
+            check_stream(&tar_of(&files, listed, vec![dump_entry("db/x.sql.gz", &d, 5)], true)[..]);
+        assert!(
+            r.problems[0].contains("public.t has 2 rows, expected 5"),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn an_archive_without_a_manifest_is_read_to_its_end_only() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_cksum();
+        b.append_data(&mut h, "full_backup/db/database.sql.gz", &b"abc"[..])
+            .unwrap();
+        let r = check_stream(&b.into_inner().unwrap()[..]);
+        assert!(r.manifest.is_none() && r.problems.is_empty() && r.stream_error.is_none());
+        assert_eq!(r.entries, 1);
+        let r = check_stream(&b"not a tar at all, just some bytes"[..]);
+        assert!(r.stream_error.is_some(), "{r:?}");
+    }
+}
