@@ -79,7 +79,7 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
 
     if req.consume {
         // The dumps are about to go: prove what is on disk first.
-        let mut probe = Record::new(
+        let probe = Record::new(
             "new-archive",
             Kind::Full,
             &req.env,
@@ -90,7 +90,6 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
             &written.sha256,
             archive::FORMAT,
         );
-        probe.set("members", json!({}));
         let opts = verify::Options {
             checks: ["checksum", "decode", "complete"].into_iter().collect(),
             min_size: 0,
@@ -188,7 +187,12 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
     sidecar.push('\n');
     fsutil::write_atomic(&store::sidecar_path(&final_path), sidecar.as_bytes())?;
 
-    if req.output.is_none() || req.store.root().is_dir() {
+    // Into the store's journal: always for an archive in the store; for one
+    // written elsewhere (--output), only to record dumps it consumed from a
+    // store that keeps a journal.
+    let journal_it = req.output.is_none()
+        || (consumed.contains(&true) && req.store.root().join(store::LOGS).is_dir());
+    if journal_it {
         let counts = &manifest.counts;
         let n = |r: Role| counts.get(&r).map_or(0, |c| c.count);
         let ev = Event::new(
@@ -215,11 +219,9 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
                 );
             }
         }
-        if req.output.is_none() || req.store.root().join(store::LOGS).is_dir() {
-            for ev in events {
-                if let Err(e) = journal::append(&req.store, &ev) {
-                    ui.warn(e.line());
-                }
+        for ev in events {
+            if let Err(e) = journal::append(&req.store, &ev) {
+                ui.warn(e.line());
             }
         }
     }

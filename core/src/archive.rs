@@ -746,7 +746,7 @@ mod tests {
         };
         let mj = serde_json::to_vec(&manifest).unwrap();
         let mut b = tar::Builder::new(Vec::new());
-        let mut add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+        let add = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
