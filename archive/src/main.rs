@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> std::process::ExitCode {
+    lfb_core::cli::main(lfb_archive::run)
+}

@@ -16,6 +16,9 @@ _lfb() {
             ",$1")
                 cmd="lfb"
                 ;;
+            lfb,archive)
+                cmd="lfb__subcmd__archive"
+                ;;
             lfb,completions)
                 cmd="lfb__subcmd__completions"
                 ;;
@@ -36,6 +39,9 @@ _lfb() {
                 ;;
             lfb,verify)
                 cmd="lfb__subcmd__verify"
+                ;;
+            lfb__subcmd__help,archive)
+                cmd="lfb__subcmd__help__subcmd__archive"
                 ;;
             lfb__subcmd__help,completions)
                 cmd="lfb__subcmd__help__subcmd__completions"
@@ -65,8 +71,22 @@ _lfb() {
 
     case "${cmd}" in
         lfb)
-            opts="-h -V --help --version dump verify prune restore guard completions help"
+            opts="-h -V --help --version dump archive verify prune restore guard completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__archive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -121,8 +141,22 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help)
-            opts="dump verify prune restore guard completions help"
+            opts="dump archive verify prune restore guard completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__help__subcmd__archive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -11,6 +11,14 @@
 //! Blocks that do not compress (JPEG, ZIP, video, random bytes) are detected
 //! with a cheap sample and written as stored blocks instead of being deflated
 //! for nothing: copying them costs little more than `cat`.
+//!
+//! A writer that knows more than a sample can tell (an archive writer that
+//! sees a file's name and first bytes) says so with [`GzWriter::hint`]: bytes
+//! written under [`Hint::Incompressible`] are stored without sampling, and a
+//! block that mixes them with other data is cut at the hint boundaries, so
+//! the text around a photo is still deflated and the photo is not. Stored
+//! pieces are written as deflate stored blocks by hand (no zlib call at all);
+//! deflated pieces are primed with the 32 KiB before them, as blocks are.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -29,10 +37,31 @@ const BLOCK: usize = 1 << 20;
 const WINDOW: usize = 32 * 1024;
 /// Bytes of a block compressed at level 1 to decide whether it compresses.
 const SAMPLE: usize = 64 * 1024;
+/// A hinted run shorter than this is deflated with its neighbours: cutting
+/// the block for it would cost more (a fresh compressor primed with a 32 KiB
+/// dictionary) than storing a few KiB saves.
+const MIN_STORED: usize = 16 * 1024;
+/// Gaps shorter than this between hinted runs (tar headers and padding
+/// between two photos) are stored with them rather than deflated alone.
+const MIN_GAP: usize = 4 * 1024;
+/// Largest payload of one deflate stored block.
+const STORED_MAX: usize = 65_535;
+
+/// What the caller knows about the bytes it writes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hint {
+    /// Nothing: a sample of each block decides whether to deflate it.
+    #[default]
+    Auto,
+    /// Already compressed (JPEG, PNG, ZIP, video, gzip): stored as is.
+    Incompressible,
+}
 
 struct Job {
     data: Vec<u8>,
     dict: Option<Vec<u8>>,
+    /// Byte ranges of `data` written under [`Hint::Incompressible`].
+    stored: Vec<(usize, usize)>,
     last: bool,
     reply: SyncSender<io::Result<Done>>,
 }
@@ -64,6 +93,11 @@ pub struct GzWriter<W: Write> {
     crc: crc32fast::Hasher,
     total: u64,
     header_written: bool,
+    hint: Hint,
+    /// Closed incompressible ranges of `buf`.
+    stored: Vec<(usize, usize)>,
+    /// Start of the open incompressible range of `buf`, under that hint.
+    stored_from: Option<usize>,
 }
 
 impl<W: Write> GzWriter<W> {
@@ -98,6 +132,31 @@ impl<W: Write> GzWriter<W> {
             crc: crc32fast::Hasher::new(),
             total: 0,
             header_written: false,
+            hint: Hint::Auto,
+            stored: Vec::new(),
+            stored_from: None,
+        }
+    }
+
+    /// Says what the bytes written from now on are, until the next hint.
+    /// A hint only changes how the data is encoded, never the data: a wrong
+    /// one costs ratio (text stored) or time (noise deflated), not bytes.
+    pub fn hint(&mut self, hint: Hint) {
+        if hint == self.hint {
+            return;
+        }
+        self.hint = hint;
+        match hint {
+            Hint::Incompressible => self.stored_from = Some(self.buf.len()),
+            Hint::Auto => self.close_stored_range(),
+        }
+    }
+
+    fn close_stored_range(&mut self) {
+        if let Some(from) = self.stored_from.take()
+            && self.buf.len() > from
+        {
+            self.stored.push((from, self.buf.len()));
         }
     }
 
@@ -121,7 +180,12 @@ impl<W: Write> GzWriter<W> {
     }
 
     fn submit(&mut self, last: bool) -> io::Result<()> {
+        self.close_stored_range();
+        let stored = std::mem::take(&mut self.stored);
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK));
+        if self.hint == Hint::Incompressible {
+            self.stored_from = Some(0);
+        }
         let dict = if self.dict.is_empty() {
             None
         } else {
@@ -132,6 +196,7 @@ impl<W: Write> GzWriter<W> {
         let job = Job {
             data,
             dict,
+            stored,
             last,
             reply,
         };
@@ -218,7 +283,7 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>, level: u32) {
                 Err(_) => return,
             }
         };
-        let res = compress_block(&job.data, job.dict.as_deref(), job.last, level);
+        let res = compress_block(&job.data, job.dict.as_deref(), &job.stored, job.last, level);
         let _ = job.reply.send(res);
     }
 }
@@ -235,25 +300,161 @@ fn incompressible(data: &[u8]) -> bool {
     }
 }
 
-fn compress_block(data: &[u8], dict: Option<&[u8]>, last: bool, level: u32) -> io::Result<Done> {
+fn compress_block(
+    data: &[u8],
+    dict: Option<&[u8]>,
+    hinted: &[(usize, usize)],
+    last: bool,
+    level: u32,
+) -> io::Result<Done> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(data);
-    let level = if level > 0 && incompressible(data) {
-        0
-    } else {
-        level
-    };
-    let flush = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
-    let out = deflate(data, dict, Compression::new(level), flush)?;
+    let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
+    let pieces = plan_pieces(data.len(), hinted);
+    let n = pieces.len();
+    for (i, &(from, to, hinted)) in pieces.iter().enumerate() {
+        let piece = &data[from..to];
+        let finish = last && i + 1 == n;
+        let store = level == 0 || hinted || incompressible(piece);
+        if store {
+            // After a sync flush the stream is byte-aligned, so stored blocks
+            // can follow directly.
+            write_stored(&mut out, piece, finish);
+        } else {
+            // The decompressor's window holds the 32 KiB before this piece,
+            // however they were encoded: prime the compressor with them.
+            let window = preceding_window(dict, data, from);
+            let flush = if finish {
+                FlushCompress::Finish
+            } else {
+                FlushCompress::Sync
+            };
+            let level = Compression::new(level);
+            out.extend_from_slice(&deflate(piece, window.as_deref(), level, flush)?);
+        }
+    }
     Ok(Done {
         out,
         crc,
         len: data.len() as u64,
     })
+}
+
+/// Cuts a block of `len` bytes into pieces `(from, to, hinted)`: hinted
+/// runs long enough to be worth storing on their own, short gaps between
+/// them absorbed, everything else one deflated piece. Always at least one
+/// piece (an empty block still ends the stream).
+fn plan_pieces(len: usize, hinted: &[(usize, usize)]) -> Vec<(usize, usize, bool)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &(a, b) in hinted {
+        match runs.last_mut() {
+            Some(prev) if a.saturating_sub(prev.1) < MIN_GAP => prev.1 = b,
+            _ => runs.push((a, b)),
+        }
+    }
+    runs.retain(|&(a, b)| b - a >= MIN_STORED);
+    let mut pieces = Vec::with_capacity(runs.len() * 2 + 1);
+    let mut at = 0;
+    for (a, b) in runs {
+        if a > at {
+            pieces.push((at, a, false));
+        }
+        pieces.push((a, b, true));
+        at = b;
+    }
+    if at < len || pieces.is_empty() {
+        pieces.push((at, len, false));
+    }
+    pieces
+}
+
+/// The (up to) 32 KiB of uncompressed data before offset `from` of a block.
+fn preceding_window<'a>(
+    dict: Option<&'a [u8]>,
+    data: &'a [u8],
+    from: usize,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use std::borrow::Cow;
+    if from >= WINDOW {
+        return Some(Cow::Borrowed(&data[from - WINDOW..from]));
+    }
+    match dict {
+        None if from == 0 => None,
+        None => Some(Cow::Borrowed(&data[..from])),
+        Some(d) if from == 0 => Some(Cow::Borrowed(d)),
+        Some(d) => {
+            let need = WINDOW - from;
+            let mut w = d[d.len().saturating_sub(need)..].to_vec();
+            w.extend_from_slice(&data[..from]);
+            Some(Cow::Owned(w))
+        }
+    }
+}
+
+/// Appends `data` as deflate stored blocks (the stream must be at a byte
+/// boundary); `last` sets BFINAL on the final one.
+fn write_stored(out: &mut Vec<u8>, data: &[u8], last: bool) {
+    if data.is_empty() {
+        if last {
+            out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+        }
+        return;
+    }
+    let mut chunks = data.chunks(STORED_MAX).peekable();
+    while let Some(chunk) = chunks.next() {
+        let bfinal = last && chunks.peek().is_none();
+        // BFINAL bit, BTYPE 00, then padding to the byte boundary.
+        out.push(u8::from(bfinal));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+}
+
+/// True when a file's data is already compressed, judged by its name and
+/// first bytes: what an archive writer passes to [`GzWriter::hint`]. The
+/// extension list covers formats whose own compression leaves nothing for
+/// deflate to find; the magic numbers catch such files under other names.
+pub fn known_incompressible(file_name: &str, head: &[u8]) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        "jpg", "jpeg", "jpe", "jfif", "png", "gif", "webp", "heic", "heif", "avif", "jxl", "mp4",
+        "m4v", "mov", "mkv", "webm", "avi", "wmv", "flv", "3gp", "mp3", "m4a", "aac", "ogg", "oga",
+        "ogv", "opus", "flac", "wma", "zip", "gz", "tgz", "bz2", "tbz2", "xz", "txz", "zst", "lz4",
+        "lzma", "7z", "rar", "jar", "apk", "docx", "xlsx", "pptx", "odt", "ods", "odp", "epub",
+        "pdf", "woff", "woff2",
+    ];
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    if EXTENSIONS.contains(&ext.as_str()) {
+        return true;
+    }
+    const MAGIC: &[&[u8]] = &[
+        b"\xff\xd8\xff",      // JPEG
+        b"\x89PNG\r\n\x1a\n", // PNG
+        b"GIF87a",
+        b"GIF89a",
+        b"PK\x03\x04",         // ZIP and the office formats
+        b"\x1f\x8b",           // gzip
+        b"BZh",                // bzip2
+        b"\xfd7zXZ\x00",       // xz
+        b"\x28\xb5\x2f\xfd",   // zstd
+        b"7z\xbc\xaf\x27\x1c", // 7-Zip
+        b"Rar!\x1a\x07",
+        b"OggS",
+        b"fLaC",
+        b"ID3",              // MP3
+        b"\x1a\x45\xdf\xa3", // Matroska / WebM
+        b"wOF2",
+    ];
+    if MAGIC.iter().any(|m| head.starts_with(m)) {
+        return true;
+    }
+    // ISO media (MP4, MOV, HEIC, AVIF): a size, then "ftyp"; RIFF WEBP.
+    (head.len() >= 12 && &head[4..8] == b"ftyp")
+        || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP"))
 }
 
 /// Raw-deflates `data` in one go, primed with `dict`.
@@ -381,6 +582,109 @@ mod tests {
         let gz = w.finish().unwrap();
         assert!(gz.len() < random.len() + random.len() / 100);
         assert_eq!(gunzip(&gz), random);
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hinted_runs_are_stored_and_the_text_around_them_deflated() {
+        // text | photo | tar-header-sized text | photo | text, in odd writes
+        // that straddle block boundaries.
+        let text = sample_data(BLOCK / 2 + 3, 11);
+        let photo = noise(BLOCK + 5000, 5);
+        let header = sample_data(512, 2);
+        let mut w = GzWriter::with_threads(Vec::new(), 6, 2);
+        let mut want = Vec::new();
+        for (part, hint) in [
+            (&text, Hint::Auto),
+            (&photo, Hint::Incompressible),
+            (&header, Hint::Auto),
+            (&photo, Hint::Incompressible),
+            (&text, Hint::Auto),
+            (&Vec::new(), Hint::Incompressible),
+        ] {
+            w.hint(hint);
+            for c in part.chunks(77_777) {
+                w.write_all(c).unwrap();
+            }
+            want.extend_from_slice(part);
+        }
+        let gz = w.finish().unwrap();
+        assert_eq!(gunzip(&gz), want);
+        // The photos cost their size plus stored-block headers; the text
+        // compresses as it would alone.
+        let mut t = flate2::write::GzEncoder::new(Vec::new(), Compression::new(6));
+        t.write_all(&text).unwrap();
+        let text_gz = t.finish().unwrap().len();
+        let bound = 2 * photo.len() + 2 * photo.len() / 1000 + 2 * text_gz + 4096;
+        assert!(gz.len() < bound, "{} >= {bound}", gz.len());
+    }
+
+    #[test]
+    fn a_hint_is_obeyed_even_when_a_sample_would_disagree() {
+        // Text under the incompressible hint is stored (the hint is trusted:
+        // no sample is spent on it), and gzip -t accepts the mix.
+        let text = sample_data(3 * BLOCK / 2, 4);
+        let mut w = GzWriter::with_threads(Vec::new(), 6, 2);
+        w.hint(Hint::Incompressible);
+        w.write_all(&text).unwrap();
+        w.hint(Hint::Auto);
+        w.write_all(&text).unwrap();
+        let gz = w.finish().unwrap();
+        assert!(gz.len() > text.len() && gz.len() < text.len() + text.len() / 2);
+        assert_eq!(gunzip(&gz).len(), 2 * text.len());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.gz");
+        std::fs::write(&p, &gz).unwrap();
+        if let Ok(st) = std::process::Command::new("gzip")
+            .arg("-t")
+            .arg(&p)
+            .status()
+        {
+            assert!(st.success());
+        }
+    }
+
+    #[test]
+    fn pieces_absorb_small_gaps_and_ignore_small_runs() {
+        assert_eq!(plan_pieces(100, &[]), vec![(0, 100, false)]);
+        assert_eq!(plan_pieces(0, &[]), vec![(0, 0, false)]);
+        let k = 1024;
+        assert_eq!(
+            plan_pieces(
+                200 * k,
+                &[(10 * k, 60 * k), (61 * k, 120 * k), (150 * k, 151 * k)]
+            ),
+            vec![
+                (0, 10 * k, false),
+                (10 * k, 120 * k, true),
+                (120 * k, 200 * k, false)
+            ]
+        );
+        assert_eq!(
+            plan_pieces(100 * k, &[(0, 100 * k)]),
+            vec![(0, 100 * k, true)]
+        );
+    }
+
+    #[test]
+    fn compressed_formats_are_known_by_name_or_magic() {
+        assert!(known_incompressible("IMG_0001.JPG", b""));
+        assert!(known_incompressible("x.sql.gz", b""));
+        assert!(known_incompressible("photo", b"\xff\xd8\xff\xe0"));
+        assert!(known_incompressible("clip", b"\0\0\0\x20ftypisom"));
+        assert!(!known_incompressible("data.csv", b"id,name\n"));
+        assert!(!known_incompressible("Makefile", b""));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the atomic writer, hashing and compression streams, the database engines,
 //! the journal, the lock, and the error type with its exit codes.
 
+pub mod archive;
 pub mod cleanup;
 pub mod cli;
 pub mod demo;

@@ -5,7 +5,10 @@
 //! `restore` (a test restore into a scratch database). `checksum`, `decode`
 //! and `complete` share one read of the file: a reader thread hands each
 //! block to a hashing thread and a decoding thread, so the file is read once
-//! and memory stays bounded whatever its size.
+//! and memory stays bounded whatever its size. An archive (`lfb-archive`'s
+//! `.tar.gz`) gets one more thread in that same read: the decoded tar stream
+//! flows to [`crate::archive::check_stream`], which checks every member
+//! against the manifest and each embedded dump's completeness.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -13,12 +16,13 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::archive::{self, ArchiveReport};
 use crate::cleanup;
 use crate::digest::hex;
 use crate::engine::pgscan::PlainScanner;
@@ -218,6 +222,8 @@ struct ContentScan {
     complete: Option<std::result::Result<String, String>>,
     /// Row counts found in the stream (PostgreSQL plain dumps).
     stream_tables: Option<TableCounts>,
+    /// What the check of an archive's tar stream found.
+    archive: Option<ArchiveReport>,
 }
 
 /// A `Read` over blocks arriving on a channel.
@@ -249,27 +255,45 @@ impl Read for ChannelReader {
 const HEAD: usize = 8192;
 
 /// Judges completeness of decoded content as it streams.
-struct Completeness {
+pub(crate) struct Completeness {
     head: Vec<u8>,
     content: Option<Content>,
     pg: PlainScanner,
     /// Last non-empty line seen (SQLite SQL dumps end with `COMMIT;`).
     tail: Vec<u8>,
     total: u64,
+    /// An archive's tar stream goes to a checking thread.
+    tar: Option<TarFeed>,
+}
+
+/// The decoded tar stream on its way to [`archive::check_stream`].
+struct TarFeed {
+    tx: SyncSender<Arc<Vec<u8>>>,
+    check: std::thread::JoinHandle<ArchiveReport>,
+}
+
+/// What a completeness scan concluded.
+pub(crate) struct Verdict {
+    pub content: Content,
+    pub complete: std::result::Result<String, String>,
+    /// Row counts found in the stream (PostgreSQL plain dumps).
+    pub tables: Option<TableCounts>,
+    pub archive: Option<ArchiveReport>,
 }
 
 impl Completeness {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Completeness {
             head: Vec::new(),
             content: None,
             pg: PlainScanner::new(),
             tail: Vec::new(),
             total: 0,
+            tar: None,
         }
     }
 
-    fn feed(&mut self, b: &[u8]) {
+    pub(crate) fn feed(&mut self, b: &[u8]) {
         self.total += b.len() as u64;
         if self.content.is_none() {
             let take = b.len().min(HEAD - self.head.len());
@@ -286,6 +310,17 @@ impl Completeness {
     fn decide(&mut self) {
         let c = sniff(&self.head);
         self.content = Some(c);
+        if c == Content::Tar {
+            let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
+            let check = std::thread::spawn(move || {
+                archive::check_stream(ChannelReader {
+                    rx,
+                    cur: Arc::new(Vec::new()),
+                    pos: 0,
+                })
+            });
+            self.tar = Some(TarFeed { tx, check });
+        }
         let head = std::mem::take(&mut self.head);
         self.feed_known(&head);
         self.head = head;
@@ -294,6 +329,13 @@ impl Completeness {
     fn feed_known(&mut self, b: &[u8]) {
         match self.content {
             Some(Content::PgPlain) => self.pg.feed(b),
+            Some(Content::Tar) => {
+                if let Some(t) = &self.tar {
+                    // A checker that stopped early drains its input, so a
+                    // failed send only means it is gone; its report says why.
+                    let _ = t.tx.send(Arc::new(b.to_vec()));
+                }
+            }
             Some(Content::SqliteSql) => {
                 self.tail
                     .extend_from_slice(&b[b.len().saturating_sub(64)..]);
@@ -304,20 +346,37 @@ impl Completeness {
         }
     }
 
-    fn finish(
-        mut self,
+    pub(crate) fn finish(mut self) -> Verdict {
+        if self.content.is_none() {
+            self.decide();
+        }
+        let archive = self.tar.take().map(|t| {
+            drop(t.tx);
+            t.check.join().unwrap_or_else(|_| ArchiveReport {
+                stream_error: Some("the archive check failed unexpectedly".into()),
+                ..Default::default()
+            })
+        });
+        let (content, complete, tables) = self.verdict();
+        Verdict {
+            content,
+            complete,
+            tables,
+            archive,
+        }
+    }
+
+    fn verdict(
+        &mut self,
     ) -> (
         Content,
         std::result::Result<String, String>,
         Option<TableCounts>,
     ) {
-        if self.content.is_none() {
-            self.decide();
-        }
         let content = self.content.unwrap_or(Content::Unknown);
         match content {
             Content::PgPlain => {
-                let (tables, complete) = self.pg.finish();
+                let (tables, complete) = std::mem::take(&mut self.pg).finish();
                 let verdict = if complete {
                     Ok(format!(
                         "ends with pg_dump's completion trailer ({} tables)",
@@ -470,7 +529,7 @@ fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
     let (sha256, _bytes) = hasher
         .join()
         .map_err(|_| io::Error::other("hash thread failed"))?;
-    let ((content, complete, tables), decode_error, decoded) = decoder
+    let (verdict, decode_error, decoded) = decoder
         .join()
         .map_err(|_| io::Error::other("decode thread failed"))?;
     if let Some(e) = read_err {
@@ -480,9 +539,10 @@ fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
         sha256,
         decode_error,
         decoded_bytes: decoded,
-        content: Some(content),
-        complete: Some(complete),
-        stream_tables: tables,
+        content: Some(verdict.content),
+        complete: Some(verdict.complete),
+        stream_tables: verdict.tables,
+        archive: verdict.archive,
     })
 }
 
@@ -658,7 +718,12 @@ fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
     let content = s.content.unwrap_or(Content::Unknown);
     match content {
         Content::PgCustom => return custom_toc(path),
-        Content::Tar => return crate::verify::tar_complete(record, path),
+        Content::Tar => {
+            return match &s.archive {
+                Some(report) => archive_check(record, report),
+                None => tar_complete(record, path),
+            };
+        }
         _ => {}
     }
     match s.complete.clone().unwrap_or(Err("not scanned".into())) {
@@ -678,10 +743,103 @@ fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
     }
 }
 
-/// Archives are checked by lfb-archive's verifier once it exists; a tar
-/// stream that decodes is complete as far as gzip can tell.
-pub fn tar_complete(_record: &Record, _path: &Path) -> Check {
-    Check::pass("complete", "tar stream decodes")
+/// The `complete` check of an archive on its own read of the file (the
+/// verifier normally gets the same report from its shared read).
+pub fn tar_complete(record: &Record, path: &Path) -> Check {
+    match load::open_decoded(path, archive::FORMAT) {
+        Ok(r) => archive_check(record, &archive::check_stream(r)),
+        Err(e) => Check::fail("complete", e.line()),
+    }
+}
+
+/// Judges an archive's report: every problem names its member. An archive
+/// without `manifest.json` passes only when its record was derived from a
+/// file name (the original scripts' `*_full_backup_*.tar.gz`), and then only
+/// for reading to its end, as `tar tzf` did.
+fn archive_check(record: &Record, report: &ArchiveReport) -> Check {
+    let mut problems = report.problems.clone();
+    if let Some(e) = &report.stream_error {
+        problems.push(e.clone());
+    }
+    if report.manifest.is_none() && problems.is_empty() {
+        return if record.get("derived").is_some() {
+            Check::pass(
+                "complete",
+                format!(
+                    "tar stream reads to its end ({} members; no lfb manifest to check them against)",
+                    report.entries
+                ),
+            )
+        } else {
+            Check::fail(
+                "complete",
+                format!("no {} as the first member", archive::MANIFEST),
+            )
+        };
+    }
+    if !problems.is_empty() {
+        let more = problems.len().saturating_sub(3);
+        problems.truncate(3);
+        let mut detail = problems.join("; ");
+        if more > 0 {
+            detail.push_str(&format!(" (and {more} more)"));
+        }
+        return Check::fail("complete", detail);
+    }
+    let mut detail = format!(
+        "{} members match the manifest (sizes and SHA-256)",
+        report.entries
+    );
+    if !report.dumps.is_empty() {
+        detail.push_str(&format!("; {}", report.dumps.join("; ")));
+    }
+    if !report.changed.is_empty() {
+        detail.push_str(&format!(
+            "; {} changed while archived: {}",
+            report.changed.len(),
+            report.changed.join(", ")
+        ));
+    }
+    Check::pass("complete", detail)
+}
+
+/// The restore test of an archive: each embedded dump is extracted to a
+/// private temporary folder and restore-tested exactly like a standalone
+/// dump, with its record from the manifest.
+fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
+    let (dir, _guard) = tempfile_dir()?;
+    let res = (|| {
+        let dumps = archive::extract_dumps(path, &dir)?;
+        if dumps.is_empty() {
+            return Ok("no database dumps in the archive: nothing to restore".to_string());
+        }
+        let inner = Options {
+            checks: ["restore"].into_iter().collect(),
+            ..opts.clone()
+        };
+        let mut details = Vec::new();
+        for record in dumps {
+            let member = format!(
+                "db/{}",
+                record
+                    .path()
+                    .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+                    .unwrap_or_default()
+            );
+            let outcome = verify(&record, &inner);
+            let _ = fs::remove_file(record.path().unwrap_or_default());
+            match outcome.checks.iter().find(|c| c.name == "restore") {
+                Some(c) if c.ok == Some(true) => details.push(format!("{member}: {}", c.detail)),
+                Some(c) => {
+                    return Err(Error::failed(format!("member {member}: {}", c.detail)));
+                }
+                None => return Err(Error::failed(format!("member {member}: not restored"))),
+            }
+        }
+        Ok(details.join("; "))
+    })();
+    let _ = fs::remove_dir_all(&dir);
+    res
 }
 
 /// A custom-format archive is complete when pg_restore reads a non-empty
@@ -778,19 +936,17 @@ pub fn source_server(record: &Record) -> ServerConn {
     };
     if let Ok(url) = std::env::var("DATABASE_URL")
         && let Ok(Database::Postgres(env)) = Database::parse(&url)
+        && (env.host == conn.host || conn.host.is_none())
     {
-        let same = env.host == conn.host || conn.host.is_none();
-        if same {
-            if conn.host.is_none() {
-                conn.host = env.host.clone();
-                conn.port = env.port;
-            }
-            if conn.user.is_none() || conn.user == env.user {
-                conn.user = env.user.clone();
-                conn.password = env.password.clone();
-            }
-            conn.params = env.params.clone();
+        if conn.host.is_none() {
+            conn.host = env.host.clone();
+            conn.port = env.port;
         }
+        if conn.user.is_none() || conn.user == env.user {
+            conn.user = env.user.clone();
+            conn.password = env.password.clone();
+        }
+        conn.params = env.params.clone();
     }
     conn
 }
@@ -905,9 +1061,7 @@ fn restore_test(
             dropper.run_now();
             res
         }
-        Content::Tar => Err(Error::failed(
-            "restore tests of archives are not supported yet",
-        )),
+        Content::Tar => archive_restore_test(path, opts),
         Content::Unknown => Err(Error::failed("not a dump lfb can restore")),
     }
 }

@@ -14,6 +14,7 @@ use clap::{Command, CommandFactory};
 pub fn tools() -> Vec<(&'static str, Command)> {
     vec![
         ("dump", lfb_dump::Cli::command()),
+        ("archive", lfb_archive::Cli::command()),
         ("verify", lfb_verify::Cli::command()),
         ("prune", lfb_prune::Cli::command()),
         ("restore", lfb_restore::Cli::command()),

@@ -1,0 +1,417 @@
+//! Making one archive: plan, write, (verify), publish, (consume).
+//!
+//! The archive streams into `ARTIFACT.partial` in its final folder and is
+//! renamed to its final name only when complete and synced, under the store
+//! lock, with a free name (as `lfb-dump` does). With `--consume` the partial
+//! file is first read back and verified (every member against the manifest,
+//! embedded dumps complete), and only then are the included dumps removed,
+//! under the same lock as the rename.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, DurationRound, Utc};
+use lfb_core::archive::{self, Count, EntryKind, Manifest, Role};
+use lfb_core::cli::Ui;
+use lfb_core::dump::LOCK_WAIT;
+use lfb_core::error::{Error, Result};
+use lfb_core::fsutil::{self, AtomicFile};
+use lfb_core::journal::{self, Event};
+use lfb_core::lock::StoreLock;
+use lfb_core::naming::{self, ArtifactName};
+use lfb_core::record::format_time;
+use lfb_core::store::{self, Store};
+use lfb_core::verify;
+use lfb_core::{Kind, Record};
+use serde_json::{Value, json};
+
+use crate::plan::{self, Plan, Sources};
+use crate::stream;
+
+/// Everything one archive run needs to know.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub store: Store,
+    pub env: String,
+    pub tag: String,
+    pub name: Option<String>,
+    pub sources: Sources,
+    pub meta: BTreeMap<String, String>,
+    /// The project folder asked about git, and whether the user named it.
+    pub git: (PathBuf, bool),
+    pub consume: bool,
+    pub output: Option<PathBuf>,
+    pub level: u32,
+}
+
+/// A finished run: the record, and how many non-fatal problems it met
+/// (a dump that could not be removed after --consume).
+#[derive(Debug)]
+pub struct Outcome {
+    pub record: Record,
+    pub problems: usize,
+}
+
+/// Makes the archive of `dumps` and the request's files. The artifact
+/// exists under its final name only if this returns `Ok`.
+pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
+    let started = Instant::now();
+    let created_at = Utc::now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap_or_else(|_| Utc::now());
+
+    let plan = plan::build(dumps, &req.sources, ui)?;
+    let dir = target_dir(req)?;
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&plan.dump_records));
+    let git = crate::git::state(&req.git.0, req.git.1, ui);
+    let manifest = manifest(req, &plan, &name, created_at, git);
+
+    let first = first_choice(req, &dir, &name, created_at);
+    let file = AtomicFile::create(&first).map_err(Error::at_start)?;
+    let partial = file.partial_path().to_path_buf();
+    let owner = stream::owner_of(&partial, created_at.timestamp().max(0) as u64);
+    let (file, written) = stream::write(file, &partial, &manifest, &plan, req.level, owner, ui)?;
+
+    if req.consume {
+        // The dumps are about to go: prove what is on disk first.
+        let probe = Record::new(
+            "new-archive",
+            Kind::Full,
+            &req.env,
+            &req.tag,
+            &partial,
+            created_at,
+            written.bytes,
+            &written.sha256,
+            archive::FORMAT,
+        );
+        let opts = verify::Options {
+            checks: ["checksum", "decode", "complete"].into_iter().collect(),
+            min_size: 0,
+            scratch: None,
+        };
+        let outcome = verify::verify(&probe, &opts);
+        if !outcome.ok() {
+            return Err(Error::failed(format!(
+                "the new archive failed verification, so it was not kept and no dump was removed: {}",
+                outcome.summary()
+            )));
+        }
+        ui.debug(format!("verified before consuming: {}", outcome.summary()));
+    }
+
+    // Publish under the lock: a free name, the rename, then --consume.
+    let mut problems = 0;
+    let mut consumed = vec![false; plan.dump_records.len()];
+    let final_path = {
+        let _lock = if req.output.is_none() || (req.consume && req.store.root().is_dir()) {
+            Some(StoreLock::acquire(&req.store, LOCK_WAIT)?)
+        } else {
+            None
+        };
+        let p = match &req.output {
+            Some(o) => {
+                file.commit(o)?;
+                std::path::absolute(o).unwrap_or_else(|_| o.clone())
+            }
+            None => {
+                let mut t = created_at;
+                let mut p = dir.join(artifact_name(&name, &req.tag, t).file_name());
+                while p.exists() {
+                    t += chrono::Duration::seconds(1);
+                    p = dir.join(artifact_name(&name, &req.tag, t).file_name());
+                }
+                file.commit(&p)?;
+                p
+            }
+        };
+        if req.consume {
+            for (i, r) in plan.dump_records.iter().enumerate() {
+                match consume(r) {
+                    Ok(()) => consumed[i] = true,
+                    Err(e) => {
+                        problems += 1;
+                        ui.error(format!("--consume: {}", e.line()));
+                    }
+                }
+            }
+        }
+        p
+    };
+
+    let id = final_path
+        .file_name()
+        .and_then(|f| ArtifactName::parse(&f.to_string_lossy()))
+        .map(|n| n.id())
+        .unwrap_or_else(|| {
+            final_path
+                .file_name()
+                .map(|f| f.to_string_lossy().trim_end_matches(".tar.gz").to_string())
+                .unwrap_or_default()
+        });
+    let mut record = Record::new(
+        &id,
+        Kind::Full,
+        &req.env,
+        &req.tag,
+        &final_path,
+        created_at,
+        written.bytes,
+        &written.sha256,
+        archive::FORMAT,
+    );
+    record.set(
+        "members",
+        members_summary(&manifest, &plan, &written, &consumed),
+    );
+    if let Some(g) = &manifest.git {
+        record.set("git", serde_json::to_value(g).unwrap_or(Value::Null));
+    }
+    if !manifest.meta.is_empty() {
+        record.set("meta", json!(manifest.meta));
+    }
+    record.set(
+        "stats",
+        json!({
+            "duration_ms": started.elapsed().as_millis() as u64,
+            "raw_bytes": written.raw_bytes,
+            "entries": plan.entries.len() as u64 + 2,
+        }),
+    );
+    let mut sidecar = record.to_line();
+    sidecar.push('\n');
+    fsutil::write_atomic(&store::sidecar_path(&final_path), sidecar.as_bytes())?;
+
+    // Into the store's journal: always for an archive in the store; for one
+    // written elsewhere (--output), only to record dumps it consumed from a
+    // store that keeps a journal.
+    let journal_it = req.output.is_none()
+        || (consumed.contains(&true) && req.store.root().join(store::LOGS).is_dir());
+    if journal_it {
+        let counts = &manifest.counts;
+        let n = |r: Role| counts.get(&r).map_or(0, |c| c.count);
+        let ev = Event::new(
+            ui.tool(),
+            "archive",
+            true,
+            format!(
+                "archived {} dumps, {} media files, {} config files",
+                n(Role::Db),
+                n(Role::Media),
+                n(Role::Config)
+            ),
+        )
+        .id(Some(&id))
+        .bytes(Some(written.bytes))
+        .duration(started.elapsed());
+        let mut events = vec![ev];
+        for (r, done) in plan.dump_records.iter().zip(&consumed) {
+            if *done {
+                events.push(
+                    Event::new(ui.tool(), "consume", true, format!("included in {id}"))
+                        .id(r.id())
+                        .bytes(r.bytes()),
+                );
+            }
+        }
+        for ev in events {
+            if let Err(e) = journal::append(&req.store, &ev) {
+                ui.warn(e.line());
+            }
+        }
+    }
+    Ok(Outcome { record, problems })
+}
+
+/// The folder the archive goes to (created 0700); an existing `--output`
+/// is refused.
+fn target_dir(req: &Request) -> Result<PathBuf> {
+    match &req.output {
+        Some(o) => {
+            if o.exists() {
+                return Err(Error::usage(format!(
+                    "output '{}' already exists; lfb never overwrites a backup",
+                    o.display()
+                )));
+            }
+            let parent = o
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            fsutil::create_private_dir(parent).map_err(Error::at_start)?;
+            Ok(parent.to_path_buf())
+        }
+        None => {
+            let d = req.store.dir_for(&req.env, &req.tag);
+            req.store.ensure_dir(&d)?;
+            Ok(d)
+        }
+    }
+}
+
+/// The name of the first included dump, else "app".
+fn default_name(dumps: &[Record]) -> String {
+    let Some(path) = dumps.first().and_then(Record::path) else {
+        return "app".to_string();
+    };
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match ArtifactName::parse(&file) {
+        Some(n) => n.name,
+        None => naming::sanitize_name(file.split('.').next().unwrap_or("app")),
+    }
+}
+
+fn artifact_name(name: &str, tag: &str, t: DateTime<Utc>) -> ArtifactName {
+    ArtifactName {
+        name: name.to_string(),
+        kind: Kind::Full,
+        tag: tag.to_string(),
+        time: t,
+        ext: "tar.gz".to_string(),
+        legacy: false,
+    }
+}
+
+/// The path the partial file is written beside (the final name is settled
+/// under the lock at the end).
+fn first_choice(req: &Request, dir: &Path, name: &str, t: DateTime<Utc>) -> PathBuf {
+    if let Some(o) = &req.output {
+        return o.clone();
+    }
+    let file = artifact_name(name, &req.tag, t).file_name();
+    let mut p = dir.join(&file);
+    // A unique suffix keeps two concurrent runs from sharing a partial file.
+    if fsutil::partial_path(&p).exists() {
+        p = dir.join(format!("{file}.{}", std::process::id()));
+    }
+    p
+}
+
+fn manifest(
+    req: &Request,
+    plan: &Plan,
+    name: &str,
+    created_at: DateTime<Utc>,
+    git: Option<archive::Git>,
+) -> Manifest {
+    let mut counts: BTreeMap<Role, Count> = BTreeMap::new();
+    for e in &plan.entries {
+        if e.member.kind == EntryKind::File {
+            let c = counts.entry(e.member.role).or_default();
+            c.count += 1;
+            c.bytes += e.member.size.unwrap_or(0);
+        }
+    }
+    Manifest {
+        schema: archive::MANIFEST_SCHEMA.to_string(),
+        created_at: format_time(created_at),
+        name: name.to_string(),
+        env: req.env.clone(),
+        tag: req.tag.clone(),
+        host: lfb_core::sys::hostname(),
+        tool: format!("lfb-archive {}", env!("CARGO_PKG_VERSION")),
+        git,
+        meta: req.meta.clone(),
+        hashes: archive::HASHES.to_string(),
+        counts,
+        sources: plan.sources.clone(),
+        dumps: plan.dumps.clone(),
+        members: plan.entries.iter().map(|e| e.member.clone()).collect(),
+        skipped: plan.skipped.clone(),
+    }
+}
+
+/// The record's `members` section: files and bytes per role, the included
+/// dumps, and the files that changed while they were read.
+fn members_summary(
+    manifest: &Manifest,
+    plan: &Plan,
+    written: &stream::Written,
+    consumed: &[bool],
+) -> Value {
+    let mut m = serde_json::Map::new();
+    for role in [Role::Db, Role::Media, Role::Config] {
+        let c = manifest.counts.get(&role).copied().unwrap_or_default();
+        m.insert(
+            role.as_str().into(),
+            json!({"count": c.count, "bytes": c.bytes}),
+        );
+    }
+    m.insert(
+        Role::Meta.as_str().into(),
+        json!({"count": 2, "bytes": written.manifest_bytes + written.hashes_bytes}),
+    );
+    let sha_of = |path: &str| {
+        written
+            .hashes
+            .members
+            .iter()
+            .find(|h| h.path == path)
+            .map(|h| h.sha256.clone())
+    };
+    let dumps: Vec<Value> = plan
+        .dump_records
+        .iter()
+        .zip(consumed)
+        .map(|(r, consumed)| {
+            let member = plan
+                .dumps
+                .iter()
+                .find(|d| d.record.get("path") == r.get("path"))
+                .map(|d| d.member.clone())
+                .unwrap_or_default();
+            let mut d = serde_json::Map::new();
+            d.insert("role".into(), json!("db"));
+            d.insert("path".into(), json!(member));
+            d.insert("bytes".into(), json!(r.bytes()));
+            d.insert("sha256".into(), json!(sha_of(&member)));
+            d.insert("id".into(), json!(r.id()));
+            d.insert("from".into(), json!(r.get("path")));
+            if *consumed {
+                d.insert("consumed".into(), json!(true));
+            }
+            Value::Object(d)
+        })
+        .collect();
+    m.insert("dumps".into(), Value::Array(dumps));
+    let changed: Vec<&str> = written
+        .hashes
+        .members
+        .iter()
+        .filter(|h| h.changed_while_read)
+        .map(|h| h.path.as_str())
+        .collect();
+    if !changed.is_empty() {
+        m.insert("changed_while_read".into(), json!(changed));
+    }
+    if !manifest.skipped.is_empty() {
+        m.insert("skipped".into(), json!(manifest.skipped.len()));
+    }
+    Value::Object(m)
+}
+
+/// Removes an included dump and its sidecar (durably).
+fn consume(r: &Record) -> Result<()> {
+    let path = r
+        .path()
+        .ok_or_else(|| Error::failed(format!("{}: no path", r.label())))?;
+    fs::remove_file(&path).map_err(|e| Error::io_path("remove", &path, e))?;
+    let side = store::sidecar_path(&path);
+    match fs::remove_file(&side) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io_path("remove", &side, e)),
+    }
+    if let Some(dir) = path.parent() {
+        fsutil::sync_dir(dir)?;
+    }
+    Ok(())
+}

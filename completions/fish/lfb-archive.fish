@@ -1,0 +1,16 @@
+complete -c lfb-archive -s m -l media -d 'Folder to include as media/NAME/ (repeatable)' -r -F
+complete -c lfb-archive -l config -d 'File, folder or glob to include as config/NAME (repeatable)' -r
+complete -c lfb-archive -s x -l exclude -d 'Leave out entries matching GLOB (repeatable)' -r
+complete -c lfb-archive -l meta -d 'Metadata to record in the manifest and the record (repeatable)' -r
+complete -c lfb-archive -l git -d 'Project folder whose git commit, branch and dirty state are recorded [default: the current folder]' -r -F
+complete -c lfb-archive -s t -l tag -d 'Why this backup is made: daily, pre-migration, manual, …' -r
+complete -c lfb-archive -s n -l name -d 'Base name of the artifact [default: the first dump\'s name, else app]' -r
+complete -c lfb-archive -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r
+complete -c lfb-archive -s o -l output -d 'Write the archive to PATH (outside the store) instead' -r -F
+complete -c lfb-archive -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
+complete -c lfb-archive -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-archive -l consume -d 'Remove the included dumps (and sidecars) once the archive is verified'
+complete -c lfb-archive -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
+complete -c lfb-archive -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
+complete -c lfb-archive -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lfb-archive -s V -l version -d 'Print version'
