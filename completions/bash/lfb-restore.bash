@@ -23,7 +23,7 @@ _lfb__restore() {
 
     case "${cmd}" in
         lfb__restore)
-            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --user --database --confirm --yes --no-safety-backup --exec --store --env --quiet --verbose --help --version"
+            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --user --database --confirm --yes --no-safety-backup --exec --files-to --files-only --store --env --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -66,6 +66,10 @@ _lfb__restore() {
                     return 0
                     ;;
                 --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --files-to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -4,11 +4,13 @@ complete -c lfb-restore -s u -l user -d 'PostgreSQL user (as restore_db_clean.sh
 complete -c lfb-restore -s d -l database -d 'PostgreSQL database name (as restore_db_clean.sh -d)' -r
 complete -c lfb-restore -l confirm -d 'Confirm a production restore by naming the target database' -r
 complete -c lfb-restore -l exec -d 'Run the PostgreSQL client programs through a command prefix' -r
+complete -c lfb-restore -l files-to -d 'Full archives: also extract media/ and config/ into DIR' -r -F
 complete -c lfb-restore -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-restore -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-restore -l latest -d 'Restore the newest artifact of --env (and --tag) that passes verification'
 complete -c lfb-restore -s y -l yes -d 'Do not ask (outside prod): needed when not on a terminal'
 complete -c lfb-restore -l no-safety-backup -d 'Skip the safety backup of the target (not recommended)'
+complete -c lfb-restore -l files-only -d 'Full archives: restore only the files (with --files-to), no database'
 complete -c lfb-restore -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb-restore -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb-restore -s h -l help -d 'Print help (see more with \'--help\')'

@@ -49,6 +49,24 @@ fn safe_relative(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Archives of the original `backup_dev_full.sh` hold everything under one
+/// top folder (`full_backup_TS/media/...`): that folder is dropped.
+fn strip_top_folder(rel: PathBuf) -> PathBuf {
+    let mut comps = rel.components();
+    let first = comps
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let second = comps
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    match (first, second) {
+        (Some(f), Some(s)) if !ROLES.contains(&f.as_str()) && ROLES.contains(&s.as_str()) => {
+            rel.components().skip(1).collect()
+        }
+        _ => rel,
+    }
+}
+
 /// Resolves a symbolic link target lexically from the link's folder; the
 /// result must stay inside the root.
 fn link_stays_inside(link_rel: &Path, target: &Path) -> bool {
@@ -87,14 +105,14 @@ fn no_symlink_ancestors(root: &Path, rel: &Path) -> Result<()> {
     let comps: Vec<_> = rel.components().collect();
     for c in &comps[..comps.len().saturating_sub(1)] {
         cur.push(c);
-        if let Ok(m) = fs::symlink_metadata(&cur) {
-            if m.file_type().is_symlink() {
-                return Err(Error::failed(format!(
-                    "member '{}' would be written through the symbolic link '{}': refused",
-                    rel.display(),
-                    cur.strip_prefix(root).unwrap_or(&cur).display()
-                )));
-            }
+        if let Ok(m) = fs::symlink_metadata(&cur)
+            && m.file_type().is_symlink()
+        {
+            return Err(Error::failed(format!(
+                "member '{}' would be written through the symbolic link '{}': refused",
+                rel.display(),
+                cur.strip_prefix(root).unwrap_or(&cur).display()
+            )));
         }
     }
     Ok(())
@@ -170,7 +188,7 @@ fn extract_into(tar_stream: impl Read, root: &Path, ui: &Ui) -> Result<usize> {
             .path()
             .context("cannot read a member name")?
             .into_owned();
-        let rel = safe_relative(&raw)?;
+        let rel = strip_top_folder(safe_relative(&raw)?);
         let role = rel
             .components()
             .next()
@@ -229,7 +247,7 @@ fn extract_into(tar_stream: impl Read, root: &Path, ui: &Ui) -> Result<usize> {
                     Error::failed(format!("hard link '{}' has no target", rel.display()))
                 })?
                 .into_owned();
-            let target_rel = safe_relative(&target)?;
+            let target_rel = strip_top_folder(safe_relative(&target)?);
             no_symlink_ancestors(root, &target_rel)?;
             let src = root.join(&target_rel);
             let ok = fs::symlink_metadata(&src)
@@ -254,10 +272,10 @@ fn extract_into(tar_stream: impl Read, root: &Path, ui: &Ui) -> Result<usize> {
     }
     // Folder times last: creating entries inside them changes them.
     for (d, t) in dir_times.into_iter().rev() {
-        if let Some(t) = t {
-            if let Ok(f) = fs::File::open(&d) {
-                let _ = f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t));
-            }
+        if let Some(t) = t
+            && let Ok(f) = fs::File::open(&d)
+        {
+            let _ = f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t));
         }
     }
     Ok(count)

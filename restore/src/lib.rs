@@ -7,6 +7,7 @@
 //! (PostgreSQL) or one atomic rename (SQLite): a restore that fails at any
 //! point leaves the target exactly as it was.
 
+mod archived;
 mod files;
 mod pg;
 mod sqlite;
@@ -92,6 +93,19 @@ pub struct Cli {
     /// Run the PostgreSQL client programs through a command prefix
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
+
+    /// Full archives: also extract media/ and config/ into DIR
+    ///
+    /// Extraction never writes outside DIR: absolute member names, `..`,
+    /// symbolic or hard links that escape, and writes through links are
+    /// refused. Files go into a new folder that is moved into place when
+    /// complete; an existing non-empty DIR is moved aside first.
+    #[arg(long, value_name = "DIR")]
+    pub files_to: Option<PathBuf>,
+
+    /// Full archives: restore only the files (with --files-to), no database
+    #[arg(long, requires = "files_to")]
+    pub files_only: bool,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -282,8 +296,11 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if let Some(t) = &cli.tag {
         lfb_core::cli::check_tag(t)?;
     }
-    let db = target(&cli)?;
     let mut record = artifact(&cli, &store, &env, ui)?;
+    if cli.files_only {
+        return restore_files_only(&cli, &store, record, ui, started);
+    }
+    let db = target(&cli)?;
     if record.failed() {
         return Err(Error::failed(format!(
             "{} is a failed record: refusing to restore it",
@@ -312,12 +329,31 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     } else {
         safety_backup(&cli, &store, &env, &db, ui)?
     };
-    // 4. Atomic clean restore.
-    let format = record.format().unwrap_or("unknown").to_string();
+    // 4. Atomic clean restore (of the archive's dump, for a full archive).
+    let is_archive = record.format() == Some(lfb_core::archive::FORMAT);
+    let scratch = if is_archive {
+        Some(archived::Scratch::new()?)
+    } else {
+        None
+    };
+    let dump_record = match &scratch {
+        Some(s) => archived::dump_for(&path, &db, s)?,
+        None => record.clone(),
+    };
+    let dump_path = dump_record.path().unwrap_or_else(|| path.clone());
+    let format = dump_record.format().unwrap_or("unknown").to_string();
     let res = match &db {
-        Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &path, &format, ui),
-        Database::Sqlite(target) => sqlite::restore(target, &path, &format, ui),
+        Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_path, &format, ui),
+        Database::Sqlite(target) => sqlite::restore(target, &dump_path, &format, ui),
         Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
+    };
+    drop(scratch);
+    let files = match (&res, &cli.files_to) {
+        (Ok(_), Some(dir)) if is_archive => {
+            Some(files::extract(archived::tar_stream(&path)?, dir, ui))
+        }
+        (Ok(_), Some(_)) => Some(Err(Error::usage("--files-to needs a full archive"))),
+        _ => None,
     };
     let ok;
     let mut section = json!({
@@ -327,7 +363,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     });
     match &res {
         Ok(done) => {
-            let (counts_ok, detail) = match (&done.counts, record.tables()) {
+            let (counts_ok, detail) = match (&done.counts, dump_record.tables()) {
                 (Some(found), Some(want)) => match verify::compare_counts(&want, found) {
                     None => (
                         true,
@@ -364,6 +400,23 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             section["error"] = json!(e.line());
         }
     }
+    let mut files_failed = None;
+    match files {
+        Some(Ok((n, moved))) => {
+            ui.info(format!(
+                "extracted {n} files to {}",
+                cli.files_to.as_ref().expect("given").display()
+            ));
+            section["files"] = json!({"to": cli.files_to, "members": n, "moved_aside": moved});
+        }
+        Some(Err(e)) => {
+            ui.error(format!("files not restored: {}", e.line()));
+            section["files"] = json!({"to": cli.files_to, "error": e.line()});
+            section["ok"] = json!(false);
+            files_failed = Some(e);
+        }
+        None => {}
+    }
     section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
     record.set("restore", section);
     if let Some(p) = &safety {
@@ -396,7 +449,65 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             "{}; the target is unchanged",
             e.line()
         ))),
+        Ok(_) if files_failed.is_some() => Ok(1),
         Ok(_) => Ok(if ok { 0 } else { 1 }),
+    }
+}
+
+/// `--files-only`: extract an archive's media and config, no database.
+fn restore_files_only(
+    cli: &Cli,
+    store: &Store,
+    mut record: Record,
+    ui: &Ui,
+    started: Instant,
+) -> Result<u8> {
+    let path = record
+        .path()
+        .ok_or_else(|| Error::input("the record names no artifact path"))?;
+    if record.format() != Some(lfb_core::archive::FORMAT) {
+        return Err(Error::usage("--files-only needs a full archive"));
+    }
+    let outcome = verify::verify(&record, &quick_checks());
+    if !outcome.ok() {
+        return Err(Error::failed(format!(
+            "{} fails verification, nothing was changed: {}",
+            path.display(),
+            outcome.summary()
+        )));
+    }
+    let dir = cli.files_to.as_ref().expect("required by clap");
+    let res = files::extract(archived::tar_stream(&path)?, dir, ui);
+    let ok = res.is_ok();
+    let mut section = json!({"at": format_time(Utc::now()), "ok": ok, "files": {"to": dir}});
+    match &res {
+        Ok((n, moved)) => {
+            ui.info(format!("extracted {n} files to {}", dir.display()));
+            section["files"]["members"] = json!(n);
+            section["files"]["moved_aside"] = json!(moved);
+        }
+        Err(e) => section["files"]["error"] = json!(e.line()),
+    }
+    section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
+    record.set("restore", section);
+    if store.root().is_dir() {
+        let msg = match &res {
+            Ok(_) => format!("restored files to {}", dir.display()),
+            Err(e) => e.line(),
+        };
+        let _ = journal::append(
+            store,
+            &Event::new(ui.tool(), "restore", ok, msg).id(record.id()),
+        );
+    }
+    RecordWriter::new().write(&record)?;
+    match res {
+        Ok(_) => Ok(0),
+        Err(e) => Err(Error::failed(format!(
+            "{}; nothing was written to {}",
+            e.line(),
+            dir.display()
+        ))),
     }
 }
 

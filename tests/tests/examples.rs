@@ -80,14 +80,14 @@ fn safe_migrate_runs_the_migration_only_after_a_verified_backup() {
     };
 
     // Not prod: refused, nothing dumped, nothing run.
-    let out = run(&mut script("safe_migrate.sh", &vars("dev", pg.url("ledger"))).args(migrate));
+    let out = run(script("safe_migrate.sh", &vars("dev", pg.url("ledger"))).args(migrate));
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("not prod"), "{}", out.stderr);
     assert!(!marker.exists());
     assert!(artifacts(&st.path().join("migrations")).is_empty());
 
     // The dump fails (no such database): the migration never runs.
-    let out = run(&mut script("safe_migrate.sh", &vars("prod", pg.url("missing"))).args(migrate));
+    let out = run(script("safe_migrate.sh", &vars("prod", pg.url("missing"))).args(migrate));
     assert_ne!(out.code, 0);
     assert!(!marker.exists());
 
@@ -96,7 +96,7 @@ fn safe_migrate_runs_the_migration_only_after_a_verified_backup() {
     pg.create_role("app", "app-pw-1");
     pg.psql("postgres", "ALTER ROLE app NOCREATEDB");
     seed(&pg, "owned", Some("app"));
-    let out = run(&mut script(
+    let out = run(script(
         "safe_migrate.sh",
         &vars("prod", pg.url_as("app", "app-pw-1", "owned")),
     )
@@ -106,7 +106,7 @@ fn safe_migrate_runs_the_migration_only_after_a_verified_backup() {
     assert!(!marker.exists());
 
     // All good: a verified custom-format dump in migrations/, then the migration.
-    let out = run(&mut script("safe_migrate.sh", &vars("prod", pg.url("ledger"))).args(migrate));
+    let out = run(script("safe_migrate.sh", &vars("prod", pg.url("ledger"))).args(migrate));
     out.assert_ok();
     assert!(marker.exists());
     let made: Vec<String> = artifacts(&st.path().join("migrations"))
