@@ -51,6 +51,8 @@ pub const SPACE_WARN_DAYS: f64 = 14.0;
 pub const SPACE_CRIT_DAYS: f64 = 2.0;
 /// The journal window for failed events.
 pub const JOURNAL_HOURS: i64 = 24;
+/// A `*.partial` modified this recently belongs to a run in progress.
+pub const PARTIAL_ACTIVE_SECS: i64 = 300;
 /// A `*.partial` older than this is critical.
 pub const PARTIAL_CRIT_SECS: i64 = 86_400;
 /// Paths named in one aggregated finding.
@@ -757,6 +759,28 @@ pub fn space(store: &Store, inv: &Inventory, cfg: &Config) -> (Finding, Option<(
 pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in &inv.partials {
+        // A partial file written to in the last minutes belongs to a run in
+        // progress (a dump streaming right now), not to one that died.
+        let active = p.file.mtime.is_some_and(|m| {
+            Utc::now()
+                .signed_duration_since(DateTime::<Utc>::from(m))
+                .num_seconds()
+                < PARTIAL_ACTIVE_SECS
+        });
+        if active {
+            out.push(
+                Finding::ok(
+                    "partial",
+                    p.group.clone(),
+                    format!(
+                        "'{}' is being written (a run in progress)",
+                        p.file.path.display()
+                    ),
+                )
+                .with("path", p.file.path.to_string_lossy()),
+            );
+            continue;
+        }
         // The name says when the write started; the mtime is a fallback
         // for names lfb did not make.
         let started = p

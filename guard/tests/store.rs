@@ -478,6 +478,9 @@ fn a_leftover_partial_is_a_warning_and_critical_after_a_day() {
         (now() - Duration::minutes(10)).format("%Y%m%dT%H%M%SZ")
     ));
     write_private(&fresh, b"partial data");
+    // Still being written (modified just now): a run in progress, no finding.
+    expect(&guard(s.root(), &[]), &[], 0);
+    set_mtime(&fresh, 600);
     let run = guard(s.root(), &[]);
     expect(&run, &[("partial", "warn")], 0);
     assert_eq!(run.finding("partial")["values"]["age_seconds"], 600);
@@ -490,7 +493,15 @@ fn a_leftover_partial_is_a_warning_and_critical_after_a_day() {
         (now() - Duration::days(2)).format("%Y%m%dT%H%M%SZ")
     ));
     write_private(&old, b"partial data");
+    set_mtime(&old, 2 * 86_400);
     expect(&guard(s.root(), &[]), &[("partial", "crit")], 1);
+}
+
+/// Sets a file's modification time `secs_ago` seconds into the past.
+fn set_mtime(p: &std::path::Path, secs_ago: u64) {
+    let f = std::fs::File::options().write(true).open(p).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago))
+        .unwrap();
 }
 
 #[test]
