@@ -105,10 +105,18 @@ pub fn skip_if_allowed<T>(required: bool, test: &str, reason: &str) -> Option<T>
 
 /// A fresh, empty store folder, removed when dropped.
 pub fn store() -> tempfile::TempDir {
-    tempfile::Builder::new()
+    let dir = tempfile::Builder::new()
         .prefix("lfb-store-")
         .tempdir()
-        .expect("create a temporary store folder")
+        .expect("create a temporary store folder");
+    // A store folder is private, as lfb makes it (tempfile's mode is not
+    // guaranteed to be 0700).
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod the store folder");
+    dir
 }
 
 /// What a finished program did.

@@ -289,3 +289,70 @@ fn the_hourly_crontab_line_works_in_crons_minimal_environment() {
     out.assert_ok();
     assert!(work.path().join("pinged").exists());
 }
+
+#[test]
+fn daily_full_script_and_guard_script() {
+    let Some(pg) = PgServer::start("full_and_guard") else {
+        return;
+    };
+    seed(&pg, "ledger", None);
+    let st = store();
+    let project = tempfile::tempdir().unwrap();
+    let media = project.path().join("media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/receipt.pdf"), vec![3u8; 40_000]).unwrap();
+    std::fs::write(project.path().join(".env"), "DEBUG=0\n").unwrap();
+    std::fs::write(project.path().join("docker-compose.yml"), "services: {}\n").unwrap();
+    let vars = vec![
+        ("DATABASE_URL", pg.url("ledger")),
+        ("LFB_STORE", st.path().to_string_lossy().into_owned()),
+        ("LEDGER_ENV", "dev".to_string()),
+        ("LFB_MEDIA_DIR", media.to_string_lossy().into_owned()),
+        (
+            "LFB_CONFIG",
+            format!(
+                "{}/.env {}/docker-compose.yml",
+                project.path().display(),
+                project.path().display()
+            ),
+        ),
+    ];
+    let out = run(script("backup_dev_full.sh", &vars).current_dir(project.path()));
+    out.assert_ok();
+    let dev = artifacts(&st.path().join("dev"));
+    assert_eq!(dev.len(), 1, "one archive, the dump consumed: {dev:?}");
+    assert!(dev[0].starts_with("ledger_full_daily_") && dev[0].ends_with(".tar.gz"));
+    let listing = run(Command::new("tar")
+        .arg("tzf")
+        .arg(st.path().join("dev").join(&dev[0])));
+    listing.assert_ok();
+    assert!(
+        listing.stdout.lines().next() == Some("manifest.json"),
+        "{}",
+        listing.stdout
+    );
+    assert!(listing.stdout.contains("config/.env"));
+    assert!(listing.stdout.contains("receipt.pdf"));
+
+    // The guard script: healthy, then loud (with the alert command) once
+    // the newest backup is damaged.
+    let alert = project.path().join("alert.json");
+    let mut gvars = vars.clone();
+    gvars.push(("LFB_ALERT_CMD", format!("cat > {}", alert.display())));
+    let out = run(&mut script("backup_guard.sh", &gvars));
+    out.assert_ok();
+    assert!(
+        !alert.exists(),
+        "{}",
+        std::fs::read_to_string(&alert).unwrap_or_default()
+    );
+    let archive = st.path().join("dev").join(&dev[0]);
+    let mut data = std::fs::read(&archive).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    std::fs::write(&archive, &data).unwrap();
+    let out = run(&mut script("backup_guard.sh", &gvars));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let summary = std::fs::read_to_string(&alert).unwrap();
+    assert!(summary.contains("\"crit\""), "{summary}");
+}
