@@ -244,48 +244,60 @@ fn restore_db_clean_keeps_the_original_flags() {
 }
 
 #[test]
-fn the_hourly_crontab_line_works_in_crons_minimal_environment() {
-    let Some(pg) = PgServer::start("crontab_line") else {
+fn the_crontab_lines_work_in_crons_minimal_environment() {
+    let Some(pg) = PgServer::start("crontab_lines") else {
         return;
     };
     seed(&pg, "ledger", None);
     let st = store();
     let work = tempfile::tempdir().unwrap();
     let crontab = std::fs::read_to_string(examples().join("crontab")).unwrap();
-    let line = crontab
+    // The job lines, made to run here: real paths, private locks, and the
+    // failure ping (no network here) turned into a file.
+    let jobs: Vec<String> = crontab
         .lines()
-        .find(|l| l.starts_with("0 * * * *"))
-        .expect("hourly line")
-        .trim_start_matches("0 * * * *")
-        .trim()
-        .replace("/opt/lfb/examples", &examples().to_string_lossy())
-        .replace(
-            "/tmp/lfb-hourly.lock",
-            &work.path().join("hourly.lock").to_string_lossy(),
-        )
-        // No network here: the failure ping becomes a file.
-        .replace(
-            "curl -fsS -m 10 https://hc-ping.com/YOUR-UUID/fail >/dev/null",
-            &format!("touch {}", work.path().join("pinged").display()),
+        .filter(|l| {
+            l.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '*')
+        })
+        .map(|l| {
+            l.splitn(6, char::is_whitespace)
+                .nth(5)
+                .unwrap()
+                .trim()
+                .replace("/opt/lfb/examples", &examples().to_string_lossy())
+                .replace("/tmp/lfb-", &work.path().join("lock-").to_string_lossy())
+                .replace(
+                    "curl -fsS -m 10 https://hc-ping.com/YOUR-UUID/fail >/dev/null",
+                    &format!("touch {}", work.path().join("pinged").display()),
+                )
+        })
+        .collect();
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    let cron = |line: &str, url: String| {
+        run(Command::new("env")
+            .arg("-i")
+            .arg(format!("PATH={}", path_with_tools()))
+            .arg(format!("HOME={}", work.path().display()))
+            .arg(format!("LFB_STORE={}", st.path().display()))
+            .arg(format!("DATABASE_URL={url}"))
+            .args(["sh", "-c", line]))
+    };
+    for line in &jobs {
+        let out = cron(line, pg.url("ledger"));
+        out.assert_ok();
+        assert!(
+            !work.path().join("pinged").exists(),
+            "{line}: {}",
+            out.stderr
         );
-    let out = run(Command::new("env")
-        .arg("-i")
-        .arg(format!("PATH={}", path_with_tools()))
-        .arg(format!("HOME={}", work.path().display()))
-        .arg(format!("LFB_STORE={}", st.path().display()))
-        .arg(format!("DATABASE_URL={}", pg.url("ledger")))
-        .args(["sh", "-c", &line]));
-    out.assert_ok();
-    assert!(!work.path().join("pinged").exists());
-    assert_eq!(artifacts(&st.path().join("dev")).len(), 1);
-    // And a failure reaches the ping.
-    let out = run(Command::new("env")
-        .arg("-i")
-        .arg(format!("PATH={}", path_with_tools()))
-        .arg(format!("HOME={}", work.path().display()))
-        .arg(format!("LFB_STORE={}", st.path().display()))
-        .arg(format!("DATABASE_URL={}", pg.url("missing")))
-        .args(["sh", "-c", &line]));
+    }
+    let made = artifacts(&st.path().join("dev"));
+    assert!(made.iter().any(|n| n.contains("_db_hourly_")), "{made:?}");
+    assert!(made.iter().any(|n| n.contains("_full_daily_")), "{made:?}");
+    // A failing hourly run reaches the ping.
+    let out = cron(&jobs[0], pg.url("missing"));
     out.assert_ok();
     assert!(work.path().join("pinged").exists());
 }
