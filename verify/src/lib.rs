@@ -57,11 +57,11 @@ pub struct Cli {
 
     /// Run only these checks (comma-separated)
     #[arg(long, value_name = "LIST", value_parser = parse_list)]
-    pub checks: Option<Vec<&'static str>>,
+    pub checks: Option<CheckList>,
 
     /// Leave out these checks (comma-separated)
     #[arg(long, value_name = "LIST", value_parser = parse_list)]
-    pub skip: Option<Vec<&'static str>>,
+    pub skip: Option<CheckList>,
 
     /// Smallest acceptable artifact (10KiB, 5MB, …)
     #[arg(long, value_name = "SIZE", default_value = "10KiB", value_parser = lfb_core::cli::parse_size_arg)]
@@ -94,8 +94,12 @@ pub struct Cli {
     pub verbosity: Verbosity,
 }
 
-fn parse_list(s: &str) -> std::result::Result<Vec<&'static str>, String> {
-    verify::parse_checks(s)
+/// A comma-separated list of check names, as one flag value.
+#[derive(Debug, Clone)]
+pub struct CheckList(pub Vec<&'static str>);
+
+fn parse_list(s: &str) -> std::result::Result<CheckList, String> {
+    verify::parse_checks(s).map(CheckList)
 }
 
 impl ToolCli for Cli {
@@ -106,14 +110,14 @@ impl ToolCli for Cli {
 
 fn options(cli: &Cli) -> Options {
     let mut checks: BTreeSet<&'static str> = match &cli.checks {
-        Some(list) => list.iter().copied().collect(),
+        Some(list) => list.0.iter().copied().collect(),
         None => DEFAULT_CHECKS.iter().copied().collect(),
     };
     if cli.restore_test {
         checks.insert("restore");
     }
     if let Some(skip) = &cli.skip {
-        for s in skip {
+        for s in &skip.0 {
             checks.remove(s);
         }
     }

@@ -30,3 +30,43 @@ fn man_page_is_current() {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     lfb_core::cli::check_man_page(lfb_verify::Cli::command(), ws).unwrap();
 }
+
+#[test]
+fn check_lists_parse_and_unknown_checks_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x_db_manual_20260101T000000Z.sql");
+    std::fs::write(&f, "BEGIN TRANSACTION;\nCOMMIT;\n").unwrap();
+    let out = tool()
+        .args([
+            "--checks",
+            "exists,size",
+            "--min-size",
+            "1",
+            "--skip",
+            "size",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = rec["verify"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["exists"]);
+    let out = tool()
+        .args(["--checks", "exists,nope"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown check 'nope'"));
+}
