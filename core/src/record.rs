@@ -108,6 +108,17 @@ pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// serde_json's message without its own "at line 1 column N" (the reader
+/// names the line): `invalid JSON at column 3: expected value`.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    format!("invalid JSON at column {}: {msg}", e.column())
+}
+
 impl Record {
     /// A new record with the fields every artifact has.
     #[allow(clippy::too_many_arguments)]
@@ -159,7 +170,7 @@ impl Record {
     /// Parses one JSON text into a record.
     pub fn from_json(text: &str) -> Result<Record> {
         let v: Value =
-            serde_json::from_str(text).map_err(|e| Error::input(format!("invalid JSON: {e}")))?;
+            serde_json::from_str(text).map_err(|e| Error::input(describe_json_error(&e)))?;
         match v {
             Value::Object(m) => Record::from_object(m),
             _ => Err(Error::input("expected a JSON object")),
