@@ -150,3 +150,85 @@ pub fn sqlite_load(db: &Path, sql: &mut dyn Read) -> Result<()> {
     }
     Ok(())
 }
+
+/// What a feeder decided once it wrote the script.
+pub enum Decision {
+    /// Close psql's input: it commits the transaction.
+    Commit(Box<dyn Write + Send>),
+    /// Kill psql before it sees the end of its input: PostgreSQL rolls the
+    /// transaction back. The reason is reported.
+    RollBack(String),
+}
+
+/// Runs a script in one transaction that commits only if `feed` says so.
+///
+/// psql (`--single-transaction`, `ON_ERROR_STOP`) commits when its input
+/// ends, so the input is held open until `feed` has written everything and
+/// decided: a script whose source turned out truncated or corrupt halfway is
+/// never committed, even though psql already ran its first statements.
+pub fn psql_transaction(
+    pg: &Postgres,
+    db: &str,
+    prelude: &str,
+    feed: impl FnOnce(Box<dyn Write + Send>) -> Result<Decision>,
+) -> Result<()> {
+    let mut cmd = pg.command("psql");
+    cmd.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--single-transaction",
+        "-d",
+        db,
+    ]);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "cannot run psql: {}",
+                crate::error::describe_io(&e)
+            ))
+        })?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut stdin = child.stdin.take().expect("piped");
+    let decision = match stdin.write_all(prelude.as_bytes()) {
+        Ok(()) => feed(Box::new(stdin)),
+        Err(e) => Err(Error::io("cannot write to psql", e)),
+    };
+    let outcome = match decision {
+        Ok(Decision::Commit(input)) => {
+            drop(input);
+            None
+        }
+        Ok(Decision::RollBack(reason)) => {
+            let _ = child.kill();
+            Some(Error::failed(reason))
+        }
+        Err(e) => {
+            let _ = child.kill();
+            Some(e)
+        }
+    };
+    let status = child.wait().context("cannot wait for psql")?;
+    let err = err_thread.join().unwrap_or_default();
+    // An SQL error explains a failure best, even when the feeder also
+    // stopped because psql had stopped reading.
+    match (outcome, status.code()) {
+        (_, Some(c)) if c != 0 => Err(Error::failed(format!(
+            "SQL error: {}",
+            first_error_line(&err)
+        ))),
+        (Some(e), _) => Err(e),
+        (None, Some(_)) => Ok(()),
+        (None, None) => Err(Error::failed("psql was killed")),
+    }
+}

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -444,67 +444,89 @@ fn sqlite_native_complete(head: &[u8], total: u64) -> std::result::Result<String
     }
 }
 
-/// Reads the file once: SHA-256 in one thread, decompression and
-/// completeness in another.
+/// A writer that decoded content is copied to while it is checked (psql's
+/// stdin during a restore). It comes back afterwards, still open.
+pub type Tee = Box<dyn Write + Send>;
+
+/// Reads the file once: SHA-256 in one thread, decompression in another,
+/// completeness in a third (and the copy to `tee`, if any), so a large
+/// artifact is checked at the speed of its slowest stage.
 fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
-    let mut f = fs::File::open(path)?;
+    let f = fs::File::open(path)?;
+    scan_reader(f, gzip, None).map(|(scan, _, _)| scan)
+}
+
+/// [`scan_content`] over any reader, copying the decoded content to `tee`.
+/// Returns the scan, the tee (so the caller decides when to close it) and
+/// the first error writing to it.
+fn scan_reader(
+    mut f: impl Read,
+    gzip: bool,
+    tee: Option<Tee>,
+) -> io::Result<(ContentScan, Option<Tee>, Option<io::Error>)> {
     let (htx, hrx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let (dtx, drx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
+    let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(4);
     let hasher = std::thread::spawn(move || {
         let mut h = Sha256::new();
-        let mut n = 0u64;
         for b in hrx {
             h.update(&b[..]);
-            n += b.len() as u64;
         }
-        (hex(&h.finalize()), n)
+        hex(&h.finalize())
+    });
+    let scanner = std::thread::spawn(move || {
+        let mut comp = Completeness::new();
+        let mut tee = tee;
+        let mut tee_err = None;
+        for block in crx {
+            comp.feed(&block);
+            if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
+                && let Err(e) = t.write_all(&block)
+            {
+                tee_err = Some(e);
+            }
+        }
+        (comp.finish(), tee, tee_err)
     });
     let decoder = std::thread::spawn(move || {
-        let mut comp = Completeness::new();
         let mut err = None;
         let mut decoded = 0u64;
-        let mut buf = vec![0u8; 1 << 20];
         let src = ChannelReader {
             rx: drx,
             cur: Arc::new(Vec::new()),
             pos: 0,
         };
-        if gzip {
-            let mut dec =
-                flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, src));
-            loop {
-                match dec.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        decoded += n as u64;
-                        comp.feed(&buf[..n]);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        err = Some(describe_gzip_error(&e, decoded));
-                        // Drain so the reader thread is never blocked.
-                        let mut rest = dec.into_inner();
-                        let _ = io::copy(&mut rest, &mut io::sink());
+        let mut input: Box<dyn Read> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(
+                io::BufReader::with_capacity(1 << 20, src),
+            ))
+        } else {
+            Box::new(src)
+        };
+        loop {
+            let mut buf = vec![0u8; 1 << 20];
+            match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    decoded += n as u64;
+                    buf.truncate(n);
+                    if ctx.send(buf).is_err() {
                         break;
                     }
                 }
-            }
-            if decoded == 0 && err.is_none() {
-                err = Some("not a gzip stream (empty)".to_string());
-            }
-        } else {
-            let mut src = src;
-            loop {
-                match src.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        decoded += n as u64;
-                        comp.feed(&buf[..n]);
-                    }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    err = Some(describe_gzip_error(&e, decoded));
+                    break;
                 }
             }
         }
-        (comp.finish(), err, decoded)
+        // Drain what is left so the reader thread is never blocked.
+        drop(input);
+        if gzip && decoded == 0 && err.is_none() {
+            err = Some("not a gzip stream (empty)".to_string());
+        }
+        (err, decoded)
     });
     let mut read_err = None;
     loop {
@@ -520,22 +542,28 @@ fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
         };
         block.truncate(n);
         let block = Arc::new(block);
-        if htx.send(Arc::clone(&block)).is_err() || dtx.send(block).is_err() {
+        if htx.send(Arc::clone(&block)).is_err() {
             break;
         }
+        // A decoder that stopped (corrupt stream) no longer reads; the hash
+        // still needs every byte.
+        let _ = dtx.send(block);
     }
     drop(htx);
     drop(dtx);
-    let (sha256, _bytes) = hasher
+    let sha256 = hasher
         .join()
         .map_err(|_| io::Error::other("hash thread failed"))?;
-    let (verdict, decode_error, decoded) = decoder
+    let (decode_error, decoded) = decoder
         .join()
         .map_err(|_| io::Error::other("decode thread failed"))?;
+    let (verdict, tee, tee_err) = scanner
+        .join()
+        .map_err(|_| io::Error::other("scan thread failed"))?;
     if let Some(e) = read_err {
         return Err(e);
     }
-    Ok(ContentScan {
+    let scan = ContentScan {
         sha256,
         decode_error,
         decoded_bytes: decoded,
@@ -543,7 +571,77 @@ fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
         complete: Some(verdict.complete),
         stream_tables: verdict.tables,
         archive: verdict.archive,
+    };
+    Ok((scan, tee, tee_err))
+}
+
+/// What [`verify_while_copying`] found, and the copy's writer back.
+pub struct Streamed {
+    pub outcome: Outcome,
+    pub tee: Option<Tee>,
+    pub tee_error: Option<io::Error>,
+}
+
+/// Runs `checksum`, `decode` and `complete` on the artifact while copying
+/// its decoded content to `tee`, in the same single read: a restore can load
+/// exactly the bytes that were checked, and commit only if they passed.
+pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
+    let path = record
+        .path()
+        .ok_or_else(|| Error::input("the record names no artifact path"))?;
+    let format = record.format().unwrap_or("unknown").to_string();
+    let gzip = load::is_gzip_format(&format);
+    let f = fs::File::open(&path).map_err(|e| Error::io_path("open", &path, e))?;
+    let (scan, tee, tee_error) =
+        scan_reader(f, gzip, Some(tee)).map_err(|e| Error::io_path("read", &path, e))?;
+    let want: BTreeSet<&str> = ["checksum", "decode", "complete"].into_iter().collect();
+    let checks = content_checks(record, &path, gzip, &scan, &want);
+    Ok(Streamed {
+        outcome: Outcome { checks },
+        tee,
+        tee_error,
     })
+}
+
+/// The checks of one content scan: checksum, decode and complete.
+fn content_checks(
+    record: &Record,
+    path: &Path,
+    gzip: bool,
+    s: &ContentScan,
+    want: &BTreeSet<&'static str>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if want.contains("checksum") {
+        checks.push(match record.sha256() {
+            Some(h) if h == s.sha256 => Check::pass("checksum", "SHA-256 matches the record"),
+            Some(h) => Check::fail(
+                "checksum",
+                format!("SHA-256 is {}, the record says {h}", s.sha256),
+            ),
+            None => Check::skip(
+                "checksum",
+                format!("no recorded checksum (SHA-256 {})", s.sha256),
+            ),
+        });
+    }
+    if want.contains("decode") {
+        checks.push(if !gzip {
+            Check::skip("decode", "not compressed")
+        } else {
+            match &s.decode_error {
+                Some(e) => Check::fail("decode", format!("gzip: {e}")),
+                None => Check::pass(
+                    "decode",
+                    format!("gzip stream decodes ({} bytes)", s.decoded_bytes),
+                ),
+            }
+        });
+    }
+    if want.contains("complete") {
+        checks.push(complete_check(record, path, s));
+    }
+    checks
 }
 
 fn describe_gzip_error(e: &io::Error, decoded: u64) -> String {
@@ -636,35 +734,7 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
         }
     }
     if let Some(s) = &scan {
-        if want("checksum") {
-            checks.push(match record.sha256() {
-                Some(h) if h == s.sha256 => Check::pass("checksum", "SHA-256 matches the record"),
-                Some(h) => Check::fail(
-                    "checksum",
-                    format!("SHA-256 is {}, the record says {h}", s.sha256),
-                ),
-                None => Check::skip(
-                    "checksum",
-                    format!("no recorded checksum (SHA-256 {})", s.sha256),
-                ),
-            });
-        }
-        if want("decode") {
-            checks.push(if !gzip {
-                Check::skip("decode", "not compressed")
-            } else {
-                match &s.decode_error {
-                    Some(e) => Check::fail("decode", format!("gzip: {e}")),
-                    None => Check::pass(
-                        "decode",
-                        format!("gzip stream decodes ({} bytes)", s.decoded_bytes),
-                    ),
-                }
-            });
-        }
-        if want("complete") {
-            checks.push(complete_check(record, &path, s));
-        }
+        checks.extend(content_checks(record, &path, gzip, s, &opts.checks));
     }
     if want("permissions") {
         let mode = meta.mode() & 0o777;

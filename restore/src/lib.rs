@@ -311,8 +311,20 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
 
-    // 1. The artifact must be whole before anything is touched.
-    let outcome = verify::verify(&record, &quick_checks());
+    // 1. The artifact must be whole before anything is touched. A plain
+    // PostgreSQL dump is checked in full while it is loaded (one read, and
+    // the transaction commits only if it passes): here only what is cheap.
+    let streamed =
+        matches!(db, Database::Postgres(_)) && matches!(record.format(), Some("sql" | "sql+gzip"));
+    let pre = if streamed {
+        Options {
+            checks: ["exists", "size"].into_iter().collect(),
+            ..quick_checks()
+        }
+    } else {
+        quick_checks()
+    };
+    let outcome = verify::verify(&record, &pre);
     if !outcome.ok() {
         return Err(Error::failed(format!(
             "{} fails verification, nothing was changed: {}",
@@ -343,7 +355,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let dump_path = dump_record.path().unwrap_or_else(|| path.clone());
     let format = dump_record.format().unwrap_or("unknown").to_string();
     let res = match &db {
-        Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_path, &format, ui),
+        Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_record, ui),
         Database::Sqlite(target) => sqlite::restore(target, &dump_path, &format, ui),
         Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
     };

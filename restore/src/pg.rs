@@ -7,14 +7,16 @@
 //! included: the target is exactly as it was. Custom-format archives are
 //! turned into the same SQL script by `pg_restore --file=-`.
 
-use std::io::Read;
+use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use lfb_core::cli::Ui;
 use lfb_core::engine::postgres::{Postgres, first_error_line};
 use lfb_core::engine::url::ServerConn;
-use lfb_core::{Error, Result, load};
+use lfb_core::load::{self, Decision};
+use lfb_core::verify;
+use lfb_core::{Error, Record, Result};
 
 use crate::Restored;
 
@@ -58,10 +60,12 @@ pub fn database_exists(conn: &ServerConn, exec: Option<&str>) -> Result<bool> {
 pub fn restore(
     conn: &ServerConn,
     exec: Option<&str>,
-    path: &Path,
-    format: &str,
+    record: &Record,
     ui: &Ui,
 ) -> Result<Restored> {
+    let path = &record
+        .path()
+        .ok_or_else(|| Error::input("the record names no artifact path"))?;
     let db = conn
         .database
         .clone()
@@ -75,26 +79,49 @@ pub fn restore(
     }
     let pg = Postgres::connect(conn, exec)?;
     let prelude = prelude(pg.server.version_num);
-    if format == "pg-custom" {
-        // pg_restore writes the archive as a SQL script; psql runs it with
-        // the prelude in one transaction.
-        let mut child = pg_restore_script(&pg, path)?;
-        let mut stdout = child.stdout.take().expect("piped");
-        let res = load::psql_load(&pg, &db, &prelude, &mut stdout);
-        drop(stdout);
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::io("cannot wait for pg_restore", e))?;
-        res?;
-        if !out.status.success() {
-            return Err(Error::failed(format!(
-                "pg_restore failed: {}",
-                first_error_line(&String::from_utf8_lossy(&out.stderr))
-            )));
-        }
+    if record.format() == Some("pg-custom") {
+        // pg_restore turns the archive into a SQL script; the transaction
+        // commits only if pg_restore read the whole archive without error.
+        load::psql_transaction(&pg, &db, &prelude, |mut input| {
+            let mut child = pg_restore_script(&pg, path)?;
+            let mut stdout = child.stdout.take().expect("piped");
+            let copied = io::copy(&mut stdout, &mut input);
+            drop(stdout);
+            let out = child
+                .wait_with_output()
+                .map_err(|e| Error::io("cannot wait for pg_restore", e))?;
+            if !out.status.success() {
+                return Ok(Decision::RollBack(format!(
+                    "pg_restore failed: {}",
+                    first_error_line(&String::from_utf8_lossy(&out.stderr))
+                )));
+            }
+            match copied {
+                Ok(_) => Ok(Decision::Commit(input)),
+                Err(e) => Ok(Decision::RollBack(format!("psql stopped reading: {e}"))),
+            }
+        })?;
     } else {
-        let mut r: Box<dyn Read + Send> = load::open_decoded(path, format)?;
-        load::psql_load(&pg, &db, &prelude, &mut r)?;
+        // Checked while loaded, in one read: the bytes psql runs are the
+        // bytes whose checksum, gzip stream and completeness were proven,
+        // and the transaction commits only if they all pass.
+        load::psql_transaction(&pg, &db, &prelude, |input| {
+            let streamed = verify::verify_while_copying(record, input)?;
+            if !streamed.outcome.ok() {
+                return Ok(Decision::RollBack(format!(
+                    "{} fails verification: {}",
+                    path.display(),
+                    streamed.outcome.summary()
+                )));
+            }
+            match (streamed.tee, streamed.tee_error) {
+                (Some(input), None) => Ok(Decision::Commit(input)),
+                (_, e) => Ok(Decision::RollBack(format!(
+                    "psql stopped reading: {}",
+                    e.map(|e| e.to_string()).unwrap_or_default()
+                ))),
+            }
+        })?;
     }
     let counts = pg.count_tables(Some(&db))?;
     Ok(Restored {

@@ -362,3 +362,32 @@ fn killing_a_sqlite_restore_mid_way_leaves_the_old_database_intact() {
     assert_eq!(out.stdout, "42\n");
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn corruption_found_while_loading_rolls_the_whole_restore_back() {
+    let Some(pg) = PgServer::start("restore_corrupt_mid_load") else {
+        return;
+    };
+    seed(&pg, "app");
+    let st = store();
+    // An uncompressed dump whose bytes change in place (same size): the
+    // cheap pre-check passes, the checksum computed while loading does not.
+    let rec = dump(st.path(), &["-c", "none"], &pg.url("app"));
+    let path = PathBuf::from(rec["path"].as_str().unwrap());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let tampered = text.replacen("acct1\n", "acctX\n", 1);
+    assert_ne!(text, tampered);
+    std::fs::write(&path, &tampered).unwrap();
+    drift(&pg, "app");
+    let before = pg.dump("app");
+    let out = run_with_input(
+        lfb("lfb-restore", st.path())
+            .args(["--yes", "--no-safety-backup"])
+            .arg(pg.url("app")),
+        rec.to_string(),
+    );
+    out.assert_code(1);
+    assert!(out.stderr.contains("checksum failed"), "{}", out.stderr);
+    assert!(out.stderr.contains("unchanged"), "{}", out.stderr);
+    assert_eq!(pg.dump("app"), before, "nothing was committed");
+}
