@@ -48,6 +48,14 @@ pub fn create_private_file(path: &Path) -> Result<File> {
     Ok(f)
 }
 
+/// The folder a path is in: `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// fsyncs a folder so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -120,9 +128,7 @@ impl AtomicFile {
             let _ = fs::remove_file(&self.partial);
             return Err(e);
         }
-        if let Some(dir) = final_path.parent() {
-            sync_dir(dir)?;
-        }
+        sync_dir(parent_dir(final_path))?;
         Ok(())
     }
 }
@@ -142,9 +148,7 @@ impl AtomicFile {
             let _ = fs::remove_file(&self.partial);
             return Err(e);
         }
-        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-            sync_dir(dir)?;
-        }
+        sync_dir(parent_dir(target))?;
         Ok(())
     }
 }
@@ -184,9 +188,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&partial);
     }
     res?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
+    sync_dir(parent_dir(path))?;
     Ok(())
 }
 

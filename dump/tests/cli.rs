@@ -97,3 +97,23 @@ fn missing_sqlite_file_is_named_and_leaves_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn output_to_a_bare_file_name_in_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = dump()
+        .current_dir(dir.path())
+        .env("XDG_DATA_HOME", home.path())
+        .args(["--demo", "-o", "bare.sql.gz"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("bare.sql.gz").exists());
+    assert!(dir.path().join("bare.sql.gz.json").exists());
+}
