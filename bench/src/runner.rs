@@ -1,0 +1,474 @@
+//! Running a comparison: is the lfb tool there at all, prepare its data,
+//! warm up, then the timed runs — lfb and the baselines alternating, one run
+//! of each per round — each checked for correctness before it counts.
+//!
+//! Nothing here panics on a missing or failing tool: a tool that is not
+//! built (missing binary, a stub with no `--version`, flags missing from its
+//! `--help`, or "not available yet" at run time) is reported as
+//! "n/a (not built)"; one that fails or produces a wrong result is reported
+//! as failed, and the other commands of the comparison still run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lfb_tests::pg::PgServer;
+
+use crate::checks;
+use crate::comparisons::{Check, Comparison, Data, Role};
+use crate::data::{self, Shape, scale_tag};
+use crate::measure::{self, Run, Samples};
+
+/// What became of one command of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Ok,
+    /// The lfb tool is not there yet; the reason says how we know.
+    NotBuilt(String),
+    /// It ran but failed, or produced a wrong result.
+    Failed(String),
+    /// It could not be run (its data could not be prepared).
+    Skipped(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct VariantResult {
+    pub status: Status,
+    pub samples: Samples,
+}
+
+/// The results of one comparison at one scale.
+#[derive(Debug)]
+pub struct Outcome {
+    pub comparison: &'static Comparison,
+    pub scale: f64,
+    /// What the data was, for the report ("dump 251 MB", "100000 artifacts").
+    pub data_note: String,
+    pub variants: Vec<VariantResult>,
+}
+
+/// Data prepared for a comparison at a scale.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub vars: Vec<(String, String)>,
+    /// Exact rows per table of the ledger.
+    pub tables: Vec<(String, u64)>,
+    /// PostgreSQL database name, for checks that query the server.
+    pub pg_db: Option<String>,
+    /// Regular files in the media tree.
+    pub media_files: u64,
+    /// Artifacts in the store.
+    pub store_artifacts: u64,
+    pub note: String,
+}
+
+/// The throwaway PostgreSQL server and what was generated in it.
+pub struct PgState {
+    pub server: PgServer,
+    /// Databases generated, by scale tag.
+    ledgers: BTreeMap<String, String>,
+    /// lfb-dump artifacts of them, by scale tag.
+    artifacts: BTreeMap<String, Result<PathBuf, String>>,
+}
+
+/// Everything the runs share.
+pub struct Ctx {
+    pub bin: PathBuf,
+    pub data_dir: PathBuf,
+    pub work: PathBuf,
+    pub runs: usize,
+    pub warmup: bool,
+    pg: Option<Result<PgState, String>>,
+    restore_seq: u64,
+}
+
+impl Ctx {
+    pub fn new(root: PathBuf, bin: PathBuf, runs: usize, warmup: bool) -> Ctx {
+        Ctx {
+            data_dir: root.join("bench/data"),
+            work: root.join("bench/work"),
+            bin,
+            runs,
+            warmup,
+            pg: None,
+            restore_seq: 0,
+        }
+    }
+
+    /// Variables every command gets.
+    fn base_vars(&self) -> Vec<(String, String)> {
+        let scratch_store = self.work.join("scratch-store");
+        vec![
+            ("LFB".into(), self.bin.to_string_lossy().into_owned()),
+            // lfb tools never write into the user's own store from here.
+            (
+                "LFB_STORE".into(),
+                scratch_store.to_string_lossy().into_owned(),
+            ),
+            ("LFB_ENV".into(), "dev".into()),
+        ]
+    }
+
+    /// The PostgreSQL server, started on first use.
+    pub fn pg(&mut self) -> Result<&mut PgState, String> {
+        if self.pg.is_none() {
+            crate::log("starting a throwaway PostgreSQL server ...");
+            let started = match PgServer::start("lfb-bench") {
+                Some(server) => Ok(PgState {
+                    server,
+                    ledgers: BTreeMap::new(),
+                    artifacts: BTreeMap::new(),
+                }),
+                None => Err("PostgreSQL server programs are not installed".to_string()),
+            };
+            self.pg = Some(started);
+        }
+        match self.pg.as_mut().expect("set above") {
+            Ok(pg) => Ok(pg),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The PostgreSQL server, when it was started.
+    pub fn pg_started(&self) -> Option<&PgState> {
+        self.pg.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    fn pg_vars(&mut self, scale: f64) -> Result<(Vec<(String, String)>, String), String> {
+        let tag = scale_tag(scale);
+        let pg = self.pg()?;
+        let db = match pg.ledgers.get(&tag) {
+            Some(db) => db.clone(),
+            None => {
+                let db = format!("ledger_{tag}");
+                crate::log(&format!("generating PostgreSQL database {db} ..."));
+                let started = std::time::Instant::now();
+                data::pg::generate(&pg.server, &db, &Shape::at(scale))?;
+                let counts = data::pg::count_rows(&pg.server, &db)?;
+                if counts != Shape::at(scale).tables() {
+                    return Err(format!("{db}: unexpected row counts {counts:?}"));
+                }
+                crate::log(&format!(
+                    "generated {db} in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+                pg.ledgers.insert(tag.clone(), db.clone());
+                db
+            }
+        };
+        let mut cmd = Command::new("true");
+        pg.server.apply_env(&mut cmd);
+        let mut vars: Vec<(String, String)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_string_lossy().into_owned(),
+                    v?.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect();
+        vars.push((
+            "PGBIN".into(),
+            pg.server.bin_dir().to_string_lossy().into_owned(),
+        ));
+        vars.push(("PGDB".into(), db.clone()));
+        vars.push(("PG_URL".into(), pg.server.url(&db)));
+        Ok((vars, db))
+    }
+
+    /// An lfb-dump artifact of the ledger at `scale` (made once, untimed).
+    fn pg_artifact(&mut self, scale: f64, vars: &[(String, String)]) -> Result<PathBuf, String> {
+        let tag = scale_tag(scale);
+        if let Some(done) = self.pg()?.artifacts.get(&tag) {
+            return done.clone();
+        }
+        let dir = self.work.join("artifacts");
+        let path = dir.join(format!("ledger_{tag}.sql.gz"));
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(lfb_core::store::sidecar_path(&path));
+        let mut all = self.base_vars();
+        all.extend_from_slice(vars);
+        all.push(("OUT".into(), path.to_string_lossy().into_owned()));
+        crate::log(&format!("making the lfb-dump artifact {}", path.display()));
+        let made = measure::run_script(
+            r#""$LFB/lfb-dump" -q -o "$OUT" "$PG_URL""#,
+            &all,
+            &dir.join("run"),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|run| {
+            if run.code == 0 {
+                Ok(path.clone())
+            } else {
+                Err(format!(
+                    "lfb-dump could not make the artifact: {}",
+                    run.error_line()
+                ))
+            }
+        });
+        self.pg()?.artifacts.insert(tag, made.clone());
+        made
+    }
+
+    /// Generates (or finds cached) the data `data` at `scale`.
+    pub fn prepare(&mut self, data: Data, scale: f64) -> Result<Prepared, String> {
+        let tag = scale_tag(scale);
+        let v = data::GENERATOR_VERSION;
+        let mut p = Prepared {
+            vars: self.base_vars(),
+            tables: Shape::at(scale).tables(),
+            ..Default::default()
+        };
+        match data {
+            Data::PgLedger | Data::PgArtifact => {
+                let (vars, db) = self.pg_vars(scale)?;
+                p.vars.extend(vars.iter().cloned());
+                p.pg_db = Some(db);
+                if data == Data::PgArtifact {
+                    let art = self.pg_artifact(scale, &vars)?;
+                    p.note = format!(
+                        "artifact {}",
+                        crate::report::bytes(data::tree_bytes(&art) as f64)
+                    );
+                    p.vars
+                        .push(("ART".into(), art.to_string_lossy().into_owned()));
+                } else {
+                    p.note = format!("{} transactions", Shape::at(scale).transactions);
+                }
+            }
+            Data::SqliteLedger => {
+                let path = self
+                    .data_dir
+                    .join(format!("sqlite-ledger-s{tag}-v{v}.sqlite3"));
+                let shape = Shape::at(scale);
+                data::ensure(&path, "the SQLite ledger", |tmp| {
+                    data::sqlite::generate(tmp, &shape)
+                })?;
+                p.note = format!(
+                    "database file {}",
+                    crate::report::bytes(data::tree_bytes(&path) as f64)
+                );
+                p.vars
+                    .push(("SQLITE_DB".into(), path.to_string_lossy().into_owned()));
+            }
+            Data::Media => {
+                let path = self.data_dir.join(format!("media-s{tag}-v{v}"));
+                data::ensure(&path, "the media tree", |tmp| {
+                    data::media::generate(tmp, scale)
+                })?;
+                p.media_files = checks::count_files(&path);
+                p.note = format!(
+                    "{} files, {}",
+                    p.media_files,
+                    crate::report::bytes(data::tree_bytes(&path) as f64)
+                );
+                p.vars
+                    .push(("MEDIA".into(), path.to_string_lossy().into_owned()));
+            }
+            Data::Store(full) => {
+                let n = ((full as f64 * scale).round() as u64).max(30);
+                let path = self.data_dir.join(format!("store-{n}-v{v}"));
+                data::ensure(&path, &format!("a store of {n} artifacts"), |tmp| {
+                    data::store::generate(tmp, n)
+                })?;
+                p.store_artifacts = data::store::count_artifacts(&path);
+                p.note = format!("{} artifacts", p.store_artifacts);
+                p.vars
+                    .push(("STORE".into(), path.to_string_lossy().into_owned()));
+            }
+        }
+        Ok(p)
+    }
+
+    fn next_restore_db(&mut self) -> String {
+        self.restore_seq += 1;
+        format!("bench_restore_{}", self.restore_seq)
+    }
+}
+
+/// Why the lfb tool of `c` cannot be measured, if it cannot.
+pub fn unavailable(ctx: &Ctx, c: &Comparison) -> Option<String> {
+    let exe = ctx.bin.join(c.tool);
+    if !exe.is_file() {
+        return Some(format!("no {} binary", c.tool));
+    }
+    let version = Command::new(&exe).arg("--version").output();
+    match version {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => {}
+        _ => return Some(format!("{} is a stub (no --version)", c.tool)),
+    }
+    let help = Command::new(&exe)
+        .arg("--help")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let missing: Vec<&str> = c
+        .flags
+        .iter()
+        .copied()
+        .filter(|f| !help.contains(f))
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "{} has no {} (update the bench entry)",
+            c.tool,
+            missing.join(", ")
+        ));
+    }
+    None
+}
+
+/// Runs comparison `c` at `scale`.
+pub fn run_comparison(ctx: &mut Ctx, c: &'static Comparison, scale: f64) -> Outcome {
+    let mut out = Outcome {
+        comparison: c,
+        scale,
+        data_note: String::new(),
+        variants: c
+            .variants
+            .iter()
+            .map(|_| VariantResult {
+                status: Status::Ok,
+                samples: Samples::default(),
+            })
+            .collect(),
+    };
+    crate::log(&format!("== {} (scale {scale})", c.title));
+    if let Some(why) = unavailable(ctx, c) {
+        crate::log(&format!("{}: n/a (not built): {why}", c.tool));
+        out.variants[0].status = Status::NotBuilt(why);
+        if c.variants.len() == 1 {
+            return out;
+        }
+    }
+    let prepared = match ctx.prepare(c.data, scale) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::log(&format!("cannot prepare the data: {e}"));
+            for v in &mut out.variants {
+                if v.status == Status::Ok {
+                    v.status = Status::Skipped(e.clone());
+                }
+            }
+            return out;
+        }
+    };
+    out.data_note = prepared.note.clone();
+    let dir = ctx
+        .work
+        .join(format!("{}-s{}", c.id, data::scale_tag(scale)));
+    if out.variants[0].status == Status::Ok
+        && let Err(e) = checks::sanity(ctx, c, &prepared, &dir)
+    {
+        out.variants[0].status = Status::Failed(e);
+    }
+    let warm = ctx.warmup && c.warmup;
+    for round in 0..ctx.runs + usize::from(warm) {
+        let timed = !warm || round > 0;
+        for (i, variant) in c.variants.iter().enumerate() {
+            if out.variants[i].status != Status::Ok {
+                continue;
+            }
+            let label = if timed {
+                format!("run {}/{}", round + 1 - usize::from(warm), ctx.runs)
+            } else {
+                "warm-up".to_string()
+            };
+            crate::log(&format!("  {label}: {}", variant.shown));
+            match run_once(ctx, c, &prepared, i, &dir) {
+                Ok((run, bytes)) => {
+                    crate::log(&format!(
+                        "    {:.2} s, CPU {:.2} s, RSS {:.1} MiB{}",
+                        run.wall.as_secs_f64(),
+                        run.cpu.as_secs_f64(),
+                        run.max_rss_kib as f64 / 1024.0,
+                        bytes
+                            .map(|b| format!(", {}", crate::report::bytes(b as f64)))
+                            .unwrap_or_default()
+                    ));
+                    if timed {
+                        out.variants[i].samples.push(&run, bytes);
+                    }
+                }
+                Err(status) => {
+                    crate::log(&format!("    {status:?}"));
+                    out.variants[i].status = status;
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// One run of variant `i`: fresh folder, run, size, check, clean up.
+fn run_once(
+    ctx: &mut Ctx,
+    c: &Comparison,
+    p: &Prepared,
+    i: usize,
+    dir: &Path,
+) -> Result<(Run, Option<u64>), Status> {
+    let variant = &c.variants[i];
+    let run_dir = dir.join(format!("v{i}"));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::create_dir_all(&run_dir).map_err(|e| Status::Failed(e.to_string()))?;
+    let mut vars = p.vars.clone();
+    let out_path = variant.out.map(|o| run_dir.join(o));
+    if let Some(o) = &out_path {
+        vars.push(("OUT".into(), o.to_string_lossy().into_owned()));
+    }
+    let newdb = (c.check == Check::Restore).then(|| ctx.next_restore_db());
+    if let Some(db) = &newdb {
+        let pg = ctx.pg().map_err(Status::Skipped)?;
+        drop_db(&pg.server, db);
+        vars.push(("NEWDB".into(), db.clone()));
+        vars.push(("NEWDB_URL".into(), pg.server.url(db)));
+    }
+    let result = (|| {
+        let run = measure::run_script(variant.script, &vars, &run_dir)
+            .map_err(|e| Status::Failed(format!("cannot run: {e}")))?;
+        let ok_code = run.code == 0 || (c.check == Check::Guard && run.code == 1);
+        if !ok_code {
+            let line = run.error_line();
+            if variant.role == Role::Lfb && run.stderr.contains("not available yet") {
+                return Err(Status::NotBuilt(line));
+            }
+            if run.code == 127 {
+                return Err(Status::Skipped(format!("not installed: {line}")));
+            }
+            return Err(Status::Failed(format!("exit {}: {line}", run.code)));
+        }
+        let bytes = out_path
+            .as_ref()
+            .map(|o| std::fs::metadata(o).map(|m| m.len()).unwrap_or(0));
+        let check = checks::Run {
+            ctx: &*ctx,
+            comparison: c,
+            variant,
+            prepared: p,
+            run: &run,
+            out: out_path.as_deref(),
+            newdb: newdb.as_deref(),
+        };
+        checks::check(&check).map_err(|e| Status::Failed(format!("check failed: {e}")))?;
+        Ok((run, bytes))
+    })();
+    if let Some(db) = &newdb
+        && let Ok(pg) = ctx.pg()
+    {
+        drop_db(&pg.server, db);
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+    result
+}
+
+fn drop_db(server: &PgServer, db: &str) {
+    let _ = server.try_psql(
+        "postgres",
+        &format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE);",
+            lfb_tests::pg::quote_ident(db)
+        ),
+    );
+}
