@@ -106,7 +106,11 @@ pub struct Cli {
     pub name: Option<String>,
 
     /// gzip level, 0 (store) to 9 (smallest)
-    #[arg(short = 'l', long, default_value_t = 6,
+    ///
+    /// The default, 4, makes files as small as GNU gzip -6 does with about a
+    /// fifth less CPU than level 6 (lfb's zlib-rs deflate compresses better
+    /// per level than GNU gzip; bench/RESULTS.md has the numbers).
+    #[arg(short = 'l', long, default_value_t = lfb_core::gzip::DEFAULT_LEVEL,
           value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,
 

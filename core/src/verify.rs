@@ -916,7 +916,7 @@ fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
 /// table of contents.
 fn custom_toc(path: &Path) -> Check {
     let installed = postgres::installed_clients();
-    let Some(newest) = installed.iter().max_by_key(|c| c.0) else {
+    let Some(newest) = postgres::newest_client(&installed) else {
         return Check::fail("complete", "cannot check: pg_restore is not installed");
     };
     let out = std::process::Command::new(newest.1.join("pg_restore"))

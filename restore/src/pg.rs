@@ -42,14 +42,26 @@ fn prelude(server_version_num: u32) -> String {
 
 /// True when the target database exists on its server.
 pub fn database_exists(conn: &ServerConn, exec: Option<&str>) -> Result<bool> {
-    let db = conn
-        .database
+    let admin = admin(conn, exec)?;
+    exists(&admin, &target_db(conn)?)
+}
+
+fn target_db(conn: &ServerConn) -> Result<String> {
+    conn.database
         .clone()
-        .ok_or_else(|| Error::usage("the target URL names no database"))?;
+        .ok_or_else(|| Error::usage("the target URL names no database"))
+}
+
+/// A connection to the server's `postgres` database, for catalog queries
+/// and CREATE DATABASE.
+fn admin(conn: &ServerConn, exec: Option<&str>) -> Result<Postgres> {
     let mut maint = conn.clone();
     maint.database = Some("postgres".into());
-    let pg = Postgres::connect(&maint, exec)?;
-    let out = pg.psql_query(&format!(
+    Postgres::connect(&maint, exec)
+}
+
+fn exists(admin: &Postgres, db: &str) -> Result<bool> {
+    let out = admin.psql_query(&format!(
         "SELECT 1 FROM pg_database WHERE datname = '{}'",
         db.replace('\'', "''")
     ))?;
@@ -66,18 +78,17 @@ pub fn restore(
     let path = &record
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
-    let db = conn
-        .database
-        .clone()
-        .ok_or_else(|| Error::usage("the target URL names no database"))?;
-    if !database_exists(conn, exec)? {
-        let mut maint = conn.clone();
-        maint.database = Some("postgres".into());
-        let pg = Postgres::connect(&maint, exec)?;
-        pg.psql_query(&format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))?;
+    let db = target_db(conn)?;
+    let admin = admin(conn, exec)?;
+    if !exists(&admin, &db)? {
+        admin.psql_query(&format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))?;
         ui.info(format!("created database '{db}'"));
     }
-    let pg = Postgres::connect(conn, exec)?;
+    // The same server and clients: no second probe.
+    let pg = Postgres {
+        conn: conn.clone(),
+        ..admin
+    };
     let prelude = prelude(pg.server.version_num);
     if record.format() == Some("pg-custom") {
         // pg_restore turns the archive into a SQL script; the transaction

@@ -205,8 +205,16 @@ fn candidate_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// Every installed `pg_dump` with its major version: (major, folder, tool).
+/// Every installed `pg_dump` with its major version: (major, folder, tool),
+/// in the order of [`candidate_dirs`]: versioned folders before `PATH`, so
+/// on a tie the real program wins over a wrapper script such as Debian's
+/// `/usr/bin/pg_dump`. Probed once per process.
 pub fn installed_clients() -> Vec<(u32, PathBuf, String)> {
+    static CLIENTS: std::sync::OnceLock<Vec<(u32, PathBuf, String)>> = std::sync::OnceLock::new();
+    CLIENTS.get_or_init(probe_clients).clone()
+}
+
+fn probe_clients() -> Vec<(u32, PathBuf, String)> {
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for dir in candidate_dirs() {
@@ -230,6 +238,12 @@ pub fn installed_clients() -> Vec<(u32, PathBuf, String)> {
         }
     }
     out
+}
+
+/// The newest installed client; the first found among equals.
+pub fn newest_client(installed: &[(u32, PathBuf, String)]) -> Option<&(u32, PathBuf, String)> {
+    let top = installed.iter().map(|c| c.0).max()?;
+    installed.iter().find(|c| c.0 == top)
 }
 
 /// Picks the client for a server major version: the same major, else the
@@ -392,7 +406,7 @@ impl Postgres {
             }
             None => {
                 let installed = installed_clients();
-                let newest = installed.iter().max_by_key(|c| c.0).ok_or_else(|| {
+                let newest = newest_client(&installed).ok_or_else(|| {
                     Error::unavailable(
                         "PostgreSQL client programs not found (pg_dump, psql): install postgresql-client",
                     )
