@@ -34,56 +34,16 @@ pub fn open_decoded(path: &Path, format: &str) -> Result<Box<dyn Read + Send>> {
 /// Loads a plain SQL dump into `db` with psql, in one transaction, stopping
 /// at the first error. `prelude` runs first in the same transaction.
 pub fn psql_load(pg: &Postgres, db: &str, prelude: &str, sql: &mut dyn Read) -> Result<()> {
-    let mut cmd = pg.command("psql");
-    cmd.args([
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "--single-transaction",
-        "-d",
-        db,
-    ]);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::unavailable(format!(
-                "cannot run psql: {}",
-                crate::error::describe_io(&e)
-            ))
-        })?;
-    let mut stderr = child.stderr.take().expect("piped");
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let mut stdin = child.stdin.take().expect("piped");
-    let fed = (|| -> io::Result<()> {
-        stdin.write_all(prelude.as_bytes())?;
-        io::copy(sql, &mut stdin)?;
-        Ok(())
-    })();
-    drop(stdin);
-    let status = child.wait().context("cannot wait for psql")?;
-    let err = err_thread.join().unwrap_or_default();
-    if !status.success() {
-        return Err(Error::failed(format!(
-            "SQL error: {}",
-            first_error_line(&err)
-        )));
-    }
-    match fed {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Error::failed(format!(
-            "psql stopped reading: {}",
-            first_error_line(&err)
-        ))),
-        Err(e) => Err(Error::io("cannot read the dump", e)),
-    }
+    psql_transaction(pg, db, prelude, |mut input| {
+        match io::copy(sql, &mut input) {
+            Ok(_) => Ok(Decision::Commit(input)),
+            // psql stopped reading: its own error says why.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                Ok(Decision::RollBack("psql stopped reading".into()))
+            }
+            Err(e) => Err(Error::io("cannot read the dump", e)),
+        }
+    })
 }
 
 /// Restores a custom-format archive into `db` with pg_restore, in one
