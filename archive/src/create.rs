@@ -108,8 +108,10 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
     // Publish under the lock: a free name, the rename, then --consume.
     let mut problems = 0;
     let mut consumed = vec![false; plan.dump_records.len()];
-    let final_path = {
-        let _lock = if req.output.is_none() || (req.consume && req.store.root().is_dir()) {
+    // The lock is held until the sidecar is written: no other run sees the
+    // archive without its record.
+    let (final_path, lock) = {
+        let lock = if req.output.is_none() || (req.consume && req.store.root().is_dir()) {
             Some(StoreLock::acquire(&req.store, LOCK_WAIT)?)
         } else {
             None
@@ -120,12 +122,7 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
                 std::path::absolute(o).unwrap_or_else(|_| o.clone())
             }
             None => {
-                let mut t = created_at;
-                let mut p = dir.join(artifact_name(&name, &req.tag, t).file_name());
-                while p.exists() {
-                    t += chrono::Duration::seconds(1);
-                    p = dir.join(artifact_name(&name, &req.tag, t).file_name());
-                }
+                let p = store::free_path(&dir, artifact_name(&name, &req.tag, created_at));
                 file.commit(&p)?;
                 p
             }
@@ -141,7 +138,7 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
                 }
             }
         }
-        p
+        (p, lock)
     };
 
     let id = final_path
@@ -186,6 +183,7 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
     let mut sidecar = record.to_line();
     sidecar.push('\n');
     fsutil::write_atomic(&store::sidecar_path(&final_path), sidecar.as_bytes())?;
+    drop(lock);
 
     // Into the store's journal: always for an archive in the store; for one
     // written elsewhere (--output), only to record dumps it consumed from a
@@ -231,27 +229,8 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
 /// The folder the archive goes to (created 0700); an existing `--output`
 /// is refused.
 fn target_dir(req: &Request) -> Result<PathBuf> {
-    match &req.output {
-        Some(o) => {
-            if o.exists() {
-                return Err(Error::usage(format!(
-                    "output '{}' already exists; lfb never overwrites a backup",
-                    o.display()
-                )));
-            }
-            let parent = o
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            fsutil::create_private_dir(parent).map_err(Error::at_start)?;
-            Ok(parent.to_path_buf())
-        }
-        None => {
-            let d = req.store.dir_for(&req.env, &req.tag);
-            req.store.ensure_dir(&d)?;
-            Ok(d)
-        }
-    }
+    req.store
+        .target_dir(req.output.as_deref(), &req.env, &req.tag)
 }
 
 /// The name of the first included dump, else "app".

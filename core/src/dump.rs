@@ -156,27 +156,9 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
 
     // Where it goes; a store that cannot be written stops us before the
     // database is touched.
-    let dir = match &req.output {
-        Some(o) => {
-            if o.exists() {
-                return Err(Error::usage(format!(
-                    "output '{}' already exists; lfb never overwrites a backup",
-                    o.display()
-                )));
-            }
-            let parent = o
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            fsutil::create_private_dir(parent).map_err(Error::at_start)?;
-            parent.to_path_buf()
-        }
-        None => {
-            let d = req.store.dir_for(&req.env, &req.tag);
-            req.store.ensure_dir(&d)?;
-            d
-        }
-    };
+    let dir = req
+        .store
+        .target_dir(req.output.as_deref(), &req.env, &req.tag)?;
 
     let mut progress = Progress::new("dumping", !ui.quiet());
     let (source, name_default, file, sha, bytes, raw_bytes) = match &req.database {
@@ -354,12 +336,7 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
         Some(o) => publish(file, &std::path::absolute(o).unwrap_or_else(|_| o.clone()))?,
         None => {
             let _lock = StoreLock::acquire(&req.store, LOCK_WAIT)?;
-            let mut t = created_at;
-            let mut p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
-            while p.exists() || store::sidecar_path(&p).exists() {
-                t += chrono::Duration::seconds(1);
-                p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
-            }
+            let p = store::free_path(&dir, artifact_name(&name, &req.tag, created_at, ext));
             publish(file, &p)?
         }
     };

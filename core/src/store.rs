@@ -132,6 +132,31 @@ impl Store {
         })
     }
 
+    /// The folder a new artifact is written in: beside `output` when given
+    /// (which must not exist: lfb never overwrites a backup), else the
+    /// store folder of `env` and `tag`. Created 0700; failure means the tool
+    /// cannot start (exit 2).
+    pub fn target_dir(&self, output: Option<&Path>, env: &str, tag: &str) -> Result<PathBuf> {
+        match output {
+            Some(o) => {
+                if o.exists() {
+                    return Err(Error::usage(format!(
+                        "output '{}' already exists; lfb never overwrites a backup",
+                        o.display()
+                    )));
+                }
+                let parent = fsutil::parent_dir(o);
+                fsutil::create_private_dir(parent).map_err(Error::at_start)?;
+                Ok(parent.to_path_buf())
+            }
+            None => {
+                let d = self.dir_for(env, tag);
+                self.ensure_dir(&d)?;
+                Ok(d)
+            }
+        }
+    }
+
     /// The environment folders and `migrations/` that exist.
     pub fn artifact_dirs(&self) -> Result<Vec<(String, PathBuf)>> {
         let mut dirs = Vec::new();
@@ -218,6 +243,19 @@ fn default_root() -> Result<PathBuf> {
         None => Err(Error::usage(
             "no store: pass --store DIR or set LFB_STORE (HOME is not set)",
         )),
+    }
+}
+
+/// A free path for a new artifact in `dir`: `name` as given, else one
+/// second later, and so on, so two runs in the same second never collide.
+/// Call it under the store lock.
+pub fn free_path(dir: &Path, mut name: ArtifactName) -> PathBuf {
+    loop {
+        let p = dir.join(name.file_name());
+        if !p.exists() && !sidecar_path(&p).exists() {
+            return p;
+        }
+        name.time += chrono::Duration::seconds(1);
     }
 }
 
