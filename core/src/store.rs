@@ -183,6 +183,18 @@ impl Store {
     /// recognise (and `*.partial`, sidecars) are not artifacts.
     pub fn artifacts(&self) -> Result<Vec<StoredArtifact>> {
         let mut out = Vec::new();
+        self.visit_artifacts(|a| {
+            out.push(a);
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.name.time.cmp(&b.name.time).then(a.path.cmp(&b.path)));
+        Ok(out)
+    }
+
+    /// Hands every artifact to `f` one at a time, folder by folder in name
+    /// order, so a tool that keeps only a summary of each never holds all
+    /// the records at once (100,000 parsed sidecars are ~460 MB).
+    pub fn visit_artifacts(&self, mut f: impl FnMut(StoredArtifact) -> Result<()>) -> Result<()> {
         for (folder, dir) in self.artifact_dirs()? {
             let mut names: Vec<String> = fs::read_dir(&dir)
                 .with_path("read", &dir)?
@@ -197,17 +209,16 @@ impl Store {
                 };
                 let path = dir.join(&file);
                 let (record, derived) = load_record(&path, &name, &folder)?;
-                out.push(StoredArtifact {
+                f(StoredArtifact {
                     path,
                     name,
                     folder: folder.clone(),
                     record,
                     derived,
-                });
+                })?;
             }
         }
-        out.sort_by(|a, b| a.name.time.cmp(&b.name.time).then(a.path.cmp(&b.path)));
-        Ok(out)
+        Ok(())
     }
 
     /// `*.partial` files left in artifact folders.

@@ -304,12 +304,43 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     prune(&store, &opts, input, ui, &mut |r| out.write(r))
 }
 
-/// One artifact in scope, with what the planner needs to know of it.
+/// One artifact in scope, with what the planner needs to know of it. Its
+/// record is not kept (100,000 parsed sidecars are ~460 MB): the few fields
+/// planning reads are, and the record is read again when it is printed.
 struct Considered {
-    artifact: StoredArtifact,
+    artifact: Listed,
+    /// The record's environment when it is not the folder (`migrations/`).
+    env: Option<Box<str>>,
+    created_at: Option<DateTime<Utc>>,
+    verified: Option<bool>,
+    recorded_bytes: Option<u64>,
     group: usize,
     /// The input record describing this artifact, if any.
     input: Option<usize>,
+}
+
+/// Where an artifact is, without its record.
+struct Listed {
+    path: PathBuf,
+    name: naming::ArtifactName,
+    /// Shared by all artifacts of a folder.
+    folder: std::sync::Arc<str>,
+    derived: bool,
+}
+
+impl Considered {
+    fn env(&self) -> &str {
+        self.env.as_deref().unwrap_or(&self.artifact.folder)
+    }
+}
+
+/// Running totals of what the deletions did.
+#[derive(Default)]
+struct Deletions {
+    count: usize,
+    bytes: u64,
+    dirs: BTreeSet<PathBuf>,
+    failed: bool,
 }
 
 /// Applies retention to `store` and prints (through `out`) the input
@@ -360,7 +391,6 @@ pub fn prune(
 
     let mut errors: Vec<Option<String>> = vec![None; considered.len()];
     let mut code = 0u8;
-    let mut deleted = (0usize, 0u64);
     let mut housekeeping_done = Vec::new();
     if carry_out {
         // Housekeeping problems are reported and make the exit code 1, but
@@ -376,48 +406,6 @@ pub fn prune(
             Err(e) => {
                 ui.error(e.line());
                 code = 1;
-            }
-        }
-        let mut dirs = BTreeSet::new();
-        for (i, c) in considered.iter().enumerate() {
-            if decisions[i].keep {
-                continue;
-            }
-            let a = &c.artifact;
-            let id = a
-                .record
-                .id()
-                .map(str::to_string)
-                .unwrap_or_else(|| a.name.id());
-            let res = delete_artifact(&a.path);
-            let why = decisions[i].reasons.names().join(", ");
-            let ev = match &res {
-                Ok(()) => {
-                    deleted.0 += 1;
-                    deleted.1 += candidates[i].bytes;
-                    ui.debug(format!("deleted {} ({why})", a.path.display()));
-                    Event::new(ui.tool(), "delete", true, format!("deleted: {why}"))
-                }
-                Err(e) => {
-                    ui.error(e.line());
-                    errors[i] = Some(e.line());
-                    code = 1;
-                    Event::new(ui.tool(), "delete", false, e.line())
-                }
-            };
-            journal_event(
-                store,
-                &ev.id(Some(&id)).bytes(Some(candidates[i].bytes)),
-                ui,
-            );
-            if let Some(d) = a.path.parent() {
-                dirs.insert(d.to_path_buf());
-            }
-        }
-        // Deletions are durable once their folders are synced.
-        for d in dirs {
-            if let Err(e) = fsutil::sync_dir(&d) {
-                ui.warn(e.line());
             }
         }
         let leftovers = housekeeping::stale_partials(store, &opts.scope).and_then(|mut v| {
@@ -451,27 +439,61 @@ pub fn prune(
         ui.warn(e.line());
     }
 
-    // Records: the input first, then every other artifact considered.
-    let section = |i: usize| -> Value {
-        prune_section(
-            opts,
-            &failed,
-            &decisions[i],
-            &errors[i],
-            group_key(&considered[i].artifact, opts),
-        )
+    // Records: the input first, then every other artifact considered. An
+    // artifact is deleted just before its record is printed, its record
+    // read again from its sidecar first (records are not held in memory).
+    let mut del = Deletions::default();
+    let delete = |i: usize, errors: &mut Vec<Option<String>>, del: &mut Deletions| {
+        if !carry_out || decisions[i].keep {
+            return;
+        }
+        let a = &considered[i].artifact;
+        let res = delete_artifact(&a.path);
+        let why = decisions[i].reasons.names().join(", ");
+        let ev = match &res {
+            Ok(()) => {
+                del.count += 1;
+                del.bytes += candidates[i].bytes;
+                ui.debug(format!("deleted {} ({why})", a.path.display()));
+                Event::new(ui.tool(), "delete", true, format!("deleted: {why}"))
+            }
+            Err(e) => {
+                ui.error(e.line());
+                errors[i] = Some(e.line());
+                del.failed = true;
+                Event::new(ui.tool(), "delete", false, e.line())
+            }
+        };
+        journal_event(
+            store,
+            &ev.id(Some(&a.name.id())).bytes(Some(candidates[i].bytes)),
+            ui,
+        );
+        del.dirs.insert(fsutil::parent_dir(&a.path).to_path_buf());
     };
-    let mut printed = vec![false; considered.len()];
     let by_input: HashMap<usize, usize> = considered
         .iter()
         .enumerate()
         .filter_map(|(i, c)| c.input.map(|j| (j, i)))
         .collect();
+    for &i in by_input.values() {
+        delete(i, &mut errors, &mut del);
+    }
+    let section = |i: usize, errors: &[Option<String>]| -> Value {
+        prune_section(
+            opts,
+            &failed,
+            &decisions[i],
+            &errors[i],
+            group_key(&considered[i], opts),
+        )
+    };
+    let mut printed = vec![false; considered.len()];
     for (j, rec) in input.iter().enumerate() {
         let mut rec = rec.clone();
         match by_input.get(&j) {
             Some(&i) => {
-                rec.set("prune", section(i));
+                rec.set("prune", section(i, &errors));
                 printed[i] = true;
             }
             None => {
@@ -492,10 +514,22 @@ pub fn prune(
         if printed[i] {
             continue;
         }
-        let mut rec = c.artifact.record.clone();
-        rec.set("prune", section(i));
+        let a = &c.artifact;
+        let (mut rec, _) = store::load_record(&a.path, &a.name, &a.folder)?;
+        delete(i, &mut errors, &mut del);
+        rec.set("prune", section(i, &errors));
         out(&rec)?;
     }
+    // Deletions are durable once their folders are synced.
+    for d in &del.dirs {
+        if let Err(e) = fsutil::sync_dir(d) {
+            ui.warn(e.line());
+        }
+    }
+    if del.failed {
+        code = 1;
+    }
+    let deleted = (del.count, del.bytes);
 
     let groups = considered
         .iter()
@@ -570,19 +604,21 @@ pub fn prune(
     Ok(code)
 }
 
-/// What scope and grouping see of an artifact.
-fn meta(a: &StoredArtifact) -> Meta<'_> {
+/// What scope and grouping see of an artifact (`env` from its record, which
+/// for `migrations/` is not the folder).
+fn meta<'a>(folder: &'a str, name: &'a naming::ArtifactName, env: &'a str) -> Meta<'a> {
     Meta {
-        folder: &a.folder,
-        env: a.record.env().unwrap_or(&a.folder),
-        name: &a.name.name,
-        kind: a.name.kind,
-        tag: &a.name.tag,
+        folder,
+        env,
+        name: &name.name,
+        kind: name.kind,
+        tag: &name.tag,
     }
 }
 
-fn group_key(a: &StoredArtifact, opts: &Options) -> String {
-    opts.group_by.key(&meta(a))
+fn group_key(c: &Considered, opts: &Options) -> String {
+    opts.group_by
+        .key(&meta(&c.artifact.folder, &c.artifact.name, c.env()))
 }
 
 /// The artifacts in scope, grouped, each matched with its input record.
@@ -599,28 +635,60 @@ fn consider(store: &Store, opts: &Options, input: &[Record]) -> Result<Vec<Consi
     }
     let mut groups: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
-    for artifact in store.artifacts()? {
-        if !opts.scope.matches(&meta(&artifact)) {
-            continue;
+    let mut folders: HashMap<String, std::sync::Arc<str>> = HashMap::new();
+    store.visit_artifacts(|artifact| {
+        let StoredArtifact {
+            path,
+            name,
+            folder,
+            record,
+            derived,
+        } = artifact;
+        let env = record.env().unwrap_or(&folder).to_string();
+        if !opts.scope.matches(&meta(&folder, &name, &env)) {
+            return Ok(());
         }
-        let key = group_key(&artifact, opts);
+        let key = opts.group_by.key(&meta(&folder, &name, &env));
         let n = groups.len();
         let group = *groups.entry(key).or_insert(n);
         let input = if inputs.is_empty() {
             None
         } else {
-            let path = match artifact.path.strip_prefix(store.root()) {
+            let p = match path.strip_prefix(store.root()) {
                 Ok(rel) => root.join(rel),
-                Err(_) => canonical(&artifact.path),
+                Err(_) => canonical(&path),
             };
-            inputs.get(&path).copied()
+            inputs.get(&p).copied()
         };
+        // Keep what planning reads; the record itself is dropped here.
+        let shared = folders
+            .entry(folder.clone())
+            .or_insert_with(|| std::sync::Arc::from(folder.as_str()))
+            .clone();
         out.push(Considered {
-            artifact,
+            env: (env != folder).then(|| env.into_boxed_str()),
+            created_at: record.created_at(),
+            verified: record.verify_ok(),
+            recorded_bytes: record.bytes(),
+            artifact: Listed {
+                path,
+                name,
+                folder: shared,
+                derived,
+            },
             group,
             input,
         });
-    }
+        Ok(())
+    })?;
+    // Oldest first, as the store lists them.
+    out.sort_by(|a, b| {
+        a.artifact
+            .name
+            .time
+            .cmp(&b.artifact.name.time)
+            .then(a.artifact.path.cmp(&b.artifact.path))
+    });
     Ok(out)
 }
 
@@ -633,7 +701,7 @@ fn canonical(p: &Path) -> PathBuf {
 fn candidate(c: &Considered, input: &[Record]) -> Candidate {
     let a = &c.artifact;
     // The record's creation time, else the name's: never the file's mtime.
-    let time = a.record.created_at().unwrap_or(a.name.time);
+    let time = c.created_at.unwrap_or(a.name.time);
     // lfb names carry UTC; the original scripts wrote local time, and their
     // days and months are the local ones.
     let wall = if a.name.legacy {
@@ -646,11 +714,8 @@ fn candidate(c: &Considered, input: &[Record]) -> Candidate {
     };
     // A record on stdin may know more than the sidecar: `lfb-verify` just
     // checked the artifact upstream.
-    let verified = c
-        .input
-        .and_then(|j| input[j].verify_ok())
-        .or_else(|| a.record.verify_ok());
-    let bytes = match (a.derived, a.record.bytes()) {
+    let verified = c.input.and_then(|j| input[j].verify_ok()).or(c.verified);
+    let bytes = match (a.derived, c.recorded_bytes) {
         (false, Some(b)) => b,
         _ => fs::metadata(&a.path).map(|m| m.len()).unwrap_or(0),
     };
@@ -770,7 +835,7 @@ fn warn_over_budget(
     for (_, (bytes, i)) in over {
         ui.warn(format!(
             "group {}: the artifacts it must keep take {}, more than --max-total-size {}",
-            group_key(&considered[i].artifact, opts),
+            group_key(&considered[i], opts),
             format_size(bytes),
             format_size(budget)
         ));
