@@ -401,7 +401,7 @@ fn parallel_verify(arts: &[&Artifact], opts: &Options) -> Vec<verify::Outcome> {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(a) = arts.get(i) else { break };
-                    let o = verify::verify(&a.record, opts);
+                    let o = verify::verify(&a.record(), opts);
                     results.lock().expect("no poisoned lock")[i] = Some(o);
                 }
             });

@@ -68,7 +68,11 @@ fn dataless(_meta: &fs::Metadata) -> bool {
 pub struct Artifact {
     pub file: FileInfo,
     pub name: ArtifactName,
-    pub record: Record,
+    /// The record's id (else the name's). The record itself is not kept:
+    /// [`Artifact::record`] reads it again for the few artifacts verified.
+    pub id: String,
+    /// The store folder it is in.
+    pub folder: String,
     /// The record was derived from the name (no sidecar, or a broken one).
     pub derived: bool,
     pub sidecar: Option<FileInfo>,
@@ -82,10 +86,19 @@ pub struct Artifact {
 
 impl Artifact {
     pub fn id(&self) -> String {
-        self.record
-            .id()
-            .map(str::to_string)
-            .unwrap_or_else(|| self.name.id())
+        self.id.clone()
+    }
+
+    /// The record, read again from the sidecar (or derived from the name
+    /// when there is none, or it was unusable).
+    pub fn record(&self) -> Record {
+        let derived = || store::derived_record(&self.file.path, &self.name, &self.folder);
+        if self.derived {
+            return derived();
+        }
+        store::load_record(&self.file.path, &self.name, &self.folder)
+            .map(|(r, _)| r)
+            .unwrap_or_else(|_| derived())
     }
 }
 
@@ -385,7 +398,8 @@ fn load_one(item: &(FileInfo, ArtifactName, String, Option<FileInfo>)) -> Artifa
     Artifact {
         file: file.clone(),
         name: name.clone(),
-        record,
+        id: record.id().map(str::to_string).unwrap_or_else(|| name.id()),
+        folder: folder.clone(),
         derived,
         sidecar: sidecar.clone(),
         sidecar_error,
