@@ -503,15 +503,22 @@ fn scan_reader(
         } else {
             Box::new(src)
         };
+        // One zeroed buffer, reused: the decoder returns pieces much smaller
+        // than it, gathered here and sent on in batches of 256 KiB or more.
+        let mut buf = vec![0u8; 1 << 20];
+        let mut filled = 0;
         loop {
-            let mut buf = vec![0u8; 1 << 20];
-            match input.read(&mut buf) {
+            match input.read(&mut buf[filled..]) {
                 Ok(0) => break,
                 Ok(n) => {
                     decoded += n as u64;
-                    buf.truncate(n);
-                    if ctx.send(buf).is_err() {
-                        break;
+                    filled += n;
+                    if filled >= 256 * 1024 {
+                        if ctx.send(buf[..filled].to_vec()).is_err() {
+                            filled = 0;
+                            break;
+                        }
+                        filled = 0;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -520,6 +527,9 @@ fn scan_reader(
                     break;
                 }
             }
+        }
+        if filled > 0 {
+            let _ = ctx.send(buf[..filled].to_vec());
         }
         // Drain what is left so the reader thread is never blocked.
         drop(input);
