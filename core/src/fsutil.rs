@@ -173,6 +173,56 @@ impl Drop for AtomicFile {
     }
 }
 
+/// A private (0700) temporary folder for scratch work (a test-restore
+/// database, an extracted dump), removed when dropped and when the tool is
+/// interrupted.
+#[derive(Debug)]
+pub struct ScratchDir {
+    path: PathBuf,
+    _guard: CleanupGuard,
+}
+
+impl ScratchDir {
+    /// Creates a new scratch folder under the system's temporary folder.
+    pub fn new(purpose: &str) -> Result<ScratchDir> {
+        let base = std::env::temp_dir();
+        for i in 0..100u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let path = base.join(format!("lfb-{purpose}-{}-{nanos}-{i}", std::process::id()));
+            match fs::create_dir(&path) {
+                Ok(()) => {
+                    fs::set_permissions(&path, fs::Permissions::from_mode(DIR_MODE))
+                        .with_path("set permissions of", &path)?;
+                    let p = path.clone();
+                    let guard = cleanup::on_interrupt(move || {
+                        let _ = fs::remove_dir_all(&p);
+                    });
+                    return Ok(ScratchDir {
+                        path,
+                        _guard: guard,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io_path("create", &path, e)),
+            }
+        }
+        Err(Error::failed("cannot create a scratch folder"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
 /// Writes a small file atomically (sidecars, metrics): partial, sync, rename.
 /// Unlike [`AtomicFile::commit`] it replaces an existing file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -887,9 +887,10 @@ fn archive_check(record: &Record, report: &ArchiveReport) -> Check {
 /// private temporary folder and restore-tested exactly like a standalone
 /// dump, with its record from the manifest.
 fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
-    let (dir, _guard) = tempfile_dir()?;
-    let res = (|| {
-        let dumps = archive::extract_dumps(path, &dir)?;
+    let scratch = crate::fsutil::ScratchDir::new("verify")?;
+    let dir = scratch.path();
+    (|| {
+        let dumps = archive::extract_dumps(path, dir)?;
         if dumps.is_empty() {
             return Ok("no database dumps in the archive: nothing to restore".to_string());
         }
@@ -917,9 +918,7 @@ fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
             }
         }
         Ok(details.join("; "))
-    })();
-    let _ = fs::remove_dir_all(&dir);
-    res
+    })()
 }
 
 /// A custom-format archive is complete when pg_restore reads a non-empty
@@ -1044,9 +1043,9 @@ fn restore_test(
     let want = record.tables().or(stream_tables);
     match content {
         Content::SqliteSql | Content::SqliteNative => {
-            let (dir, _guard) = tempfile_dir()?;
-            let db = dir.join("scratch.sqlite3");
-            let res = (|| {
+            let scratch = crate::fsutil::ScratchDir::new("verify")?;
+            let db = scratch.path().join("scratch.sqlite3");
+            (|| {
                 let mut r = load::open_decoded(path, format)?;
                 if content == Content::SqliteSql {
                     load::sqlite_load(&db, &mut r)?;
@@ -1067,9 +1066,7 @@ fn restore_test(
                 drop(conn);
                 let found = sqlite::table_counts(&db)?;
                 finish_compare(want.as_ref(), &found, "scratch SQLite database")
-            })();
-            let _ = fs::remove_dir_all(&dir);
-            res
+            })()
         }
         Content::PgPlain | Content::PgCustom => {
             let (server, scratch_db) = match &opts.scratch {
@@ -1163,25 +1160,4 @@ fn finish_compare(want: Option<&TableCounts>, found: &TableCounts, into: &str) -
             )),
         },
     }
-}
-
-/// A private temporary folder for scratch SQLite databases.
-fn tempfile_dir() -> Result<(PathBuf, cleanup::CleanupGuard)> {
-    let base = std::env::temp_dir();
-    for i in 0..100u32 {
-        let d = base.join(format!(
-            "lfb-scratch-{}-{}-{i}",
-            std::process::id(),
-            Utc::now().timestamp_micros()
-        ));
-        if fs::create_dir(&d).is_ok() {
-            let _ = fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-            let d2 = d.clone();
-            let guard = cleanup::on_interrupt(move || {
-                let _ = fs::remove_dir_all(&d2);
-            });
-            return Ok((d, guard));
-        }
-    }
-    Err(Error::failed("cannot create a scratch folder"))
 }

@@ -5,51 +5,17 @@
 //! the original `backup_dev_full.sh` (one top folder holding
 //! `db/database.sql.gz`, `media/`, `config/`) are read by layout.
 
-use std::fs;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lfb_core::engine::url::Database;
-use lfb_core::{Error, Record, Result, archive, cleanup, load, store};
-
-/// A private scratch folder, removed on drop or interruption.
-pub struct Scratch {
-    pub dir: PathBuf,
-    _guard: cleanup::CleanupGuard,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Scratch {
-    pub fn new() -> Result<Scratch> {
-        let base = std::env::temp_dir();
-        for i in 0..100u32 {
-            let d = base.join(format!("lfb-restore-{}-{i}", std::process::id()));
-            if fs::create_dir(&d).is_ok() {
-                fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .map_err(|e| Error::io_path("set permissions of", &d, e))?;
-                let d2 = d.clone();
-                let guard = cleanup::on_interrupt(move || {
-                    let _ = fs::remove_dir_all(&d2);
-                });
-                return Ok(Scratch {
-                    dir: d,
-                    _guard: guard,
-                });
-            }
-        }
-        Err(Error::failed("cannot create a scratch folder"))
-    }
-}
+use lfb_core::fsutil::ScratchDir;
+use lfb_core::{Error, Record, Result, archive, load, store};
 
 /// The dump inside the archive to restore into `target`: extracted into
 /// `scratch`, with its record (path pointing at the extracted file).
-pub fn dump_for(artifact: &Path, target: &Database, scratch: &Scratch) -> Result<Record> {
-    let records = match archive::extract_dumps(artifact, &scratch.dir) {
+pub fn dump_for(artifact: &Path, target: &Database, scratch: &ScratchDir) -> Result<Record> {
+    let records = match archive::extract_dumps(artifact, scratch.path()) {
         Ok(r) => r,
         // Not an lfb archive: an archive of the original scripts.
         Err(e) if e.line().contains("not an lfb archive") => return legacy_dump(artifact, scratch),
@@ -77,7 +43,7 @@ pub fn dump_for(artifact: &Path, target: &Database, scratch: &Scratch) -> Result
 }
 
 /// `full_backup_TS/db/database.sql.gz` of the original daily job.
-fn legacy_dump(artifact: &Path, scratch: &Scratch) -> Result<Record> {
+fn legacy_dump(artifact: &Path, scratch: &ScratchDir) -> Result<Record> {
     let mut tar = tar::Archive::new(load::open_decoded(artifact, archive::FORMAT)?);
     let bad =
         |e: io::Error| Error::failed(format!("cannot read archive '{}': {e}", artifact.display()));
@@ -96,7 +62,7 @@ fn legacy_dump(artifact: &Path, scratch: &Scratch) -> Result<Record> {
         {
             continue;
         }
-        let out = scratch.dir.join(&file);
+        let out = scratch.path().join(&file);
         let mut f = lfb_core::fsutil::create_private_file(&out)?;
         io::copy(&mut entry, &mut f).map_err(|e| Error::io_path("write", &out, e))?;
         let mut rec = store::record_for_path(&out)?;

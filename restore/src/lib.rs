@@ -344,7 +344,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // 4. Atomic clean restore (of the archive's dump, for a full archive).
     let is_archive = record.format() == Some(lfb_core::archive::FORMAT);
     let scratch = if is_archive {
-        Some(archived::Scratch::new()?)
+        Some(lfb_core::fsutil::ScratchDir::new("restore")?)
     } else {
         None
     };
