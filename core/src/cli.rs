@@ -104,6 +104,14 @@ impl Ui {
 /// A tool's command line: its clap definition and how it reports verbosity.
 pub trait ToolCli: Parser {
     fn verbosity(&self) -> Verbosity;
+
+    /// Called when the command line cannot be parsed (before clap prints
+    /// its message and exits 2). A tool whose callers expect another
+    /// convention (a monitoring plugin's UNKNOWN) handles it here and
+    /// returns the exit code; `None` keeps clap's behaviour.
+    fn on_usage_error(_err: &clap::Error) -> Option<u8> {
+        None
+    }
 }
 
 /// Runs a tool: parses the command line, calls `run`, prints an error as one
@@ -111,7 +119,19 @@ pub trait ToolCli: Parser {
 /// called wrong or could not start). `run` returns the exit code of work that
 /// ran (0 or 1).
 pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
-    let cli = C::parse();
+    let cli = match C::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let is_usage = !matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if is_usage && let Some(code) = C::on_usage_error(&e) {
+                return ExitCode::from(code);
+            }
+            e.exit()
+        }
+    };
     let name = C::command().get_name().to_string();
     let ui = Ui::new(&name, cli.verbosity());
     crate::cleanup::install();

@@ -153,6 +153,21 @@ impl ToolCli for Cli {
     fn verbosity(&self) -> Verbosity {
         self.verbosity
     }
+
+    /// With `--nagios`, a bad command line is the plugin's UNKNOWN (3),
+    /// with its status line, not clap's exit 2 (which Nagios shows as
+    /// CRITICAL).
+    fn on_usage_error(err: &clap::Error) -> Option<u8> {
+        if !std::env::args().any(|a| a == "--nagios") {
+            return None;
+        }
+        let msg = err.to_string();
+        let first = msg.lines().next().unwrap_or("bad arguments");
+        let first = first.trim_start_matches("error: ");
+        println!("LFB UNKNOWN - {first}");
+        eprint!("{msg}");
+        Some(3)
+    }
 }
 
 /// Runs lfb-guard. With `--nagios`, a run that cannot start prints

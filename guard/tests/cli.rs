@@ -53,3 +53,16 @@ fn man_page_is_current() {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     lfb_core::cli::check_man_page(lfb_guard::Cli::command(), ws).unwrap();
 }
+
+#[test]
+fn a_bad_command_line_is_unknown_for_nagios_and_2_otherwise() {
+    let out = guard()
+        .args(["--nagios", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("LFB UNKNOWN - "), "{line}");
+    let out = guard().arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
