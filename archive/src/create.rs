@@ -141,16 +141,7 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
         (p, lock)
     };
 
-    let id = final_path
-        .file_name()
-        .and_then(|f| ArtifactName::parse(&f.to_string_lossy()))
-        .map(|n| n.id())
-        .unwrap_or_else(|| {
-            final_path
-                .file_name()
-                .map(|f| f.to_string_lossy().trim_end_matches(".tar.gz").to_string())
-                .unwrap_or_default()
-        });
+    let id = naming::artifact_id(&final_path, "tar.gz");
     let mut record = Record::new(
         &id,
         Kind::Full,

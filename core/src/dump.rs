@@ -285,20 +285,7 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
     // The sidecar is written before the artifact appears, both under the
     // lock: no other run ever sees the artifact without its record.
     let build_record = |final_path: &Path| {
-        let id = final_path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .and_then(|f| ArtifactName::parse(&f).map(|n| n.id()))
-            .unwrap_or_else(|| {
-                final_path
-                    .file_name()
-                    .map(|f| {
-                        f.to_string_lossy()
-                            .trim_end_matches(&format!(".{ext}"))
-                            .to_string()
-                    })
-                    .unwrap_or_default()
-            });
+        let id = naming::artifact_id(final_path, ext);
         let mut record = Record::new(
             &id,
             Kind::Db,

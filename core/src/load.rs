@@ -12,7 +12,7 @@ use std::process::Stdio;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::engine::postgres::{Postgres, first_error_line};
+use crate::engine::postgres::{Postgres, capture_stderr, first_error_line};
 use crate::error::{Error, IoContext, Result};
 
 /// True for record formats that are gzip streams.
@@ -153,12 +153,8 @@ pub fn psql_transaction(
                 crate::error::describe_io(&e)
             ))
         })?;
-    let mut stderr = child.stderr.take().expect("piped");
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    // Bounded: a long restore may print many notices.
+    let err_thread = capture_stderr(&mut child);
     let mut stdin = child.stdin.take().expect("piped");
     let decision = match stdin.write_all(prelude.as_bytes()) {
         Ok(()) => feed(Box::new(stdin)),

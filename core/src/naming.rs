@@ -69,6 +69,22 @@ pub fn sanitize_name(raw: &str) -> String {
     if s.is_empty() { "db".to_string() } else { s }
 }
 
+/// The id of the artifact at `path`: its parsed name's id, else (an
+/// `--output` file named freely) the file name without `.ext`.
+pub fn artifact_id(path: &std::path::Path, ext: &str) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match ArtifactName::parse(&file) {
+        Some(n) => n.id(),
+        None => file
+            .strip_suffix(&format!(".{ext}"))
+            .unwrap_or(&file)
+            .to_string(),
+    }
+}
+
 /// The record `format` an extension implies.
 pub fn format_for_ext(ext: &str) -> Option<&'static str> {
     EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
@@ -231,6 +247,21 @@ mod tests {
         assert_eq!((m.tag.as_str(), m.format()), ("pre-migration", "pg-custom"));
         let t = ArtifactName::parse("pre_test_20261127_020000.dump").unwrap();
         assert_eq!(t.id(), "pre_test_20261127_020000");
+    }
+
+    #[test]
+    fn ids_of_store_names_and_free_output_names() {
+        let p = std::path::Path::new("/s/dev/app_db_hourly_20261127T020000Z.sql.gz");
+        assert_eq!(artifact_id(p, "sql.gz"), "app_db_hourly_20261127T020000Z");
+        let legacy = std::path::Path::new("ledgerflow_backup_20261127_020000.sql.gz");
+        assert_eq!(
+            artifact_id(legacy, "sql.gz"),
+            "ledgerflow_backup_20261127_020000"
+        );
+        assert_eq!(
+            artifact_id(std::path::Path::new("/tmp/nightly.tar.gz"), "tar.gz"),
+            "nightly"
+        );
     }
 
     #[test]

@@ -343,7 +343,7 @@ fn describe_status(program: &str, status: ExitStatus) -> String {
 }
 
 /// Collects the tail of a child's stderr in a thread (bounded).
-fn capture_stderr(child: &mut Child) -> JoinHandle<String> {
+pub fn capture_stderr(child: &mut Child) -> JoinHandle<String> {
     let mut err = child.stderr.take().expect("stderr is piped");
     std::thread::spawn(move || {
         let mut buf = Vec::new();
