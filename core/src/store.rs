@@ -69,6 +69,37 @@ pub struct StoredArtifact {
     pub derived: bool,
 }
 
+impl StoredArtifact {
+    /// The environment this artifact belongs to ([`artifact_env`]).
+    pub fn env(&self) -> &str {
+        artifact_env(&self.folder, &self.record)
+    }
+
+    /// True when environment `env` covers this artifact ([`artifact_env`]).
+    pub fn in_env(&self, env: &str) -> bool {
+        self.env() == env
+    }
+}
+
+/// The environment an artifact belongs to, the same in every tool (verify
+/// `--all --env`, prune's scope, guard's groups, restore `--latest`): an
+/// environment folder's artifacts belong to that environment, whatever a
+/// copied sidecar says; `migrations/` holds the pre-migration backups of
+/// every environment, each belonging to the environment its record names
+/// (one without a sidecar was made by the original `safe_migrate.sh`, which
+/// only ran in prod). So an environment covers its own folder and its share
+/// of `migrations/`.
+pub fn artifact_env<'a>(folder: &'a str, record: &'a Record) -> &'a str {
+    if folder == MIGRATIONS {
+        record
+            .env()
+            .filter(|e| naming::valid_tag(e) && !RESERVED.contains(e))
+            .unwrap_or("prod")
+    } else {
+        folder
+    }
+}
+
 /// A backup store rooted at an absolute path.
 #[derive(Debug, Clone)]
 pub struct Store {
