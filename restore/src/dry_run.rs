@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use chrono::Utc;
 use lfb_core::cli::Ui;
@@ -21,7 +22,6 @@ use lfb_core::units::format_size;
 use lfb_core::{Record, Result, Store};
 use serde_json::json;
 
-use crate::files::Layout;
 use crate::select::Identity;
 use crate::{Cli, pg};
 
@@ -37,7 +37,8 @@ pub struct Plan<'a> {
     pub verification: &'a str,
     pub production: Option<&'a str>,
     pub target_env: &'a str,
-    pub layout: &'a Layout,
+    /// Where an archive's files would go (destination, is configuration).
+    pub files: Option<&'a [(PathBuf, bool)]>,
 }
 
 /// The target as it is now: `None` when it does not exist.
@@ -168,27 +169,24 @@ pub fn report(plan: &Plan, ui: &Ui) -> Result<u8> {
             ));
         }
     }
-    let files = if plan.layout.wanted() {
-        let mut f = Vec::new();
-        if let Some(d) = &plan.layout.files_to {
-            f.push(format!(
-                "media folders under {} (by their original paths), configuration in {}",
-                d.display(),
-                plan.layout
-                    .config_to
-                    .clone()
-                    .unwrap_or_else(|| d.join("config"))
-                    .display()
-            ));
-        }
-        for (m, d) in &plan.layout.media_to {
-            f.push(format!("media folder '{m}' to {}", d.display()));
-        }
-        lines.push(format!("  files:         {}", f.join("; ")));
-        Some(f)
-    } else {
-        None
-    };
+    let files = plan.files.map(|dests| {
+        let f: Vec<String> = dests
+            .iter()
+            .map(|(d, config)| {
+                format!(
+                    "{} {}",
+                    d.display(),
+                    if *config {
+                        "(configuration, 0600)"
+                    } else {
+                        "(media)"
+                    }
+                )
+            })
+            .collect();
+        lines.push(format!("  files to:      {}", f.join("; ")));
+        f
+    });
     for l in &lines {
         ui.info(l);
     }

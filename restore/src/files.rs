@@ -351,34 +351,54 @@ fn places(manifest: Option<&Manifest>, layout: &Layout) -> Result<Vec<Place>> {
     Ok(out)
 }
 
+/// Reads the archive's manifest (its first member) and returns where each
+/// media folder and the configuration would go, refusing a layout that
+/// would nest them, before anything is extracted or restored.
+pub fn destinations(tar_stream: impl Read, layout: &Layout) -> Result<Vec<(PathBuf, bool)>> {
+    let mut archive = tar::Archive::new(tar_stream);
+    let mut entries = archive.entries().context("cannot read the archive")?;
+    let manifest = match entries.next() {
+        None => return Err(Error::failed("the archive is empty")),
+        Some(e) => read_manifest(e.context("cannot read the archive")?)?.0,
+    };
+    Ok(places(manifest.as_ref(), layout)?
+        .into_iter()
+        .map(|p| (p.dest, p.config))
+        .collect())
+}
+
+/// The manifest when `e` is one; otherwise `e` handed back.
+#[allow(clippy::type_complexity)]
+fn read_manifest<R: Read>(
+    mut e: tar::Entry<'_, R>,
+) -> Result<(Option<Manifest>, Option<tar::Entry<'_, R>>)> {
+    if e.path_bytes().as_ref() != MANIFEST.as_bytes() {
+        return Ok((None, Some(e)));
+    }
+    let mut bytes = Vec::new();
+    (&mut e)
+        .take(1 << 30)
+        .read_to_end(&mut bytes)
+        .context("cannot read the manifest")?;
+    let m = serde_json::from_slice::<Manifest>(&bytes)
+        .map_err(|e| Error::failed(format!("{MANIFEST} is not valid: {e}")))?;
+    Ok((Some(m), None))
+}
+
 /// Extracts an archive's media and configuration as `layout` says.
 /// Nothing is in place unless everything was extracted and checked.
 pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Done>> {
     let mut archive = tar::Archive::new(tar_stream);
     let mut entries = archive.entries().context("cannot read the archive")?;
     // manifest.json first (lfb archives): it says where the media came from.
-    let mut pending = None;
-    let manifest = match entries.next() {
+    let (manifest, mut pending) = match entries.next() {
         None => return Err(Error::failed("the archive is empty")),
-        Some(e) => {
-            let mut e = e.context("cannot read the archive")?;
-            if e.path_bytes().as_ref() == MANIFEST.as_bytes() {
-                let mut bytes = Vec::new();
-                (&mut e)
-                    .take(1 << 30)
-                    .read_to_end(&mut bytes)
-                    .context("cannot read the manifest")?;
-                Some(
-                    serde_json::from_slice::<Manifest>(&bytes)
-                        .map_err(|e| Error::failed(format!("{MANIFEST} is not valid: {e}")))?,
-                )
-            } else {
-                pending = Some(e);
-                None
-            }
-        }
+        Some(e) => read_manifest(e.context("cannot read the archive")?)?,
     };
     let mut places = places(manifest.as_ref(), layout)?;
+    // Folders created for the destinations, removed again (when still
+    // empty) if the extraction fails: a refused archive leaves nothing.
+    let mut created: Vec<PathBuf> = Vec::new();
     // Staging folders beside each destination.
     for p in &mut places {
         let parent = p.dest.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -388,6 +408,13 @@ pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Do
             .ok_or_else(|| Error::usage(format!("'{}' names no folder", p.dest.display())))?
             .to_string_lossy()
             .into_owned();
+        let mut missing: Vec<PathBuf> = parent
+            .ancestors()
+            .take_while(|a| fs::symlink_metadata(a).is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        created.extend(missing);
         fs::create_dir_all(&parent).with_path("create", &parent)?;
         p.staging = parent.join(format!(".{name}.lfb-extract.partial"));
     }
@@ -398,9 +425,13 @@ pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Do
         }
     }
     let st2 = stagings.clone();
+    let made = created.clone();
     let guard = cleanup::on_interrupt(move || {
         for s in &st2 {
             let _ = fs::remove_dir_all(s);
+        }
+        for d in made.iter().rev() {
+            let _ = fs::remove_dir(d);
         }
     });
     let res = (|| {

@@ -493,6 +493,16 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             record.label()
         )));
     }
+    // Where an archive's files would go: a layout that would nest them is
+    // refused now, before anything is touched.
+    let file_dests = if is_archive && layout(&cli).wanted() {
+        Some(files::destinations(
+            archived::tar_stream(&path)?,
+            &layout(&cli),
+        )?)
+    } else {
+        None
+    };
     let prod = production(&env, &record, &db);
     // The safety backup belongs to the target's environment.
     let target_env = if env == "prod" || configured_prod(&db) {
@@ -512,7 +522,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                 verification: &verification,
                 production: prod.as_deref(),
                 target_env: &target_env,
-                layout: &layout(&cli),
+                files: file_dests.as_deref(),
             },
             ui,
         );
@@ -700,13 +710,29 @@ fn restore_files_only(
             )));
         }
     }
+    let dests = files::destinations(archived::tar_stream(&path)?, &layout(cli))?;
     if cli.dry_run {
         ui.info(format!(
-            "dry run: would restore the files of {} ({}); nothing was changed",
+            "dry run: nothing is changed; the files of {} ({}) would go to:",
             record.label(),
             path.display()
         ));
-        record.set("restore", json!({"dry_run": true, "files_only": true}));
+        for (d, config) in &dests {
+            ui.info(format!(
+                "  {} {}",
+                d.display(),
+                if *config {
+                    "(configuration, 0600)"
+                } else {
+                    "(media)"
+                }
+            ));
+        }
+        record.set(
+            "restore",
+            json!({"dry_run": true, "files_only": true,
+                   "files": dests.iter().map(|(d, c)| json!({"to": d, "role": if *c { "config" } else { "media" }})).collect::<Vec<_>>()}),
+        );
         if !std::io::stdout().is_terminal() {
             RecordWriter::new().write(&record)?;
         }

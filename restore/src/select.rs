@@ -211,7 +211,7 @@ pub fn named_by(from: &str, r: &Record, id: &Identity) -> bool {
     r.path()
         .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
         .and_then(|f| ArtifactName::parse(&f))
-        .is_some_and(|n| n.name == from)
+        .is_some_and(|n| n.name == from || n.id() == from)
 }
 
 /// Whether a backup may be restored into the target: `Ok` when it is of
