@@ -238,7 +238,8 @@ fn artifact(
         let path = found.ok_or_else(|| {
             Error::usage(format!(
                 "no such backup '{}' (looked in the current folder and in {}); \
-                 `lfb-list` shows the store's backups",
+                 `lfb-guard` or `lfb-verify --all` lists the store's backups, \
+                 and --latest picks the newest good one",
                 f.display(),
                 store.root().display()
             ))
@@ -426,7 +427,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let (mut record, verified) = artifact(&cli, &store, &env, Some(&identity), ui)?;
     if record.failed() {
         return Err(Error::failed(format!(
-            "{} is a failed record: refusing to restore it; nothing was changed",
+            "{} is a failed record: refusing to restore it; nothing was changed (choose another with -f FILE, or --latest for the newest good one)",
             record.label()
         )));
     }
@@ -545,11 +546,16 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         lfb_core::units::format_size(dump_record.bytes().unwrap_or(0)),
         db.redacted()
     ));
+    let ticker = Ticker::start(
+        format!("restoring {}", record.label()),
+        !ui.quiet() && std::io::stderr().is_terminal(),
+    );
     let res = match &db {
         Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_record, ui),
         Database::Sqlite(target) => sqlite::restore(target, &dump_path, &format, ui),
         Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
     };
+    drop(ticker);
     drop(scratch);
     let files = match &res {
         Ok(_) if is_archive && layout(&cli).wanted() => Some(files::extract(
@@ -764,6 +770,55 @@ fn restore_files_only(
     match res {
         Ok(_) => Ok(0),
         Err(e) => Err(Error::failed(format!("{}; nothing was written", e.line()))),
+    }
+}
+
+/// A live "restoring …  12s" line on a terminal while the database loads
+/// (the engines report their own details when done); cleared when dropped.
+struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(label: String, enabled: bool) -> Ticker {
+        if !enabled {
+            return Ticker {
+                stop: None,
+                thread: None,
+            };
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut drawn = false;
+            // First draw after a second: quick restores show nothing.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_secs(1))
+            {
+                eprint!(
+                    "\r\x1b[2K{label}: {}",
+                    lfb_core::units::format_duration(started.elapsed())
+                );
+                drawn = true;
+            }
+            if drawn {
+                eprint!("\r\x1b[2K");
+            }
+        });
+        Ticker {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

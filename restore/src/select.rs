@@ -290,14 +290,7 @@ pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) ->
         .into_iter()
         .filter(|a| {
             let tag = a.record.tag().unwrap_or(&a.name.tag);
-            match want.tag {
-                Some(t) => tag == t,
-                None if tag == PRE_RESTORE => {
-                    pre_restore_skipped += 1;
-                    false
-                }
-                None => true,
-            }
+            want.tag.is_none_or(|t| tag == t)
         })
         .filter(|a| !want.archives_only || a.name.kind == Kind::Full)
         .filter(|a| {
@@ -323,6 +316,14 @@ pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) ->
                     .or_default() += 1;
             }
             ok
+        })
+        .filter(|a| {
+            let pre_restore = a.record.tag().unwrap_or(&a.name.tag) == PRE_RESTORE;
+            if pre_restore && want.tag.is_none() {
+                pre_restore_skipped += 1;
+                return false;
+            }
+            true
         })
         .collect();
     candidates.sort_by_key(|a| a.record.created_at().unwrap_or(a.name.time));
@@ -386,8 +387,13 @@ pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) ->
             .iter()
             .map(|(n, c)| format!("{n} ({c})"))
             .collect();
+        let example = if other_names.len() == 1 {
+            other_names.keys().next().cloned().unwrap_or_default()
+        } else {
+            "NAME".into()
+        };
         hint.push_str(&format!(
-            "; there are backups of {}: use --from NAME to restore another database's backup",
+            "; there are backups of {}: use --from {example} to restore another database's backup",
             names.join(", ")
         ));
     }
