@@ -386,6 +386,21 @@ mod tests {
     }
 
     #[test]
+    fn an_environment_covers_its_folder_and_its_share_of_migrations() {
+        let rec = |env: &str| {
+            Record::from_json(&format!(
+                r#"{{"schema":"lfb/1","path":"/p","env":"{env}"}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(artifact_env("dev", &rec("prod")), "dev");
+        assert_eq!(artifact_env(MIGRATIONS, &rec("dev")), "dev");
+        assert_eq!(artifact_env(MIGRATIONS, &rec("migrations")), "prod");
+        let derived = Record::from_json(r#"{"schema":"lfb/1","path":"/p"}"#).unwrap();
+        assert_eq!(artifact_env(MIGRATIONS, &derived), "prod");
+    }
+
+    #[test]
     fn listing_skips_foreign_partial_and_sidecar_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::at(dir.path());

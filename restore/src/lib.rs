@@ -947,3 +947,32 @@ fn safety_backup(
     ui.info(format!("safety backup: {}", path.display()));
     Ok(Some(path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_databases_are_matched_by_name_path_or_url() {
+        let pg = Database::parse("postgresql://app@db:5432/ledger").unwrap();
+        assert!(listed_as_prod("ledger", &pg));
+        assert!(listed_as_prod(" ledger ", &pg));
+        assert!(!listed_as_prod("ledger_dev", &pg));
+        assert!(listed_as_prod("postgresql://db/ledger", &pg));
+        assert!(!listed_as_prod("postgresql://other/ledger", &pg));
+        assert!(!listed_as_prod("postgresql://db:6543/ledger", &pg));
+        let sq = Database::parse("/srv/app/db.sqlite3").unwrap();
+        assert!(listed_as_prod("db.sqlite3", &sq));
+        assert!(listed_as_prod("/srv/app/db.sqlite3", &sq));
+        assert!(listed_as_prod("sqlite:////srv/app/db.sqlite3", &sq));
+        assert!(!listed_as_prod("/srv/other/db.sqlite3", &sq));
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(sh_quote("/a/b_c.sql.gz"), "/a/b_c.sql.gz");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
+}
