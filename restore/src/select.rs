@@ -275,57 +275,72 @@ pub struct Wanted<'a> {
 /// `--latest`: the newest backup of the wanted identity in the folders of
 /// the environment that passes verification.
 pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) -> Result<Chosen> {
-    let all = store.artifacts()?;
-    let in_env: Vec<_> = all.into_iter().filter(|a| a.in_env(want.env)).collect();
-    // `--from ID`: the identity of that artifact.
-    let from_identity = want.from.and_then(|f| {
-        in_env
-            .iter()
-            .find(|a| a.record.id() == Some(f))
-            .map(|a| Identity::of_record(&a.record))
-    });
+    // `--from ID`: the identity of that artifact (a first, cheap pass).
+    let mut from_identity = None;
+    if let Some(f) = want.from {
+        store.visit_artifacts(|a| {
+            if from_identity.is_none() && a.in_env(want.env) && a.record.id() == Some(f) {
+                from_identity = Some(Identity::of_record(&a.record));
+            }
+            Ok(())
+        })?;
+    }
     let mut other_names: std::collections::BTreeMap<String, usize> = Default::default();
     let mut pre_restore_skipped = 0usize;
-    let mut candidates: Vec<_> = in_env
-        .into_iter()
-        .filter(|a| {
-            let tag = a.record.tag().unwrap_or(&a.name.tag);
-            want.tag.is_none_or(|t| tag == t)
-        })
-        .filter(|a| !want.archives_only || a.name.kind == Kind::Full)
-        .filter(|a| {
-            let id = Identity::of_record(&a.record);
-            let ok = match (want.target, want.from) {
-                (Some(t), _) if compare(&id, t) == Match::OtherEngine => false,
-                (_, Some(f)) => {
-                    named_by(f, &a.record, &id)
-                        || from_identity
-                            .as_ref()
-                            .is_some_and(|fi| compare(&id, fi) == Match::Same)
-                }
-                (Some(t), None) => compare(&id, t) == Match::Same,
-                (None, None) => true,
-            };
-            if !ok
-                && want
-                    .target
-                    .is_none_or(|t| compare(&id, t) != Match::OtherEngine)
+    // Clocks drift; a day ahead is not "the future" yet.
+    let horizon = chrono::Utc::now() + chrono::Duration::days(1);
+    // Only the candidates are kept, not every record of the store.
+    let mut candidates = Vec::new();
+    store.visit_artifacts(|a| {
+        if !a.in_env(want.env) {
+            return Ok(());
+        }
+        let tag = a.record.tag().unwrap_or(&a.name.tag).to_string();
+        if want.tag.is_some_and(|t| tag != t) {
+            return Ok(());
+        }
+        if want.archives_only && a.name.kind != Kind::Full {
+            return Ok(());
+        }
+        let id = Identity::of_record(&a.record);
+        let ok = match (want.target, want.from) {
+            (Some(t), _) if compare(&id, t) == Match::OtherEngine => false,
+            (_, Some(f)) => {
+                named_by(f, &a.record, &id)
+                    || from_identity
+                        .as_ref()
+                        .is_some_and(|fi| compare(&id, fi) == Match::Same)
+            }
+            (Some(t), None) => compare(&id, t) == Match::Same,
+            (None, None) => true,
+        };
+        if !ok {
+            if want
+                .target
+                .is_none_or(|t| compare(&id, t) != Match::OtherEngine)
             {
                 *other_names
                     .entry(id.name.clone().unwrap_or_else(|| "(unknown)".into()))
                     .or_default() += 1;
             }
-            ok
-        })
-        .filter(|a| {
-            let pre_restore = a.record.tag().unwrap_or(&a.name.tag) == PRE_RESTORE;
-            if pre_restore && want.tag.is_none() {
-                pre_restore_skipped += 1;
-                return false;
-            }
-            true
-        })
-        .collect();
+            return Ok(());
+        }
+        if tag == PRE_RESTORE && want.tag.is_none() {
+            pre_restore_skipped += 1;
+            return Ok(());
+        }
+        // An artifact from the future (a wrong clock, a crafted name) must
+        // not displace the real newest backup.
+        if a.record.created_at().unwrap_or(a.name.time) > horizon {
+            ui.warn(format!(
+                "skipping {}: it is dated in the future",
+                a.record.label()
+            ));
+            return Ok(());
+        }
+        candidates.push(a);
+        Ok(())
+    })?;
     candidates.sort_by_key(|a| a.record.created_at().unwrap_or(a.name.time));
     let mut failed = 0usize;
     for a in candidates.into_iter().rev() {
