@@ -4,7 +4,7 @@
 //! safety backups, a SQLite target never gets a PostgreSQL dump, production
 //! is recognised by identity, and the printed undo command works as printed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -454,4 +454,58 @@ fn dry_run_reports_and_changes_nothing() {
     }
     assert_eq!(pg.dump("shop"), before);
     assert_eq!(files_in(&st.path().join("dev")), listing);
+}
+
+/// `--latest` takes the newest backup that passed verification: one whose
+/// sidecar records a failed verification is skipped without reading it, and
+/// one damaged since is skipped after the check on the spot. `--from ID`
+/// names a backup's identity by one of its artifact ids.
+#[test]
+fn latest_skips_backups_that_failed_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.sqlite3");
+    sqlite(
+        &db,
+        "CREATE TABLE t (state text); INSERT INTO t VALUES ('good');",
+    );
+    let st = store();
+    let good = dump(st.path(), &["--tag", "hourly"], &db.to_string_lossy());
+    next_second();
+    sqlite(&db, "UPDATE t SET state = 'recorded as failed';");
+    let failed = dump(st.path(), &["--tag", "hourly"], &db.to_string_lossy());
+    next_second();
+    sqlite(&db, "UPDATE t SET state = 'damaged';");
+    let damaged = dump(
+        st.path(),
+        &["--tag", "hourly", "-c", "none"],
+        &db.to_string_lossy(),
+    );
+    // The durable verification state of lfb-verify, in the sidecar.
+    let side = format!("{}.json", failed["path"].as_str().unwrap());
+    let mut rec: Value = serde_json::from_str(&std::fs::read_to_string(&side).unwrap()).unwrap();
+    rec["verify"] = serde_json::json!({"at": "2026-11-30T00:00:00Z", "ok": false,
+        "checks": [{"name": "restore", "ok": false}]});
+    std::fs::write(&side, format!("{rec}\n")).unwrap();
+    // Damaged after it was made: same size, other bytes.
+    let p = PathBuf::from(damaged["path"].as_str().unwrap());
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text.replace("'damaged'", "'DAMAGED'")).unwrap();
+
+    sqlite(&db, "UPDATE t SET state = 'now';");
+    let out = run(lfb("lfb-restore", st.path())
+        .args(["--latest", "--yes"])
+        .arg(&db));
+    out.assert_ok();
+    assert_eq!(out.records()[0]["id"], good["id"], "{}", out.stderr);
+    assert_eq!(sqlite(&db, "SELECT state FROM t").trim(), "good");
+    assert!(out.stderr.contains("failed verification"), "{}", out.stderr);
+
+    // Another file, the same database's backups by --from ID.
+    let other = dir.path().join("copy.sqlite3");
+    sqlite(&other, "CREATE TABLE z (q int);");
+    let out = run(lfb("lfb-restore", st.path())
+        .args(["--latest", "--yes", "--from", good["id"].as_str().unwrap()])
+        .arg(&other));
+    out.assert_ok();
+    assert_eq!(sqlite(&other, "SELECT state FROM t").trim(), "good");
 }
