@@ -43,7 +43,7 @@ backup's contents, with nothing left over from before; a restore that fails at a
 point leaves the database exactly as it was.\n\n\
 What to restore: -f FILE (a relative name is also looked up in the store), a record \
 on stdin, or --latest. A backup is of one database (its record's source: engine and \
-database name, for SQLite the file's real path or name); it is only restored into that \
+database name, for SQLite the file's real path); it is only restored into that \
 database unless --from NAME names it. A backup of another engine (a PostgreSQL dump for \
 a SQLite file) is always refused, before anything is touched.\n\n\
 --latest takes the newest backup of the target's database (or of --from) in every \

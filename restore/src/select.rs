@@ -186,10 +186,15 @@ pub fn compare(backup: &Identity, target: &Identity) -> Match {
     {
         return Match::OtherEngine;
     }
-    if let (Some(a), Some(b)) = (&backup.real_path, &target.real_path)
-        && a == b
-    {
-        return Match::Same;
+    // SQLite: the real path decides when both sides know it (two Django
+    // projects both have a `db.sqlite3`); the file name only when a backup
+    // does not record its path.
+    if let (Some(a), Some(b)) = (&backup.real_path, &target.real_path) {
+        return if a == b {
+            Match::Same
+        } else {
+            Match::OtherName
+        };
     }
     match (&backup.name, &target.name) {
         (Some(a), Some(b)) if a == b => Match::Same,
@@ -451,6 +456,17 @@ mod tests {
         );
         // --from cannot override an engine mismatch.
         assert!(check(&mysite, &sqlite, Some("mysite")).is_err());
+        // Two projects' db.sqlite3: the real path tells them apart.
+        let a = rec(
+            r#"{"schema":"lfb/1","path":"/s/dev/db_db_hourly_20261127T020000Z.sql.gz","source":{"engine":"sqlite","database":"/srv/a/db.sqlite3","path":"/srv/a/db.sqlite3"}}"#,
+        );
+        let b = Identity::of_target(&Database::parse("/nonexistent-lfb/b/db.sqlite3").unwrap());
+        assert_eq!(compare(&Identity::of_record(&a), &b), Match::OtherName);
+        assert!(check(&a, &b, Some("db.sqlite3")).is_ok());
+        let no_path = rec(
+            r#"{"schema":"lfb/1","path":"/s/dev/db_db_hourly_20261127T020000Z.sqlite3","format":"sqlite"}"#,
+        );
+        assert_eq!(compare(&Identity::of_record(&no_path), &b), Match::Same);
     }
 
     #[test]

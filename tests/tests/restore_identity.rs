@@ -509,3 +509,36 @@ fn latest_skips_backups_that_failed_verification() {
     out.assert_ok();
     assert_eq!(sqlite(&other, "SELECT state FROM t").trim(), "good");
 }
+
+/// Two Django projects, each with its `db.sqlite3`, backing up into one
+/// store: the same artifact name, told apart by the file's real path.
+#[test]
+fn two_sqlite_projects_with_the_same_file_name_share_a_store() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let (da, db) = (a.path().join("db.sqlite3"), b.path().join("db.sqlite3"));
+    sqlite(
+        &da,
+        "CREATE TABLE t (who text); INSERT INTO t VALUES ('project a');",
+    );
+    sqlite(
+        &db,
+        "CREATE TABLE t (who text); INSERT INTO t VALUES ('project b');",
+    );
+    let st = store();
+    dump(st.path(), &["--tag", "hourly"], &db.to_string_lossy());
+    next_second();
+    dump(st.path(), &["--tag", "hourly"], &da.to_string_lossy());
+    sqlite(&db, "DELETE FROM t;");
+    let out = run(lfb("lfb-restore", st.path())
+        .args(["--latest", "--yes"])
+        .arg(&db));
+    out.assert_ok();
+    assert_eq!(sqlite(&db, "SELECT who FROM t").trim(), "project b");
+    sqlite(&da, "DELETE FROM t;");
+    let out = run(lfb("lfb-restore", st.path())
+        .args(["--latest", "--yes"])
+        .arg(&da));
+    out.assert_ok();
+    assert_eq!(sqlite(&da, "SELECT who FROM t").trim(), "project a");
+}
