@@ -458,6 +458,12 @@ pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Do
     // Everything is extracted and checked: move into place.
     let mut done = Vec::new();
     for p in &places {
+        // Nothing of it in the archive (an archive of the original scripts
+        // without media, or without configuration): what is there stays.
+        if p.files == 0 && p.root_mode.is_none() {
+            let _ = fs::remove_dir_all(&p.staging);
+            continue;
+        }
         let mut moved = None;
         if fs::symlink_metadata(&p.dest).is_ok() {
             let empty = p.dest.is_dir()
