@@ -327,8 +327,8 @@ pub const ALL: &[Comparison] = &[
         warmup: false,
         variants: &[
             lfb(
-                r#""$LFB/lfb-restore" -q --yes -f "$ART" "$NEWDB_URL""#,
-                "lfb-restore --yes -f f postgresql://…/NEWDB",
+                r#""$LFB/lfb-restore" -q --yes -f "$ART" --from "$PGDB" "$NEWDB_URL""#,
+                "lfb-restore --yes -f f --from DB postgresql://…/NEWDB",
                 None,
             ),
             base(

@@ -297,7 +297,14 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
             &sha,
             format,
         );
-        record.set("source", source.to_value());
+        let mut source = source.to_value();
+        // A SQLite database is identified by its file's real path (symlinks
+        // resolved): `lfb-restore --latest` matches targets by it.
+        if let (Database::Sqlite(p), Some(m)) = (&req.database, source.as_object_mut()) {
+            let real = fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            m.insert("path".into(), json!(real.to_string_lossy()));
+        }
+        record.set("source", source);
         record.set(
             "stats",
             json!({

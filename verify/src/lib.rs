@@ -176,7 +176,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         configured
             .artifacts()?
             .into_iter()
-            .filter(|a| env.as_deref().is_none_or(|e| a.folder == e))
+            .filter(|a| env.as_deref().is_none_or(|e| a.in_env(e)))
             .map(|a| a.record)
             .collect()
     } else {
