@@ -159,11 +159,7 @@ pub fn parse_duration_arg(s: &str) -> std::result::Result<std::time::Duration, S
 /// Renders the man page of a clap command (with its subcommands' pages
 /// not included: lfb tools have none).
 pub fn render_man(cmd: clap::Command) -> Vec<u8> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd)
-        .render(&mut out)
-        .expect("rendering to memory cannot fail");
-    out
+    crate::manpage::render(cmd)
 }
 
 /// Checks a tag given on the command line.

@@ -17,6 +17,7 @@ pub mod gzip;
 pub mod journal;
 pub mod load;
 pub mod lock;
+pub mod manpage;
 pub mod naming;
 pub mod ndjson;
 pub mod progress;

@@ -19,6 +19,7 @@ pub fn tools() -> Vec<(&'static str, Command)> {
         ("prune", lfb_prune::Cli::command()),
         ("restore", lfb_restore::Cli::command()),
         ("guard", lfb_guard::Cli::command()),
+        ("list", lfb_list::Cli::command()),
     ]
 }
 
@@ -55,6 +56,17 @@ pub fn umbrella() -> Command {
         )
 }
 
+/// `lfb` with every tool's whole definition as its subcommand, so that
+/// completion of `lfb dump --ta<TAB>` knows the tool's own flags. (Parsing
+/// does not use it: `lfb TOOL` hands its arguments to `lfb-TOOL`.)
+pub fn umbrella_for_completion() -> Command {
+    let mut cmd = umbrella();
+    for (name, tool) in tools() {
+        cmd = cmd.mut_subcommand(name, |_| tool.name(name));
+    }
+    cmd
+}
+
 /// Shell completion scripts for every tool and `lfb`: (file name, contents).
 pub fn completions(shell: &str) -> Vec<(String, Vec<u8>)> {
     use clap_complete::Shell;
@@ -64,7 +76,7 @@ pub fn completions(shell: &str) -> Vec<(String, Vec<u8>)> {
         _ => Shell::Fish,
     };
     let mut cmds: Vec<Command> = tools().into_iter().map(|(_, c)| c).collect();
-    cmds.push(umbrella());
+    cmds.push(umbrella_for_completion());
     cmds.into_iter()
         .map(|mut cmd| {
             let name = cmd.get_name().to_string();
