@@ -23,7 +23,7 @@ _lfb__list() {
 
     case "${cmd}" in
         lfb__list)
-            opts="-l -e -q -v -h -V --name --tag --kind --since --verified --failed --unverified --format --long --store --env --quiet --verbose --help --version"
+            opts="-l -e -q -v -h -V --name --tag --kind --since --verified --failed --unverified --format --long --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -58,6 +58,10 @@ _lfb__list() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -22,6 +22,9 @@ _lfb() {
             lfb,completions)
                 cmd="lfb__subcmd__completions"
                 ;;
+            lfb,config)
+                cmd="lfb__subcmd__config"
+                ;;
             lfb,dump)
                 cmd="lfb__subcmd__dump"
                 ;;
@@ -43,11 +46,26 @@ _lfb() {
             lfb,verify)
                 cmd="lfb__subcmd__verify"
                 ;;
+            lfb__subcmd__config,check)
+                cmd="lfb__subcmd__config__subcmd__check"
+                ;;
+            lfb__subcmd__config,help)
+                cmd="lfb__subcmd__config__subcmd__help"
+                ;;
+            lfb__subcmd__config__subcmd__help,check)
+                cmd="lfb__subcmd__config__subcmd__help__subcmd__check"
+                ;;
+            lfb__subcmd__config__subcmd__help,help)
+                cmd="lfb__subcmd__config__subcmd__help__subcmd__help"
+                ;;
             lfb__subcmd__help,archive)
                 cmd="lfb__subcmd__help__subcmd__archive"
                 ;;
             lfb__subcmd__help,completions)
                 cmd="lfb__subcmd__help__subcmd__completions"
+                ;;
+            lfb__subcmd__help,config)
+                cmd="lfb__subcmd__help__subcmd__config"
                 ;;
             lfb__subcmd__help,dump)
                 cmd="lfb__subcmd__help__subcmd__dump"
@@ -70,6 +88,9 @@ _lfb() {
             lfb__subcmd__help,verify)
                 cmd="lfb__subcmd__help__subcmd__verify"
                 ;;
+            lfb__subcmd__help__subcmd__config,check)
+                cmd="lfb__subcmd__help__subcmd__config__subcmd__check"
+                ;;
             *)
                 ;;
         esac
@@ -77,7 +98,7 @@ _lfb() {
 
     case "${cmd}" in
         lfb)
-            opts="-h -V --help --version completions dump archive verify prune restore guard list help"
+            opts="-h -V --help --version config completions dump archive verify prune restore guard list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -91,7 +112,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__archive)
-            opts="-m -x -t -n -l -o -e -q -v -h -V --media --config --exclude --meta --git --tag --name --level --consume --output --store --env --quiet --verbose --help --version"
+            opts="-m -x -t -n -l -o -e -q -v -h -V --media --config --exclude --meta --git --tag --name --level --consume --output --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -169,6 +190,10 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -190,8 +215,82 @@ _lfb() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lfb__subcmd__config)
+            opts="-h --help check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__config__subcmd__check)
+            opts="-h --config-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__config__subcmd__help)
+            opts="check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__config__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lfb__subcmd__dump)
-            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --demo --store --env --quiet --verbose --help --version"
+            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --demo --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -261,6 +360,10 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -269,7 +372,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__guard)
-            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --strict --nagios --prometheus --on-failure --store --env --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --strict --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,6 +426,10 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -331,7 +438,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help)
-            opts="completions dump archive verify prune restore guard list help"
+            opts="config completions dump archive verify prune restore guard list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,6 +468,34 @@ _lfb() {
         lfb__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__help__subcmd__config)
+            opts="check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -471,7 +606,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__list)
-            opts="-l -e -q -v -h -V --name --tag --kind --since --verified --failed --unverified --format --long --store --env --quiet --verbose --help --version"
+            opts="-l -e -q -v -h -V --name --tag --kind --since --verified --failed --unverified --format --long --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -509,6 +644,10 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -517,7 +656,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__prune)
-            opts="-t -n -e -q -v -h -V --keep-within --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --max-total-size --min-keep --group-by --tag --kind --name --all-envs --dry-run --now --rotate-logs-at --keep-logs --store --env --quiet --verbose --help --version"
+            opts="-t -n -e -q -v -h -V --keep-within --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --max-total-size --min-keep --group-by --tag --kind --name --all-envs --dry-run --now --rotate-logs-at --keep-logs --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,6 +746,10 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -615,7 +758,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__restore)
-            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --user --database --confirm --yes --no-safety-backup --exec --files-to --files-only --store --env --quiet --verbose --help --version"
+            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --user --database --confirm --yes --no-safety-backup --exec --files-to --files-only --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -677,6 +820,10 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -685,7 +832,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__verify)
-            opts="-e -q -v -h -V --all --checks --skip --min-size --restore-test --scratch --quarantine --store --env --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --all --checks --skip --min-size --restore-test --scratch --quarantine --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -716,6 +863,10 @@ _lfb() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

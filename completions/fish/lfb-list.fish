@@ -7,6 +7,7 @@ complete -c lfb-list -l format -d 'Output: table, json (one record per line) [de
 json\t'One JSON record per line, for pipes'"
 complete -c lfb-list -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-list -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-list -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-list -l verified -d 'Only artifacts whose latest verification passed'
 complete -c lfb-list -l failed -d 'Only artifacts whose latest verification failed'
 complete -c lfb-list -l unverified -d 'Only artifacts never verified (no verify section in their sidecar)'

@@ -7,6 +7,7 @@ complete -c lfb-restore -l exec -d 'Run the PostgreSQL client programs through a
 complete -c lfb-restore -l files-to -d 'Full archives: also extract media/ and config/ into DIR' -r -F
 complete -c lfb-restore -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-restore -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-restore -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-restore -l latest -d 'Restore the newest artifact of --env (and --tag) that passes verification'
 complete -c lfb-restore -s y -l yes -d 'Do not ask (outside prod): needed when not on a terminal'
 complete -c lfb-restore -l no-safety-backup -d 'Skip the safety backup of the target (not recommended)'

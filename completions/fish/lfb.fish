@@ -26,6 +26,7 @@ end
 
 complete -c lfb -n "__fish_lfb_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lfb -n "__fish_lfb_needs_command" -s V -l version -d 'Print version'
+complete -c lfb -n "__fish_lfb_needs_command" -f -a "config" -d 'Show the configuration the tools will use (secrets masked)'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "completions" -d 'Print shell completions for lfb and every tool'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "dump" -d 'Dump one database into the backup store and print its record'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
@@ -35,6 +36,13 @@ complete -c lfb -n "__fish_lfb_needs_command" -f -a "restore" -d 'Restore a back
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lfb -n "__fish_lfb_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c lfb -n "__fish_lfb_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Check the config file and print the resolved configuration, saying where each value comes from; secrets are masked'
+complete -c lfb -n "__fish_lfb_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcommand_from check" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Check the config file and print the resolved configuration, saying where each value comes from; secrets are masked'
+complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lfb -n "__fish_lfb_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s t -l tag -d 'Why this backup is made: hourly, daily, pre-migration, safety, manual, …' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s n -l name -d 'Base name of the artifact [default: the database name]' -r
@@ -48,6 +56,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand dump" -s o -l output -d 'Write t
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l exec -d 'Run the PostgreSQL client programs through a command prefix' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l demo -d 'Dump a small built-in sample SQLite database (to try lfb out)'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
@@ -64,6 +73,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand archive" -s l -l level -d 'gzip 
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s o -l output -d 'Write the archive to PATH (outside the store) instead' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand archive" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -l consume -d 'Remove the included dumps (and sidecars) once the archive is verified'
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
@@ -75,6 +85,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand verify" -l min-size -d 'Smallest
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l scratch -d 'PostgreSQL scratch database to create, restore into and drop' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand verify" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l all -d 'Check every artifact in the store (limited by --env when given)'
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l restore-test -d 'Also restore each dump into a scratch database and compare row counts'
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l quarantine -d 'Move failed artifacts (and their sidecars) to STORE/quarantine/'
@@ -101,6 +112,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand prune" -l rotate-logs-at -d 'Rot
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -l keep-logs -d 'Remove rotated journal segments older than DURATION (default: keep all)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand prune" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -l all-envs -d 'Consider every environment, not only --env\'s'
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -l dry-run -d 'Print the plan and delete nothing (no lock, no journal events)'
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
@@ -116,6 +128,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -l exec -d 'Run the Pos
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l files-to -d 'Full archives: also extract media/ and config/ into DIR' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l latest -d 'Restore the newest artifact of --env (and --tag) that passes verification'
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s y -l yes -d 'Do not ask (outside prod): needed when not on a terminal'
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l no-safety-backup -d 'Skip the safety backup of the target (not recommended)'
@@ -135,6 +148,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand guard" -l prometheus -d 'Write n
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l on-failure -d 'Run CMD (with sh -c) when the store is not healthy' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand guard" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l deep -d 'Re-read every artifact, not only the newest of each group'
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l strict -d 'Exit 1 on warnings too'
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l nagios -d 'Print one monitoring-plugin status line instead of NDJSON'
@@ -151,6 +165,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand list" -l format -d 'Output: tabl
 json\t'One JSON record per line, for pipes'"
 complete -c lfb -n "__fish_lfb_using_subcommand list" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand list" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand list" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand list" -l verified -d 'Only artifacts whose latest verification passed'
 complete -c lfb -n "__fish_lfb_using_subcommand list" -l failed -d 'Only artifacts whose latest verification failed'
 complete -c lfb -n "__fish_lfb_using_subcommand list" -l unverified -d 'Only artifacts never verified (no verify section in their sidecar)'
@@ -159,12 +174,14 @@ complete -c lfb -n "__fish_lfb_using_subcommand list" -s q -l quiet -d 'Print on
 complete -c lfb -n "__fish_lfb_using_subcommand list" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb -n "__fish_lfb_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lfb -n "__fish_lfb_using_subcommand list" -s V -l version -d 'Print version'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "completions" -d 'Print shell completions for lfb and every tool'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "dump" -d 'Dump one database into the backup store and print its record'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "verify" -d 'Check backup artifacts; optionally test-restore them into a scratch database'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "prune" -d 'Apply retention policies to the backup store, never deleting the last good backup'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "restore" -d 'Restore a backup into a database, atomically, with a safety backup first'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from completions dump archive verify prune restore guard list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "config" -d 'Show the configuration the tools will use (secrets masked)'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "completions" -d 'Print shell completions for lfb and every tool'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "dump" -d 'Dump one database into the backup store and print its record'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "verify" -d 'Check backup artifacts; optionally test-restore them into a scratch database'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "prune" -d 'Apply retention policies to the backup store, never deleting the last good backup'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "restore" -d 'Restore a backup into a database, atomically, with a safety backup first'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check the config file and print the resolved configuration, saying where each value comes from; secrets are masked'

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod cleanup;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod digest;
 pub mod dump;

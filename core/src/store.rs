@@ -43,7 +43,10 @@ pub fn resolve_env(flag: Option<&str>) -> Result<String> {
             Some(e) => (e, "LFB_ENV"),
             None => match std::env::var("LEDGER_ENV").ok().filter(|s| !s.is_empty()) {
                 Some(e) => (e, "LEDGER_ENV"),
-                None => ("dev".to_string(), "default"),
+                None => match crate::config::current()?.and_then(|c| c.file.default_env.as_ref()) {
+                    Some(e) => (e.get_ref().clone(), "the config file's default_env"),
+                    None => ("dev".to_string(), "default"),
+                },
             },
         },
     };

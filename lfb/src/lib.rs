@@ -6,6 +6,8 @@
 //! shell completions for every tool come from the same `clap::Command`s that
 //! parse the flags, so help, man page and completion cannot drift apart.
 
+pub mod config_check;
+
 use std::path::Path;
 
 use clap::{Command, CommandFactory};
@@ -45,6 +47,25 @@ pub fn umbrella() -> Command {
                 .about(cmd.get_about().cloned().unwrap_or_default())
                 .disable_help_flag(true)
         }))
+        .subcommand(
+            Command::new("config")
+                .about("Show the configuration the tools will use (secrets masked)")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("check")
+                        .about(
+                            "Check the config file and print the resolved configuration, \
+                             saying where each value comes from; secrets are masked",
+                        )
+                        .arg(
+                            clap::Arg::new("config-file")
+                                .long("config-file")
+                                .value_name("FILE")
+                                .value_parser(clap::value_parser!(std::path::PathBuf))
+                                .help("Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]"),
+                        ),
+                ),
+        )
         .subcommand(
             Command::new("completions")
                 .about("Print shell completions for lfb and every tool")

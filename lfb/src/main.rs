@@ -49,6 +49,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Some(("config", sub)) => {
+            let Some(("check", check)) = sub.subcommand() else {
+                unreachable!("clap requires a config subcommand")
+            };
+            let flag = check.get_one::<PathBuf>("config-file").cloned();
+            match lfb::config_check::run(flag) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => ExitCode::from(lfb::config_check::report(&e)),
+            }
+        }
         Some((other, _)) => {
             eprintln!(
                 "lfb: error: unknown tool '{other}' (tools: {})",

@@ -78,17 +78,17 @@ fn every_tools_output_matches_the_published_schema() {
     };
 
     // SQLite: the demo database, SQL and native.
-    let demo = run(&mut tool("lfb-dump", st)
+    let demo = run(tool("lfb-dump", st)
         .env("HOME", home.path())
         .args(["--demo", "--tag", "hourly"]));
     demo.assert_ok();
     keep(&demo, "dump --demo");
-    let native = run(&mut tool("lfb-dump", st)
+    let native = run(tool("lfb-dump", st)
         .env("HOME", home.path())
         .args(["--demo", "-F", "native"]));
     keep(&native, "dump native");
     let verified = run_with_input(
-        &mut tool("lfb-verify", st).arg("--restore-test"),
+        tool("lfb-verify", st).arg("--restore-test"),
         &demo.stdout,
     );
     verified.assert_ok();
@@ -122,18 +122,18 @@ fn every_tools_output_matches_the_published_schema() {
             "shop",
             "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 50);",
         );
-        let plain = run(&mut tool("lfb-dump", st)
+        let plain = run(tool("lfb-dump", st)
             .args(["--tag", "daily"])
             .arg(pg.url("shop")));
         plain.assert_ok();
         keep(&plain, "pg dump");
-        let custom = run(&mut tool("lfb-dump", st)
+        let custom = run(tool("lfb-dump", st)
             .args(["-F", "custom"])
             .arg(pg.url("shop")));
         custom.assert_ok();
         keep(&custom, "pg dump custom");
         let rt = run_with_input(
-            &mut tool("lfb-verify", st).arg("--restore-test"),
+            tool("lfb-verify", st).arg("--restore-test"),
             &custom.stdout,
         );
         keep(&rt, "pg restore-test");
@@ -147,18 +147,18 @@ fn every_tools_output_matches_the_published_schema() {
     assert_eq!(bad.code, 1);
     keep(&bad, "verify failed");
     let failed =
-        run(&mut tool("lfb-dump", st).arg("postgresql://nobody@/nonexistent?host=/nonexistent"));
+        run(tool("lfb-dump", st).arg("postgresql://nobody@/nonexistent?host=/nonexistent"));
     assert_ne!(failed.code, 0);
     keep(&failed, "dump failed");
 
     // The store as a whole.
     keep(
-        &run(&mut tool("lfb-verify", st).arg("--all")),
+        &run(tool("lfb-verify", st).arg("--all")),
         "verify --all",
     );
     keep(&run(&mut tool("lfb-list", st)), "list");
     keep(&run(&mut tool("lfb-guard", st)), "guard");
-    let pruned = run(&mut tool("lfb-prune", st).args(["--keep-last", "1", "--dry-run"]));
+    let pruned = run(tool("lfb-prune", st).args(["--keep-last", "1", "--dry-run"]));
     keep(&pruned, "prune");
 
     for section in [
