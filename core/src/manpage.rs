@@ -104,7 +104,10 @@ cannot be run.";
 }
 
 const FILES: &[(&str, &str)] = &[
-    ("~/.config/lfb/config.toml, /etc/lfb/config.toml", "The optional config file ($XDG_CONFIG_HOME/lfb/config.toml), searched in this order when neither --config-file nor LFB_CONFIG names one: store, environments with their database, retention per tag, production databases. Flags and environment variables override it."),
+    (
+        "~/.config/lfb/config.toml, /etc/lfb/config.toml",
+        "The optional config file ($XDG_CONFIG_HOME/lfb/config.toml), searched in this order when neither --config-file nor LFB_CONFIG names one: store, environments with their database, retention per tag, production databases. Flags and environment variables override it.",
+    ),
     (
         "STORE/ENV/",
         "One folder per environment (dev, test, prod, ...) holding its artifacts, named NAME_KIND_TAG_YYYYmmddTHHMMSSZ.EXT.",

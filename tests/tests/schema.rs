@@ -87,10 +87,7 @@ fn every_tools_output_matches_the_published_schema() {
         .env("HOME", home.path())
         .args(["--demo", "-F", "native"]));
     keep(&native, "dump native");
-    let verified = run_with_input(
-        tool("lfb-verify", st).arg("--restore-test"),
-        &demo.stdout,
-    );
+    let verified = run_with_input(tool("lfb-verify", st).arg("--restore-test"), &demo.stdout);
     verified.assert_ok();
     keep(&verified, "verify --restore-test");
     let target = home.path().join("copy.sqlite3");
@@ -132,10 +129,7 @@ fn every_tools_output_matches_the_published_schema() {
             .arg(pg.url("shop")));
         custom.assert_ok();
         keep(&custom, "pg dump custom");
-        let rt = run_with_input(
-            tool("lfb-verify", st).arg("--restore-test"),
-            &custom.stdout,
-        );
+        let rt = run_with_input(tool("lfb-verify", st).arg("--restore-test"), &custom.stdout);
         keep(&rt, "pg restore-test");
     }
 
@@ -152,10 +146,7 @@ fn every_tools_output_matches_the_published_schema() {
     keep(&failed, "dump failed");
 
     // The store as a whole.
-    keep(
-        &run(tool("lfb-verify", st).arg("--all")),
-        "verify --all",
-    );
+    keep(&run(tool("lfb-verify", st).arg("--all")), "verify --all");
     keep(&run(&mut tool("lfb-list", st)), "list");
     keep(&run(&mut tool("lfb-guard", st)), "guard");
     let pruned = run(tool("lfb-prune", st).args(["--keep-last", "1", "--dry-run"]));
