@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use lfb_core::chrono::{DateTime, NaiveDate, Utc};
@@ -228,48 +228,69 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     Ok(0)
 }
 
-/// Every artifact of the store, in no particular order.
+/// Every artifact of the store, in no particular order. Sidecars are read
+/// and parsed on every core (a store of 100,000 artifacts is mostly that).
 pub fn inventory(store: &Store) -> Result<Vec<Entry>> {
-    let mut out = Vec::new();
-    for (folder, dir) in store.artifact_dirs()? {
-        let entries = fs::read_dir(&dir).map_err(|e| Error::io_path("read", &dir, e))?;
-        let mut names = BTreeSet::new();
-        let mut sidecars = BTreeSet::new();
+    let folders = store.artifact_dirs()?;
+    let mut files: Vec<(String, usize)> = Vec::new();
+    for (i, (_, dir)) in folders.iter().enumerate() {
+        let entries = fs::read_dir(dir).map_err(|e| Error::io_path("read", dir, e))?;
         for e in entries.flatten() {
-            if !e.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                continue;
+            if e.file_type().map(|t| t.is_file()).unwrap_or(false)
+                && let Ok(file) = e.file_name().into_string()
+                && !file.ends_with(".json")
+                && !file.ends_with(lfb_core::fsutil::PARTIAL_SUFFIX)
+            {
+                files.push((file, i));
             }
-            let file = e.file_name().to_string_lossy().into_owned();
-            match file.strip_suffix(".json") {
-                Some(artifact) => sidecars.insert(artifact.to_string()),
-                None => names.insert(file),
-            };
         }
-        for file in names {
-            let Some(name) = ArtifactName::parse(&file) else {
-                continue;
-            };
-            let path = dir.join(&file);
-            let sidecar = sidecars.contains(&file).then(|| store::sidecar_path(&path));
-            out.push(entry(path, name, &folder, sidecar)?);
-        }
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let folders = &folders;
+    let parts: Vec<Result<Vec<Entry>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = files
+            .chunks_mut(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut out = Vec::with_capacity(part.len());
+                    for (file, i) in part {
+                        let file = std::mem::take(file);
+                        let Some(name) = ArtifactName::parse(&file) else {
+                            continue;
+                        };
+                        let (folder, dir) = &folders[*i];
+                        out.push(entry(dir.join(&file), name, folder)?);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a listing thread panicked"))
+            .collect()
+    });
+    drop(files);
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
     }
     Ok(out)
 }
 
-fn entry(
-    path: PathBuf,
-    name: ArtifactName,
-    folder: &str,
-    sidecar: Option<PathBuf>,
-) -> Result<Entry> {
-    let side: Sidecar = match &sidecar {
-        Some(p) => {
-            let text = fs::read(p).map_err(|e| Error::io_path("read", p, e))?;
+fn entry(path: PathBuf, name: ArtifactName, folder: &str) -> Result<Entry> {
+    let sidecar = store::sidecar_path(&path);
+    let (side, has_sidecar): (Sidecar, bool) = match fs::read(&sidecar) {
+        Ok(text) => (
             serde_json::from_slice(&text)
-                .map_err(|e| Error::input(format!("sidecar '{}': {e}", p.display())))?
-        }
-        None => Sidecar::default(),
+                .map_err(|e| Error::input(format!("sidecar '{}': {e}", sidecar.display())))?,
+            true,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Sidecar::default(), false),
+        Err(e) => return Err(Error::io_path("read", &sidecar, e)),
     };
     let default_env = if folder == MIGRATIONS { "prod" } else { folder };
     let bytes = side
@@ -293,7 +314,7 @@ fn entry(
         kind: name.kind,
         bytes,
         verified,
-        derived: sidecar.is_none(),
+        derived: !has_sidecar,
         path,
     })
 }
@@ -389,38 +410,73 @@ fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     }
 }
 
-fn print_table(rows: &[&Entry], now: DateTime<Utc>, long: bool) {
-    let mut lines = vec![
-        [
-            "ENV",
-            "NAME",
-            "TAG",
-            "KIND",
-            "CREATED (UTC)",
-            "AGE",
-            "SIZE",
-            "VERIFIED",
-        ]
-        .map(String::from)
-        .to_vec(),
+const HEADER: [&str; 8] = [
+    "ENV",
+    "NAME",
+    "TAG",
+    "KIND",
+    "CREATED (UTC)",
+    "AGE",
+    "SIZE",
+    "VERIFIED",
+];
+
+fn row(a: &Entry, now: DateTime<Utc>, long: bool) -> Vec<String> {
+    let mut line = vec![
+        a.env.clone(),
+        a.name.clone(),
+        a.tag.clone(),
+        a.kind.as_str().to_string(),
+        a.created.format("%Y-%m-%d %H:%M:%S").to_string(),
+        age(now, a.created),
+        a.bytes.map(format_size).unwrap_or_else(|| "?".into()),
+        verified_cell(&a.verified, now),
     ];
-    for a in rows {
-        let mut line = vec![
-            a.env.clone(),
-            a.name.clone(),
-            a.tag.clone(),
-            a.kind.as_str().to_string(),
-            a.created.format("%Y-%m-%d %H:%M:%S").to_string(),
-            age(now, a.created),
-            a.bytes.map(format_size).unwrap_or_else(|| "?".into()),
-            verified_cell(&a.verified, now),
-        ];
-        if long {
-            line.push(a.path.display().to_string());
-        }
-        lines.push(line);
+    if long {
+        line.push(a.path.display().to_string());
     }
-    print_columns(&lines);
+    line
+}
+
+/// The table, streamed: one pass for the column widths, one to print, so
+/// memory does not grow with a copy of every cell.
+fn print_table(rows: &[&Entry], now: DateTime<Utc>, long: bool) {
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.len()).collect();
+    for a in rows {
+        for (i, cell) in row(a, now, long).iter().enumerate() {
+            match widths.get_mut(i) {
+                Some(w) => *w = (*w).max(cell.chars().count()),
+                None => widths.push(cell.chars().count()),
+            }
+        }
+    }
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+    let _ = write_row(&mut out, &header, &widths);
+    for a in rows {
+        if write_row(&mut out, &row(a, now, long), &widths).is_err() {
+            return; // the reader went away (| head)
+        }
+    }
+    let _ = out.flush();
+}
+
+fn write_row(
+    out: &mut impl std::io::Write,
+    cells: &[String],
+    widths: &[usize],
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, c) in cells.iter().enumerate() {
+        if i + 1 == cells.len() {
+            line.push_str(c);
+        } else {
+            line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
 }
 
 fn print_columns(lines: &[Vec<String>]) {
@@ -435,24 +491,10 @@ fn print_columns(lines: &[Vec<String>]) {
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = String::new();
+    let mut out = std::io::stdout().lock();
     for line in lines {
-        let cells: Vec<String> = line
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                if i + 1 == line.len() {
-                    s.clone()
-                } else {
-                    format!("{s:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
+        let _ = write_row(&mut out, line, &widths);
     }
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(out.as_bytes());
 }
 
 /// Totals per environment and name: count, size, newest, how many verified.
@@ -511,11 +553,44 @@ fn print_totals(rows: &[&Entry]) {
     print_columns(&lines);
 }
 
+#[derive(Deserialize)]
+struct PathOnly {
+    path: Option<String>,
+}
+
+/// The record line of an artifact straight from its one-line sidecar, with
+/// `path` set to where the artifact is now, without building the record:
+/// the sidecar as it is when its `path` is current (the usual case), else
+/// with its one `"path":"…"` member replaced. `None` when the sidecar is not
+/// that simple (several lines, the same `path` string elsewhere too): the
+/// caller then parses it whole.
+fn sidecar_line(artifact: &Path) -> Option<String> {
+    let text = fs::read_to_string(store::sidecar_path(artifact)).ok()?;
+    let text = text.trim_end();
+    if text.contains('\n') {
+        return None;
+    }
+    let stored = serde_json::from_str::<PathOnly>(text).ok()?.path?;
+    let now = artifact.to_str()?;
+    if stored == now {
+        return Some(text.to_string());
+    }
+    let needle = format!("\"path\":{}", serde_json::to_string(&stored).ok()?);
+    let with = format!("\"path\":{}", serde_json::to_string(now).ok()?);
+    (text.matches(&needle).count() == 1).then(|| text.replacen(&needle, &with, 1))
+}
+
 /// Prints each listed artifact's full record (its sidecar, or what its
 /// name tells), newest first.
 fn print_records(rows: &[&Entry]) -> Result<()> {
     let mut out = RecordWriter::new();
     for a in rows {
+        if !a.derived
+            && let Some(line) = sidecar_line(&a.path)
+        {
+            out.write_value(&line)?;
+            continue;
+        }
         let file = a
             .path
             .file_name()

@@ -336,3 +336,24 @@ fn help_version_and_man_page() {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     lfb_core::cli::check_man_page(lfb_list::Cli::command(), ws).unwrap();
 }
+
+#[test]
+fn a_moved_store_lists_where_artifacts_are_now() {
+    // Sidecars remember the path an artifact was written at; after the store
+    // folder moved (a new machine, a restored copy), records say where the
+    // artifact is now.
+    let old = sample_store();
+    let new = tempfile::tempdir().unwrap();
+    let moved = new.path().join("store");
+    std::fs::rename(old.path(), &moved).unwrap();
+    let out = list(&moved).assert().success().get_output().stdout.clone();
+    let recs = records(&out);
+    assert_eq!(recs.len(), 6);
+    for r in &recs {
+        let p = r["path"].as_str().unwrap();
+        assert!(p.starts_with(&moved.display().to_string()), "{p}");
+        assert!(Path::new(p).is_file(), "{p}");
+    }
+    // Everything else is the sidecar as written.
+    assert!(recs.iter().filter(|r| r["sha256"] == "00").count() == 5);
+}
