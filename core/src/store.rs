@@ -43,7 +43,10 @@ pub fn resolve_env(flag: Option<&str>) -> Result<String> {
             Some(e) => (e, "LFB_ENV"),
             None => match std::env::var("LEDGER_ENV").ok().filter(|s| !s.is_empty()) {
                 Some(e) => (e, "LEDGER_ENV"),
-                None => ("dev".to_string(), "default"),
+                None => match crate::config::current()?.and_then(|c| c.file.default_env.as_ref()) {
+                    Some(e) => (e.get_ref().clone(), "the config file's default_env"),
+                    None => ("dev".to_string(), "default"),
+                },
             },
         },
     };
@@ -90,9 +93,14 @@ impl StoredArtifact {
 /// only ran in prod). So an environment covers its own folder and its share
 /// of `migrations/`.
 pub fn artifact_env<'a>(folder: &'a str, record: &'a Record) -> &'a str {
+    env_of(folder, record.env())
+}
+
+/// [`artifact_env`] from the folder and the `env` the record names, for
+/// tools that read only a few fields of each sidecar (lfb-list).
+pub fn env_of<'a>(folder: &'a str, record_env: Option<&'a str>) -> &'a str {
     if folder == MIGRATIONS {
-        record
-            .env()
+        record_env
             .filter(|e| naming::valid_tag(e) && !RESERVED.contains(e))
             .unwrap_or("prod")
     } else {
