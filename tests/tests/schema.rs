@@ -97,7 +97,9 @@ fn every_tools_output_matches_the_published_schema() {
     )
     .unwrap();
     let restored = run_with_input(
-        tool("lfb-restore", st).arg("--yes").arg(&target),
+        tool("lfb-restore", st)
+            .args(["--yes", "--from", "ledgerflow"])
+            .arg(&target),
         &demo.stdout,
     );
     restored.assert_ok();
