@@ -44,8 +44,11 @@ checks. Then a safety backup of the target as it is now is taken (tag pre-restor
 verified; its path is printed so the restore can be undone) unless --no-safety-backup.\n\n\
 PostgreSQL: the schemas of the target are dropped and the dump is loaded in one \
 transaction (psql --single-transaction with ON_ERROR_STOP; custom-format archives are \
-turned into SQL by pg_restore). SQLite: the new database is built beside the target, \
-checked, and renamed over it; its -wal/-shm files are dealt with first.\n\n\
+turned into SQL by pg_restore). SQLite: the new database is built beside the target and \
+checked (integrity, row counts), then written into the existing target in one SQLite \
+transaction (the backup API), so the file keeps its owner, group, mode, extended \
+attributes and journal mode (WAL stays WAL), and other connections see the old or the \
+new database, never a mix; a missing target is created by rename.\n\n\
 Restoring into environment prod needs --confirm NAME naming the target database. \
 Elsewhere lfb-restore asks on a terminal, and needs --yes when not on one.",
     after_help = "Examples:\n  \
@@ -93,6 +96,15 @@ pub struct Cli {
     /// Run the PostgreSQL client programs through a command prefix
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
+
+    /// SQLite: how long to wait while another connection holds a lock
+    ///
+    /// The restore writes into the target database through SQLite's own
+    /// locking. After a second of waiting it says so on stderr; after
+    /// DURATION (e.g. 30s, 5m) it gives up with exit 1, the target unchanged.
+    #[arg(long, value_name = "DURATION", default_value = sqlite::DEFAULT_WAIT,
+          value_parser = lfb_core::cli::parse_duration_arg)]
+    pub wait: std::time::Duration,
 
     /// Full archives: also extract media/ and config/ into DIR
     ///
@@ -356,7 +368,14 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let format = dump_record.format().unwrap_or("unknown").to_string();
     let res = match &db {
         Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_record, ui),
-        Database::Sqlite(target) => sqlite::restore(target, &dump_path, &format, ui),
+        Database::Sqlite(target) => sqlite::restore(
+            target,
+            &dump_path,
+            &format,
+            dump_record.tables().as_ref(),
+            cli.wait,
+            ui,
+        ),
         Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
     };
     drop(scratch);
