@@ -137,9 +137,10 @@ pub fn restore(
         )));
     }
 
-    match open_target(target)? {
+    let mut waiter = Waiter::new(target, wait, ui);
+    match open_target(target, &mut waiter)? {
         Target::Database(dest) => {
-            copy_in_place(new, dest, target, wait, ui)?;
+            copy_in_place(new, dest, target, &mut waiter, ui)?;
             // `file` is dropped here: the partial is removed.
         }
         Target::Missing => {
@@ -208,7 +209,7 @@ enum Target {
     Unreadable(fs::Metadata, String),
 }
 
-fn open_target(target: &Path) -> Result<Target> {
+fn open_target(target: &Path, waiter: &mut Waiter<'_>) -> Result<Target> {
     let meta = match fs::symlink_metadata(target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Target::Missing),
         Err(e) => return Err(Error::io_path("read", target, e)),
@@ -230,10 +231,26 @@ fn open_target(target: &Path) -> Result<Target> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| Error::failed(format!("cannot open '{}': {e}", target.display())))?;
+    // Short waits inside SQLite, the long one in `waiter` (which says why).
+    conn.busy_timeout(Duration::from_millis(50))
+        .map_err(|e| Error::failed(format!("cannot open '{}': {e}", target.display())))?;
     // Reading the schema reads the header: not a database, or damaged.
-    match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-        r.get::<_, i64>(0)
-    }) {
+    let read = loop {
+        match conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                waiter.busy()?
+            }
+            other => break other,
+        }
+    };
+    match read {
         Ok(_) => Ok(Target::Database(conn)),
         Err(rusqlite::Error::SqliteFailure(e, msg))
             if matches!(
@@ -264,7 +281,7 @@ fn copy_in_place(
     new: Connection,
     mut dest: Connection,
     target: &Path,
-    wait: Duration,
+    waiter: &mut Waiter<'_>,
     ui: &Ui,
 ) -> Result<()> {
     let sql = |what: &str, e: rusqlite::Error| {
@@ -298,37 +315,12 @@ fn copy_in_place(
             target.display()
         ));
     }
-    dest.busy_timeout(Duration::from_millis(50))
-        .map_err(|e| sql("open", e))?;
-    let started = Instant::now();
-    let mut said = false;
     {
         let backup = Backup::new(&new, &mut dest).map_err(|e| sql("write", e))?;
         loop {
             match backup.step(-1).map_err(|e| sql("write", e))? {
                 StepResult::Done => break,
-                StepResult::Busy | StepResult::Locked => {
-                    let waited = started.elapsed();
-                    if waited >= wait {
-                        return Err(Error::failed(format!(
-                            "gave up after waiting {} for '{}': another connection holds a \
-                             write lock (or a long read) on it (--wait sets how long to \
-                             wait)",
-                            lfb_core::units::format_duration(wait),
-                            target.display()
-                        )));
-                    }
-                    if !said && waited >= SAY_WAITING_AFTER {
-                        ui.warn(format!(
-                            "waiting for DB: another connection holds a write lock (or a long \
-                             read) on '{}'; waiting up to {} (--wait)",
-                            target.display(),
-                            lfb_core::units::format_duration(wait)
-                        ));
-                        said = true;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+                StepResult::Busy | StepResult::Locked => waiter.busy()?,
                 StepResult::More => {}
                 // Non-exhaustive upstream; nothing else is documented.
                 #[allow(unreachable_patterns)]
@@ -336,11 +328,56 @@ fn copy_in_place(
             }
         }
     }
-    if said {
+    if waiter.said {
         ui.info(format!("'{}' is free: restored", target.display()));
     }
     dest.close().map_err(|(_, e)| sql("close", e))?;
     close(new)
+}
+
+/// Waiting for another connection's lock on the target: says why after
+/// [`SAY_WAITING_AFTER`], gives up after `--wait`.
+struct Waiter<'a> {
+    target: &'a Path,
+    limit: Duration,
+    ui: &'a Ui,
+    started: Option<Instant>,
+    said: bool,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(target: &'a Path, limit: Duration, ui: &'a Ui) -> Waiter<'a> {
+        Waiter {
+            target,
+            limit,
+            ui,
+            started: None,
+            said: false,
+        }
+    }
+
+    /// The target was busy: wait a moment, or fail once `--wait` is over.
+    fn busy(&mut self) -> Result<()> {
+        let waited = self.started.get_or_insert_with(Instant::now).elapsed();
+        let limit = lfb_core::units::format_duration(self.limit);
+        if waited >= self.limit {
+            return Err(Error::failed(format!(
+                "gave up after waiting {limit} for '{}': another connection holds a write \
+                 lock (or a long read) on it (--wait sets how long to wait)",
+                self.target.display()
+            )));
+        }
+        if !self.said && waited >= SAY_WAITING_AFTER {
+            self.ui.warn(format!(
+                "waiting for DB: another connection holds a write lock (or a long read) on \
+                 '{}'; waiting up to {limit} (--wait)",
+                self.target.display()
+            ));
+            self.said = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(())
+    }
 }
 
 /// Gives the new file the owner, group and mode of the file it replaces.

@@ -372,25 +372,32 @@ fn a_restore_waits_for_a_write_lock_says_why_and_gives_up_cleanly() {
     );
     let before = shell(&target, ".dump");
 
-    // A writer in the middle of a transaction for longer than --wait.
+    // A writer in the middle of a transaction for longer than --wait: in
+    // WAL mode, and in rollback-journal mode holding the exclusive lock
+    // (which keeps even readers out).
+    let rollback = dir.path().join("busy-rollback.db");
+    shell(&rollback, "CREATE TABLE old(x); INSERT INTO old VALUES(1);");
+    for (db, begin) in [(&target, "BEGIN IMMEDIATE"), (&rollback, "BEGIN EXCLUSIVE")] {
+        let holder = Connection::open(db).unwrap();
+        holder
+            .execute_batch(&format!("{begin}; INSERT INTO old VALUES(2);"))
+            .unwrap();
+        let started = Instant::now();
+        let out = restore(st.path(), &rec, db, &["--wait", "2s"]);
+        out.assert_code(1);
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert!(
+            out.stderr
+                .contains("waiting for DB: another connection holds a write lock"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("gave up"), "{}", out.stderr);
+        assert!(out.stderr.contains("unchanged"), "{}", out.stderr);
+        holder.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(shell(db, ".dump"), before, "the target is unchanged");
+    }
     let holder = Connection::open(&target).unwrap();
-    holder
-        .execute_batch("BEGIN IMMEDIATE; INSERT INTO old VALUES(2);")
-        .unwrap();
-    let started = Instant::now();
-    let out = restore(st.path(), &rec, &target, &["--wait", "2s"]);
-    out.assert_code(1);
-    assert!(started.elapsed() >= Duration::from_secs(2));
-    assert!(
-        out.stderr
-            .contains("waiting for DB: another connection holds a write lock"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("gave up"), "{}", out.stderr);
-    assert!(out.stderr.contains("unchanged"), "{}", out.stderr);
-    holder.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(shell(&target, ".dump"), before, "the target is unchanged");
 
     // The same writer, done after 1.5 s: the restore waits, then restores.
     holder
