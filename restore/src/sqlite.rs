@@ -145,6 +145,9 @@ pub fn restore(
         }
         Target::Missing => {
             close(new)?;
+            // A -wal or hot -journal of a database that was deleted would
+            // be replayed into the new file by the next connection.
+            remove_stale_side_files(target, ui)?;
             file.replace(target)?;
         }
         Target::Unreadable(meta, why) => {
@@ -154,13 +157,8 @@ pub fn restore(
             ));
             close(new)?;
             keep_owner_and_mode(&partial, &meta)?;
+            remove_stale_side_files(target, ui)?;
             file.replace(target)?;
-            for suffix in SIDE_SUFFIXES {
-                let p = with_suffix(target, suffix);
-                if p.exists() {
-                    fs::remove_file(&p).with_path("remove", &p)?;
-                }
-            }
         }
     }
     Ok(Restored {
@@ -196,6 +194,20 @@ fn remove_side_files(db: &Path) {
     for suffix in SIDE_SUFFIXES {
         let _ = fs::remove_file(with_suffix(db, suffix));
     }
+}
+
+fn remove_stale_side_files(target: &Path, ui: &Ui) -> Result<()> {
+    for suffix in SIDE_SUFFIXES {
+        let p = with_suffix(target, suffix);
+        if fs::symlink_metadata(&p).is_ok() {
+            fs::remove_file(&p).with_path("remove", &p)?;
+            ui.info(format!(
+                "removed {}: it belonged to a database that is gone",
+                p.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn close(conn: Connection) -> Result<()> {
