@@ -98,7 +98,17 @@ pub fn restore(
     }
     let building = building_path(target);
     let partial = fsutil::partial_path(&building);
-    // A restore killed with SIGKILL (no chance to clean up) leaves these.
+    // A restore killed with SIGKILL (no chance to clean up) leaves these;
+    // a running one holds a lock on its partial file.
+    if let Ok(f) = fs::File::open(&partial)
+        && let Err(std::fs::TryLockError::WouldBlock) = f.try_lock()
+    {
+        return Err(Error::failed(format!(
+            "another lfb-restore into '{}' is running (it holds {})",
+            target.display(),
+            partial.display()
+        )));
+    }
     for p in leftovers(target) {
         if p.exists() {
             fs::remove_file(&p).with_path("remove the leftover", &p)?;
@@ -109,6 +119,9 @@ pub fn restore(
         }
     }
     let mut file = AtomicFile::create(&building)?;
+    file.file()
+        .try_lock()
+        .map_err(|e| Error::failed(format!("cannot lock '{}': {e}", partial.display())))?;
     let side = partial.clone();
     let _side_guard = SideFiles::new(side);
     let mut src = load::open_decoded(artifact, format)?;

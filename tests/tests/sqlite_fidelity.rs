@@ -996,3 +996,55 @@ fn sample_databases_round_trip() {
         eprintln!("{}: round trips exact", src.display());
     }
 }
+
+/// Issue 13 ("all or nothing, including every check"): the row counts are
+/// checked before the target is touched; and a second restore into the
+/// same target while one runs is refused instead of deleting its file.
+#[test]
+fn counts_are_checked_before_the_target_is_touched_and_restores_do_not_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = store();
+    let src = dir.path().join("src.db");
+    settings_db(&src, "", false);
+    let mut rec = dump(st.path(), &src, "sql", "gzip");
+    let target = dir.path().join("target.db");
+    shell(&target, "CREATE TABLE old(x); INSERT INTO old VALUES(1);");
+    let before = std::fs::read(&target).unwrap();
+
+    // A record whose counts cannot match (as a damaged or wrong record would).
+    rec["source"]["tables"]["item"] = Value::from(1);
+    let out = restore(st.path(), &rec, &target, &[]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("row counts differ"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        before,
+        "the target is untouched"
+    );
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+
+    // Another restore holds its partial file.
+    let rec = dump(st.path(), &src, "sql", "gzip");
+    let partial = dir.path().join("target.db.lfb-restore.partial");
+    let held = std::fs::File::create(&partial).unwrap();
+    held.lock().unwrap();
+    let out = restore(st.path(), &rec, &target, &[]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("another lfb-restore"), "{}", out.stderr);
+    assert!(partial.exists(), "the running restore's file is left alone");
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+    // Once that one is gone, its file is a leftover and is removed.
+    drop(held);
+    let out = restore(st.path(), &rec, &target, &[]);
+    out.assert_ok();
+    assert!(
+        out.stderr.contains("left by an interrupted restore"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(shell(&target, ".dump"), shell(&src, ".dump"));
+}
