@@ -1048,3 +1048,40 @@ fn counts_are_checked_before_the_target_is_touched_and_restores_do_not_collide()
     );
     assert_eq!(shell(&target, ".dump"), shell(&src, ".dump"));
 }
+
+/// Restoring over an existing target: page size, auto_vacuum and encoding
+/// are the backup's, except that a WAL target keeps its page size (SQLite
+/// cannot change it in WAL mode) and its journal mode.
+#[test]
+fn over_an_existing_target_settings_follow_the_backup_except_wal_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = store();
+    let src = dir.path().join("src.db");
+    settings_db(
+        &src,
+        "PRAGMA page_size=65536; PRAGMA auto_vacuum=FULL; PRAGMA encoding='UTF-16le';",
+        true,
+    );
+    for format in ["sql", "native"] {
+        let rec = dump(st.path(), &src, format, "gzip");
+        for wal in [false, true] {
+            let target = dir.path().join(format!("t-{format}-{wal}.db"));
+            let mode = if wal { "WAL" } else { "DELETE" };
+            shell(
+                &target,
+                &format!("PRAGMA page_size=4096; PRAGMA journal_mode={mode}; CREATE TABLE old(x);"),
+            );
+            restore(st.path(), &rec, &target, &[]).assert_ok();
+            let what = format!("{format}, WAL target: {wal}");
+            let page = shell_text(&target, "PRAGMA page_size");
+            assert_eq!(page, if wal { "4096" } else { "65536" }, "{what}");
+            assert_eq!(shell_text(&target, "PRAGMA auto_vacuum"), "1", "{what}");
+            assert_eq!(shell_text(&target, "PRAGMA encoding"), "UTF-16le", "{what}");
+            let journal = shell_text(&target, "PRAGMA journal_mode");
+            assert_eq!(journal, if wal { "wal" } else { "delete" }, "{what}");
+            assert_eq!(shell(&target, ".dump"), shell(&src, ".dump"), "{what}");
+            assert_eq!(stat_tables(&target), "sqlite_stat1\nsqlite_stat4");
+            assert_eq!(shell_text(&target, "PRAGMA integrity_check"), "ok");
+        }
+    }
+}
