@@ -160,7 +160,7 @@ fn copy_snapshot(src: &Connection, dest: &Path) -> Result<TableCounts, Fail> {
 }
 
 /// Marks a closed, single-file database as WAL mode (header bytes 18-19).
-pub fn set_wal_header(path: &Path) -> io::Result<()> {
+fn set_wal_header(path: &Path) -> io::Result<()> {
     use std::io::{Seek, SeekFrom};
     let mut f = std::fs::OpenOptions::new()
         .read(true)
