@@ -1085,3 +1085,45 @@ fn over_an_existing_target_settings_follow_the_backup_except_wal_page_size() {
         }
     }
 }
+
+/// Issue 13 item 7, "coordinate with open connections": an application that
+/// keeps its connection open across the restore sees the restored database
+/// through it (the file is written in place, not replaced behind its back),
+/// and what it writes afterwards lands in the file everyone else reads.
+#[test]
+fn an_open_application_connection_sees_the_restored_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = store();
+    let src = dir.path().join("src.db");
+    settings_db(&src, "", false);
+    for wal in [true, false] {
+        let rec = dump(st.path(), &src, "sql", "gzip");
+        let target = dir.path().join(format!("app-{wal}.db"));
+        let mode = if wal { "WAL" } else { "DELETE" };
+        shell(
+            &target,
+            &format!("PRAGMA journal_mode={mode}; CREATE TABLE old(x); INSERT INTO old VALUES(1);"),
+        );
+        let app = Connection::open(&target).unwrap();
+        let n: i64 = app
+            .query_row("SELECT count(*) FROM old", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        restore(st.path(), &rec, &target, &[]).assert_ok();
+        let items: i64 = app
+            .query_row("SELECT count(*) FROM item", [], |r| r.get(0))
+            .unwrap_or_else(|e| {
+                panic!("WAL {wal}: the open connection sees the old database: {e}")
+            });
+        assert_eq!(items, 3001);
+        app.execute("INSERT INTO item(kind, body) VALUES('late', 'x')", [])
+            .unwrap();
+        drop(app);
+        assert_eq!(
+            shell_text(&target, "SELECT count(*) FROM item WHERE kind = 'late'"),
+            "1",
+            "WAL {wal}: the application's write is in the file"
+        );
+        assert_eq!(shell_text(&target, "PRAGMA integrity_check"), "ok");
+    }
+}
