@@ -1,8 +1,8 @@
 complete -c lfb-dump -s t -l tag -d 'Why this backup is made: hourly, daily, pre-migration, safety, manual, …' -r
 complete -c lfb-dump -s n -l name -d 'Base name of the artifact [default: the database name]' -r
-complete -c lfb-dump -s F -l format -d 'Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)' -r -f -a "sql\t'Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text)'
+complete -c lfb-dump -s F -l format -d 'Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)' -r -f -a "sql\t'Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text that keeps page size, auto_vacuum, encoding, WAL mode and statistics)'
 custom\t'PostgreSQL custom format (pg_dump -Fc), for pg_restore'
-native\t'SQLite: a page-exact copy of the database file (backup API)'"
+native\t'SQLite: a page-exact copy of the database file (backup API), one file also for WAL databases (whose copy says WAL in its header)'"
 complete -c lfb-dump -s c -l compress -d 'Compression of the artifact (custom format compresses internally)' -r -f -a "gzip\t''
 none\t''"
 complete -c lfb-dump -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r

@@ -46,9 +46,9 @@ complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcomma
 complete -c lfb -n "__fish_lfb_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s t -l tag -d 'Why this backup is made: hourly, daily, pre-migration, safety, manual, …' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s n -l name -d 'Base name of the artifact [default: the database name]' -r
-complete -c lfb -n "__fish_lfb_using_subcommand dump" -s F -l format -d 'Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)' -r -f -a "sql\t'Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text)'
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -s F -l format -d 'Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)' -r -f -a "sql\t'Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text that keeps page size, auto_vacuum, encoding, WAL mode and statistics)'
 custom\t'PostgreSQL custom format (pg_dump -Fc), for pg_restore'
-native\t'SQLite: a page-exact copy of the database file (backup API)'"
+native\t'SQLite: a page-exact copy of the database file (backup API), one file also for WAL databases (whose copy says WAL in its header)'"
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s c -l compress -d 'Compression of the artifact (custom format compresses internally)' -r -f -a "gzip\t''
 none\t''"
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r
@@ -126,6 +126,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -s u -l user -d 'Postgr
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s d -l database -d 'PostgreSQL database name (as restore_db_clean.sh -d)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l confirm -d 'Confirm a restore by naming the target database (needed for production)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l exec -d 'Run the PostgreSQL client programs through a command prefix' -r
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l wait -d 'SQLite: how long to wait while another connection holds a lock' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l files-to -d 'Full archives: also restore media folders and configuration under DIR (the project folder)' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l media-to -d 'Full archives: put media folder FOLDER (its name or relative path in the archive) exactly at DEST (repeatable)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l config-to -d 'Full archives: put configuration files in DIR (default DIR/config of --files-to)' -r -F

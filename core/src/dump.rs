@@ -36,11 +36,13 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 /// Dump formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text)
+    /// Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text that
+    /// keeps page size, auto_vacuum, encoding, WAL mode and statistics)
     Sql,
     /// PostgreSQL custom format (pg_dump -Fc), for pg_restore
     Custom,
-    /// SQLite: a page-exact copy of the database file (backup API)
+    /// SQLite: a page-exact copy of the database file (backup API), one file
+    /// also for WAL databases (whose copy says WAL in its header)
     Native,
 }
 

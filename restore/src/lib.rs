@@ -56,8 +56,12 @@ checks. Then a safety backup of the target as it is now is taken (tag pre-restor
 the target's environment folder, verified) unless --no-safety-backup, and the complete \
 command that undoes the restore is printed.\n\n\
 PostgreSQL: the schemas of the target are dropped and the dump is loaded in one \
-transaction. SQLite: the new database is built beside the target, checked, and renamed \
-over it.\n\n\
+transaction (psql with ON_ERROR_STOP; custom-format archives are turned into SQL by \
+pg_restore). SQLite: the new database is built beside the target and checked \
+(integrity, row counts), then written into the existing target in one SQLite \
+transaction (the backup API), so the file keeps its owner, group, mode, extended \
+attributes and journal mode (WAL stays WAL), and other connections see the old or the \
+new database, never a mix; a missing target is created by rename.\n\n\
 A production restore (environment prod, a backup taken in prod, or a target listed in \
 LFB_PROD_DATABASES, a comma list of database names, paths or URLs) needs --confirm NAME \
 naming the target database; --yes is never enough. Elsewhere lfb-restore asks on a \
@@ -131,6 +135,15 @@ pub struct Cli {
     /// Run the PostgreSQL client programs through a command prefix
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
+
+    /// SQLite: how long to wait while another connection holds a lock
+    ///
+    /// The restore writes into the target database through SQLite's own
+    /// locking. After a second of waiting it says so on stderr; after
+    /// DURATION (e.g. 30s, 5m) it gives up with exit 1, the target unchanged.
+    #[arg(long, value_name = "DURATION", default_value = sqlite::DEFAULT_WAIT,
+          value_parser = lfb_core::cli::parse_duration_arg)]
+    pub wait: std::time::Duration,
 
     /// Full archives: also restore media folders and configuration under DIR
     /// (the project folder)
@@ -552,7 +565,14 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     );
     let res = match &db {
         Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_record, ui),
-        Database::Sqlite(target) => sqlite::restore(target, &dump_path, &format, ui),
+        Database::Sqlite(target) => sqlite::restore(
+            target,
+            &dump_path,
+            &format,
+            dump_record.tables().as_ref(),
+            cli.wait,
+            ui,
+        ),
         Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
     };
     drop(ticker);
