@@ -588,6 +588,8 @@ fn scan_reader(
 /// What [`verify_while_copying`] found, and the copy's writer back.
 pub struct Streamed {
     pub outcome: Outcome,
+    /// Row counts read from the stream (plain PostgreSQL dumps).
+    pub tables: Option<TableCounts>,
     pub tee: Option<Tee>,
     pub tee_error: Option<io::Error>,
 }
@@ -607,6 +609,7 @@ pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
     let want: BTreeSet<&str> = ["checksum", "decode", "complete"].into_iter().collect();
     let checks = content_checks(record, &path, gzip, &scan, &want);
     Ok(Streamed {
+        tables: scan.stream_tables.clone(),
         outcome: Outcome { checks },
         tee,
         tee_error,
@@ -1113,12 +1116,25 @@ fn restore_test(
                 )));
             }
             let ident = format!("\"{}\"", scratch_db.replace('"', "\"\""));
+            let drop_sql = if pg.server.version_num >= 130000 {
+                format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)")
+            } else {
+                format!("DROP DATABASE IF EXISTS {ident}")
+            };
+            // Armed before the database exists: no scratch database outlives
+            // this process, however it ends. SIGINT/SIGTERM/SIGHUP drop it
+            // through `cleanup`; SIGKILL and the like through the watcher.
+            let watch = {
+                let mut cmd = pg.command("psql");
+                cmd.args(["-X", "-q", "-d", "postgres", "-c", &drop_sql]);
+                crate::watchdog::DeathWatch::spawn(&cmd)?
+            };
             pg.psql_query(&format!("CREATE DATABASE {ident}"))?;
             let dropper = {
                 let pg = pg.clone();
-                let ident = ident.clone();
+                let drop_sql = drop_sql.clone();
                 cleanup::on_interrupt(move || {
-                    let _ = pg.psql_query(&format!("DROP DATABASE IF EXISTS {ident}"));
+                    let _ = pg.psql_query(&drop_sql);
                 })
             };
             let res = (|| {
@@ -1126,7 +1142,7 @@ fn restore_test(
                     let mut r = load::open_decoded(path, format)?;
                     load::psql_load(&pg, &scratch_db, "", &mut r)?;
                 } else {
-                    load::pg_restore_load(&pg, &scratch_db, path, &[])?;
+                    load::pg_custom_load(&pg, &scratch_db, "", path, None)?;
                 }
                 let found = pg.count_tables(Some(&scratch_db))?;
                 finish_compare(
@@ -1136,6 +1152,7 @@ fn restore_test(
                 )
             })();
             dropper.run_now();
+            drop(watch);
             res
         }
         Content::Tar => archive_restore_test(path, opts),

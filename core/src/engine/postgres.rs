@@ -24,9 +24,12 @@ use crate::progress::Progress;
 pub type TableCounts = BTreeMap<String, u64>;
 
 /// One query that counts the rows of every table pg_dump dumps data for,
-/// exactly, in the current snapshot. Output: `name|count` lines.
+/// exactly, in the current snapshot. Output: `name|count` lines. A count
+/// is the rows stored in that table itself (`FROM ONLY`: an inheritance
+/// parent's count leaves out its children's rows), which is what a plain
+/// dump's `COPY` holds for it, so plain and custom records agree.
 pub const COUNT_TABLES_SQL: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
- (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
+ (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
  WHERE c.relkind = 'r' AND c.relpersistence <> 't' \
  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
