@@ -175,7 +175,7 @@ pub fn psql_transaction(
     crate::sys::die_with_parent(&mut cmd);
     let mut child = cmd
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
@@ -186,6 +186,15 @@ pub fn psql_transaction(
         })?;
     // Bounded: a long restore may print many notices.
     let err_thread = capture_stderr(&mut child);
+    let out_thread = capture_tail(child.stdout.take().expect("piped"));
+    let marker = format!(
+        "lfb-committed-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
     let stdin = child.stdin.take().expect("piped");
     let mut input = ScriptFilter::new(stdin);
     let decision = match input
@@ -199,7 +208,7 @@ pub fn psql_transaction(
         Ok(Decision::Commit(mut input, expect)) => {
             // Only now may the transaction commit.
             match input
-                .write_all(pgscript::epilogue(expect.as_ref()).as_bytes())
+                .write_all(pgscript::epilogue(expect.as_ref(), &marker).as_bytes())
                 .and_then(|()| input.flush())
             {
                 Ok(()) => {
@@ -223,14 +232,40 @@ pub fn psql_transaction(
     };
     let status = child.wait().context("cannot wait for psql")?;
     let err = err_thread.join().unwrap_or_default();
+    let out = out_thread.join().unwrap_or_default();
     // An SQL error explains a failure best, even when the feeder also
     // stopped because psql had stopped reading.
     match (outcome, status.code()) {
         (_, Some(c)) if c != 0 => Err(sql_error(&err)),
         (Some(e), _) => Err(e),
-        (None, Some(_)) => Ok(()),
+        (None, Some(_)) if out.contains(&marker) => Ok(()),
+        (None, Some(_)) => Err(Error::failed(format!(
+            "psql ended without committing (it stopped reading the script early){}",
+            match first_error_line(&err).as_str() {
+                "no message" => String::new(),
+                m => format!(": {m}"),
+            }
+        ))),
         (None, None) => Err(Error::failed("psql was killed")),
     }
+}
+
+/// Collects the last 32-64 KiB of a child's output in a thread.
+fn capture_tail(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() > 64 * 1024 {
+                buf.drain(..buf.len() - 32 * 1024);
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    })
 }
 
 /// The error of a failed load, from psql's stderr: the row-count check's

@@ -23,7 +23,7 @@ use crate::engine::postgres::TableCounts;
 /// Opens the transaction and arms the commit guard.
 pub fn prologue() -> &'static str {
     "BEGIN;\n\
-     CREATE TEMPORARY TABLE lfb_commit_guard (x int);\n\
+     CREATE TEMPORARY TABLE lfb_commit_guard (x bigint);\n\
      CREATE FUNCTION pg_temp.lfb_commit_guard() RETURNS trigger LANGUAGE plpgsql AS $lfb$\n\
      BEGIN\n\
        IF pg_catalog.current_setting('lfb.restore', true) IS DISTINCT FROM 'commit' THEN\n\
@@ -33,15 +33,19 @@ pub fn prologue() -> &'static str {
      END $lfb$;\n\
      CREATE CONSTRAINT TRIGGER lfb_commit_guard AFTER INSERT ON pg_temp.lfb_commit_guard\n\
        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.lfb_commit_guard();\n\
-     INSERT INTO pg_temp.lfb_commit_guard VALUES (1);\n"
+     INSERT INTO pg_temp.lfb_commit_guard VALUES (pg_catalog.txid_current());\n"
 }
 
 /// The marker of a row-count failure in psql's error output.
 pub const COUNTS_DIFFER: &str = "lfb: row counts differ from the record: ";
 
-/// Compares row counts inside the transaction (counting rows stored in each
-/// table itself, `FROM ONLY`), then allows and sends the COMMIT.
-pub fn epilogue(expect: Option<&TableCounts>) -> String {
+/// Checks that the dump did not end lfb's transaction (a `ROLLBACK` in it
+/// would have removed the guard table and row), compares row counts inside
+/// the transaction (counting rows stored in each table itself, `FROM
+/// ONLY`), then allows and sends the COMMIT, and after it a query printing
+/// `marker`, which psql only runs when the COMMIT succeeded: lfb counts a
+/// load as committed only when it reads the marker back.
+pub fn epilogue(expect: Option<&TableCounts>, marker: &str) -> String {
     let mut values = String::new();
     for (name, n) in expect.into_iter().flatten() {
         if !values.is_empty() {
@@ -70,11 +74,17 @@ pub fn epilogue(expect: Option<&TableCounts>) -> String {
         )
     };
     format!(
-        "\n;\nDO $lfb$ DECLARE r record; t regclass; n bigint; bad text := ''; BEGIN\n\
+        "\nDO $lfb$ DECLARE r record; t regclass; n bigint; bad text := ''; BEGIN\n\
+         \x20 IF pg_catalog.to_regclass('pg_temp.lfb_commit_guard') IS NULL OR NOT EXISTS\n\
+         \x20    (SELECT 1 FROM pg_temp.lfb_commit_guard WHERE x = pg_catalog.txid_current()) THEN\n\
+         \x20   RAISE EXCEPTION 'lfb: the dump ended the restore''s transaction itself';\n\
+         \x20 END IF;\n\
          {check}\
          \x20 PERFORM pg_catalog.set_config('lfb.restore', 'commit', true);\n\
          END $lfb$;\n\
-         COMMIT;\n"
+         COMMIT;\n\
+         SELECT {} AS lfb;\n",
+        literal(marker)
     )
 }
 
@@ -271,9 +281,9 @@ mod tests {
     fn epilogue_quotes_names() {
         let mut t = TableCounts::new();
         t.insert("public.\"it's\\\"".into(), 3);
-        let e = epilogue(Some(&t));
+        let e = epilogue(Some(&t), "m1");
         assert!(e.contains("(E'public.\"it\\'s\\\\\"', 3::bigint)"), "{e}");
-        assert!(e.ends_with("COMMIT;\n"));
-        assert!(!epilogue(None).contains("VALUES"));
+        assert!(e.ends_with("COMMIT;\nSELECT E'm1' AS lfb;\n"), "{e}");
+        assert!(!epilogue(None, "m2").contains("VALUES"));
     }
 }
