@@ -198,7 +198,10 @@ fn sniff(head: &[u8]) -> Content {
         Content::Tar
     } else {
         let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
-        if text.contains("-- PostgreSQL database dump") || text.starts_with("\\restrict ") {
+        if text.contains("-- PostgreSQL database dump")
+            || text.contains("-- PostgreSQL database cluster dump")
+            || text.starts_with("\\restrict ")
+        {
             Content::PgPlain
         } else if text.starts_with("PRAGMA foreign_keys=OFF;")
             || text.starts_with("BEGIN TRANSACTION;")
@@ -1070,6 +1073,21 @@ fn restore_test(
                 let found = sqlite::table_counts(&db)?;
                 finish_compare(want.as_ref(), &found, "scratch SQLite database")
             })()
+        }
+        Content::PgPlain | Content::PgCustom
+            if record
+                .get("source")
+                .and_then(|s| s.get("globals"))
+                .and_then(Value::as_bool)
+                == Some(true) =>
+        {
+            // Roles and tablespaces are the server's, not a database's: a
+            // scratch database cannot hold them.
+            Ok(
+                "an lfb-dump --globals artifact (roles, tablespaces): complete, \
+                not loaded (roles are server-wide; see lfb-restore --globals)"
+                    .to_string(),
+            )
         }
         Content::PgPlain | Content::PgCustom => {
             let (server, scratch_db) = match &opts.scratch {

@@ -107,6 +107,16 @@ pub struct Cli {
     #[arg(long, requires = "files_to")]
     pub files_only: bool,
 
+    /// Restore an `lfb-dump --globals` artifact: roles and tablespaces
+    ///
+    /// Into the target's server (TARGET names any database on it, else
+    /// `postgres`). Adds and updates roles (one that already exists is
+    /// kept, with the dumped attributes set) and creates missing
+    /// tablespaces; drops nothing. Needed before restoring a database into
+    /// a fresh server, where its roles do not exist yet.
+    #[arg(long, conflicts_with_all = ["files_to", "files_only"])]
+    pub globals: bool,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -297,6 +307,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         lfb_core::cli::check_tag(t)?;
     }
     let mut record = artifact(&cli, &store, &env, ui)?;
+    if cli.globals || pg::is_globals(&record) {
+        return restore_globals(&cli, &store, &env, record, ui, started);
+    }
     if cli.files_only {
         return restore_files_only(&cli, &store, record, ui, started);
     }
@@ -464,6 +477,70 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Ok(_) if files_failed.is_some() => Ok(1),
         Ok(_) => Ok(if ok { 0 } else { 1 }),
     }
+}
+
+/// `--globals`: roles and tablespaces from an `lfb-dump --globals` artifact.
+fn restore_globals(
+    cli: &Cli,
+    store: &Store,
+    env: &str,
+    mut record: Record,
+    ui: &Ui,
+    started: Instant,
+) -> Result<u8> {
+    if !cli.globals {
+        return Err(Error::usage(format!(
+            "{} holds roles and tablespaces, not a database: restore it with --globals",
+            record.label()
+        )));
+    }
+    if !pg::is_globals(&record) {
+        return Err(Error::usage(format!(
+            "{} is not an `lfb-dump --globals` artifact",
+            record.label()
+        )));
+    }
+    let db = target(cli)?;
+    let Database::Postgres(conn) = &db else {
+        return Err(Error::usage("--globals restores into a PostgreSQL server"));
+    };
+    let outcome = verify::verify(&record, &quick_checks());
+    if !outcome.ok() {
+        return Err(Error::failed(format!(
+            "{} fails verification, nothing was changed: {}",
+            record.label(),
+            outcome.summary()
+        )));
+    }
+    confirm(cli, env, &db, &record)?;
+    let res = pg::restore_globals(conn, cli.exec.as_deref(), &record);
+    let mut section =
+        json!({"at": format_time(Utc::now()), "target": db.redacted(), "globals": true});
+    section["ok"] = json!(res.is_ok());
+    match &res {
+        Ok(n) => {
+            ui.info(format!(
+                "restored {n} roles and the tablespaces into {}",
+                db.redacted()
+            ));
+            section["roles"] = json!(n);
+        }
+        Err(e) => section["error"] = json!(e.line()),
+    }
+    section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
+    record.set("restore", section);
+    if store.root().is_dir() {
+        let msg = match &res {
+            Ok(_) => format!("restored globals into {}", db.redacted()),
+            Err(e) => e.line(),
+        };
+        let _ = journal::append(
+            store,
+            &Event::new(ui.tool(), "restore", res.is_ok(), msg).id(record.id()),
+        );
+    }
+    RecordWriter::new().write(&record)?;
+    res.map(|_| 0)
 }
 
 /// `--files-only`: extract an archive's media and config, no database.

@@ -213,3 +213,85 @@ pub fn restore(
         counts: Some(counts),
     })
 }
+
+/// True for the record of an `lfb-dump --globals` artifact.
+pub fn is_globals(record: &Record) -> bool {
+    record
+        .get("source")
+        .and_then(|s| s.get("globals"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+}
+
+/// Restores an `lfb-dump --globals` artifact (pg_dumpall --globals-only)
+/// into the target's server. Roles, their memberships and settings run in
+/// one transaction through the same protocol as a database restore; a role
+/// that already exists is kept (its `CREATE ROLE` is skipped, the following
+/// `ALTER ROLE` sets the dumped attributes). Tablespaces cannot be created
+/// inside a transaction: their statements run afterwards one by one, and a
+/// tablespace that already exists is kept. Nothing is ever dropped.
+pub fn restore_globals(conn: &ServerConn, exec: Option<&str>, record: &Record) -> Result<usize> {
+    use std::io::{BufRead, Write};
+    let path = record
+        .path()
+        .ok_or_else(|| Error::input("the record names no artifact path"))?;
+    let format = record.format().unwrap_or("sql").to_string();
+    let mut maint = conn.clone();
+    if maint.database.is_none() {
+        maint.database = Some("postgres".into());
+    }
+    let pg = Postgres::connect(&maint, exec)?;
+    let db = pg.database().to_string();
+    let spaces: Vec<String> = pg
+        .psql_query("SELECT spcname FROM pg_catalog.pg_tablespace")?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut later: Vec<String> = Vec::new();
+    let mut roles = 0usize;
+    load::psql_transaction(&pg, &db, "", |mut input| {
+        let reader = load::open_decoded(&path, &format)?;
+        let mut tablespaces = false;
+        for line in std::io::BufReader::new(reader).lines() {
+            let line = line.map_err(|e| Error::io("cannot read the globals dump", e))?;
+            if line == "-- Tablespaces" {
+                tablespaces = true;
+            }
+            if tablespaces {
+                if !(line.is_empty() || line.starts_with("--") || line.starts_with('\\')) {
+                    later.push(line);
+                }
+                continue;
+            }
+            let out = if line.starts_with("CREATE ROLE ") && line.ends_with(';') {
+                roles += 1;
+                format!(
+                    "DO $lfb$ BEGIN {line} EXCEPTION WHEN duplicate_object THEN \
+                     RAISE NOTICE 'lfb: role exists, kept'; END $lfb$;\n"
+                )
+            } else {
+                format!("{line}\n")
+            };
+            if let Err(e) = input.write_all(out.as_bytes()) {
+                return Ok(Decision::RollBack(format!("psql stopped reading: {e}")));
+            }
+        }
+        Ok(Decision::Commit(input, None))
+    })?;
+    for stmt in later {
+        if let Some(rest) = stmt.strip_prefix("CREATE TABLESPACE ") {
+            let name = rest.split(" OWNER ").next().unwrap_or(rest);
+            let bare = name
+                .strip_prefix('"')
+                .and_then(|n| n.strip_suffix('"'))
+                .map(|n| n.replace("\"\"", "\""))
+                .unwrap_or_else(|| name.to_string());
+            if spaces.contains(&bare) {
+                continue;
+            }
+        }
+        pg.psql_query(&stmt)
+            .map_err(|e| Error::failed(format!("tablespaces: {}", e.line())))?;
+    }
+    Ok(roles)
+}

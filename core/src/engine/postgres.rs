@@ -563,6 +563,35 @@ impl Postgres {
         })
     }
 
+    /// Dumps the cluster's globals (roles, role memberships and settings,
+    /// tablespaces) with `pg_dumpall --globals-only`, without role
+    /// passwords unless `passwords`, checking pg_dumpall's completion
+    /// trailer.
+    pub fn dump_globals(
+        &self,
+        out: &mut dyn Write,
+        passwords: bool,
+        progress: &mut Progress,
+    ) -> Result<DumpStats> {
+        let mut cmd = self.command("pg_dumpall");
+        cmd.args(["--globals-only", "-l", self.database()]);
+        if !passwords {
+            cmd.arg("--no-role-passwords");
+        }
+        let mut scanner = PlainScanner::new();
+        let raw = run_dump(cmd, out, progress, |b| scanner.feed(b))?;
+        let (_, complete) = scanner.finish();
+        if !complete {
+            return Err(Error::failed(
+                "pg_dumpall output is incomplete: it does not end with the completion trailer",
+            ));
+        }
+        Ok(DumpStats {
+            raw_bytes: raw,
+            tables: TableCounts::new(),
+        })
+    }
+
     /// Dumps in custom format into `out`; row counts come from a session that
     /// exports its snapshot to pg_dump, so they describe exactly the data
     /// dumped.
