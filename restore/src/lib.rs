@@ -42,9 +42,12 @@ on stdin, or --latest (the newest artifact of --env/--tag that passes verificati
 Before the target is touched the artifact must pass the checksum, decode and complete \
 checks. Then a safety backup of the target as it is now is taken (tag pre-restore, \
 verified; its path is printed so the restore can be undone) unless --no-safety-backup.\n\n\
-PostgreSQL: the schemas of the target are dropped and the dump is loaded in one \
-transaction (psql --single-transaction with ON_ERROR_STOP; custom-format archives are \
-turned into SQL by pg_restore). SQLite: the new database is built beside the target, \
+PostgreSQL: the old contents of the target (schemas, large objects, publications, \
+foreign servers, event triggers, ...) are removed and the dump is loaded in one \
+transaction that lfb opens itself and commits only after every check passed, row \
+counts (FROM ONLY) included; psql dies with lfb, so a killed restore rolls back \
+(custom-format archives are turned into SQL by pg_restore). A dump holds no roles: \
+--globals restores an `lfb-dump --globals` artifact first. SQLite: the new database is built beside the target, \
 checked, and renamed over it; its -wal/-shm files are dealt with first.\n\n\
 Restoring into environment prod needs --confirm NAME naming the target database. \
 Elsewhere lfb-restore asks on a terminal, and needs --yes when not on one.",
