@@ -266,3 +266,47 @@ fn a_killed_restore_test_leaves_no_scratch_database() {
     out.assert_ok();
     assert!(scratch_databases(&pg).is_empty());
 }
+
+/// A dump that ends the transaction itself (a stray `COMMIT;` or
+/// `ROLLBACK;` between two tables) cannot commit part of a restore: lfb
+/// commits only its own transaction, after its own checks.
+#[test]
+fn a_dump_that_ends_the_transaction_itself_commits_nothing() {
+    let Some(pg) = PgServer::start("restore_stray_tx") else {
+        return;
+    };
+    pg.create_db("src");
+    pg.psql(
+        "src",
+        "CREATE TABLE a (x int); INSERT INTO a SELECT generate_series(1, 10);
+         CREATE TABLE b (y int); INSERT INTO b SELECT generate_series(1, 10);",
+    );
+    let st = store();
+    let rec = dump(st.path(), &["-F", "sql", "-c", "none"], &pg.url("src"));
+    let path = std::path::PathBuf::from(rec["path"].as_str().unwrap());
+    let text = std::fs::read_to_string(&path).unwrap();
+    seed_target(&pg, "target");
+    let before = pg.dump("target");
+    for stray in ["COMMIT;", "ROLLBACK;", "END;"] {
+        // An artifact without a sidecar (as the original scripts made them):
+        // only the stream checks apply, and the trailer is intact.
+        let crafted = st.path().join("dev/crafted_backup_20260101_000000.sql");
+        let cut = text.find("COPY public.b").expect("b's data");
+        std::fs::write(
+            &crafted,
+            format!("{}{stray}\n\n{}", &text[..cut], &text[cut..]),
+        )
+        .unwrap();
+        let out = run(lfb("lfb-restore", st.path())
+            .args(["--yes", "--no-safety-backup", "-f"])
+            .arg(&crafted)
+            .arg(pg.url("target")));
+        out.assert_code(1);
+        assert!(
+            out.stderr.contains("the target is unchanged"),
+            "{stray}: {}",
+            out.stderr
+        );
+        assert!(pg.dump("target") == before, "{stray}: the target changed");
+    }
+}

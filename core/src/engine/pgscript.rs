@@ -20,9 +20,13 @@ use std::io::{self, Write};
 
 use crate::engine::postgres::TableCounts;
 
-/// Opens the transaction and arms the commit guard.
+/// Opens the transaction and arms the commit guard. `AUTOCOMMIT off` makes
+/// psql open a transaction of its own before any statement run outside
+/// one: should a dump end lfb's transaction (a stray `ROLLBACK`), what
+/// follows still never commits by itself.
 pub fn prologue() -> &'static str {
-    "BEGIN;\n\
+    "\\set AUTOCOMMIT off\n\
+     BEGIN;\n\
      CREATE TEMPORARY TABLE lfb_commit_guard (x bigint);\n\
      CREATE FUNCTION pg_temp.lfb_commit_guard() RETURNS trigger LANGUAGE plpgsql AS $lfb$\n\
      BEGIN\n\
@@ -32,7 +36,7 @@ pub fn prologue() -> &'static str {
        RETURN NULL;\n\
      END $lfb$;\n\
      CREATE CONSTRAINT TRIGGER lfb_commit_guard AFTER INSERT ON pg_temp.lfb_commit_guard\n\
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.lfb_commit_guard();\n\
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE PROCEDURE pg_temp.lfb_commit_guard();\n\
      INSERT INTO pg_temp.lfb_commit_guard VALUES (pg_catalog.txid_current());\n"
 }
 

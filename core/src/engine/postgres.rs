@@ -659,6 +659,8 @@ fn run_dump(
     progress: &mut Progress,
     mut inspect: impl FnMut(&[u8]),
 ) -> Result<u64> {
+    // pg_dump dies with lfb rather than run on into a broken pipe.
+    crate::sys::die_with_parent(&mut cmd);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
