@@ -18,6 +18,7 @@ use lfb_core::engine::postgres::Postgres;
 use lfb_core::engine::url::ServerConn;
 use lfb_core::load::{self, Decision};
 use lfb_core::verify;
+use lfb_core::watchdog::DeathWatch;
 use lfb_core::{Error, Record, Result};
 
 use crate::Restored;
@@ -157,26 +158,56 @@ fn exists(admin: &Postgres, db: &str) -> Result<bool> {
     Ok(!out.trim().is_empty())
 }
 
-/// Restores `path` into the target database, atomically.
+/// Restores the record's artifact into the target database, atomically.
 pub fn restore(
     conn: &ServerConn,
     exec: Option<&str>,
     record: &Record,
     ui: &Ui,
 ) -> Result<Restored> {
-    let path = &record
+    record
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
     let db = target_db(conn)?;
     let admin = admin(conn, exec)?;
+    // A database this restore creates is dropped again unless the restore
+    // succeeds, however lfb ends (a watcher process covers SIGKILL): a
+    // failed or killed restore leaves the server as it was.
+    let mut created = None;
     if !exists(&admin, &db)? {
-        admin.psql_query(&format!("CREATE DATABASE \"{}\"", db.replace('"', "\"\"")))?;
+        let ident = format!("\"{}\"", db.replace('"', "\"\""));
+        let drop_sql = if admin.server.version_num >= 130000 {
+            format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)")
+        } else {
+            format!("DROP DATABASE IF EXISTS {ident}")
+        };
+        let mut cmd = admin.command("psql");
+        cmd.args(["-X", "-q", "-d", "postgres", "-c", &drop_sql]);
+        let watch = DeathWatch::spawn(&cmd)?;
+        admin.psql_query(&format!("CREATE DATABASE {ident}"))?;
         ui.info(format!("created database '{db}'"));
+        created = Some((watch, drop_sql));
     }
+    let res = load_into(conn, &admin, &db, record);
+    if let Some((watch, drop_sql)) = created {
+        if res.is_err() {
+            let _ = admin.psql_query(&drop_sql);
+        }
+        drop(watch);
+    }
+    res
+}
+
+/// The load proper, into an existing database.
+fn load_into(conn: &ServerConn, admin: &Postgres, db: &str, record: &Record) -> Result<Restored> {
+    let path = &record
+        .path()
+        .ok_or_else(|| Error::input("the record names no artifact path"))?;
+    let db = db.to_string();
     // The same server and clients: no second probe.
     let pg = Postgres {
         conn: conn.clone(),
-        ..admin
+        ..admin.clone()
     };
     let prelude = prelude(pg.server.version_num);
     // Counts mean rows stored in each table itself (`FROM ONLY`), for plain

@@ -155,6 +155,31 @@ fn a_killed_restore_never_commits_anything() {
             );
         }
     }
+    // A database the restore created is gone again after a kill.
+    let exists = |db: &str| {
+        pg.psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{db}'"),
+        )
+        .trim()
+            == "1"
+    };
+    for (i, rec) in [&plain, &custom].into_iter().enumerate() {
+        let fresh = format!("fresh{i}");
+        kill_restore(
+            &pg,
+            st.path(),
+            rec["path"].as_str().unwrap(),
+            &fresh,
+            "KILL",
+            Some(200),
+        );
+        wait_for(
+            "the created database to be dropped",
+            Duration::from_secs(20),
+            || !exists(&fresh),
+        );
+    }
     // The same artifacts restore completely when left alone.
     for rec in [&plain, &custom] {
         let out = run_with_input(
