@@ -195,6 +195,11 @@ pub fn psql_transaction(
             .map(|d| d.as_nanos())
             .unwrap_or_default()
     );
+    // SIGINT/SIGTERM/SIGHUP while the script is written: psql is killed
+    // before lfb exits, so it can never run a COMMIT (on Linux it would die
+    // with lfb anyway; elsewhere this does not wait for end of input).
+    let pid = child.id();
+    let killer = crate::cleanup::on_interrupt(move || crate::sys::kill_child(pid));
     let stdin = child.stdin.take().expect("piped");
     let mut input = ScriptFilter::new(stdin);
     let decision = match input
@@ -230,6 +235,9 @@ pub fn psql_transaction(
             Some(e)
         }
     };
+    // The script is complete (COMMIT sent) or abandoned: from here an
+    // interruption must not kill psql mid-COMMIT for nothing.
+    drop(killer);
     let status = child.wait().context("cannot wait for psql")?;
     let err = err_thread.join().unwrap_or_default();
     let out = out_thread.join().unwrap_or_default();

@@ -95,3 +95,15 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
         let _ = cmd;
     }
 }
+
+/// Sends SIGKILL to process `pid` (a child lfb started and has not reaped
+/// yet, so the id cannot have been reused). Errors are ignored: the child
+/// may have exited already.
+pub fn kill_child(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}

@@ -81,3 +81,46 @@ impl Drop for DeathWatch {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn touch(path: &std::path::Path) -> Command {
+        let mut c = Command::new("touch");
+        c.arg(path);
+        c
+    }
+
+    fn wait_for(p: &std::path::Path) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if p.exists() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn a_finished_run_does_not_clean_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cleaned");
+        drop(DeathWatch::spawn(&touch(&f)).unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!f.exists());
+    }
+
+    #[test]
+    fn a_dead_run_is_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cleaned");
+        let mut w = DeathWatch::spawn(&touch(&f)).unwrap();
+        // What the kernel does when the tool dies: the pipe closes without
+        // "done".
+        drop(w.pipe.take());
+        assert!(wait_for(&f), "the clean-up command ran");
+    }
+}

@@ -185,6 +185,13 @@ mod tests {
     }
 
     #[test]
+    fn pg_dumpall_output_is_complete_with_its_own_trailer() {
+        let d = "--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE app;\n\n--\n-- PostgreSQL database cluster dump complete\n--\n\n";
+        assert!(scan_in_chunks(d.as_bytes(), 3).1);
+        assert!(!scan_in_chunks(&d.as_bytes()[..40], 3).1);
+    }
+
+    #[test]
     fn truncated_dumps_are_incomplete() {
         let cut = DUMP.find("COPY public.t2").unwrap() + 30;
         let (_, complete) = scan_in_chunks(&DUMP.as_bytes()[..cut], 5);
