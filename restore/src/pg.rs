@@ -5,7 +5,8 @@
 //! contents hold is removed (every schema, and the objects that live
 //! outside schemas: large objects, publications, foreign-data wrappers and
 //! servers, event triggers, casts, transforms, access methods, procedural
-//! languages, global default privileges, changed grants on catalog objects)
+//! languages, extensions installed into `pg_catalog`, global default
+//! privileges, changed grants on catalog objects)
 //! and an empty `public` schema made as `initdb` would; then the dump runs;
 //! then its row counts are compared, still inside the transaction; then
 //! COMMIT. If any statement or check fails, or lfb is killed at any point
@@ -48,6 +49,10 @@ const CLEAN: &str = r#"DO $lfb$ DECLARE r record; g record; kinds text; BEGIN
            WHERE nspname NOT IN ('pg_catalog', 'information_schema')
              AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp\_%'
   LOOP EXECUTE pg_catalog.format('DROP SCHEMA %I CASCADE', r.nspname); END LOOP;
+  -- Extensions installed into pg_catalog survive the schema drops; plpgsql
+  -- is initdb's own.
+  FOR r IN SELECT extname FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql'
+  LOOP EXECUTE pg_catalog.format('DROP EXTENSION IF EXISTS %I CASCADE', r.extname); END LOOP;
   FOR r IN SELECT oid FROM pg_catalog.pg_largeobject_metadata
   LOOP PERFORM pg_catalog.lo_unlink(r.oid); END LOOP;
   FOR r IN SELECT pubname FROM pg_catalog.pg_publication

@@ -128,6 +128,7 @@ fn seed_outside_schemas(pg: &PgServer, db: &str, n: u32) {
          CREATE FUNCTION public.block_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;
          CREATE EVENT TRIGGER et2 ON ddl_command_start EXECUTE FUNCTION public.block_ddl();
          CREATE CAST (text AS bytea) WITHOUT FUNCTION;
+         CREATE EXTENSION pg_trgm SCHEMA pg_catalog;
          CREATE ACCESS METHOD am2 TYPE TABLE HANDLER heap_tableam_handler;
          ALTER DEFAULT PRIVILEGES FOR ROLE reader GRANT USAGE ON SEQUENCES TO app;
          ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO app;
