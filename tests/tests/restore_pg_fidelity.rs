@@ -338,3 +338,50 @@ fn pgbench_round_trips() {
     pg.psql("bench", "SELECT 1"); // the server answers after the load
     round_trip_everywhere(&pg, "bench", "pgbench -s 2");
 }
+
+/// The usual web application setup: a role that owns its database but is
+/// no superuser puts its database back as it was, large objects and
+/// publication included.
+#[test]
+fn a_database_owner_restores_over_its_own_database() {
+    let Some(pg) = PgServer::start("owner_restore") else {
+        return;
+    };
+    pg.create_role("app", "app-Pa55");
+    pg.create_db_owned_by("shop", "app");
+    let as_app = |sql: &str| {
+        let out = run_with_input(
+            pg.command("psql")
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+                .arg(pg.url_as("app", "app-Pa55", "shop")),
+            sql,
+        );
+        out.assert_ok();
+    };
+    as_app(
+        "CREATE TABLE items (id int PRIMARY KEY, v text);
+         INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 30) g;
+         SELECT lo_from_bytea(31337, 'owned by app');
+         CREATE PUBLICATION shop_pub FOR TABLE items;",
+    );
+    let source = pg.dump("shop");
+    let st = store();
+    let url = pg.url_as("app", "app-Pa55", "shop");
+    for format in ["sql", "custom"] {
+        let rec = dump(st.path(), &["-F", format], &url);
+        as_app("INSERT INTO items VALUES (999, 'late'); SELECT lo_from_bytea(4040, 'late');");
+        let out = run_with_input(
+            lfb("lfb-restore", st.path())
+                .args(["--yes", "--no-safety-backup"])
+                .arg(&url),
+            rec.to_string(),
+        );
+        out.assert_ok();
+        assert_same_dump(
+            &pg,
+            &source,
+            "shop",
+            &format!("{format}, as the owner, over itself"),
+        );
+    }
+}
