@@ -37,8 +37,10 @@ the record promises), a readable custom-format table of contents, SQLite's final
 a SQLite file of whole pages\n  \
 permissions  no group/other access, owned by the current user\n  \
 restore      (--restore-test) restore into a scratch database: any SQL error fails, \
-every recorded table must exist with exactly its recorded row count, SQLite also \
-passes PRAGMA integrity_check\n\n\
+every recorded table must exist with exactly its recorded row count (rows stored in \
+the table itself, FROM ONLY), SQLite also passes PRAGMA integrity_check. The PostgreSQL \
+scratch database is dropped however lfb-verify ends, SIGKILL included (a watcher \
+process drops it); lfb-dump --globals artifacts are checked but not loaded\n\n\
 checksum, decode and complete share one read of the file, hashing and decompressing \
 in parallel. Exit status: 0 all artifacts passed, 1 any failed, 2 bad arguments or input.",
     after_help = "Examples:\n  \
