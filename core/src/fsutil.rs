@@ -70,6 +70,23 @@ pub fn partial_path(final_path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Moves `from` to `to` without ever replacing a file at `to`: a hard link
+/// (which fails when `to` exists) and then the removal of `from`. A crash
+/// between the two leaves both names, never neither. Where hard links are
+/// not supported, a checked rename.
+pub fn move_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => fs::remove_file(from),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
+            }
+            fs::rename(from, to)
+        }
+    }
+}
+
 /// A file that appears under its final name only once complete and synced.
 ///
 /// Writes go to `FINAL.partial` in the final folder. [`AtomicFile::commit`]
