@@ -33,7 +33,8 @@ size         at least --min-size, and the size the record says\n  \
 checksum     SHA-256 equals the record's\n  \
 decode       the whole gzip stream decodes (CRC and length)\n  \
 complete     the dump is whole: pg_dump's completion trailer (and the row counts \
-the record promises), a readable custom-format table of contents, SQLite's final COMMIT, \
+the record promises), a custom-format archive whose table of contents and every data block \
+read (pg_restore -f /dev/null), SQLite's final COMMIT, \
 a SQLite file of whole pages\n  \
 permissions  no group/other access, owned by the current user\n  \
 restore      (--restore-test) restore into a scratch database: any SQL error fails, \
