@@ -938,7 +938,7 @@ fn custom_read_all(pg_restore: &Path, path: &Path) -> std::result::Result<(), St
             "cannot run pg_restore: {}",
             crate::error::describe_io(&e)
         )),
-        Ok(o) if !o.status.success() || !o.stderr.is_empty() => Err(format!(
+        Ok(o) if !o.status.success() => Err(format!(
             "pg_restore cannot read the whole archive: {}",
             postgres::first_error_line(&String::from_utf8_lossy(&o.stderr))
         )),
