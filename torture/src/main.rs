@@ -116,7 +116,7 @@ fn main() -> ExitCode {
         let text = format!(
             "# lfb-torture results\n\nProduced by `{cmd}` (seed {seed}) in {:.0} s on {machine}, {cores} cores \
 (shared with other work while it ran).\n\nWhat each section does is described in `torture/src/*.rs`; \
-\"wanted\" is the figure issue 12 asks for.\n\n{table}",
+\"wanted\" is the figure issue 12 asks for.\n\n{table}\n{UNDETECTABLE}",
             took.as_secs_f64()
         );
         if let Err(e) = std::fs::write(&path, text) {
@@ -136,3 +136,34 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!("lfb-torture: {msg} (see --help)");
     ExitCode::from(2)
 }
+
+/// What no check can see without a sidecar, and why (the figures above
+/// show which of these the random mutations hit).
+const UNDETECTABLE: &str = "## What cannot be detected without a sidecar, and why
+
+With a sidecar every mutation is caught: the size and SHA-256 in the record
+cover every byte. Without one (the original scripts' files, `--output`
+files whose sidecar was lost) lfb can only check what the format itself
+protects:
+
+- **Bytes appended to a custom-format archive** (`.dump`). `pg_restore`
+  reads the table of contents and then each data block it lists; it never
+  reads to the end of the file, and nothing in the format records the
+  file's length. Garbage after the last block is invisible to it, and so to
+  `complete`.
+- **Changes inside uncompressed content.** The default formats are
+  compressed (gzip for `.sql.gz`, `.sqlite3.gz`, `.tar.gz`; zlib inside
+  custom archives), and the CRC-32/Adler-32 of the compressed stream
+  catches any change to it. Uncompressed artifacts (`-c none`, custom
+  archives made with `-Z0`) carry no checksum: a flipped byte inside a
+  row's data reads as other, well-formed data. `complete` still catches
+  truncation (pg_dump's trailer, SQLite's final COMMIT or page count);
+  `--restore-test` (row counts, `PRAGMA integrity_check`) catches some of
+  the rest.
+- **A flipped byte in an uncompressed string of a custom archive's header or
+  table of contents** (the dump's timestamp, a comment, an object's owner)
+  may still parse, and then restores with that string changed.
+- **A SQLite file grown by whole pages** (garbage appended in multiples of
+  the page size to an uncompressed `.sqlite3`) keeps a whole number of pages;
+  only a header whose page count is valid reveals it.
+";
