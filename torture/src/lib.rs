@@ -64,7 +64,7 @@ impl Config {
             mutations: 1200,
             malformed_per_tool: 1000,
             concurrent_rounds: 6,
-            pg_rows: 200_000,
+            pg_rows: 100_000,
             only: Vec::new(),
         }
     }
