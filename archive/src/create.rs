@@ -394,7 +394,7 @@ fn confine_consumed(store: &Store, dumps: &[Record]) -> Result<Vec<OwnedArtifact
         return Ok(owned);
     }
     Err(Error::input(format!(
-        "--consume removes only artifacts of the store '{}': {}; nothing was archived or removed",
+        "--consume removes only artifacts of the store '{}' (--store, LFB_STORE): {}; nothing was archived or removed",
         store.root().display(),
         refused.join("; ")
     )))

@@ -96,15 +96,18 @@ fn main() -> ExitCode {
     let full = !quick && cfg.only.is_empty();
     let write = write.or_else(|| full.then(|| root.join("torture/RESULTS.md")));
     if let Some(path) = write {
-        let cmd = format!(
-            "cargo run --release -p lfb-torture --{}{}",
-            if quick { " --quick" } else { "" },
-            if seed != 1 {
-                format!(" --seed {seed}")
-            } else {
-                String::new()
-            }
-        );
+        let mut extra = Vec::new();
+        if quick {
+            extra.push("--quick".to_string());
+        }
+        if seed != 1 {
+            extra.push(format!("--seed {seed}"));
+        }
+        let cmd = if extra.is_empty() {
+            "cargo run --release -p lfb-torture".to_string()
+        } else {
+            format!("cargo run --release -p lfb-torture -- {}", extra.join(" "))
+        };
         let machine = std::process::Command::new("uname")
             .arg("-srm")
             .output()
