@@ -72,7 +72,7 @@ impl Fixtures {
         fs::create_dir_all(project.join("media/photos")).expect("media");
         for i in 0..6 {
             let n = if cfg.pg_rows >= 100_000 {
-                1 << 20
+                4 << 20
             } else {
                 128 << 10
             };

@@ -110,6 +110,7 @@ struct Counts {
     scratch_dbs: usize,
     scratch_dirs: usize,
     unreported: usize,
+    not_cleaned: usize,
     leftovers: usize,
     lost_dumps: usize,
     kept_deleted: usize,
@@ -215,6 +216,11 @@ pub fn section(
         c.leftovers,
     );
     report.zero(sec, "leftovers not reported by lfb-guard", c.unreported);
+    report.zero(
+        sec,
+        "leftovers a day old not removed by lfb-prune's housekeeping",
+        c.not_cleaned,
+    );
     report.zero(sec, "dumps lost by a killed --consume", c.lost_dumps);
     report.zero(
         sec,
@@ -449,6 +455,14 @@ fn store_checks(
             );
         }
     }
+    // Leftovers are cleaned by prune's housekeeping once a day old: age
+    // them (by mtime, which is what housekeeping reads).
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+    for o in &others {
+        if let Ok(f) = fs::File::options().write(true).open(o) {
+            let _ = f.set_modified(two_days_ago);
+        }
+    }
     // A following run that takes the lock must not wait for a dead one.
     let next = run(
         bins.cmd("lfb-prune")
@@ -461,6 +475,15 @@ fn store_checks(
     if next.timed_out || next.stderr.contains("locked") {
         c.stuck_locks += 1;
         report.note("kills", format!("{what}: the store stayed locked"));
+    }
+    for o in &others {
+        if o.exists() {
+            c.not_cleaned += 1;
+            report.note(
+                "kills",
+                format!("{what}: leftover {} not removed by lfb-prune", o.display()),
+            );
+        }
     }
 }
 
@@ -679,7 +702,7 @@ fn prepare(s: Scenario, bins: &Bins, fx: &Fixtures, i: usize) -> Prepared {
             let body = small_sqlite_dump();
             let sha = crate::sha_text_bytes(&body);
             let mut all = Vec::new();
-            for k in 0..120u32 {
+            for k in 0..PRUNE_ARTIFACTS {
                 let name = format!(
                     "small_db_hourly_2026{:02}{:02}T{:02}0000Z.sql.gz",
                     1 + k / 600,
@@ -722,6 +745,10 @@ fn prepare(s: Scenario, bins: &Bins, fx: &Fixtures, i: usize) -> Prepared {
 }
 
 /// A whole, tiny SQLite SQL dump, gzipped.
+/// Artifacts in the prune scenario: enough that deleting them takes a
+/// while to kill in.
+const PRUNE_ARTIFACTS: u32 = 600;
+
 fn small_sqlite_dump() -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let _ = e.write_all(b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t(x);\nINSERT INTO t VALUES(1);\nCOMMIT;\n");
