@@ -301,4 +301,23 @@ mod tests {
             0o700
         );
     }
+
+    #[test]
+    fn move_noreplace_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        let e = move_noreplace(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b");
+        assert!(a.exists());
+        move_noreplace(&a, &c).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read_to_string(&c).unwrap(), "a");
+    }
 }

@@ -166,6 +166,11 @@ protects:
 - **A flipped byte in an uncompressed string of a custom archive's header or
   table of contents** (the dump's timestamp, a comment, an object's owner)
   may still parse, and then restores with that string changed.
+- **A flipped bit in a gzip header's MTIME, XFL or OS field** (bytes 4 to
+  9 of `.sql.gz`, `.sqlite3.gz`, `.tar.gz`): no checksum covers them (the
+  CRC-32 covers the decompressed data) and they change nothing in the
+  content, so the artifact decodes to exactly the same dump. Harmless, and
+  invisible without the sidecar's SHA-256.
 - **A SQLite file grown by whole pages** (garbage appended in multiples of
   the page size to an uncompressed `.sqlite3`) keeps a whole number of pages;
   only a header whose page count is valid reveals it.
