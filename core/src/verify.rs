@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::{self, ArchiveReport};
 use crate::cleanup;
 use crate::digest::hex;
+use crate::engine::mysqlscan::{self, MysqlScanner};
 use crate::engine::pgscan::PlainScanner;
 use crate::engine::postgres::{self, Postgres, TableCounts};
 use crate::engine::sqlite;
@@ -183,6 +184,8 @@ pub fn parse_checks(list: &str) -> std::result::Result<Vec<&'static str>, String
 pub enum Content {
     PgPlain,
     PgCustom,
+    /// A mariadb-dump / mysqldump SQL dump.
+    MysqlSql,
     SqliteSql,
     SqliteNative,
     Tar,
@@ -200,6 +203,8 @@ fn sniff(head: &[u8]) -> Content {
         let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
         if text.contains("-- PostgreSQL database dump") || text.starts_with("\\restrict ") {
             Content::PgPlain
+        } else if mysqlscan::looks_like(&text) {
+            Content::MysqlSql
         } else if text.starts_with("PRAGMA foreign_keys=OFF;")
             || text.starts_with("BEGIN TRANSACTION;")
         {
@@ -259,6 +264,7 @@ pub(crate) struct Completeness {
     head: Vec<u8>,
     content: Option<Content>,
     pg: PlainScanner,
+    my: MysqlScanner,
     /// Last non-empty line seen (SQLite SQL dumps end with `COMMIT;`).
     tail: Vec<u8>,
     total: u64,
@@ -287,6 +293,7 @@ impl Completeness {
             head: Vec::new(),
             content: None,
             pg: PlainScanner::new(),
+            my: MysqlScanner::new(),
             tail: Vec::new(),
             total: 0,
             tar: None,
@@ -329,6 +336,7 @@ impl Completeness {
     fn feed_known(&mut self, b: &[u8]) {
         match self.content {
             Some(Content::PgPlain) => self.pg.feed(b),
+            Some(Content::MysqlSql) => self.my.feed(b),
             Some(Content::Tar) => {
                 if let Some(t) = &self.tar {
                     // A checker that stopped early drains its input, so a
@@ -385,6 +393,21 @@ impl Completeness {
                 } else {
                     Err(
                         "no pg_dump completion trailer at the end: the dump is truncated"
+                            .to_string(),
+                    )
+                };
+                (content, verdict, Some(tables))
+            }
+            Content::MysqlSql => {
+                let (tables, complete) = std::mem::take(&mut self.my).finish();
+                let verdict = if complete {
+                    Ok(format!(
+                        "ends with the dump tool's '-- Dump completed' trailer ({} tables)",
+                        tables.len()
+                    ))
+                } else {
+                    Err(
+                        "no '-- Dump completed' trailer at the end: the dump is truncated"
                             .to_string(),
                     )
                 };
@@ -1137,6 +1160,12 @@ fn restore_test(
             })();
             dropper.run_now();
             res
+        }
+        Content::MysqlSql => {
+            let mut r = load::open_decoded(path, format)?;
+            let (found, into) =
+                crate::engine::mysql::restore_test(record, &mut r, opts.scratch.as_deref())?;
+            finish_compare(want.as_ref(), &found, &into)
         }
         Content::Tar => archive_restore_test(path, opts),
         Content::Unknown => Err(Error::failed("not a dump lfb can restore")),
