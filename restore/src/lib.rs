@@ -9,6 +9,7 @@
 
 mod archived;
 mod files;
+mod mysql;
 mod pg;
 mod sqlite;
 
@@ -314,8 +315,8 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // 1. The artifact must be whole before anything is touched. A plain
     // PostgreSQL dump is checked in full while it is loaded (one read, and
     // the transaction commits only if it passes): here only what is cheap.
-    let streamed =
-        matches!(db, Database::Postgres(_)) && matches!(record.format(), Some("sql" | "sql+gzip"));
+    let streamed = matches!(db, Database::Postgres(_) | Database::Mysql(_))
+        && matches!(record.format(), Some("sql" | "sql+gzip"));
     let pre = if streamed {
         Options {
             checks: ["exists", "size"].into_iter().collect(),
@@ -357,7 +358,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let res = match &db {
         Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_record, ui),
         Database::Sqlite(target) => sqlite::restore(target, &dump_path, &format, ui),
-        Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
+        Database::Mysql(conn) => mysql::restore(conn, cli.exec.as_deref(), &dump_record, ui),
     };
     drop(scratch);
     let files = match (&res, &cli.files_to) {
@@ -554,6 +555,12 @@ fn safety_backup(
     }
     if let Database::Postgres(conn) = db
         && !pg::database_exists(conn, cli.exec.as_deref())?
+    {
+        ui.info("the target database does not exist yet: no safety backup needed");
+        return Ok(None);
+    }
+    if let Database::Mysql(conn) = db
+        && !mysql::database_exists(conn, cli.exec.as_deref())?
     {
         ui.info("the target database does not exist yet: no safety backup needed");
         return Ok(None);

@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -614,10 +614,26 @@ impl Mysql {
             .collect())
     }
 
+    /// Runs SQL and returns the rows after a first row of column names.
+    pub fn query_with_headers(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        let out = self.query_as(None, sql, true)?;
+        Ok(out
+            .lines()
+            .map(|l| l.split('\t').map(unescape_batch).collect())
+            .collect())
+    }
+
     /// Runs SQL (`-e`) and returns the raw batch output.
     pub fn query(&self, db: Option<&str>, sql: &str) -> Result<String> {
+        self.query_as(db, sql, false)
+    }
+
+    fn query_as(&self, db: Option<&str>, sql: &str, headers: bool) -> Result<String> {
         let mut cmd = self.command(&self.client.query);
-        cmd.args(["--batch", "--skip-column-names"]);
+        cmd.arg("--batch");
+        if !headers {
+            cmd.arg("--skip-column-names");
+        }
         if let Some(db) = db {
             cmd.arg(format!("--database={db}"));
         }
@@ -643,11 +659,16 @@ impl Mysql {
 
     /// Base tables of a database with their engines.
     pub fn base_tables(&self, db: &str) -> Result<Vec<(String, String)>> {
+        self.tables_of(db, "'BASE TABLE'")
+    }
+
+    /// Tables of the given `TABLE_TYPE`s (an SQL list) with their engines.
+    pub fn tables_of(&self, db: &str, types: &str) -> Result<Vec<(String, String)>> {
         let rows = self.rows(
             None,
             &format!(
                 "SELECT TABLE_NAME, IFNULL(ENGINE, '') FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                 WHERE TABLE_SCHEMA = {} AND TABLE_TYPE IN ({types}) ORDER BY TABLE_NAME",
                 quote_literal(db)
             ),
         )?;
@@ -785,7 +806,28 @@ impl Mysql {
     /// Runs a client reading SQL on stdin against `db`; `feed` writes the
     /// SQL. Stops at the first error. With `--exec`, refused when a
     /// password must be passed (stdin carries the SQL).
-    pub fn load(&self, db: &str, feed: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    pub fn load(&self, db: &str, feed: impl FnOnce(ChildStdin) -> Result<()>) -> Result<()> {
+        self.run_sql(Some(db), false, feed)
+    }
+
+    /// Runs a SQL script (statements, `DELIMITER`, `USE`) with the query
+    /// client, stopping at the first error. `detached`: the client runs in
+    /// its own process group and gets the whole script before this waits, so
+    /// neither a Ctrl-C to lfb's group nor lfb being killed stops it half-way.
+    pub fn run_script(&self, db: Option<&str>, script: &str, detached: bool) -> Result<()> {
+        self.run_sql(db, detached, |mut stdin| {
+            stdin
+                .write_all(script.as_bytes())
+                .map_err(|e| Error::io("cannot write to the mysql client", e))
+        })
+    }
+
+    fn run_sql(
+        &self,
+        db: Option<&str>,
+        detached: bool,
+        feed: impl FnOnce(ChildStdin) -> Result<()>,
+    ) -> Result<()> {
         if self.options.path().is_none() && self.conn.password.is_some() {
             return Err(Error::usage(
                 "--exec with a password in the URL: loading a dump needs the client's stdin, so the password cannot be passed; let the prefix provide it (e.g. docker compose exec -e MYSQL_PWD=... -T db)",
@@ -826,7 +868,13 @@ impl Mysql {
             "--max-allowed-packet=1073741824",
             "--default-character-set=utf8mb4",
         ]);
-        cmd.arg(format!("--database={db}"));
+        if let Some(db) = db {
+            cmd.arg(format!("--database={db}"));
+        }
+        if detached {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -840,9 +888,8 @@ impl Mysql {
                 ))
             })?;
         let err_thread = capture_stderr(&mut child);
-        let mut stdin = child.stdin.take().expect("piped");
-        let fed = feed(&mut stdin);
-        drop(stdin);
+        let stdin = child.stdin.take().expect("piped");
+        let fed = feed(stdin);
         if fed.is_err() {
             let _ = child.kill();
         }
@@ -1048,8 +1095,8 @@ pub fn restore_test(
         })
     };
     let res = (|| {
-        my.load(&scratch_db, |w| {
-            std::io::copy(content, w)
+        my.load(&scratch_db, |mut w| {
+            std::io::copy(content, &mut w)
                 .map(|_| ())
                 .map_err(|e| Error::io("cannot feed the dump to the mysql client", e))
         })?;
