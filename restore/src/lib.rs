@@ -46,7 +46,11 @@ verified; its path is printed so the restore can be undone) unless --no-safety-b
 PostgreSQL: the schemas of the target are dropped and the dump is loaded in one \
 transaction (psql --single-transaction with ON_ERROR_STOP; custom-format archives are \
 turned into SQL by pg_restore). SQLite: the new database is built beside the target, \
-checked, and renamed over it; its -wal/-shm files are dealt with first.\n\n\
+checked, and renamed over it; its -wal/-shm files are dealt with first. \
+MariaDB/MySQL: the dump is loaded into a new shadow database on the same server and \
+checked (row counts); then one RENAME TABLE statement swaps every table in atomically, \
+after which routines, triggers, views and events are re-created (that last step is not \
+atomic; users and grants are not touched).\n\n\
 Restoring into environment prod needs --confirm NAME naming the target database. \
 Elsewhere lfb-restore asks on a terminal, and needs --yes when not on one.",
     after_help = "Examples:\n  \
@@ -91,7 +95,7 @@ pub struct Cli {
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Run the PostgreSQL client programs through a command prefix
+    /// Run the database client programs through a command prefix (MySQL: no password in the URL then)
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 
