@@ -399,8 +399,14 @@ impl Completeness {
                 (content, verdict, Some(tables))
             }
             Content::MysqlSql => {
-                let (tables, complete) = std::mem::take(&mut self.my).finish();
-                let verdict = if complete {
+                let scanner = std::mem::take(&mut self.my);
+                let switches = scanner.switches_database().map(str::to_string);
+                let (tables, complete) = scanner.finish();
+                let verdict = if let Some(stmt) = switches {
+                    Err(format!(
+                        "the dump selects or creates a database ({stmt}): made with --databases or --all-databases; lfb checks and restores single-database dumps only"
+                    ))
+                } else if complete {
                     Ok(format!(
                         "ends with the dump tool's '-- Dump completed' trailer ({} tables)",
                         tables.len()
@@ -805,9 +811,19 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
                 .and_then(|s| s.content)
                 .unwrap_or(Content::Unknown);
             let stream = scan.as_ref().and_then(|s| s.stream_tables.clone());
-            match restore_test(record, &path, &format, content, stream, opts) {
-                Ok(detail) => Check::pass("restore", detail),
-                Err(e) => Check::fail("restore", e.line()),
+            // A MySQL dump that would switch databases is never loaded,
+            // whichever checks were selected.
+            let unsafe_mysql = scan
+                .as_ref()
+                .filter(|_| content == Content::MysqlSql)
+                .and_then(|s| s.complete.clone())
+                .and_then(|c| c.err());
+            match unsafe_mysql {
+                Some(e) => Check::fail("restore", format!("not attempted: {e}")),
+                None => match restore_test(record, &path, &format, content, stream, opts) {
+                    Ok(detail) => Check::pass("restore", detail),
+                    Err(e) => Check::fail("restore", e.line()),
+                },
             }
         });
     }

@@ -309,3 +309,57 @@ fn archive_prune_and_guard_handle_mariadb_dumps() {
         "3000"
     );
 }
+
+#[test]
+fn a_dump_that_switches_databases_is_never_loaded_and_scratch_is_never_the_source() {
+    let Some(my) = MariaDb::start("mariadb_switching_dump") else {
+        return;
+    };
+    my.create_db("shop");
+    my.sql(
+        Some("shop"),
+        "CREATE TABLE t (x INT); INSERT INTO t VALUES (1);",
+    );
+    let st = store();
+    let rec = dump(st.path(), &[], &my.url("shop"));
+    // A dump made with --databases: it says USE `shop` and would write into
+    // shop whatever database it is loaded into.
+    let out = run(my.command("mariadb-dump").args(["--databases", "shop"]));
+    out.assert_ok();
+    let text = out.stdout.replace(
+        "INSERT INTO `t` VALUES (1)",
+        "INSERT INTO `t` VALUES (1),(2)",
+    );
+    let path = st.path().join("dev/shop_db_manual_20260101T000000Z.sql");
+    std::fs::write(&path, text).unwrap();
+    let before = my.dump("shop");
+    let v = run(lfb("lfb-verify", st.path())
+        .args(["--checks", "restore"])
+        .arg(&path));
+    v.assert_code(1);
+    assert!(v.stderr.contains("--databases"), "{}", v.stderr);
+    let r = run(lfb("lfb-restore", st.path())
+        .args(["--yes", "-f"])
+        .arg(&path)
+        .arg(my.url("other")));
+    r.assert_code(1);
+    assert!(r.stderr.contains("--databases"), "{}", r.stderr);
+    assert_eq!(my.dump("shop"), before);
+    assert!(lfb_dbs(&my).is_empty());
+    // --scratch naming the source database is refused; another name works
+    // and is dropped afterwards.
+    let p = rec["path"].as_str().unwrap();
+    let v = run(lfb("lfb-verify", st.path())
+        .args(["--min-size", "0", "--restore-test", "--scratch"])
+        .arg(my.url("shop"))
+        .arg(p));
+    v.assert_code(1);
+    assert!(v.stdout.contains("source database itself"), "{}", v.stdout);
+    let v = run(lfb("lfb-verify", st.path())
+        .args(["--min-size", "0", "--restore-test", "--scratch"])
+        .arg(my.url("my_scratch"))
+        .arg(p));
+    v.assert_ok();
+    assert!(!my.sql(None, "SHOW DATABASES;").contains("my_scratch"));
+    assert_eq!(my.dump("shop"), before);
+}

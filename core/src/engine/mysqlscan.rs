@@ -55,6 +55,8 @@ pub struct MysqlScanner {
     complete: bool,
     /// An INSERT statement was not well formed (counts cannot be trusted).
     malformed: bool,
+    /// The first statement that selects or creates another database.
+    switches_db: Option<String>,
 }
 
 impl MysqlScanner {
@@ -160,6 +162,10 @@ impl MysqlScanner {
             } else {
                 // Anything after the trailer means the trailer was not last.
                 self.complete = false;
+                if self.switches_db.is_none() && switches_database(&line) {
+                    let text = String::from_utf8_lossy(&line[..line.len().min(80)]);
+                    self.switches_db = Some(text.trim().to_string());
+                }
                 if let Some(rest) = line.strip_prefix(b"LOCK TABLES `")
                     && !truncated
                     && let Some((name, _)) = backtick_name_after_open(rest)
@@ -271,6 +277,14 @@ impl MysqlScanner {
         i
     }
 
+    /// The first statement that selects or creates a database (`USE`,
+    /// `CREATE DATABASE`: a dump made with `--databases` or
+    /// `--all-databases`). Loading such a dump would write into that
+    /// database rather than the one it is loaded into.
+    pub fn switches_database(&self) -> Option<&str> {
+        self.switches_db.as_deref()
+    }
+
     /// Row counts of every table seen, and whether the dump ended with the
     /// completion trailer (not inside a statement, all statements well
     /// formed).
@@ -286,6 +300,29 @@ impl MysqlScanner {
         let complete = self.complete && !self.malformed;
         (self.tables, complete)
     }
+}
+
+/// True for a line that selects or creates a database: `USE db`, the
+/// client's `\u` and `connect` commands, `CREATE DATABASE`/`SCHEMA` (also
+/// inside a `/*!NNNNN ... */` comment).
+fn switches_database(line: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&line[..line.len().min(200)]).to_ascii_lowercase();
+    let mut t = text.trim_start();
+    if let Some(rest) = t.strip_prefix("/*!") {
+        t = rest
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start();
+    }
+    let word = |w: &str| {
+        t.strip_prefix(w)
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '`', ';', '\t']))
+    };
+    word("use")
+        || word("connect")
+        || t.starts_with("\\u")
+        || t.starts_with("\\r")
+        || t.starts_with("create database")
+        || t.starts_with("create schema")
 }
 
 /// Parses a backtick-quoted name at the start of `b` (`` `a``b` `` is
@@ -369,6 +406,33 @@ UNLOCK TABLES;\n\
             assert_eq!(t["only_comment"], 0, "chunk {chunk}");
             assert_eq!(t.len(), 4);
         }
+    }
+
+    #[test]
+    fn dumps_that_switch_databases_are_noticed() {
+        assert!(scan_whole(DUMP).is_none());
+        for bad in [
+            "USE `other`;\n",
+            "use other\n",
+            "/*!40000 CREATE DATABASE IF NOT EXISTS `x` */;\n",
+            "CREATE SCHEMA y;\n",
+            "\\u other\n",
+        ] {
+            let d = DUMP.replace(
+                "LOCK TABLES `e` WRITE;\n",
+                &format!("{bad}LOCK TABLES `e` WRITE;\n"),
+            );
+            assert!(scan_whole(&d).is_some(), "{bad:?}");
+        }
+        // Data that merely looks like it is fine.
+        let d = DUMP.replace("(2,2,NULL);", "(2,2,'\nUSE x;\n');");
+        assert!(scan_whole(&d).is_none());
+    }
+
+    fn scan_whole(d: &str) -> Option<String> {
+        let mut s = MysqlScanner::new();
+        s.feed(d.as_bytes());
+        s.switches_database().map(str::to_string)
     }
 
     #[test]
