@@ -10,7 +10,8 @@
 //!    counts of the shadow's tables are compared with the record's. Any
 //!    failure, SIGINT/SIGTERM or `kill -9` up to here leaves the target
 //!    untouched (the shadow is dropped; after `kill -9` a `lfb_new_*`
-//!    database is left over, never the target).
+//!    database is left over, never the target, and the next run from the
+//!    same machine drops it).
 //! 2. **The swap**, one script run by one client in its own process group
 //!    (so it completes even when lfb-restore is killed once it started): the
 //!    target's old triggers and views are dropped (MariaDB cannot move a table
@@ -284,6 +285,9 @@ pub fn restore(
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
     let db = target_db(conn)?;
     let my = admin(conn, exec)?;
+    for d in my.drop_stale()? {
+        ui.info(format!("dropped '{d}', left behind by a killed lfb run"));
+    }
     if !my.database_exists(&db)? {
         my.create_database(&db, None)?;
         ui.info(format!("created database '{db}'"));

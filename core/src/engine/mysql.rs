@@ -438,6 +438,7 @@ impl Mysql {
             }
         };
         let options = if prefix.is_empty() {
+            remove_stale_option_dirs();
             let dir = ScratchDir::new("mysql")?;
             let text = option_text(conn, true);
             let path = dir.path().join("client.cnf");
@@ -938,6 +939,28 @@ impl Mysql {
         Ok(())
     }
 
+    /// Drops the scratch and shadow databases (`lfb_scratch_*`,
+    /// `lfb_new_*`) that runs on this machine left when they were killed
+    /// with SIGKILL; returns their names. `lfb_old_*` databases (the old
+    /// tables of a swap that did not finish) are kept: they hold data.
+    pub fn drop_stale(&self) -> Result<Vec<String>> {
+        let names = self.rows(
+            None,
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'lfb\\_%'",
+        )?;
+        let mut dropped = Vec::new();
+        for n in names.into_iter().filter_map(|r| r.into_iter().next()) {
+            if is_stale(&n, &["new", "scratch"]) {
+                self.query(
+                    None,
+                    &format!("DROP DATABASE IF EXISTS {}", quote_ident(&n)),
+                )?;
+                dropped.push(n);
+            }
+        }
+        Ok(dropped)
+    }
+
     /// True when the database exists.
     pub fn database_exists(&self, name: &str) -> Result<bool> {
         let out = self.query(
@@ -960,6 +983,36 @@ fn decode_hex(s: &str) -> Option<String> {
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect();
     String::from_utf8(bytes?).ok()
+}
+
+/// Removes the private option-file folders (`$TMPDIR/lfb-mysql-PID-*`,
+/// ours) of runs that were killed with SIGKILL and so could not remove
+/// them: their process no longer exists.
+fn remove_stale_option_dirs() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("lfb-mysql-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if meta.is_dir()
+            && meta.uid() == crate::sys::euid()
+            && pid != std::process::id()
+            && !crate::sys::process_exists(pid)
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The dump tool inside an `--exec` prefix.
@@ -1032,14 +1085,43 @@ pub fn source_conn(record: &Record) -> ServerConn {
 
 static SCRATCH_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// A unique name for a scratch or shadow database (at most 64 bytes).
+/// This machine, as 8 hex digits (FNV-1a of the host name), so a leftover
+/// database names the machine whose process made it.
+fn host_tag() -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in crate::sys::hostname().bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// A unique name for a scratch or shadow database (at most 64 bytes):
+/// `lfb_KIND_HOST_PID_TIME_N`.
 pub fn scratch_name(kind: &str) -> String {
     let n = SCRATCH_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!(
-        "lfb_{kind}_{}_{}_{n}",
+        "lfb_{kind}_{}_{}_{}_{n}",
+        host_tag(),
         std::process::id(),
         Utc::now().timestamp()
     )
+}
+
+/// For a database name made by [`scratch_name`] with one of `kinds` on
+/// this machine by a process that no longer exists: true. Such a database
+/// was left by a run killed with SIGKILL (which cannot clean up).
+pub fn is_stale(name: &str, kinds: &[&str]) -> bool {
+    let parts: Vec<&str> = name.split('_').collect();
+    let [lfb, kind, host, pid, _time, _n] = parts.as_slice() else {
+        return false;
+    };
+    *lfb == "lfb"
+        && kinds.contains(kind)
+        && *host == host_tag()
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| p != std::process::id() && !crate::sys::process_exists(p))
 }
 
 /// `lfb-verify --restore-test` of a MySQL dump: loads it into a new scratch
@@ -1081,6 +1163,7 @@ pub fn restore_test(
     let mut admin_conn = server.clone();
     admin_conn.database = None;
     let my = Mysql::connect(&admin_conn, None)?;
+    let _ = my.drop_stale();
     if my.database_exists(&scratch_db)? {
         return Err(Error::usage(format!(
             "scratch database '{scratch_db}' already exists; lfb creates and drops its scratch database itself"
@@ -1215,5 +1298,21 @@ mod tests {
             "Got error: 1049: \"Unknown database 'x'\""
         ));
         assert_eq!(decode_hex("6162").as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn leftover_databases_of_dead_runs_on_this_machine_are_stale() {
+        let mine = scratch_name("new");
+        assert!(mine.len() <= 64);
+        assert!(!is_stale(&mine, &["new"]), "this process is alive");
+        let dead = format!("lfb_new_{}_999999999_1_0", host_tag());
+        assert!(is_stale(&dead, &["new", "scratch"]));
+        assert!(!is_stale(&dead, &["scratch"]));
+        assert!(
+            !is_stale("lfb_new_00000000_999999999_1_0", &["new"]),
+            "another machine"
+        );
+        assert!(!is_stale("lfb_new_x", &["new"]));
+        assert!(!is_stale("shop", &["new"]));
     }
 }
