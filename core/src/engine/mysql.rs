@@ -649,10 +649,12 @@ impl Mysql {
         }
         let msg = first_error_line(&String::from_utf8_lossy(&out.stderr));
         if is_connection_error(&msg) {
-            Err(Error::unavailable(format!(
-                "cannot connect to MySQL database '{}': {msg}",
-                db.unwrap_or("(none)")
-            )))
+            let what = match error_code(&msg) {
+                Some(c) if (2000..3000).contains(&c) => "cannot connect to the MySQL server",
+                Some(1044) => "MySQL denied access",
+                _ => "MySQL refused the connection",
+            };
+            Err(Error::unavailable(format!("{what}: {msg}")))
         } else {
             Err(Error::failed(format!("query failed: {msg}")))
         }
