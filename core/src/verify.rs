@@ -354,6 +354,27 @@ impl Completeness {
         }
     }
 
+    /// True once the kind of content is known.
+    pub(crate) fn decided(&self) -> bool {
+        self.content.is_some()
+    }
+
+    /// Decides what the content is now, however little of it came.
+    pub(crate) fn settle(&mut self) {
+        if self.content.is_none() {
+            self.decide();
+        }
+    }
+
+    /// Why the content must not be loaded anywhere, as soon as that is
+    /// known: a MySQL dump that selects or creates a database.
+    pub(crate) fn fatal(&self) -> Option<String> {
+        (self.content == Some(Content::MysqlSql))
+            .then(|| self.my.switches_database())
+            .flatten()
+            .map(|stmt| format!("the dump selects or creates a database ({stmt})"))
+    }
+
     pub(crate) fn finish(mut self) -> Verdict {
         if self.content.is_none() {
             self.decide();
@@ -507,14 +528,40 @@ fn scan_reader(
         let mut comp = Completeness::new();
         let mut tee = tee;
         let mut tee_err = None;
+        // Nothing is copied before the content is known (its first 8 KiB),
+        // and content that must never reach a database stops the copy
+        // before the block that completes it.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut copy = |bytes: &[u8], comp: &Completeness, tee_err: &mut Option<io::Error>| {
+            if tee_err.is_none()
+                && let Some(why) = comp.fatal()
+            {
+                *tee_err = Some(io::Error::other(why));
+            }
+            if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
+                && let Err(e) = t.write_all(bytes)
+            {
+                *tee_err = Some(e);
+            }
+        };
         for block in crx {
             comp.feed(&block);
-            if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
-                && let Err(e) = t.write_all(&block)
-            {
-                tee_err = Some(e);
+            if !comp.decided() {
+                pending.extend_from_slice(&block);
+                continue;
+            }
+            if !pending.is_empty() {
+                pending.extend_from_slice(&block);
+                copy(&std::mem::take(&mut pending), &comp, &mut tee_err);
+            } else {
+                copy(&block, &comp, &mut tee_err);
             }
         }
+        comp.settle();
+        if !pending.is_empty() {
+            copy(&pending, &comp, &mut tee_err);
+        }
+        drop(copy);
         (comp.finish(), tee, tee_err)
     });
     let decoder = std::thread::spawn(move || {

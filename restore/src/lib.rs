@@ -319,8 +319,8 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // 1. The artifact must be whole before anything is touched. A plain
     // PostgreSQL dump is checked in full while it is loaded (one read, and
     // the transaction commits only if it passes): here only what is cheap.
-    let streamed =
-        matches!(db, Database::Postgres(_)) && matches!(record.format(), Some("sql" | "sql+gzip"));
+    let streamed = matches!(db, Database::Postgres(_) | Database::Mysql(_))
+        && matches!(record.format(), Some("sql" | "sql+gzip"));
     let pre = if streamed {
         Options {
             checks: ["exists", "size"].into_iter().collect(),

@@ -302,31 +302,30 @@ pub fn restore(
         })
     };
     let prepared = (|| {
-        // 1. Load, checked while streamed.
-        let mut verdict = None;
-        my.load(&shadow, |stdin| {
-            let streamed = verify::verify_while_copying(record, Box::new(stdin))?;
-            let outcome_ok = streamed.outcome.ok();
-            let summary = streamed.outcome.summary();
-            let tee_error = streamed.tee_error.map(|e| e.to_string());
-            drop(streamed.tee);
-            verdict = Some((outcome_ok, summary, tee_error));
-            Ok(())
-        })?;
-        match verdict {
-            Some((false, summary, _)) => {
-                return Err(Error::failed(format!(
-                    "{} fails verification: {summary}",
-                    path.display()
-                )));
-            }
-            Some((true, _, Some(e))) => {
-                return Err(Error::failed(format!(
+        // 1. Load, checked while streamed: the checks see each block before
+        // the client does, a dump that would switch databases is cut off
+        // before the client has a whole line of it, and a failed check kills
+        // the client before its input closes.
+        my.load_checked(&shadow, |stdin| {
+            let streamed = match verify::verify_while_copying(record, Box::new(stdin)) {
+                Ok(s) => s,
+                Err(e) => return (Err(e), None),
+            };
+            let verdict = if !streamed.outcome.ok() {
+                Err(Error::failed(format!(
+                    "{} fails verification: {}",
+                    path.display(),
+                    streamed.outcome.summary()
+                )))
+            } else if let Some(e) = streamed.tee_error {
+                Err(Error::failed(format!(
                     "the mysql client stopped reading: {e}"
-                )));
-            }
-            _ => {}
-        }
+                )))
+            } else {
+                Ok(())
+            };
+            (verdict, streamed.tee)
+        })?;
         // 2. Check the shadow.
         let found = my.count_tables(&shadow)?;
         if let Some(want) = record.tables()

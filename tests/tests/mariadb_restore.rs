@@ -360,6 +360,44 @@ fn a_dump_that_switches_databases_is_never_loaded_and_scratch_is_never_the_sourc
     assert!(r.stderr.contains("--databases"), "{}", r.stderr);
     assert_eq!(my.dump("shop"), before);
     assert!(lfb_dbs(&my).is_empty());
+    // The same deep inside a large dump: the client is cut off before it
+    // has the line, so the other database is never touched.
+    my.create_db("victim");
+    my.sql(
+        Some("victim"),
+        "CREATE TABLE keep (x INT); INSERT INTO keep VALUES (7);",
+    );
+    my.sql(
+        Some("shop"),
+        "CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200));\n\
+         INSERT INTO big SELECT seq, SHA2(seq, 256) FROM seq_1_to_40000;",
+    );
+    let big = my.dump("shop");
+    let cut = big.find("INSERT INTO `t`").expect("t's data");
+    let evil = format!(
+        "-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)\n{}USE `victim`;\nDROP TABLE `keep`;\n{}\n-- Dump completed on 2026-01-01  0:00:00\n",
+        &big[..cut],
+        &big[cut..]
+    );
+    assert!(cut > 1 << 20, "the switch must come after the first blocks");
+    let path2 = st.path().join("dev/shop_db_manual_20260102T000000Z.sql");
+    std::fs::write(&path2, evil).unwrap();
+    let before_shop = my.dump("shop");
+    let r = run(lfb("lfb-restore", st.path())
+        .args(["--yes", "--no-safety-backup", "-f"])
+        .arg(&path2)
+        .arg(my.url("shop")));
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("selects or creates a database"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(my.sql(Some("victim"), "SELECT x FROM keep;").trim(), "7");
+    assert_eq!(my.dump("shop"), before_shop);
+    assert!(lfb_dbs(&my).is_empty());
+    my.sql(Some("shop"), "DROP TABLE big;");
+
     // --scratch naming the source database is refused; another name works
     // and is dropped afterwards.
     let p = rec["path"].as_str().unwrap();

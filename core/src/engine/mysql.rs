@@ -403,6 +403,9 @@ fn unescape_batch(s: &str) -> String {
     out
 }
 
+/// A feeder's verdict, and the client's input if it kept it open.
+pub type Fed = (Result<()>, Option<Box<dyn Write + Send>>);
+
 /// What a dump produced besides its bytes.
 #[derive(Debug, Clone, Default)]
 pub struct DumpStats {
@@ -810,6 +813,14 @@ impl Mysql {
     /// SQL. Stops at the first error. With `--exec`, refused when a
     /// password must be passed (stdin carries the SQL).
     pub fn load(&self, db: &str, feed: impl FnOnce(ChildStdin) -> Result<()>) -> Result<()> {
+        self.run_sql(Some(db), false, |stdin| (feed(stdin), None))
+    }
+
+    /// Like [`Self::load`], for a feeder that may decide against its input
+    /// after writing some of it: it returns the client's stdin with its
+    /// verdict, and on an error the client is killed *before* its stdin
+    /// closes, so a statement it holds unfinished is never run.
+    pub fn load_checked(&self, db: &str, feed: impl FnOnce(ChildStdin) -> Fed) -> Result<()> {
         self.run_sql(Some(db), false, feed)
     }
 
@@ -819,9 +830,10 @@ impl Mysql {
     /// neither a Ctrl-C to lfb's group nor lfb being killed stops it half-way.
     pub fn run_script(&self, db: Option<&str>, script: &str, detached: bool) -> Result<()> {
         self.run_sql(db, detached, |mut stdin| {
-            stdin
+            let r = stdin
                 .write_all(script.as_bytes())
-                .map_err(|e| Error::io("cannot write to the mysql client", e))
+                .map_err(|e| Error::io("cannot write to the mysql client", e));
+            (r, None)
         })
     }
 
@@ -829,7 +841,7 @@ impl Mysql {
         &self,
         db: Option<&str>,
         detached: bool,
-        feed: impl FnOnce(ChildStdin) -> Result<()>,
+        feed: impl FnOnce(ChildStdin) -> Fed,
     ) -> Result<()> {
         if self.options.path().is_none() && self.conn.password.is_some() {
             return Err(Error::usage(
@@ -892,10 +904,12 @@ impl Mysql {
             })?;
         let err_thread = capture_stderr(&mut child);
         let stdin = child.stdin.take().expect("piped");
-        let fed = feed(stdin);
+        let (fed, input) = feed(stdin);
         if fed.is_err() {
             let _ = child.kill();
+            let _ = child.wait();
         }
+        drop(input);
         let status = child.wait().context("cannot wait for the mysql client")?;
         let err = err_thread.join().unwrap_or_default();
         if let Some(c) = status.code()
