@@ -561,7 +561,6 @@ fn scan_reader(
         if !pending.is_empty() {
             copy(&pending, &comp, &mut tee_err);
         }
-        drop(copy);
         (comp.finish(), tee, tee_err)
     });
     let decoder = std::thread::spawn(move || {
