@@ -462,6 +462,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
     RecordWriter::new().write(&record)?;
     match res {
+        Err(e) if e.line().contains(mysql::PARTLY) => Err(e),
         Err(e) => Err(Error::failed(format!(
             "{}; the target is unchanged",
             e.line()

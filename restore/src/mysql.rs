@@ -45,6 +45,9 @@ use lfb_core::{Error, Record, Result};
 
 use crate::Restored;
 
+/// How an error after the swap begins: the target is not unchanged then.
+pub const PARTLY: &str = "the target now holds the backup's tables";
+
 /// The delimiter used around stored-program bodies in the swap script.
 const DELIM: &str = "$$lfb_end$$";
 
@@ -79,6 +82,8 @@ pub fn database_exists(conn: &ServerConn, exec: Option<&str>) -> Result<bool> {
 #[derive(Debug, Clone)]
 struct Definition {
     name: String,
+    /// A trigger's table (empty for other objects).
+    table: String,
     sql: String,
     sql_mode: Option<String>,
     charset: Option<String>,
@@ -158,7 +163,7 @@ fn inventory(my: &Mysql, db: &str, with_definitions: bool) -> Result<Objects> {
     let triggers = my.rows(
         None,
         &format!(
-            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {lit} \
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {lit} \
              ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER"
         ),
     )?;
@@ -183,6 +188,7 @@ fn inventory(my: &Mysql, db: &str, with_definitions: bool) -> Result<Objects> {
         let name = r.into_iter().next().unwrap_or_default();
         let mut d = Definition {
             name: name.clone(),
+            table: String::new(),
             sql: String::new(),
             sql_mode: None,
             charset: None,
@@ -197,10 +203,24 @@ fn inventory(my: &Mysql, db: &str, with_definitions: bool) -> Result<Objects> {
         o.views.push(d);
     }
     for r in triggers {
-        let name = r.into_iter().next().unwrap_or_default();
+        let mut r = r.into_iter();
+        let name = r.next().unwrap_or_default();
+        let table = r.next().unwrap_or_default();
+        if !with_definitions {
+            o.triggers.push(Definition {
+                name,
+                table,
+                sql: String::new(),
+                sql_mode: None,
+                charset: None,
+                collation: None,
+            });
+            continue;
+        }
         let c = show_create(my, "TRIGGER", db, &name)?;
         o.triggers.push(Definition {
             name: name.clone(),
+            table,
             sql: c.get("SQL Original Statement").cloned().unwrap_or_default(),
             sql_mode: c.get("sql_mode").cloned(),
             charset: c.get("character_set_client").cloned(),
@@ -219,6 +239,7 @@ fn inventory(my: &Mysql, db: &str, with_definitions: bool) -> Result<Objects> {
         }
         let mut d = Definition {
             name: name.clone(),
+            table: String::new(),
             sql: String::new(),
             sql_mode: None,
             charset: None,
@@ -349,34 +370,56 @@ pub fn restore(
     // From here on the swap script owns the shadow: an interruption must not
     // drop it under the script's feet.
     drop(dropper);
+    // The old tables' database is made by the swap script itself: nothing
+    // is left between here and the script's start.
     let old_db = mysql::scratch_name("old");
-    if let Err(e) = my.create_database(&old_db, Some(&db)) {
-        let _ = my.query(
-            None,
-            &format!("DROP DATABASE IF EXISTS {}", quote_ident(&shadow)),
-        );
-        return Err(e);
-    }
-    let script = swap_script(&db, &shadow, &old_db, &new, &old)?;
+    let script = my
+        .create_database_sql(&old_db, Some(&db))
+        .and_then(|create| swap_script(&create, &db, &shadow, &old_db, &new, &old));
+    let script = match script {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = my.query(
+                None,
+                &format!("DROP DATABASE IF EXISTS {}", quote_ident(&shadow)),
+            );
+            return Err(e);
+        }
+    };
     ui.debug(format!(
         "swapping {} tables into '{db}' ({} old tables to '{old_db}')",
         new.tables.len(),
         old.tables.len()
     ));
     if let Err(e) = my.run_script(None, &script, true) {
-        // Did the RENAME happen? Then the shadow is empty of tables.
-        let swapped = my
-            .tables_of(&shadow, "'BASE TABLE', 'SEQUENCE'")
-            .map(|t| t.is_empty() && !new.tables.is_empty())
-            .unwrap_or(false);
+        // Did the RENAME happen? Then the shadow's tables left it, or the
+        // target's old tables arrived in the old database. When that cannot
+        // be told, assume it did: nothing is undone or dropped then.
+        let count = |d: &str| my.tables_of(d, "'BASE TABLE', 'SEQUENCE'").map(|t| t.len());
+        let swapped = match (count(&shadow), count(&old_db)) {
+            (Ok(in_shadow), Ok(in_old)) => (!new.tables.is_empty() && in_shadow == 0) || in_old > 0,
+            _ => true,
+        };
         if swapped {
             return Err(Error::failed(format!(
-                "the tables were restored, but re-creating routines, triggers, views or events failed: {}; use the safety backup to go back, or restore again",
+                "{PARTLY}, but re-creating its routines, triggers, views or events failed: {}; the old tables are kept in database '{old_db}'; restore again, or restore the safety backup",
                 e.line()
             )));
         }
-        let undo = rollback_script(&db, &old)?;
-        let undone = my.run_script(None, &undo, true);
+        // Put back what the script dropped before it failed; a lock it
+        // cannot get yet is retried.
+        let mut undone = Ok(());
+        for _ in 0..3 {
+            undone = inventory(&my, &db, false)
+                .and_then(|now| rollback_script(&db, &old, &now))
+                .and_then(|undo| match undo {
+                    Some(undo) => my.run_script(None, &undo, true),
+                    None => Ok(()),
+                });
+            if undone.is_ok() {
+                break;
+            }
+        }
         let _ = my.query(
             None,
             &format!("DROP DATABASE IF EXISTS {}", quote_ident(&shadow)),
@@ -388,7 +431,7 @@ pub fn restore(
         return Err(match undone {
             Ok(()) => Error::failed(format!("the swap failed: {}", e.line())),
             Err(u) => Error::failed(format!(
-                "the swap failed ({}), and re-creating the target's old triggers and views failed too: {}",
+                "the swap failed ({}), and re-creating the target's dropped triggers or views failed: {}; its tables and data are unchanged, the definitions are in the safety backup",
                 e.line(),
                 u.line()
             )),
@@ -400,10 +443,22 @@ pub fn restore(
     })
 }
 
+/// How long the swap waits for transactions that use the target's tables
+/// (`LFB_MYSQL_LOCK_WAIT` seconds, default 120) before it gives up and
+/// leaves the target as it was.
+fn lock_wait_secs() -> u64 {
+    std::env::var("LFB_MYSQL_LOCK_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(120)
+}
+
 /// The swap: drop old triggers and views, one RENAME TABLE, then the new
 /// routines, events, triggers and views; the old tables' database and the
 /// shadow dropped.
 fn swap_script(
+    create_old: &str,
     db: &str,
     shadow: &str,
     old_db: &str,
@@ -414,7 +469,8 @@ fn swap_script(
     let s = quote_ident(shadow);
     let o = quote_ident(old_db);
     let mut sc = format!(
-        "{SESSION_SAVE}SET SESSION lock_wait_timeout = 120;\nSET SESSION foreign_key_checks = 0;\n"
+        "{SESSION_SAVE}SET SESSION lock_wait_timeout = {};\nSET SESSION foreign_key_checks = 0;\n{create_old};\n",
+        lock_wait_secs()
     );
     for tr in &new.triggers {
         sc.push_str(&format!("DROP TRIGGER {s}.{};\n", quote_ident(&tr.name)));
@@ -477,22 +533,45 @@ fn swap_script(
 }
 
 /// Re-creates the target's old triggers and views after a failed swap.
-fn rollback_script(db: &str, old: &Objects) -> Result<String> {
+fn rollback_script(db: &str, old: &Objects, now: &Objects) -> Result<Option<String>> {
     let t = quote_ident(db);
-    let mut sc = format!("{SESSION_SAVE}USE {t};\n");
-    for tr in &old.triggers {
-        sc.push_str(&format!(
-            "DROP TRIGGER IF EXISTS {t}.{};\n",
-            quote_ident(&tr.name)
-        ));
-        sc.push_str(&tr.script()?);
+    let mut sc = format!(
+        "{SESSION_SAVE}SET SESSION lock_wait_timeout = {};\nUSE {t};\n",
+        lock_wait_secs()
+    );
+    let mut any = false;
+    // A table whose triggers are not all there gets all of them back, in
+    // their order (dropping the ones left first).
+    let mut tables: Vec<&str> = old.triggers.iter().map(|tr| tr.table.as_str()).collect();
+    tables.dedup();
+    for table in tables {
+        let want: Vec<&Definition> = old.triggers.iter().filter(|tr| tr.table == table).collect();
+        let complete = want
+            .iter()
+            .all(|w| now.triggers.iter().any(|n| n.name == w.name));
+        if complete {
+            continue;
+        }
+        any = true;
+        for tr in &want {
+            sc.push_str(&format!(
+                "DROP TRIGGER IF EXISTS {t}.{};\n",
+                quote_ident(&tr.name)
+            ));
+        }
+        for tr in want {
+            sc.push_str(&tr.script()?);
+        }
     }
-    for v in order_views(&old.views, db) {
-        sc.push_str(&format!(
-            "DROP VIEW IF EXISTS {t}.{};\n",
-            quote_ident(&v.name)
-        ));
+    let missing: Vec<Definition> = old
+        .views
+        .iter()
+        .filter(|v| !now.views.iter().any(|n| n.name == v.name))
+        .cloned()
+        .collect();
+    for v in order_views(&missing, db) {
+        any = true;
         sc.push_str(&v.script()?);
     }
-    Ok(sc)
+    Ok(any.then_some(sc))
 }

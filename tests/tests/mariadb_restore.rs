@@ -415,3 +415,59 @@ fn a_dump_that_switches_databases_is_never_loaded_and_scratch_is_never_the_sourc
     assert!(!my.sql(None, "SHOW DATABASES;").contains("my_scratch"));
     assert_eq!(my.dump("shop"), before);
 }
+
+#[test]
+fn a_swap_that_cannot_get_its_locks_puts_back_the_old_triggers_and_views() {
+    let Some(my) = MariaDb::start("mariadb_swap_rollback") else {
+        return;
+    };
+    my.create_db("shop");
+    my.sql(Some("shop"), SEED);
+    let st = store();
+    let rec = dump(st.path(), &[], &my.url("shop"));
+    my.sql(Some("shop"), DRIFT);
+    let before = my.dump("shop");
+    // A transaction that has read `only_in_target` holds a metadata lock on
+    // it until it ends: the swap's RENAME TABLE waits for it in vain, after
+    // the triggers of `acct` and `moves` and the view `poor` were dropped.
+    let mut holder = my
+        .command("mariadb")
+        .args(["--database=shop", "--batch", "--unbuffered"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::{BufRead, Write};
+        let stdin = holder.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"START TRANSACTION;\nSELECT COUNT(*) FROM only_in_target;\n")
+            .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("COUNT"), "{line:?}");
+    }
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the lock holder exited"
+    );
+    let out = run(lfb("lfb-restore", st.path())
+        .args(["--yes", "--no-safety-backup", "-f"])
+        .arg(rec["path"].as_str().unwrap())
+        .arg(my.url("shop"))
+        .env("LFB_MYSQL_LOCK_WAIT", "2"));
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("the swap failed") && out.stderr.contains("the target is unchanged"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(my.dump("shop"), before);
+    assert!(lfb_dbs(&my).is_empty(), "{:?}", lfb_dbs(&my));
+}

@@ -221,11 +221,20 @@ pub struct ServerInfo {
 }
 
 /// A private option file with the connection settings (and the password).
-#[derive(Debug)]
 struct OptionFile {
     /// `None` with `--exec`: the text goes to the client's stdin.
     dir: Option<ScratchDir>,
+    /// Holds the password: never printed (`Debug` leaves it out).
     text: String,
+}
+
+impl std::fmt::Debug for OptionFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptionFile")
+            .field("dir", &self.dir)
+            .field("text", &"***")
+            .finish()
+    }
 }
 
 impl OptionFile {
@@ -927,9 +936,16 @@ impl Mysql {
         Ok(())
     }
 
-    /// Creates a database with the server's default character set
-    /// (utf8mb4 unless `like` names one to copy).
+    /// Creates a database with the character set and collation of `like`
+    /// (utf8mb4 without one).
     pub fn create_database(&self, name: &str, like: Option<&str>) -> Result<()> {
+        let sql = self.create_database_sql(name, like)?;
+        self.query(None, &sql)?;
+        Ok(())
+    }
+
+    /// The `CREATE DATABASE` statement [`Self::create_database`] runs.
+    pub fn create_database_sql(&self, name: &str, like: Option<&str>) -> Result<String> {
         let mut spec = String::new();
         if let Some(l) = like
             && let Some(r) = self
@@ -948,17 +964,14 @@ impl Mysql {
         if spec.is_empty() {
             spec = " CHARACTER SET utf8mb4".to_string();
         }
-        self.query(
-            None,
-            &format!("CREATE DATABASE {}{spec}", quote_ident(name)),
-        )?;
-        Ok(())
+        Ok(format!("CREATE DATABASE {}{spec}", quote_ident(name)))
     }
 
     /// Drops the scratch and shadow databases (`lfb_scratch_*`,
     /// `lfb_new_*`) that runs on this machine left when they were killed
-    /// with SIGKILL; returns their names. `lfb_old_*` databases (the old
-    /// tables of a swap that did not finish) are kept: they hold data.
+    /// with SIGKILL; returns their names. An `lfb_old_*` database is dropped
+    /// only when empty: with tables it holds the old tables of a swap that
+    /// did not finish.
     pub fn drop_stale(&self) -> Result<Vec<String>> {
         let names = self.rows(
             None,
@@ -966,7 +979,12 @@ impl Mysql {
         )?;
         let mut dropped = Vec::new();
         for n in names.into_iter().filter_map(|r| r.into_iter().next()) {
-            if is_stale(&n, &["new", "scratch"]) {
+            let drop = is_stale(&n, &["new", "scratch"])
+                || (is_stale(&n, &["old"])
+                    && self
+                        .tables_of(&n, "'BASE TABLE', 'SEQUENCE', 'VIEW'")?
+                        .is_empty());
+            if drop {
                 self.query(
                     None,
                     &format!("DROP DATABASE IF EXISTS {}", quote_ident(&n)),
@@ -1295,6 +1313,15 @@ mod tests {
             ..Default::default()
         };
         assert!(option_text(&tcp, false).contains("protocol=TCP"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_option_text() {
+        let o = OptionFile {
+            dir: None,
+            text: "[client]\npassword=\"hunter2\"\n".into(),
+        };
+        assert!(!format!("{o:?}").contains("hunter2"));
     }
 
     #[test]
