@@ -10,6 +10,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export LFB_STORE LEDGER_ENV DATABASE_URL 2>/dev/null || true
 exec_args=()
 [ -n "${LFB_PG_EXEC:-}" ] && exec_args=(--exec "$LFB_PG_EXEC")
+# pg_dump's custom format for PostgreSQL, plain SQL (gzip) for MariaDB/MySQL and SQLite.
+dump_format=sql
+case "${DATABASE_URL:-}" in postgres://* | postgresql://*) dump_format=custom ;; esac
 restore_test=()
 [ "$LFB_RESTORE_TEST" = 1 ] && restore_test=(--restore-test)
 log() { printf '[%s] %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >&2; }

@@ -150,8 +150,13 @@ pub fn check(r: &Run) -> Result<(), String> {
         }
         Check::Restore => {
             let db = r.newdb.ok_or("no target database")?;
-            let pg = r.ctx.pg_started().ok_or("no PostgreSQL server")?;
-            let found = crate::data::pg::count_rows(&pg.server, db)?;
+            let found = if r.comparison.data == crate::comparisons::Data::MyArtifact {
+                let my = r.ctx.my_started().ok_or("no MariaDB server")?;
+                crate::data::mariadb::count_rows(&my.server, db)?
+            } else {
+                let pg = r.ctx.pg_started().ok_or("no PostgreSQL server")?;
+                crate::data::pg::count_rows(&pg.server, db)?
+            };
             same_counts(&found, &r.prepared.tables)?;
             if lfb {
                 let rec = last_record(r.run)?;

@@ -13,6 +13,8 @@
 //! | `PGDB` `PG_URL` | the ledger database, by name and as a `postgresql://` URL |
 //! | `ART` | an `lfb-dump` artifact of the ledger (with its sidecar) |
 //! | `NEWDB` `NEWDB_URL` | a database that does not exist yet (restores) |
+//! | `MYSQL_ARGS` | `--no-defaults --socket=… --user=root`: the throwaway MariaDB server |
+//! | `MYDB` `MY_URL` | the MariaDB ledger, by name and as a `mysql://` URL |
 //! | `SQLITE_DB` | the ledger as a SQLite file |
 //! | `MEDIA` | the media tree |
 //! | `STORE` | a store of many tiny artifacts |
@@ -50,6 +52,10 @@ pub enum Data {
     PgLedger,
     /// The ledger in PostgreSQL plus an `lfb-dump` artifact of it.
     PgArtifact,
+    /// The ledger in the throwaway MariaDB server.
+    MyLedger,
+    /// The ledger in MariaDB plus an `lfb-dump` artifact of it.
+    MyArtifact,
     SqliteLedger,
     Media,
     /// A store of this many tiny artifacts at scale 1.
@@ -212,6 +218,49 @@ pub const ALL: &[Comparison] = &[
         ],
     },
     Comparison {
+        id: "dump-mariadb",
+        title: "lfb-dump MariaDB sql+gzip",
+        tool: "lfb-dump",
+        flags: &["--output"],
+        data: Data::MyLedger,
+        check: Check::GzipDump {
+            trailer: "-- Dump completed",
+        },
+        quarter_too: false,
+        warmup: true,
+        variants: &[
+            lfb(
+                r#""$LFB/lfb-dump" -q -o "$OUT" "$MY_URL""#,
+                "lfb-dump -o f mysql://…",
+                Some("out.sql.gz"),
+            ),
+            base(
+                r#"mariadb-dump $MYSQL_ARGS --single-transaction --routines --triggers --events --hex-blob "$MYDB" | gzip -6 > "$OUT" && sha256sum "$OUT""#,
+                "mariadb-dump --single-transaction … | gzip -6 > f && sha256sum f",
+                Some("out.sql.gz"),
+            ),
+            floor(
+                r#"mariadb-dump $MYSQL_ARGS --single-transaction --routines --triggers --events --hex-blob "$MYDB" > /dev/null"#,
+                "floor: mariadb-dump > /dev/null",
+                None,
+            ),
+        ],
+        targets: &[
+            Target {
+                metric: Metric::Wall,
+                against: 1,
+                bound: Bound::AtMost(0.35),
+                aim: Some(0.25),
+            },
+            Target {
+                metric: Metric::Size,
+                against: 1,
+                bound: Bound::AtMost(1.05),
+                aim: None,
+            },
+        ],
+    },
+    Comparison {
         id: "dump-sqlite",
         title: "lfb-dump SQLite",
         tool: "lfb-dump",
@@ -336,6 +385,34 @@ pub const ALL: &[Comparison] = &[
             base(
                 r#""$PGBIN/psql" -X -q -d postgres -c "CREATE DATABASE $NEWDB" && gunzip -c "$ART" | "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$NEWDB" > /dev/null"#,
                 "createdb NEWDB && gunzip -c f | psql -v ON_ERROR_STOP=1 --single-transaction NEWDB",
+                None,
+            ),
+        ],
+        targets: &[Target {
+            metric: Metric::Wall,
+            against: 1,
+            bound: Bound::AtMost(1.1),
+            aim: None,
+        }],
+    },
+    Comparison {
+        id: "restore-mariadb",
+        title: "lfb-restore MariaDB sql+gzip",
+        tool: "lfb-restore",
+        flags: &["--yes", "--file"],
+        data: Data::MyArtifact,
+        check: Check::Restore,
+        quarter_too: false,
+        warmup: false,
+        variants: &[
+            lfb(
+                r#""$LFB/lfb-restore" -q --yes -f "$ART" "$NEWDB_URL""#,
+                "lfb-restore --yes -f f mysql://…/NEWDB",
+                None,
+            ),
+            base(
+                r#"mariadb $MYSQL_ARGS -e "CREATE DATABASE $NEWDB" && gunzip -c "$ART" | mariadb $MYSQL_ARGS "$NEWDB""#,
+                "mariadb -e 'CREATE DATABASE NEWDB' && gunzip -c f | mariadb NEWDB",
                 None,
             ),
         ],

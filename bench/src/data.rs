@@ -8,6 +8,7 @@
 //! lives in a throwaway server and is generated server-side each time (that
 //! is about as fast as loading a cached copy would be).
 
+pub mod mariadb;
 pub mod media;
 pub mod pg;
 pub mod sqlite;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lfb_tests::mariadb::MariaDb;
 use lfb_tests::pg::PgServer;
 
 use crate::checks;
@@ -71,6 +72,13 @@ pub struct PgState {
     artifacts: BTreeMap<String, Result<PathBuf, String>>,
 }
 
+/// The throwaway MariaDB server and what was generated in it.
+pub struct MyState {
+    pub server: MariaDb,
+    ledgers: BTreeMap<String, String>,
+    artifacts: BTreeMap<String, Result<PathBuf, String>>,
+}
+
 /// Everything the runs share.
 pub struct Ctx {
     pub bin: PathBuf,
@@ -79,6 +87,7 @@ pub struct Ctx {
     pub runs: usize,
     pub warmup: bool,
     pg: Option<Result<PgState, String>>,
+    my: Option<Result<MyState, String>>,
     restore_seq: u64,
 }
 
@@ -91,6 +100,7 @@ impl Ctx {
             runs,
             warmup,
             pg: None,
+            my: None,
             restore_seq: 0,
         }
     }
@@ -127,6 +137,105 @@ impl Ctx {
             Ok(pg) => Ok(pg),
             Err(e) => Err(e.clone()),
         }
+    }
+
+    /// The MariaDB server, started on first use.
+    pub fn my(&mut self) -> Result<&mut MyState, String> {
+        if self.my.is_none() {
+            crate::log("starting a throwaway MariaDB server ...");
+            let started = match MariaDb::start("lfb-bench") {
+                Some(server) => Ok(MyState {
+                    server,
+                    ledgers: BTreeMap::new(),
+                    artifacts: BTreeMap::new(),
+                }),
+                None => Err("MariaDB server programs are not installed".to_string()),
+            };
+            self.my = Some(started);
+        }
+        match self.my.as_mut().expect("set above") {
+            Ok(my) => Ok(my),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The MariaDB server, when it was started.
+    pub fn my_started(&self) -> Option<&MyState> {
+        self.my.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    fn my_vars(&mut self, scale: f64) -> Result<Vec<(String, String)>, String> {
+        let tag = scale_tag(scale);
+        let my = self.my()?;
+        let db = match my.ledgers.get(&tag) {
+            Some(db) => db.clone(),
+            None => {
+                let db = format!("ledger_{tag}");
+                crate::log(&format!("generating MariaDB database {db} ..."));
+                let started = std::time::Instant::now();
+                data::mariadb::generate(&my.server, &db, &Shape::at(scale))?;
+                let counts = data::mariadb::count_rows(&my.server, &db)?;
+                let want: Vec<(String, u64)> = Shape::at(scale)
+                    .tables()
+                    .into_iter()
+                    .map(|(t, n)| (t.trim_start_matches("public.").to_string(), n))
+                    .collect();
+                if counts != want {
+                    return Err(format!("{db}: unexpected row counts {counts:?}"));
+                }
+                crate::log(&format!(
+                    "generated {db} in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+                my.ledgers.insert(tag.clone(), db.clone());
+                db
+            }
+        };
+        Ok(vec![
+            (
+                "MYSQL_ARGS".into(),
+                format!(
+                    "--no-defaults --socket={} --user=root",
+                    my.server.socket().display()
+                ),
+            ),
+            ("MYDB".into(), db.clone()),
+            ("MY_URL".into(), my.server.url(&db)),
+        ])
+    }
+
+    /// An lfb-dump artifact of the MariaDB ledger at `scale` (made once).
+    fn my_artifact(&mut self, scale: f64, vars: &[(String, String)]) -> Result<PathBuf, String> {
+        let tag = scale_tag(scale);
+        if let Some(done) = self.my()?.artifacts.get(&tag) {
+            return done.clone();
+        }
+        let dir = self.work.join("artifacts");
+        let path = dir.join(format!("mariadb_ledger_{tag}.sql.gz"));
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(lfb_core::store::sidecar_path(&path));
+        let mut all = self.base_vars();
+        all.extend_from_slice(vars);
+        all.push(("OUT".into(), path.to_string_lossy().into_owned()));
+        crate::log(&format!("making the lfb-dump artifact {}", path.display()));
+        let made = measure::run_script(
+            r#""$LFB/lfb-dump" -q -o "$OUT" "$MY_URL""#,
+            &all,
+            &dir.join("run"),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|run| {
+            if run.code == 0 {
+                Ok(path.clone())
+            } else {
+                Err(format!(
+                    "lfb-dump could not make the artifact: {}",
+                    run.error_line()
+                ))
+            }
+        });
+        self.my()?.artifacts.insert(tag, made.clone());
+        made
     }
 
     /// The PostgreSQL server, when it was started.
@@ -226,6 +335,21 @@ impl Ctx {
                 p.pg_db = Some(db);
                 if data == Data::PgArtifact {
                     let art = self.pg_artifact(scale, &vars)?;
+                    p.note = format!(
+                        "artifact {}",
+                        crate::report::bytes(data::tree_bytes(&art) as f64)
+                    );
+                    p.vars
+                        .push(("ART".into(), art.to_string_lossy().into_owned()));
+                } else {
+                    p.note = format!("{} transactions", Shape::at(scale).transactions);
+                }
+            }
+            Data::MyLedger | Data::MyArtifact => {
+                let vars = self.my_vars(scale)?;
+                p.vars.extend(vars.iter().cloned());
+                if data == Data::MyArtifact {
+                    let art = self.my_artifact(scale, &vars)?;
                     p.note = format!(
                         "artifact {}",
                         crate::report::bytes(data::tree_bytes(&art) as f64)
@@ -419,11 +543,19 @@ fn run_once(
         vars.push(("OUT".into(), o.to_string_lossy().into_owned()));
     }
     let newdb = (c.check == Check::Restore).then(|| ctx.next_restore_db());
+    let mariadb = c.data == Data::MyArtifact;
     if let Some(db) = &newdb {
-        let pg = ctx.pg().map_err(Status::Skipped)?;
-        drop_db(&pg.server, db);
-        vars.push(("NEWDB".into(), db.clone()));
-        vars.push(("NEWDB_URL".into(), pg.server.url(db)));
+        if mariadb {
+            let my = ctx.my().map_err(Status::Skipped)?;
+            drop_my_db(&my.server, db);
+            vars.push(("NEWDB".into(), db.clone()));
+            vars.push(("NEWDB_URL".into(), my.server.url(db)));
+        } else {
+            let pg = ctx.pg().map_err(Status::Skipped)?;
+            drop_db(&pg.server, db);
+            vars.push(("NEWDB".into(), db.clone()));
+            vars.push(("NEWDB_URL".into(), pg.server.url(db)));
+        }
     }
     let result = (|| {
         let run = measure::run_script(variant.script, &vars, &run_dir)
@@ -454,10 +586,14 @@ fn run_once(
         checks::check(&check).map_err(|e| Status::Failed(format!("check failed: {e}")))?;
         Ok((run, bytes))
     })();
-    if let Some(db) = &newdb
-        && let Ok(pg) = ctx.pg()
-    {
-        drop_db(&pg.server, db);
+    if let Some(db) = &newdb {
+        if mariadb {
+            if let Ok(my) = ctx.my() {
+                drop_my_db(&my.server, db);
+            }
+        } else if let Ok(pg) = ctx.pg() {
+            drop_db(&pg.server, db);
+        }
     }
     let _ = std::fs::remove_dir_all(&run_dir);
     result
@@ -469,6 +605,16 @@ fn drop_db(server: &PgServer, db: &str) {
         &format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE);",
             lfb_tests::pg::quote_ident(db)
+        ),
+    );
+}
+
+fn drop_my_db(server: &MariaDb, db: &str) {
+    let _ = server.try_sql(
+        None,
+        &format!(
+            "DROP DATABASE IF EXISTS {};",
+            lfb_tests::mariadb::quote_ident(db)
         ),
     );
 }

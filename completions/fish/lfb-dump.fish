@@ -7,7 +7,7 @@ complete -c lfb-dump -s c -l compress -d 'Compression of the artifact (custom fo
 none\t''"
 complete -c lfb-dump -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r
 complete -c lfb-dump -s o -l output -d 'Write the artifact to PATH (outside the store) instead' -r -F
-complete -c lfb-dump -l exec -d 'Run the PostgreSQL client programs through a command prefix' -r
+complete -c lfb-dump -l exec -d 'Run the database client programs through a command prefix' -r
 complete -c lfb-dump -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-dump -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-dump -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F

@@ -1,7 +1,7 @@
 complete -c lfb-verify -l checks -d 'Run only these checks (comma-separated)' -r
 complete -c lfb-verify -l skip -d 'Leave out these checks (comma-separated)' -r
 complete -c lfb-verify -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB, …)' -r
-complete -c lfb-verify -l scratch -d 'PostgreSQL scratch database to create, restore into and drop' -r
+complete -c lfb-verify -l scratch -d 'PostgreSQL or MariaDB/MySQL scratch database to create, restore into and drop' -r
 complete -c lfb-verify -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-verify -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-verify -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F

@@ -53,7 +53,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand dump" -s c -l compress -d 'Compr
 none\t''"
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s o -l output -d 'Write the artifact to PATH (outside the store) instead' -r -F
-complete -c lfb -n "__fish_lfb_using_subcommand dump" -l exec -d 'Run the PostgreSQL client programs through a command prefix' -r
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l exec -d 'Run the database client programs through a command prefix' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
@@ -84,7 +84,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand archive" -s V -l version -d 'Pri
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l checks -d 'Run only these checks (comma-separated)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l skip -d 'Leave out these checks (comma-separated)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB, …)' -r
-complete -c lfb -n "__fish_lfb_using_subcommand verify" -l scratch -d 'PostgreSQL scratch database to create, restore into and drop' -r
+complete -c lfb -n "__fish_lfb_using_subcommand verify" -l scratch -d 'PostgreSQL or MariaDB/MySQL scratch database to create, restore into and drop' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
@@ -127,7 +127,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -l from -d 'Restore a b
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s u -l user -d 'PostgreSQL user (as restore_db_clean.sh -u); host and port from PGHOST/PGPORT' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s d -l database -d 'PostgreSQL database name (as restore_db_clean.sh -d)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l confirm -d 'Confirm a restore by naming the target database (needed for production)' -r
-complete -c lfb -n "__fish_lfb_using_subcommand restore" -l exec -d 'Run the PostgreSQL client programs through a command prefix' -r
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l exec -d 'Run the database client programs through a command prefix (MySQL: no password in the URL then)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l wait -d 'SQLite: how long to wait while another connection holds a lock' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l files-to -d 'Full archives: also restore media folders and configuration under DIR (the project folder)' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l media-to -d 'Full archives: put media folder FOLDER (its name or relative path in the archive) exactly at DEST (repeatable)' -r

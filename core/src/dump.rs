@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::cleanup;
 use crate::cli::Ui;
 use crate::digest::HashingWriter;
+use crate::engine::mysql::{self, Mysql};
 use crate::engine::postgres::{self, Postgres};
 use crate::engine::sqlite;
 use crate::engine::url::Database;
@@ -303,10 +304,40 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
             };
             (source, name, file, sha, bytes, raw)
         }
-        Database::Mysql(_) => {
-            return Err(Error::usage(
-                "MySQL/MariaDB dumps are not supported yet; PostgreSQL and SQLite are",
+        Database::Mysql(conn) => {
+            let my = Mysql::connect(conn, req.exec.as_deref())?;
+            ui.debug(format!(
+                "{} server, dumping '{}' with {}",
+                my.server.version,
+                my.database(),
+                my.tool()
             ));
+            let name = my.database().to_string();
+            let path = first_choice(req, &dir, &name, ext, created_at, false);
+            let file = AtomicFile::create(&path).map_err(Error::at_start)?;
+            let mut sink = Sink::new(file, req.compress == Compress::Gzip, req.level);
+            let stats = my.dump(sink.writer(), &mut progress)?;
+            for (t, engine) in &stats.non_transactional {
+                ui.warn(format!(
+                    "table '{t}' uses {engine}, which is not transactional: it is not part of the consistent snapshot, so writes during the dump may leave it inconsistent with the other tables"
+                ));
+            }
+            let (file, sha, bytes) = sink.finish(&path)?;
+            let source = Source {
+                engine: mysql::ENGINE.into(),
+                database: name.clone(),
+                host: Some(my.host()),
+                port: my.conn.port.or(if my.host().starts_with('/') {
+                    None
+                } else {
+                    Some(3306)
+                }),
+                user: Some(my.user()),
+                server_version: Some(my.server.version.clone()),
+                tool: Some(my.tool().to_string()),
+                tables: stats.tables,
+            };
+            (source, name, file, sha, bytes, stats.raw_bytes)
         }
     };
     progress.finish();

@@ -169,3 +169,16 @@ pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
         ))
     }
 }
+
+/// True when a process with this id exists (it may belong to another user).
+pub fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for the process; no signal is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

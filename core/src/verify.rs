@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::{self, ArchiveReport};
 use crate::cleanup;
 use crate::digest::hex;
+use crate::engine::mysqlscan::{self, MysqlScanner};
 use crate::engine::pgscan::PlainScanner;
 use crate::engine::postgres::{self, Postgres, TableCounts};
 use crate::engine::sqlite;
@@ -183,6 +184,8 @@ pub fn parse_checks(list: &str) -> std::result::Result<Vec<&'static str>, String
 pub enum Content {
     PgPlain,
     PgCustom,
+    /// A mariadb-dump / mysqldump SQL dump.
+    MysqlSql,
     SqliteSql,
     SqliteNative,
     Tar,
@@ -203,6 +206,8 @@ fn sniff(head: &[u8]) -> Content {
             || text.starts_with("\\restrict ")
         {
             Content::PgPlain
+        } else if mysqlscan::looks_like(&text) {
+            Content::MysqlSql
         } else if text.starts_with("PRAGMA foreign_keys=OFF;")
             || text.starts_with("BEGIN TRANSACTION;")
         {
@@ -262,6 +267,7 @@ pub(crate) struct Completeness {
     head: Vec<u8>,
     content: Option<Content>,
     pg: PlainScanner,
+    my: MysqlScanner,
     /// Last non-empty line seen (SQLite SQL dumps end with `COMMIT;`).
     tail: Vec<u8>,
     total: u64,
@@ -290,6 +296,7 @@ impl Completeness {
             head: Vec::new(),
             content: None,
             pg: PlainScanner::new(),
+            my: MysqlScanner::new(),
             tail: Vec::new(),
             total: 0,
             tar: None,
@@ -332,6 +339,7 @@ impl Completeness {
     fn feed_known(&mut self, b: &[u8]) {
         match self.content {
             Some(Content::PgPlain) => self.pg.feed(b),
+            Some(Content::MysqlSql) => self.my.feed(b),
             Some(Content::Tar) => {
                 if let Some(t) = &self.tar {
                     // A checker that stopped early drains its input, so a
@@ -347,6 +355,27 @@ impl Completeness {
             }
             _ => {}
         }
+    }
+
+    /// True once the kind of content is known.
+    pub(crate) fn decided(&self) -> bool {
+        self.content.is_some()
+    }
+
+    /// Decides what the content is now, however little of it came.
+    pub(crate) fn settle(&mut self) {
+        if self.content.is_none() {
+            self.decide();
+        }
+    }
+
+    /// Why the content must not be loaded anywhere, as soon as that is
+    /// known: a MySQL dump that selects or creates a database.
+    pub(crate) fn fatal(&self) -> Option<String> {
+        (self.content == Some(Content::MysqlSql))
+            .then(|| self.my.switches_database())
+            .flatten()
+            .map(|stmt| format!("the dump selects or creates a database ({stmt})"))
     }
 
     pub(crate) fn finish(mut self) -> Verdict {
@@ -388,6 +417,27 @@ impl Completeness {
                 } else {
                     Err(
                         "no pg_dump completion trailer at the end: the dump is truncated"
+                            .to_string(),
+                    )
+                };
+                (content, verdict, Some(tables))
+            }
+            Content::MysqlSql => {
+                let scanner = std::mem::take(&mut self.my);
+                let switches = scanner.switches_database().map(str::to_string);
+                let (tables, complete) = scanner.finish();
+                let verdict = if let Some(stmt) = switches {
+                    Err(format!(
+                        "the dump selects or creates a database ({stmt}): made with --databases or --all-databases; lfb checks and restores single-database dumps only"
+                    ))
+                } else if complete {
+                    Ok(format!(
+                        "ends with the dump tool's '-- Dump completed' trailer ({} tables)",
+                        tables.len()
+                    ))
+                } else {
+                    Err(
+                        "no '-- Dump completed' trailer at the end: the dump is truncated"
                             .to_string(),
                     )
                 };
@@ -481,13 +531,38 @@ fn scan_reader(
         let mut comp = Completeness::new();
         let mut tee = tee;
         let mut tee_err = None;
+        // Nothing is copied before the content is known (its first 8 KiB),
+        // and content that must never reach a database stops the copy
+        // before the block that completes it.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut copy = |bytes: &[u8], comp: &Completeness, tee_err: &mut Option<io::Error>| {
+            if tee_err.is_none()
+                && let Some(why) = comp.fatal()
+            {
+                *tee_err = Some(io::Error::other(why));
+            }
+            if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
+                && let Err(e) = t.write_all(bytes)
+            {
+                *tee_err = Some(e);
+            }
+        };
         for block in crx {
             comp.feed(&block);
-            if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
-                && let Err(e) = t.write_all(&block)
-            {
-                tee_err = Some(e);
+            if !comp.decided() {
+                pending.extend_from_slice(&block);
+                continue;
             }
+            if !pending.is_empty() {
+                pending.extend_from_slice(&block);
+                copy(&std::mem::take(&mut pending), &comp, &mut tee_err);
+            } else {
+                copy(&block, &comp, &mut tee_err);
+            }
+        }
+        comp.settle();
+        if !pending.is_empty() {
+            copy(&pending, &comp, &mut tee_err);
         }
         (comp.finish(), tee, tee_err)
     });
@@ -788,9 +863,19 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
                 .and_then(|s| s.content)
                 .unwrap_or(Content::Unknown);
             let stream = scan.as_ref().and_then(|s| s.stream_tables.clone());
-            match restore_test(record, &path, &format, content, stream, opts) {
-                Ok(detail) => Check::pass("restore", detail),
-                Err(e) => Check::fail("restore", e.line()),
+            // A MySQL dump that would switch databases is never loaded,
+            // whichever checks were selected.
+            let unsafe_mysql = scan
+                .as_ref()
+                .filter(|_| content == Content::MysqlSql)
+                .and_then(|s| s.complete.clone())
+                .and_then(|c| c.err());
+            match unsafe_mysql {
+                Some(e) => Check::fail("restore", format!("not attempted: {e}")),
+                None => match restore_test(record, &path, &format, content, stream, opts) {
+                    Ok(detail) => Check::pass("restore", detail),
+                    Err(e) => Check::fail("restore", e.line()),
+                },
             }
         });
     }
@@ -1201,6 +1286,12 @@ fn restore_test(
             dropper.run_now();
             drop(watch);
             res
+        }
+        Content::MysqlSql => {
+            let mut r = load::open_decoded(path, format)?;
+            let (found, into) =
+                crate::engine::mysql::restore_test(record, &mut r, opts.scratch.as_deref())?;
+            finish_compare(want.as_ref(), &found, &into)
         }
         Content::Tar => archive_restore_test(path, opts),
         Content::Unknown => Err(Error::failed("not a dump lfb can restore")),

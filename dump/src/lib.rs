@@ -22,7 +22,7 @@ use lfb_core::{Error, Kind, Record, Result, demo};
     name = "lfb-dump",
     version,
     about = "Dump one database into the backup store and print its record",
-    long_about = "Dump one database (PostgreSQL or SQLite) into the backup store and print \
+    long_about = "Dump one database (PostgreSQL, MariaDB/MySQL or SQLite) into the backup store and print \
 its record as one line of JSON on stdout.\n\n\
 The dump streams straight through compression and SHA-256 into \
 STORE/ENV/NAME_db_TAG_TIMESTAMP.EXT.partial, which is renamed to its final name only \
@@ -35,16 +35,23 @@ unreachable, store not writable).",
     after_help = "Examples:\n  \
 lfb-dump postgresql://app@db.internal/ledgerflow --tag hourly\n  \
 lfb-dump sqlite:///db.sqlite3 --env prod --tag daily\n  \
+lfb-dump 'mysql+pymysql://app:secret@localhost/shop?socket=/run/mysqld/mysqld.sock'\n  \
 lfb-dump --exec 'docker compose exec -T postgres' postgresql://postgres@/ledgerflow\n  \
 lfb-dump --tag pre-migration | lfb-verify --restore-test\n  \
 lfb-dump --globals postgresql://postgres@db.internal/ledgerflow --tag daily"
 )]
 pub struct Cli {
-    /// Database to dump: postgresql://…, sqlite:…, or a SQLite file path
+    /// Database to dump: postgresql://…, mysql://…, mariadb://…, sqlite:…, or a SQLite file path
     ///
     /// PostgreSQL URLs may leave out parts that libpq's PG* variables supply
     /// (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD). A password in the URL
     /// reaches pg_dump only through its environment, never its arguments.
+    ///
+    /// MySQL/MariaDB: mysql://USER:PASSWORD@HOST:PORT/DB, also mariadb:// and
+    /// driver forms such as mysql+pymysql://; a socket as ?socket=/path. The
+    /// dump is mariadb-dump/mysqldump --single-transaction with routines,
+    /// triggers and events; the password reaches it only through a private
+    /// 0600 option file (--defaults-file), never argv or MYSQL_PWD.
     #[arg(env = "DATABASE_URL", hide_env_values = true, value_name = "DATABASE")]
     pub database: Option<String>,
 
@@ -81,11 +88,13 @@ pub struct Cli {
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
-    /// Run the PostgreSQL client programs through a command prefix
+    /// Run the database client programs through a command prefix
     ///
     /// For a server in a container: --exec 'docker compose exec -T postgres'
-    /// runs `docker compose exec -T postgres pg_dump …`. A password must then
-    /// be passed on by the prefix (docker compose exec -e PGPASSWORD …).
+    /// runs `docker compose exec -T postgres pg_dump …`. A PostgreSQL password
+    /// must then be passed on by the prefix (docker compose exec -e
+    /// PGPASSWORD …); a MySQL password is handed to mariadb-dump on its
+    /// stdin as an option file (--defaults-extra-file=/dev/stdin).
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 

@@ -10,6 +10,7 @@
 mod archived;
 mod dry_run;
 mod files;
+mod mysql;
 mod pg;
 mod select;
 mod sqlite;
@@ -64,7 +65,11 @@ counts (FROM ONLY) included; psql dies with lfb, so a killed restore rolls back 
 built beside the target and checked (integrity, row counts), then written into the \
 existing target in one SQLite transaction (the backup API), so the file keeps its owner, \
 group, mode, extended attributes and journal mode (WAL stays WAL), and other connections \
-see the old or the new database, never a mix; a missing target is created by rename.\n\n\
+see the old or the new database, never a mix; a missing target is created by rename. \
+MariaDB/MySQL: the dump is loaded into a new shadow database on the same server and \
+checked (row counts); then one RENAME TABLE statement swaps every table in atomically, \
+after which routines, triggers, views and events are re-created (that last step is not \
+atomic; users and grants are not touched).\n\n\
 A production restore (environment prod, a backup taken in prod, or a target listed in \
 LFB_PROD_DATABASES, a comma list of database names, paths or URLs) needs --confirm NAME \
 naming the target database; --yes is never enough. Elsewhere lfb-restore asks on a \
@@ -135,7 +140,7 @@ pub struct Cli {
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Run the PostgreSQL client programs through a command prefix
+    /// Run the database client programs through a command prefix (MySQL: no password in the URL then)
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 
@@ -475,8 +480,8 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // 1. The artifact must be whole before anything is touched. A plain
     // PostgreSQL dump is checked in full while it is loaded (one read, and
     // the transaction commits only if it passes): here only what is cheap.
-    let streamed =
-        matches!(db, Database::Postgres(_)) && matches!(record.format(), Some("sql" | "sql+gzip"));
+    let streamed = matches!(db, Database::Postgres(_) | Database::Mysql(_))
+        && matches!(record.format(), Some("sql" | "sql+gzip"));
     let pre = if streamed || verified.is_some() {
         Options {
             checks: ["exists", "size"].into_iter().collect(),
@@ -595,7 +600,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             cli.wait,
             ui,
         ),
-        Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
+        Database::Mysql(conn) => mysql::restore(conn, cli.exec.as_deref(), &dump_record, ui),
     };
     drop(ticker);
     drop(scratch);
@@ -693,6 +698,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
     RecordWriter::new().write(&record)?;
     match res {
+        Err(e) if e.line().contains(mysql::PARTLY) => Err(e),
         Err(e) => Err(Error::failed(format!(
             "{}; the target is unchanged",
             e.line()
@@ -1020,6 +1026,12 @@ fn safety_backup(
     }
     if let Database::Postgres(conn) = db
         && !pg::database_exists(conn, cli.exec.as_deref())?
+    {
+        ui.info("the target database does not exist yet: no safety backup needed");
+        return Ok(None);
+    }
+    if let Database::Mysql(conn) = db
+        && !mysql::database_exists(conn, cli.exec.as_deref())?
     {
         ui.info("the target database does not exist yet: no safety backup needed");
         return Ok(None);

@@ -75,16 +75,19 @@ pub struct Cli {
     /// PostgreSQL: a temporary database on the server the dump came from
     /// (host, port and user from the record; the password from $DATABASE_URL
     /// when it names that server, else PGPASSWORD or ~/.pgpass), created and
-    /// always dropped, even on failure or Ctrl-C. SQLite: a file in a private
-    /// lfb-verify-PID-… folder under $TMPDIR, removed at the end and on
-    /// Ctrl-C/SIGTERM; one a SIGKILL left is removed by the next lfb run.
+    /// always dropped, even on failure or Ctrl-C. MariaDB/MySQL: the same,
+    /// a temporary lfb_scratch_* database on the source server (password
+    /// from a mysql:// $DATABASE_URL naming that server). SQLite: a file in
+    /// a private lfb-verify-PID-… folder under $TMPDIR, removed at the end
+    /// and on Ctrl-C/SIGTERM; one a SIGKILL left is removed by the next lfb
+    /// run.
     #[arg(long)]
     pub restore_test: bool,
 
-    /// PostgreSQL scratch database to create, restore into and drop
+    /// PostgreSQL or MariaDB/MySQL scratch database to create, restore into and drop
     ///
-    /// A postgresql:// URL naming a database that does not exist yet. The
-    /// source database itself is refused.
+    /// A postgresql:// (or, for MySQL dumps, mysql://) URL naming a database
+    /// that does not exist yet. The source database itself is refused.
     #[arg(long, value_name = "URL")]
     pub scratch: Option<String>,
 

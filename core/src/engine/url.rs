@@ -3,9 +3,12 @@
 //! `postgres://` and `postgresql://` (libpq's URI form, including
 //! `?host=/socket/dir`), `sqlite:` URLs (`sqlite:///relative.db`,
 //! `sqlite:////absolute.db`, `sqlite:path`) and plain paths to SQLite files,
-//! `mysql://` and `mariadb://` (`?socket=/path`). A password in a URL is kept
-//! apart from everything that is printed: [`Database::redacted`] never shows
-//! it, and it only ever reaches a child process through its environment.
+//! `mysql://` and `mariadb://` (also with a driver: `mysql+pymysql://`;
+//! the socket as `?socket=/path`, `?unix_socket=/path` or a host that is a
+//! path). A password in a URL is kept apart from everything that is printed:
+//! [`Database::redacted`] never shows it; it reaches a PostgreSQL client only
+//! through its environment and a MySQL client only through a private option
+//! file.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -147,6 +150,73 @@ fn parse_server(rest: &str, scheme: &str) -> Result<ServerConn> {
     Ok(conn)
 }
 
+/// What follows the scheme of a MySQL/MariaDB URL: `mysql://`,
+/// `mariadb://`, and the SQLAlchemy / Django driver forms
+/// (`mysql+pymysql://`, `mysql+mysqldb://`, `mariadb+mariadbconnector://`,
+/// any `mysql+DRIVER://`): the driver only matters to Python, lfb always
+/// uses the server's own client programs.
+fn mysql_rest(s: &str) -> Option<&str> {
+    let (scheme, rest) = s.split_once("://")?;
+    let base = scheme.split_once('+').map_or(scheme, |(b, _)| b);
+    let driver_ok = scheme.split_once('+').is_none_or(|(_, d)| {
+        !d.is_empty()
+            && d.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    (matches!(base, "mysql" | "mariadb") && driver_ok).then_some(rest)
+}
+
+/// URL parameters a MySQL/MariaDB URL may carry, with the client option
+/// each becomes (`None`: accepted and ignored).
+pub const MYSQL_PARAMS: &[(&str, Option<&str>)] = &[
+    ("socket", None),
+    ("unix_socket", None),
+    ("charset", None),
+    ("ssl_ca", Some("ssl-ca")),
+    ("ssl_cert", Some("ssl-cert")),
+    ("ssl_key", Some("ssl-key")),
+    ("ssl_capath", Some("ssl-capath")),
+    ("ssl_cipher", Some("ssl-cipher")),
+    ("ssl_verify_server_cert", Some("ssl-verify-server-cert")),
+    ("ssl_verify_cert", Some("ssl-verify-server-cert")),
+    ("ssl", Some("ssl")),
+    ("connect_timeout", Some("loose-connect-timeout")),
+];
+
+/// MySQL specifics: the socket comes from `?socket=` or `?unix_socket=`, or
+/// a host that is a path (`mysql://u@%2Frun%2Fmysqld%2Fmysqld.sock/db`), and
+/// is kept in `host` (as for PostgreSQL: a host starting with `/`). Unknown
+/// parameters are refused rather than ignored.
+fn normalize_mysql(conn: &mut ServerConn) -> Result<()> {
+    for (k, _) in &conn.params {
+        if !MYSQL_PARAMS.iter().any(|(p, _)| p == k) {
+            return Err(Error::input(format!(
+                "unsupported MySQL URL parameter '{k}' (known: {})",
+                MYSQL_PARAMS
+                    .iter()
+                    .map(|(p, _)| *p)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let socket = conn
+        .param("socket")
+        .or_else(|| conn.param("unix_socket"))
+        .map(str::to_string);
+    if let Some(sock) = socket {
+        if !sock.starts_with('/') {
+            return Err(Error::input(format!(
+                "invalid MySQL URL: socket '{sock}' is not an absolute path"
+            )));
+        }
+        conn.params
+            .retain(|(k, _)| k != "socket" && k != "unix_socket");
+        conn.host = Some(sock);
+    }
+    Ok(())
+}
+
 impl Database {
     /// Parses a URL or a path. A bare word that is not an existing file is
     /// an error naming it, so a typo is not taken for a new SQLite file.
@@ -157,11 +227,10 @@ impl Database {
         {
             return Ok(Database::Postgres(parse_server(rest, "PostgreSQL")?));
         }
-        if let Some(rest) = s
-            .strip_prefix("mysql://")
-            .or_else(|| s.strip_prefix("mariadb://"))
-        {
-            return Ok(Database::Mysql(parse_server(rest, "MySQL")?));
+        if let Some(rest) = mysql_rest(s) {
+            let mut conn = parse_server(rest, "MySQL")?;
+            normalize_mysql(&mut conn)?;
+            return Ok(Database::Mysql(conn));
         }
         if let Some(rest) = s.strip_prefix("sqlite:") {
             // SQLAlchemy / dj-database-url: sqlite:///rel.db, sqlite:////abs.db
@@ -181,7 +250,7 @@ impl Database {
         }
         if let Some((scheme, _)) = s.split_once("://") {
             return Err(Error::input(format!(
-                "unsupported database URL scheme '{scheme}://': use postgresql://, sqlite: or mysql://"
+                "unsupported database URL scheme '{scheme}://': use postgresql://, sqlite:, mysql:// or mariadb://"
             )));
         }
         Ok(Database::Sqlite(PathBuf::from(s)))
@@ -227,7 +296,8 @@ impl Database {
                     c.database.as_deref().unwrap_or("")
                 );
                 if let Some(h) = c.host.as_deref().filter(|h| h.starts_with('/')) {
-                    s.push_str(&format!("?host={h}"));
+                    let key = if scheme == "mysql" { "socket" } else { "host" };
+                    s.push_str(&format!("?{key}={h}"));
                 }
                 s
             }
@@ -271,6 +341,50 @@ mod tests {
         let d = Database::parse("postgresql://app:hunter2@h:1/db").unwrap();
         assert_eq!(d.redacted(), "postgresql://app@h:1/db");
         assert!(!format!("{d:?}").contains("hunter2"));
+    }
+
+    fn my(s: &str) -> ServerConn {
+        match Database::parse(s).unwrap() {
+            Database::Mysql(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn mysql_urls() {
+        let c = my("mysql://app:p%40ss@db.internal:3307/shop?charset=utf8mb4");
+        assert_eq!(c.user.as_deref(), Some("app"));
+        assert_eq!(c.password.as_ref().unwrap().expose(), "p@ss");
+        assert_eq!(c.host.as_deref(), Some("db.internal"));
+        assert_eq!(c.port, Some(3307));
+        assert_eq!(c.database.as_deref(), Some("shop"));
+        for scheme in [
+            "mariadb",
+            "mysql+pymysql",
+            "mysql+mysqldb",
+            "mariadb+mariadbconnector",
+            "mysql+mysqlconnector",
+        ] {
+            let c = my(&format!("{scheme}://u@h/db"));
+            assert_eq!(c.database.as_deref(), Some("db"), "{scheme}");
+        }
+        let c = my("mysql://root@localhost/db?socket=%2Frun%2Fmysqld%2Fmysqld.sock");
+        assert_eq!(c.host.as_deref(), Some("/run/mysqld/mysqld.sock"));
+        assert!(c.params.is_empty());
+        let c = my("mysql+pymysql://root@/db?unix_socket=/tmp/my.sock");
+        assert_eq!(c.host.as_deref(), Some("/tmp/my.sock"));
+        let c = my("mysql://root@%2Ftmp%2Fmy.sock/db");
+        assert_eq!(c.host.as_deref(), Some("/tmp/my.sock"));
+        assert!(Database::parse("mysql://h/db?sslmode=require").is_err());
+        assert!(Database::parse("mysql://h/db?socket=relative").is_err());
+        assert!(Database::parse("mysql+://h/db").is_err());
+        assert!(Database::parse("mysqlx://h/db").is_err());
+        let d = Database::parse("mysql://app:hunter2@h:3306/db").unwrap();
+        assert_eq!(d.redacted(), "mysql://app@h:3306/db");
+        assert!(!format!("{d:?}").contains("hunter2"));
+        let d = Database::parse("mariadb://root:x@localhost/db?socket=/s.sock").unwrap();
+        assert_eq!(d.redacted(), "mysql://root@/db?socket=/s.sock");
+        assert_eq!(d.engine(), "mysql");
     }
 
     #[test]
