@@ -452,16 +452,14 @@ fn first_choice(
         Some(n) if !globals => n.clone(),
         _ => naming::sanitize_name(default_name),
     };
-    // A unique suffix keeps two concurrent runs from sharing a partial file.
-    let mut p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
-    if fsutil::partial_path(&p).exists() {
-        p = dir.join(format!(
-            "{}.{}",
-            artifact_name(&name, &req.tag, t, ext).file_name(),
-            std::process::id()
-        ));
-    }
-    p
+    // The process id keeps two concurrent runs from sharing a partial file
+    // (`NAME.<pid>.partial`, which guard and prune's housekeeping parse
+    // back); checking for a free name first would race with the other run.
+    dir.join(format!(
+        "{}.{}",
+        artifact_name(&name, &req.tag, t, ext).file_name(),
+        std::process::id()
+    ))
 }
 
 /// Reports bytes written to a progress bar.

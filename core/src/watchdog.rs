@@ -20,8 +20,12 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use crate::error::{Error, Result};
 
 /// The watcher's script: `$@` is the clean-up command.
+/// After a success it runs the command once more a few seconds later: a
+/// statement the dead tool's client had sent (`CREATE DATABASE`) may still
+/// finish on the server after the first clean-up found nothing to do.
 const SCRIPT: &str = "IFS= read -r line; [ \"$line\" = done ] && exit 0; \
-i=0; while [ $i -lt 10 ]; do \"$@\" && exit 0; i=$((i+1)); sleep 1; done; exit 1";
+i=0; while [ $i -lt 10 ]; do if \"$@\"; then sleep 3; \"$@\"; exit 0; fi; \
+i=$((i+1)); sleep 1; done; exit 1";
 
 /// Runs a command if this process dies before the watch is dropped.
 #[derive(Debug)]

@@ -143,7 +143,7 @@ fn a_restore_killed_at_any_point_leaves_the_old_or_the_new_database_never_a_mix(
     // How long a whole restore takes, to spread the kills over it.
     let t0 = Instant::now();
     run(lfb("lfb-restore", st.path())
-        .args(["--yes", "--no-safety-backup", "-f"])
+        .args(["--yes", "--no-safety-backup", "--from", "shop", "-f"])
         .arg(&path)
         .arg(my.url("probe")))
     .assert_ok();
@@ -313,7 +313,7 @@ fn archive_prune_and_guard_handle_mariadb_dumps() {
     g.assert_ok();
     // Restore from the archive into another database.
     let r = run(lfb("lfb-restore", st.path())
-        .args(["--yes", "-f"])
+        .args(["--yes", "--from", "shop", "-f"])
         .arg(arec["path"].as_str().unwrap())
         .arg(my.url("from_archive")));
     r.assert_ok();
@@ -353,7 +353,7 @@ fn a_dump_that_switches_databases_is_never_loaded_and_scratch_is_never_the_sourc
     v.assert_code(1);
     assert!(v.stderr.contains("--databases"), "{}", v.stderr);
     let r = run(lfb("lfb-restore", st.path())
-        .args(["--yes", "-f"])
+        .args(["--yes", "--from", "shop", "-f"])
         .arg(&path)
         .arg(my.url("other")));
     r.assert_code(1);
