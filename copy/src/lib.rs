@@ -17,7 +17,7 @@
 //! - memory is bounded by one part (`--part-size`, 16 MiB by default).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -567,10 +567,9 @@ fn copy_file(
                 )));
             }
             // Read the partial back before it gets its name.
-            let f = out.file();
-            f.sync_all().with_path("sync", &target)?;
-            f.seek(SeekFrom::Start(0)).with_path("read back", &target)?;
-            let mut rb = HashingReader::new(f);
+            out.file().sync_all().with_path("sync", &target)?;
+            let partial = out.partial_path().to_path_buf();
+            let mut rb = HashingReader::new(File::open(&partial).with_path("read back", &partial)?);
             std::io::copy(&mut rb, &mut std::io::sink()).with_path("read back", &target)?;
             let (_, rh, rn) = rb.finish();
             if rh != sha || rn != size {

@@ -350,19 +350,47 @@ struct Reply {
     body: ureq::Body,
 }
 
+/// The text of the first `<t>...</t>` element in `xml` (XML entities of
+/// ETags decoded).
+fn xml_tag(xml: &str, t: &str) -> Option<String> {
+    let open = format!("<{t}>");
+    let close = format!("</{t}>");
+    let i = xml.find(&open)?;
+    let rest = &xml[i + open.len()..];
+    let j = rest.find(&close)?;
+    Some(
+        rest[..j]
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&amp;", "&"),
+    )
+}
+
 /// An S3 error document's `Code` and `Message`.
 fn error_code(body: &str) -> (String, String) {
-    let tag = |t: &str| {
-        let open = format!("<{t}>");
-        let close = format!("</{t}>");
-        body.find(&open)
-            .and_then(|i| {
-                let rest = &body[i + open.len()..];
-                rest.find(&close).map(|j| rest[..j].to_string())
-            })
-            .unwrap_or_default()
+    (
+        xml_tag(body, "Code").unwrap_or_default(),
+        xml_tag(body, "Message").unwrap_or_default(),
+    )
+}
+
+/// A ListParts reply: its parts and the marker of the next page.
+fn parse_list_parts(xml: &str) -> Option<(Vec<Part>, Option<u16>)> {
+    let mut parts = Vec::new();
+    for chunk in xml.split("<Part>").skip(1) {
+        let body = chunk.split("</Part>").next()?;
+        parts.push(Part {
+            number: xml_tag(body, "PartNumber")?.trim().parse().ok()?,
+            etag: xml_tag(body, "ETag")?,
+            size: xml_tag(body, "Size")?.trim().parse().ok()?,
+        });
+    }
+    let truncated = xml_tag(xml, "IsTruncated").is_some_and(|v| v.trim() == "true");
+    let next = match truncated {
+        true => Some(xml_tag(xml, "NextPartNumberMarker")?.trim().parse().ok()?),
+        false => None,
     };
-    (tag("Code"), tag("Message"))
+    Some((parts, next))
 }
 
 fn describe_transport(e: &ureq::Error) -> String {
@@ -693,14 +721,12 @@ impl Client {
                 .body
                 .read_to_string()
                 .map_err(|e| Error::failed(format!("{what}: {e}")))?;
-            let parsed = ListParts::parse_response(&text)
-                .map_err(|e| Error::failed(format!("{what}: unreadable reply: {e}")))?;
-            parts.extend(parsed.parts.into_iter().map(|p| Part {
-                number: p.number,
-                etag: p.etag,
-                size: p.size,
-            }));
-            match parsed.next_part_number_marker {
+            // Parsed here rather than by rusty-s3: services differ in the
+            // root element (ListPartsResult on AWS, ListPartsResponse on moto).
+            let (page, next) = parse_list_parts(&text)
+                .ok_or_else(|| Error::failed(format!("{what}: unreadable reply")))?;
+            parts.extend(page);
+            match next {
                 Some(m) => marker = Some(m),
                 None => return Ok(Some(parts)),
             }
@@ -785,6 +811,19 @@ mod tests {
         assert_eq!(ini["default"]["aws_access_key_id"], "A");
         assert_eq!(ini["work"]["region"], "eu-west-1");
         assert_eq!(ini["work"]["endpoint_url"], "http://x:9000");
+    }
+
+    #[test]
+    fn list_parts_replies_parse() {
+        let xml = "<ListPartsResponse><IsTruncated>false</IsTruncated><Part><PartNumber>2</PartNumber>\
+                   <ETag>&quot;ab&quot;</ETag><Size>5</Size></Part></ListPartsResponse>";
+        let (parts, next) = parse_list_parts(xml).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(
+            (parts[0].number, parts[0].etag.as_str(), parts[0].size),
+            (2, "\"ab\"", 5)
+        );
+        assert_eq!(next, None);
     }
 
     #[test]
