@@ -634,3 +634,49 @@ fn records_from_lfb_list_go_to_the_bucket() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["offsite"]["ok"], true);
 }
+
+#[test]
+fn credentials_region_and_endpoint_come_from_an_aws_profile() {
+    let Some(moto) = Moto::start("credentials_from_an_aws_profile") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let aws = home.path().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!("[default]\naws_access_key_id = AKIAWRONGDEFAULT0000\naws_secret_access_key = x\n\n[work]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    // The front accepts only the work profile's key.
+    let front = Front::start(moto.port, 0, Some(KEY));
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile work]\nregion = eu-west-1\nendpoint_url = {}\n",
+            front.endpoint()
+        ),
+    )
+    .unwrap();
+    let mut cmd = copy(st.path(), home.path(), "unused");
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("LFB_S3_ENDPOINT")
+        .env("AWS_PROFILE", "work")
+        .args(["--to", "s3://offsite/p"]);
+    let out = run_with_input(&mut cmd, format!("{dump}\n"));
+    out.assert_ok();
+    assert_eq!(out.records()[0]["offsite"]["verified"], true);
+    let key = format!("p/{}", rel(st.path(), dump["path"].as_str().unwrap()));
+    assert_ne!(moto.object("offsite", &key), "missing");
+
+    // An unknown profile is a one-line error.
+    let out = run_with_input(cmd.env("AWS_PROFILE", "nope"), format!("{dump}\n"));
+    out.assert_code(2);
+    assert!(out.stderr.contains("AWS profile 'nope'"), "{}", out.stderr);
+}
