@@ -62,7 +62,9 @@ input record) failed, 2 bad arguments, credentials refused, missing bucket.",
     after_help = "Examples:\n  \
 lfb-list --verified | lfb-copy --to s3://acme-backups/ledgerflow\n  \
 lfb-copy --all -e prod --to /mnt/nas/lfb\n  \
-lfb-copy --verify --all --to s3://acme-backups/ledgerflow      check the offsite copies"
+lfb-copy --verify --all --to s3://acme-backups/ledgerflow      check the offsite copies\n  \
+lfb-copy --from s3://acme-backups/ledgerflow -e prod --latest --to /tmp/restore-store\n  \
+                                                               fetch the newest prod backup to restore it"
 )]
 pub struct Cli {
     /// Destination store: s3://BUCKET[/PREFIX] or a folder
@@ -80,6 +82,23 @@ pub struct Cli {
     /// Copy the local store's artifacts with this tag (of --env ENV when given)
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
+
+    /// Copy from a bucket to the folder --to instead: s3://BUCKET[/PREFIX]
+    ///
+    /// Downloads the artifacts (selected with -e, --tag, --name, --latest;
+    /// --all for everything) and their sidecars into the store folder --to,
+    /// each checked against its sidecar's SHA-256 and named only when
+    /// complete. Then restore from that folder: lfb-restore --store DIR.
+    #[arg(long, value_name = "S3", conflicts_with_all = ["verify", "paths"])]
+    pub from: Option<String>,
+
+    /// With --from: only artifacts of this database / base name
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub name: Option<String>,
+
+    /// With --from: only the newest matching artifact of each environment and name
+    #[arg(long, requires = "from")]
+    pub latest: bool,
 
     /// Copy nothing: read back each copy and check its size and SHA-256
     ///
@@ -176,6 +195,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             "invalid --part-size {}: S3 takes parts of 5MiB to 5GiB",
             cli.part_size
         )));
+    }
+    if let Some(from) = &cli.from {
+        return download(&cli, from, ui);
     }
     let store = cli.store.store()?;
     let dest = match Location::parse(&cli.to)? {
@@ -750,4 +772,246 @@ fn multipart(
     c.complete_multipart(key, &upload_id, &etags)?;
     let _ = std::fs::remove_file(&state_file);
     Ok(resumed)
+}
+
+/// `--from s3://...`: downloads artifacts and sidecars into the folder `--to`.
+fn download(cli: &Cli, from: &str, ui: &Ui) -> Result<u8> {
+    let loc = Location::parse(from)?.ok_or_else(|| {
+        Error::usage(format!(
+            "--from '{from}' is not an object-storage location: a folder is a store already (--store)"
+        ))
+    })?;
+    if Location::parse(&cli.to)?.is_some() {
+        return Err(Error::usage(
+            "--from copies to a folder: --to must be a folder",
+        ));
+    }
+    if !cli.all && cli.tag.is_none() && cli.store.env.is_none() && cli.name.is_none() && !cli.latest
+    {
+        return Err(Error::usage(
+            "what to fetch? use -e ENV, --tag TAG, --name NAME, --latest, or --all for everything",
+        ));
+    }
+    let to = std::path::absolute(&cli.to)
+        .map_err(|e| Error::usage(format!("invalid destination '{}': {e}", cli.to)))?;
+    let env = match &cli.store.env {
+        Some(_) => Some(cli.store.env()?),
+        None => None,
+    };
+    let client = Client::new(loc)?;
+    client.check()?;
+    fsutil::create_private_dir(&to).map_err(Error::at_start)?;
+    let local = Store::at(&to);
+    let base = if client.location.prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", client.location.prefix)
+    };
+    let objects = client.list(&base)?;
+    let keys: std::collections::HashSet<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    // Artifacts: ENV/NAME directly under the prefix, with a name lfb knows.
+    let mut picked: Vec<(String, String, lfb_core::naming::ArtifactName, u64)> = Vec::new();
+    for (key, size) in &objects {
+        let Some(rel) = key.strip_prefix(&base) else {
+            continue;
+        };
+        let Some((folder, file)) = rel.split_once('/') else {
+            continue;
+        };
+        if file.contains('/') || file.ends_with(".json") || file.ends_with(".partial") {
+            continue;
+        }
+        let Some(name) = lfb_core::naming::ArtifactName::parse(file) else {
+            continue;
+        };
+        if folder.is_empty() || folder == "." || folder == ".." || folder.starts_with('.') {
+            continue;
+        }
+        let in_env = |e: &str| {
+            if folder == store::MIGRATIONS {
+                // Which environment a pre-migration backup belongs to is in
+                // its sidecar; without reading it, count it for every one.
+                true
+            } else {
+                folder == e
+            }
+        };
+        if env.as_deref().is_some_and(|e| !in_env(e))
+            || cli.tag.as_deref().is_some_and(|t| name.tag != t)
+            || cli.name.as_deref().is_some_and(|n| name.name != n)
+        {
+            continue;
+        }
+        picked.push((rel.to_string(), folder.to_string(), name, *size));
+    }
+    if cli.latest {
+        let mut newest: std::collections::BTreeMap<(String, String), usize> = Default::default();
+        for (i, (_, folder, name, _)) in picked.iter().enumerate() {
+            let k = (folder.clone(), name.name.clone());
+            match newest.get(&k) {
+                Some(&j) if picked[j].2.time >= name.time => {}
+                _ => {
+                    newest.insert(k, i);
+                }
+            }
+        }
+        let keep: std::collections::HashSet<usize> = newest.into_values().collect();
+        picked = picked
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+    }
+    if picked.is_empty() {
+        ui.info(format!("nothing in {} matches", client.location));
+    }
+    let mut out = RecordWriter::new();
+    let mut failed = 0usize;
+    for (rel, folder, name, size) in picked {
+        let start = Instant::now();
+        let key = client.location.key(&rel);
+        let target = to.join(&rel);
+        let res = fetch_one(
+            &client,
+            &key,
+            &target,
+            size,
+            keys.contains(format!("{key}.json").as_str()),
+        );
+        let mut rec = match &res {
+            Ok(_) => match store::load_record(&target, &name, &folder) {
+                Ok((r, _)) => r,
+                Err(_) => store::derived_record(&target, &name, &folder),
+            },
+            Err(_) => store::derived_record(&target, &name, &folder),
+        };
+        match res {
+            Ok((skipped, verified_by)) => {
+                rec.set(
+                    "offsite",
+                    json!({
+                        "source": client.location.to_string(),
+                        "key": key,
+                        "bytes": size,
+                        "verified": verified_by != "size-only",
+                        "verified_by": verified_by,
+                        "at": format_time(chrono::Utc::now()),
+                        "skipped": skipped,
+                        "ok": true,
+                    }),
+                );
+                let msg = format!("{}: fetched from {key}", rec.label());
+                ui.info(&msg);
+                journal_event(&local, ui, &rec, true, Some(size), start, &msg);
+            }
+            Err(e) if e.exit_code() == 2 && !matches!(e, Error::Input(_)) => return Err(e),
+            Err(e) => {
+                failed += 1;
+                ui.error(format!("{}: {}", rec.label(), e.line()));
+                rec.set(
+                    "offsite",
+                    json!({
+                        "source": client.location.to_string(),
+                        "key": key,
+                        "verified": false,
+                        "at": format_time(chrono::Utc::now()),
+                        "ok": false,
+                        "error": e.line(),
+                    }),
+                );
+                journal_event(&local, ui, &rec, false, None, start, &e.line());
+            }
+        }
+        out.write(&rec)?;
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Downloads one artifact (and its sidecar) to `target`, checked against
+/// the SHA-256 its sidecar (else its lfb metadata) names. Returns whether it
+/// was already there, and how it was checked.
+fn fetch_one(
+    c: &Client,
+    key: &str,
+    target: &Path,
+    size: u64,
+    has_sidecar: bool,
+) -> Result<(bool, &'static str)> {
+    let sidecar_key = format!("{key}.json");
+    let sidecar = if has_sidecar {
+        let mut text = String::new();
+        c.get(&sidecar_key)?
+            .take(16 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::failed(format!("download {sidecar_key}: {e}")))?;
+        Some(text)
+    } else {
+        None
+    };
+    let want = match &sidecar {
+        Some(t) => Record::from_json(t)
+            .map_err(|e| Error::failed(format!("the sidecar {sidecar_key} is unreadable: {e}")))?
+            .sha256()
+            .map(str::to_string),
+        None => None,
+    };
+    let want = match want {
+        Some(w) => Some((w, "sidecar")),
+        None => c
+            .head(key)?
+            .and_then(|i| i.meta_sha256)
+            .map(|w| (w, "metadata")),
+    };
+    let dir = fsutil::parent_dir(target);
+    fsutil::create_private_dir(dir)?;
+    let mut skipped = false;
+    if let Ok((h, n)) = digest::sha256_file(target)
+        && n == size
+        && want.as_ref().is_some_and(|(w, _)| *w == h)
+    {
+        skipped = true;
+    } else {
+        let mut outf = AtomicFile::create(target)?;
+        let mut r = HashingReader::new(c.get(key)?);
+        std::io::copy(&mut r, &mut outf).map_err(|e| {
+            Error::failed(format!(
+                "download {key}: {}",
+                lfb_core::error::describe_io(&e)
+            ))
+        })?;
+        let (_, h, n) = r.finish();
+        if n != size {
+            return Err(Error::failed(format!(
+                "download {key}: {n} bytes, the bucket lists {size}"
+            )));
+        }
+        match &want {
+            Some((w, _)) if *w != h => {
+                return Err(Error::failed(format!(
+                    "{key} is corrupt: SHA-256 {h}, its {} says {w}; not kept",
+                    want.as_ref().map_or("", |x| x.1)
+                )));
+            }
+            _ => {}
+        }
+        if target.exists() {
+            outf.replace(target)?;
+        } else {
+            outf.commit(target)?;
+        }
+    }
+    if let Some(text) = sidecar {
+        fsutil::write_atomic(&sidecar_path(target), text.as_bytes())?;
+    }
+    Ok((
+        skipped,
+        want.map_or("size-only", |w| {
+            if w.1 == "sidecar" {
+                "sidecar-sha256"
+            } else {
+                "metadata-sha256"
+            }
+        }),
+    ))
 }

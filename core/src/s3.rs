@@ -598,6 +598,41 @@ impl Client {
         }
     }
 
+    /// Every object under `prefix` (a full key prefix): key and size.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let what = format!("list s3://{}/{prefix}", self.location.bucket);
+        loop {
+            let sign = || {
+                let mut a = ListObjectsV2::new(&self.bucket, self.creds());
+                if !prefix.is_empty() {
+                    a.with_prefix(prefix.to_string());
+                }
+                if let Some(t) = &token {
+                    a.with_continuation_token(t.clone());
+                }
+                a.sign(SIGN_FOR)
+            };
+            let mut r = self.send(&what, &sign, "GET", &[], None)?;
+            let text = r
+                .body
+                .read_to_string()
+                .map_err(|e| Error::failed(format!("{what}: {e}")))?;
+            let page = ListObjectsV2::parse_response(&text)
+                .map_err(|e| Error::failed(format!("{what}: unreadable reply: {e}")))?;
+            out.extend(
+                page.contents
+                    .into_iter()
+                    .map(|c| (c.key, c.size.unwrap_or(0))),
+            );
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// HEAD of `key`: `None` when there is no such object.
     pub fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
         let sign = || self.bucket.head_object(self.creds(), key).sign(SIGN_FOR);

@@ -680,3 +680,86 @@ fn credentials_region_and_endpoint_come_from_an_aws_profile() {
     out.assert_code(2);
     assert!(out.stderr.contains("AWS profile 'nope'"), "{}", out.stderr);
 }
+
+#[test]
+fn a_machine_with_nothing_local_fetches_the_newest_backup_from_the_bucket() {
+    let Some(moto) = Moto::start("fetches_from_the_bucket") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let old = demo_dump(st.path(), home.path());
+    std::thread::sleep(Duration::from_millis(1100));
+    let new = demo_dump(st.path(), home.path());
+    run(copy(st.path(), home.path(), &moto.endpoint()).args([
+        "--all",
+        "--to",
+        "s3://offsite/acme",
+    ]))
+    .assert_ok();
+    drop(st);
+
+    // Another machine: an empty folder becomes a store with the newest backup.
+    let fresh = store();
+    let target = fresh.path().join("restore");
+    let out = run(copy(fresh.path(), home.path(), &moto.endpoint())
+        .args([
+            "--from",
+            "s3://offsite/acme",
+            "-e",
+            "prod",
+            "--latest",
+            "--to",
+        ])
+        .arg(&target));
+    out.assert_ok();
+    let recs = out.records();
+    assert_eq!(recs.len(), 1, "{}", out.stdout);
+    assert_eq!(recs[0]["id"], new["id"]);
+    assert_eq!(recs[0]["sha256"], new["sha256"]);
+    assert_eq!(recs[0]["offsite"]["verified"], true);
+    assert_eq!(recs[0]["offsite"]["verified_by"], "sidecar-sha256");
+    let path = recs[0]["path"].as_str().unwrap();
+    assert!(path.starts_with(target.to_str().unwrap()), "{path}");
+    assert_eq!(sha256sum(path), new["sha256"].as_str().unwrap());
+    assert_ne!(old["id"], new["id"]);
+    // The fetched store is a store: lfb-verify checks it (gzip, SQL, checksum).
+    let verify = run(Command::new(bin("lfb-verify"))
+        .env_remove("LFB_CONFIG")
+        .env("HOME", home.path())
+        .arg("--store")
+        .arg(&target)
+        .arg("--all"));
+    verify.assert_ok();
+    assert_eq!(verify.records()[0]["verify"]["ok"], true);
+
+    // A damaged object in the bucket is refused, and nothing is left behind.
+    let file = Path::new(new["path"].as_str().unwrap())
+        .file_name()
+        .unwrap();
+    let key = format!("acme/prod/{}", file.to_str().unwrap());
+    moto.py(&format!(
+        "o = s3.get_object(Bucket='offsite', Key='{key}')\n\
+         b = bytearray(o['Body'].read()); b[100] ^= 0xff\n\
+         s3.put_object(Bucket='offsite', Key='{key}', Body=bytes(b), Metadata=o['Metadata'])"
+    ));
+    let other = fresh.path().join("other");
+    let out = run(copy(fresh.path(), home.path(), &moto.endpoint())
+        .args([
+            "--from",
+            "s3://offsite/acme",
+            "-e",
+            "prod",
+            "--latest",
+            "--to",
+        ])
+        .arg(&other));
+    out.assert_code(1);
+    assert!(out.stderr.contains("is corrupt"), "{}", out.stderr);
+    let left: Vec<_> = std::fs::read_dir(other.join("prod"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
