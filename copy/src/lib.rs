@@ -39,7 +39,7 @@ use sha2::Digest;
 #[command(
     name = "lfb-copy",
     version,
-    about = "Copy backups and their sidecars to S3-compatible object storage or another folder, verified",
+    about = "Copy backups to S3-compatible storage or another folder, verified",
     long_about = "Copy artifacts and their sidecars to another store: an S3-compatible bucket \
 (s3://BUCKET/PREFIX: AWS S3, MinIO, Cloudflare R2, Backblaze B2, Wasabi, ...) or another folder, \
 keeping the store's layout (ENV/NAME). Each copy is verified (size and SHA-256 read back, or the \
