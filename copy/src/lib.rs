@@ -721,6 +721,8 @@ fn multipart(
             id
         }
     };
+    // A pause after each part, for the test that kills an upload half way
+    // (and for throttling a copy by hand); not part of the documented interface.
     let delay = std::env::var("LFB_COPY_PART_DELAY_MS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -311,7 +311,7 @@ fn an_upload_killed_half_way_leaves_nothing_and_the_next_run_resumes_it() {
     let big = big_artifact(st.path(), 40);
     let key = "prod/big_db_manual_20261127T020000Z.sql.gz";
     let mut child = copy(st.path(), home.path(), &moto.endpoint())
-        .env("LFB_COPY_PART_DELAY_MS", "700")
+        .env("LFB_COPY_PART_DELAY_MS", "1500")
         .args(["--to", "s3://offsite", "--part-size", "8MiB"])
         .arg(&big)
         .stdin(Stdio::null())
