@@ -534,6 +534,15 @@ struct Front {
 
 impl Front {
     fn start(upstream: u16, fail: usize, key: Option<&'static str>) -> Front {
+        Front::start_with(upstream, fail, key, false)
+    }
+
+    /// Like [`Front::start`], but every upload (PUT) is throttled.
+    fn failing_puts(upstream: u16) -> Front {
+        Front::start_with(upstream, 0, None, true)
+    }
+
+    fn start_with(upstream: u16, fail: usize, key: Option<&'static str>, puts: bool) -> Front {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let refused = Arc::new(AtomicUsize::new(0));
@@ -542,7 +551,7 @@ impl Front {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { return };
                 let r = r.clone();
-                std::thread::spawn(move || serve(conn, upstream, fail, key, &r));
+                std::thread::spawn(move || serve(conn, upstream, fail, key, puts, &r));
             }
         });
         Front { port, refused }
@@ -558,6 +567,7 @@ fn serve(
     upstream: u16,
     fail: usize,
     key: Option<&str>,
+    puts: bool,
     refused: &AtomicUsize,
 ) {
     let mut head = Vec::new();
@@ -587,7 +597,7 @@ fn serve(
         );
         let _ = conn.shutdown(Shutdown::Both);
     };
-    if refused.load(Ordering::SeqCst) < fail {
+    if refused.load(Ordering::SeqCst) < fail || (puts && text.starts_with("PUT ")) {
         refused.fetch_add(1, Ordering::SeqCst);
         return refuse(&mut conn, "503 Slow Down", "SlowDown");
     }
@@ -762,4 +772,34 @@ fn a_machine_with_nothing_local_fetches_the_newest_backup_from_the_bucket() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_upload_throttled_for_good_fails_that_record_with_exit_1() {
+    let Some(moto) = Moto::start("an_upload_throttled_for_good") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let front = Front::failing_puts(moto.port);
+    let out = run_with_input(
+        copy(st.path(), home.path(), &front.endpoint())
+            .env("LFB_S3_RETRIES", "2")
+            .args(["--to", "s3://offsite"]),
+        format!("{dump}\n"),
+    );
+    out.assert_code(1);
+    assert_eq!(front.refused.load(Ordering::SeqCst), 3, "1 try + 2 retries");
+    assert!(
+        out.stderr.contains("503 SlowDown") && out.stderr.contains("gave up after 3 attempts"),
+        "{}",
+        out.stderr
+    );
+    let rec = &out.records()[0];
+    assert_eq!(rec["offsite"]["ok"], false);
+    assert_eq!(rec["id"], dump["id"]);
+    let key = rel(st.path(), dump["path"].as_str().unwrap());
+    assert_eq!(moto.object("offsite", &key), "missing");
 }
