@@ -240,6 +240,16 @@ pub fn check(r: &Run) -> Result<(), String> {
             }
             Ok(())
         }
+        Check::Copy => {
+            if lfb {
+                let rec = last_record(r.run)?;
+                let off = &rec["offsite"];
+                if off["verified"] != Value::Bool(true) || off["skipped"] != Value::Bool(false) {
+                    return Err(format!("not an uploaded, verified copy: {off}"));
+                }
+            }
+            Ok(())
+        }
         Check::Guard => {
             for l in r.run.stdout.lines().filter(|l| !l.trim().is_empty()) {
                 serde_json::from_str::<Value>(l)

@@ -60,6 +60,9 @@ pub enum Data {
     Media,
     /// A store of this many tiny artifacts at scale 1.
     Store(u64),
+    /// A ~300 MB (at scale 1) artifact in a store, and a local S3 server
+    /// (moto) with a bucket.
+    CopyArtifact,
 }
 
 /// How each run's result is checked (beyond exit status 0).
@@ -67,7 +70,9 @@ pub enum Data {
 pub enum Check {
     /// `$OUT` decompresses whole (CRC and length) and ends with `trailer`;
     /// lfb's record matches the file (size, SHA-256) and the row counts.
-    GzipDump { trailer: &'static str },
+    GzipDump {
+        trailer: &'static str,
+    },
     /// lfb-verify's record says ok; a corrupted copy must fail (checked once).
     Verify,
     /// `$NEWDB` holds every table with exactly the generated row counts.
@@ -80,6 +85,7 @@ pub enum Check {
     Guard,
     /// One record per artifact, newest first.
     List,
+    Copy,
 }
 
 /// A metric a target is about.
@@ -473,6 +479,35 @@ pub const ALL: &[Comparison] = &[
             None,
         )],
         targets: &[],
+    },
+    Comparison {
+        id: "copy",
+        title: "lfb-copy to a local S3 server (moto)",
+        tool: "lfb-copy",
+        flags: &["--to", "--part-size"],
+        data: Data::CopyArtifact,
+        check: Check::Copy,
+        quarter_too: false,
+        warmup: true,
+        variants: &[
+            // A fresh prefix each run, so every run uploads (and verifies).
+            lfb(
+                r#""$LFB/lfb-copy" -q --store "$CSTORE" --to "s3://lfb-bench/lfb-$$-$RANDOM" "$CART""#,
+                "lfb-copy --to s3://bucket/p ART (upload + verify)",
+                None,
+            ),
+            base(
+                r#"aws s3 cp --quiet "$CART" "s3://lfb-bench/aws-$$-$RANDOM/x""#,
+                "aws s3 cp ART s3://bucket/p/x (upload only)",
+                None,
+            ),
+        ],
+        targets: &[Target {
+            metric: Metric::Wall,
+            against: 1,
+            bound: Bound::AtMost(1.0),
+            aim: None,
+        }],
     },
 ];
 

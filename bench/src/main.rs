@@ -57,7 +57,7 @@ struct Cli {
     #[arg(long)]
     quick: bool,
 
-    /// Only these comparisons (dump-pg, dump-mariadb, dump-sqlite, archive, verify, restore, restore-mariadb, prune, guard, list)
+    /// Only these comparisons (dump-pg, dump-mariadb, dump-sqlite, archive, verify, restore, restore-mariadb, prune, guard, list, copy)
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     only: Vec<String>,
 

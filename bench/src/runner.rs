@@ -88,7 +88,63 @@ pub struct Ctx {
     pub warmup: bool,
     pg: Option<Result<PgState, String>>,
     my: Option<Result<MyState, String>>,
+    moto: Option<Result<Moto, String>>,
     restore_seq: u64,
+}
+
+/// A moto S3 server on 127.0.0.1 with the bucket `lfb-bench`, stopped on drop.
+pub struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl std::fmt::Debug for Moto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Moto(port {})", self.port)
+    }
+}
+
+fn start_moto(work: &Path) -> Result<Moto, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(work.join("moto.log")).map_err(|e| e.to_string())?;
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("moto_server (pip install 'moto[server]'): {e}"))?;
+    let moto = Moto { child, port };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            return Err("moto_server did not start".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:{port}', \
+             region_name='us-east-1', aws_access_key_id='bench', aws_secret_access_key='bench')\
+             .create_bucket(Bucket='lfb-bench')"
+        ))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !made.success() {
+        return Err("cannot create the bench bucket (boto3)".into());
+    }
+    Ok(moto)
 }
 
 impl Ctx {
@@ -101,6 +157,7 @@ impl Ctx {
             warmup,
             pg: None,
             my: None,
+            moto: None,
             restore_seq: 0,
         }
     }
@@ -389,6 +446,39 @@ impl Ctx {
                 p.vars
                     .push(("MEDIA".into(), path.to_string_lossy().into_owned()));
             }
+            Data::CopyArtifact => {
+                let path = self.data_dir.join(format!("copy-store-s{tag}-v{v}"));
+                let bytes = ((300u64 << 20) as f64 * scale) as u64;
+                let bytes = bytes.max(1 << 20);
+                data::ensure(&path, "the lfb-copy artifact", |tmp| {
+                    random_artifact(tmp, bytes)
+                })?;
+                if self.moto.is_none() {
+                    crate::log("starting a moto S3 server ...");
+                    self.moto = Some(start_moto(&self.work.join("moto")));
+                }
+                let port = match self.moto.as_ref().expect("set above") {
+                    Ok(m) => m.port,
+                    Err(e) => return Err(e.clone()),
+                };
+                let art = path.join("prod/bench_db_manual_20261127T020000Z.sql.gz");
+                p.note = format!("artifact {}", crate::report::bytes(bytes as f64));
+                let endpoint = format!("http://127.0.0.1:{port}");
+                p.vars.extend([
+                    ("CSTORE".into(), path.to_string_lossy().into_owned()),
+                    ("CART".into(), art.to_string_lossy().into_owned()),
+                    ("AWS_ACCESS_KEY_ID".into(), "bench".into()),
+                    ("AWS_SECRET_ACCESS_KEY".into(), "bench".into()),
+                    ("AWS_REGION".into(), "us-east-1".into()),
+                    ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+                    ("LFB_S3_ENDPOINT".into(), endpoint.clone()),
+                    ("AWS_ENDPOINT_URL".into(), endpoint),
+                    (
+                        "XDG_STATE_HOME".into(),
+                        self.work.join("state").to_string_lossy().into_owned(),
+                    ),
+                ]);
+            }
             Data::Store(full) => {
                 let n = ((full as f64 * scale).round() as u64).max(30);
                 let path = self.data_dir.join(format!("store-{n}-v{v}"));
@@ -617,4 +707,25 @@ fn drop_my_db(server: &MariaDb, db: &str) {
             lfb_tests::mariadb::quote_ident(db)
         ),
     );
+}
+
+/// A store folder with one artifact of `bytes` incompressible bytes.
+fn random_artifact(dir: &Path, bytes: u64) -> Result<(), String> {
+    use std::io::Write;
+    let prod = dir.join("prod");
+    std::fs::create_dir_all(&prod).map_err(|e| e.to_string())?;
+    let path = prod.join("bench_db_manual_20261127T020000Z.sql.gz");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut left = bytes;
+    while left > 0 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = left.min(8) as usize;
+        f.write_all(&x.to_le_bytes()[..n])
+            .map_err(|e| e.to_string())?;
+        left -= n as u64;
+    }
+    f.flush().map_err(|e| e.to_string())
 }

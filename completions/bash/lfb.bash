@@ -25,6 +25,9 @@ _lfb() {
             lfb,config)
                 cmd="lfb__subcmd__config"
                 ;;
+            lfb,copy)
+                cmd="lfb__subcmd__copy"
+                ;;
             lfb,dump)
                 cmd="lfb__subcmd__dump"
                 ;;
@@ -67,6 +70,9 @@ _lfb() {
             lfb__subcmd__help,config)
                 cmd="lfb__subcmd__help__subcmd__config"
                 ;;
+            lfb__subcmd__help,copy)
+                cmd="lfb__subcmd__help__subcmd__copy"
+                ;;
             lfb__subcmd__help,dump)
                 cmd="lfb__subcmd__help__subcmd__dump"
                 ;;
@@ -98,7 +104,7 @@ _lfb() {
 
     case "${cmd}" in
         lfb)
-            opts="-h -V --help --version config completions dump archive verify prune restore guard list help"
+            opts="-h -V --help --version config completions dump archive verify prune restore guard list copy help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,6 +295,56 @@ _lfb() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lfb__subcmd__copy)
+            opts="-e -q -v -h -V --to --all --tag --from --name --latest --verify --part-size --store --env --config-file --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --part-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lfb__subcmd__dump)
             opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --globals --role-passwords --demo --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -438,7 +494,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help)
-            opts="config completions dump archive verify prune restore guard list help"
+            opts="config completions dump archive verify prune restore guard list copy help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -496,6 +552,20 @@ _lfb() {
         lfb__subcmd__help__subcmd__config__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__help__subcmd__copy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -35,6 +35,7 @@ complete -c lfb -n "__fish_lfb_needs_command" -f -a "prune" -d 'Apply retention 
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "restore" -d 'Restore a backup into a database, atomically, with a safety backup first'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
+complete -c lfb -n "__fish_lfb_needs_command" -f -a "copy" -d 'Copy backups to S3-compatible storage or another folder, verified'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lfb -n "__fish_lfb_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
 complete -c lfb -n "__fish_lfb_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Check the config file and print the resolved configuration, saying where each value comes from; secrets are masked'
@@ -182,14 +183,30 @@ complete -c lfb -n "__fish_lfb_using_subcommand list" -s q -l quiet -d 'Print on
 complete -c lfb -n "__fish_lfb_using_subcommand list" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb -n "__fish_lfb_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lfb -n "__fish_lfb_using_subcommand list" -s V -l version -d 'Print version'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "config" -d 'Show the configuration the tools will use (secrets masked)'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "completions" -d 'Print shell completions for lfb and every tool'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "dump" -d 'Dump one database into the backup store and print its record'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "verify" -d 'Check backup artifacts; optionally test-restore them into a scratch database'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "prune" -d 'Apply retention policies to the backup store, never deleting the last good backup'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "restore" -d 'Restore a backup into a database, atomically, with a safety backup first'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l to -d 'Destination store: s3://BUCKET[/PREFIX] or a folder' -r
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l tag -d 'Copy the local store\'s artifacts with this tag (of --env ENV when given)' -r
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l from -d 'Copy from a bucket to the folder --to instead: s3://BUCKET[/PREFIX]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l name -d 'With --from: only artifacts of this database / base name' -r
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l part-size -d 'Size of the parts of a multipart upload (5MiB..5GiB); artifacts up to one part go in one PUT' -r
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l all -d 'Copy every artifact of the local store (of --env ENV when given)'
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l latest -d 'With --from: only the newest matching artifact of each environment and name'
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l verify -d 'Copy nothing: read back each copy and check its size and SHA-256'
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -s V -l version -d 'Print version'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "config" -d 'Show the configuration the tools will use (secrets masked)'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "completions" -d 'Print shell completions for lfb and every tool'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "dump" -d 'Dump one database into the backup store and print its record'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "verify" -d 'Check backup artifacts; optionally test-restore them into a scratch database'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "prune" -d 'Apply retention policies to the backup store, never deleting the last good backup'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "restore" -d 'Restore a backup into a database, atomically, with a safety backup first'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "copy" -d 'Copy backups to S3-compatible storage or another folder, verified'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lfb -n "__fish_lfb_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check the config file and print the resolved configuration, saying where each value comes from; secrets are masked'

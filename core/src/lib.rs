@@ -23,6 +23,8 @@ pub mod naming;
 pub mod ndjson;
 pub mod progress;
 pub mod record;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod store;
 pub mod sys;
 pub mod units;

@@ -22,6 +22,7 @@ pub fn tools() -> Vec<(&'static str, Command)> {
         ("restore", lfb_restore::Cli::command()),
         ("guard", lfb_guard::Cli::command()),
         ("list", lfb_list::Cli::command()),
+        ("copy", lfb_copy::Cli::command()),
     ]
 }
 

@@ -1,0 +1,1019 @@
+//! lfb-copy: copies artifacts and their sidecars to another store, an
+//! S3-compatible bucket (`s3://bucket/prefix`) or another folder, keeping the
+//! store's layout (`ENV/NAME`), verifying each copy and skipping what is
+//! already there and identical.
+//!
+//! Guarantees, for both kinds of destination:
+//! - nothing incomplete ever appears under a final name: a folder copy is
+//!   written as `NAME.partial`, synced and renamed; a bucket copy is one PUT
+//!   (atomic) or a multipart upload, which becomes visible only at
+//!   CompleteMultipartUpload (atomic too);
+//! - a multipart upload killed half way is resumed by the next run: its
+//!   upload id is kept in a private state file, the parts already in the
+//!   bucket are listed and kept when their ETag is the MD5 of the local part;
+//!   a state file for other content aborts the old upload;
+//! - every copy is verified: size and SHA-256 read back, or the service's own
+//!   SHA-256 checksum when it returns one for the object;
+//! - memory is bounded by one part (`--part-size`, 16 MiB by default).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Parser;
+use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
+use lfb_core::digest::{self, HashingReader};
+use lfb_core::error::IoContext;
+use lfb_core::fsutil::{self, AtomicFile};
+use lfb_core::ndjson::{self, RecordWriter};
+use lfb_core::record::format_time;
+use lfb_core::s3::{self, Client, Location};
+use lfb_core::store::{self, sidecar_path};
+use lfb_core::{Error, Record, Result, Store, chrono, journal};
+use serde_json::json;
+use sha2::Digest;
+
+/// Copy backups to another store: S3-compatible object storage or another folder.
+#[derive(Parser, Debug)]
+#[command(
+    name = "lfb-copy",
+    version,
+    about = "Copy backups to S3-compatible storage or another folder, verified",
+    long_about = "Copy artifacts and their sidecars to another store: an S3-compatible bucket \
+(s3://BUCKET/PREFIX: AWS S3, MinIO, Cloudflare R2, Backblaze B2, Wasabi, ...) or another folder, \
+keeping the store's layout (ENV/NAME). Each copy is verified (size and SHA-256 read back, or the \
+service's own SHA-256 checksum), and what is already there and identical is skipped. Each record \
+is printed back with an `offsite` section (destination, key, bytes, verified, at, skipped).\n\n\
+What to copy: the records on stdin (lfb-list --verified | lfb-copy --to ...), the artifacts \
+given as arguments, or with --all / --tag / --env the artifacts of the local store. Failed \
+records in the input are passed through untouched and are not copied.\n\n\
+Large artifacts go up in parts (multipart upload) with memory bounded by one part; an upload \
+killed half way is resumed by the next run; nothing incomplete ever appears under the final \
+name (in a folder: NAME.partial, fsync, rename).\n\n\
+S3 configuration comes from the environment, as for the AWS tools: AWS_ACCESS_KEY_ID, \
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE with \
+~/.aws/credentials and ~/.aws/config; LFB_S3_ENDPOINT (or AWS_ENDPOINT_URL) for non-AWS \
+services, which then use path-style addressing (LFB_S3_PATH_STYLE=0|1 forces it). Throttling, \
+5xx replies and dropped connections are retried with exponential backoff (LFB_S3_RETRIES, \
+default 5; LFB_S3_BACKOFF_MS, default 250). Credentials never appear in messages or records.\n\n\
+Exit status: 0 everything copied or already there, 1 a copy (or a verification, or a failed \
+input record) failed, 2 bad arguments, credentials refused, missing bucket.",
+    after_help = "Examples:\n  \
+lfb-list --verified | lfb-copy --to s3://acme-backups/ledgerflow\n  \
+lfb-copy --all -e prod --to /mnt/nas/lfb\n  \
+lfb-copy --verify --all --to s3://acme-backups/ledgerflow      check the offsite copies\n  \
+lfb-copy --from s3://acme-backups/ledgerflow -e prod --latest --to /tmp/restore-store\n  \
+                                                               fetch the newest prod backup to restore it"
+)]
+pub struct Cli {
+    /// Destination store: s3://BUCKET[/PREFIX] or a folder
+    #[arg(long, value_name = "DEST")]
+    pub to: String,
+
+    /// Artifacts to copy (default: the records on stdin)
+    #[arg(value_name = "ARTIFACT")]
+    pub paths: Vec<PathBuf>,
+
+    /// Copy every artifact of the local store (of --env ENV when given)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Copy the local store's artifacts with this tag (of --env ENV when given)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// Copy from a bucket to the folder --to instead: s3://BUCKET[/PREFIX]
+    ///
+    /// Downloads the artifacts (selected with -e, --tag, --name, --latest;
+    /// --all for everything) and their sidecars into the store folder --to,
+    /// each checked against its sidecar's SHA-256 and named only when
+    /// complete. Then restore from that folder: lfb-restore --store DIR.
+    #[arg(long, value_name = "S3", conflicts_with_all = ["verify", "paths"])]
+    pub from: Option<String>,
+
+    /// With --from: only artifacts of this database / base name
+    #[arg(long, value_name = "NAME", requires = "from")]
+    pub name: Option<String>,
+
+    /// With --from: only the newest matching artifact of each environment and name
+    #[arg(long, requires = "from")]
+    pub latest: bool,
+
+    /// Copy nothing: read back each copy and check its size and SHA-256
+    ///
+    /// Exit 1 when a copy is missing or differs from the local artifact.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Size of the parts of a multipart upload (5MiB..5GiB); artifacts up to one part go in one PUT
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = lfb_core::cli::parse_size_arg)]
+    pub part_size: u64,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl ToolCli for Cli {
+    fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+}
+
+/// How a copy was found to be identical to the local artifact.
+const BY_READ_BACK: &str = "read-back";
+const BY_CHECKSUM: &str = "service-checksum";
+const BY_METADATA: &str = "metadata";
+
+/// What happened to one file (artifact or sidecar).
+#[derive(Debug)]
+struct Outcome {
+    bytes: u64,
+    skipped: bool,
+    verified_by: &'static str,
+    replaced: bool,
+    resumed_parts: u32,
+}
+
+/// A destination store.
+enum Dest {
+    Bucket(Box<Client>),
+    Folder(PathBuf),
+}
+
+impl Dest {
+    fn describe(&self) -> String {
+        match self {
+            Dest::Bucket(c) => c.location.to_string(),
+            Dest::Folder(p) => p.display().to_string(),
+        }
+    }
+
+    fn key(&self, rel: &str) -> String {
+        match self {
+            Dest::Bucket(c) => c.location.key(rel),
+            Dest::Folder(_) => rel.to_string(),
+        }
+    }
+
+    /// Size and SHA-256 of the copy, read back; `None` when there is none.
+    fn read_back(&self, key: &str) -> Result<Option<(String, u64)>> {
+        match self {
+            Dest::Bucket(c) => {
+                if c.head(key)?.is_none() {
+                    return Ok(None);
+                }
+                let mut r = HashingReader::new(c.get(key)?);
+                std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| {
+                    Error::failed(format!("read back s3://{}/{key}: {e}", c.location.bucket))
+                })?;
+                let (_, h, n) = r.finish();
+                Ok(Some((h, n)))
+            }
+            Dest::Folder(root) => {
+                let p = root.join(key);
+                match digest::sha256_file(&p) {
+                    Ok(v) => Ok(Some(v)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io_path("read back", &p, e)),
+                }
+            }
+        }
+    }
+}
+
+/// Runs lfb-copy.
+pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    if let Some(t) = &cli.tag {
+        lfb_core::cli::check_tag(t)?;
+    }
+    if !(5 << 20..=5 << 30).contains(&cli.part_size) {
+        return Err(Error::usage(format!(
+            "invalid --part-size {}: S3 takes parts of 5MiB to 5GiB",
+            cli.part_size
+        )));
+    }
+    if let Some(from) = &cli.from {
+        return download(&cli, from, ui);
+    }
+    let store = cli.store.store()?;
+    let dest = match Location::parse(&cli.to)? {
+        Some(loc) => {
+            let client = Client::new(loc)?;
+            client.check()?;
+            Dest::Bucket(Box::new(client))
+        }
+        None => {
+            let p = std::path::absolute(&cli.to)
+                .map_err(|e| Error::usage(format!("invalid destination '{}': {e}", cli.to)))?;
+            if p.starts_with(store.root()) || store.root().starts_with(&p) {
+                return Err(Error::usage(format!(
+                    "destination '{}' overlaps the store '{}': copy to another folder",
+                    p.display(),
+                    store.root().display()
+                )));
+            }
+            fsutil::create_private_dir(&p).map_err(Error::at_start)?;
+            Dest::Folder(p)
+        }
+    };
+    let records = input_records(&cli, &store)?;
+    if records.is_empty() {
+        ui.info("nothing to copy");
+    }
+    let mut out = RecordWriter::new();
+    let mut failed = 0usize;
+    let mut copied = 0usize;
+    let mut skipped = 0usize;
+    for mut rec in records {
+        if rec.failed() {
+            ui.warn(format!("{}: a failed record, not copied", rec.label()));
+            failed += 1;
+            out.write(&rec)?;
+            continue;
+        }
+        let start = Instant::now();
+        let result = if cli.verify {
+            verify_one(&dest, &store, &rec)
+        } else {
+            copy_one(&dest, &store, &rec, cli.part_size, ui)
+        };
+        match result {
+            Ok((key, o)) => {
+                if o.skipped {
+                    skipped += 1;
+                } else {
+                    copied += 1;
+                }
+                if o.replaced {
+                    ui.warn(format!(
+                        "{}: the copy at {} differed from the artifact; replaced it",
+                        rec.label(),
+                        dest.key(&key)
+                    ));
+                }
+                let mut sec = json!({
+                    "destination": dest.describe(),
+                    "key": dest.key(&key),
+                    "bytes": o.bytes,
+                    "verified": true,
+                    "verified_by": o.verified_by,
+                    "at": format_time(chrono::Utc::now()),
+                    "skipped": o.skipped,
+                    "ok": true,
+                });
+                if o.replaced {
+                    sec["replaced"] = json!(true);
+                }
+                if o.resumed_parts > 0 {
+                    sec["resumed_parts"] = json!(o.resumed_parts);
+                }
+                rec.set("offsite", sec);
+                let msg = if cli.verify {
+                    format!("{}: the copy at {} is intact", rec.label(), dest.key(&key))
+                } else if o.skipped {
+                    format!("{}: already at {}", rec.label(), dest.key(&key))
+                } else {
+                    format!("{}: copied to {}", rec.label(), dest.key(&key))
+                };
+                ui.info(&msg);
+                journal_event(&store, ui, &rec, true, Some(o.bytes), start, &msg);
+            }
+            Err(e) if e.exit_code() == 2 && !matches!(e, Error::Input(_)) => return Err(e),
+            Err(e) => {
+                failed += 1;
+                ui.error(format!("{}: {}", rec.label(), e.line()));
+                rec.set(
+                    "offsite",
+                    json!({
+                        "destination": dest.describe(),
+                        "verified": false,
+                        "at": format_time(chrono::Utc::now()),
+                        "ok": false,
+                        "error": e.line(),
+                    }),
+                );
+                journal_event(&store, ui, &rec, false, None, start, &e.line());
+            }
+        }
+        out.write(&rec)?;
+    }
+    if !cli.verify && (copied + skipped + failed) > 1 {
+        ui.info(format!(
+            "{copied} copied, {skipped} already there, {failed} failed ({})",
+            dest.describe()
+        ));
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn journal_event(
+    store: &Store,
+    ui: &Ui,
+    rec: &Record,
+    ok: bool,
+    bytes: Option<u64>,
+    start: Instant,
+    msg: &str,
+) {
+    if !store.root().is_dir() {
+        return;
+    }
+    let ev = journal::Event::new(ui.tool(), "copy", ok, msg)
+        .id(rec.id())
+        .bytes(bytes)
+        .duration(start.elapsed());
+    if let Err(e) = journal::append(store, &ev) {
+        ui.warn(format!("journal: {}", e.line()));
+    }
+}
+
+/// The records to copy: arguments, else stdin, else the local store.
+fn input_records(cli: &Cli, store: &Store) -> Result<Vec<Record>> {
+    if !cli.paths.is_empty() {
+        return cli
+            .paths
+            .iter()
+            .map(|p| store::record_for_path(p))
+            .collect();
+    }
+    if !cli.all
+        && cli.tag.is_none()
+        && let Some(recs) = ndjson::stdin_records()?
+    {
+        return Ok(recs);
+    }
+    if !cli.all && cli.tag.is_none() && cli.store.env.is_none() {
+        return Err(Error::usage(
+            "nothing to copy: pipe records in (lfb-list | lfb-copy --to DEST), name artifacts, or use --all / --tag / --env",
+        ));
+    }
+    if !store.root().is_dir() {
+        return Err(Error::usage(format!(
+            "the store '{}' does not exist",
+            store.root().display()
+        )));
+    }
+    let env = match &cli.store.env {
+        Some(_) => Some(cli.store.env()?),
+        None => None,
+    };
+    let mut arts = store.artifacts()?;
+    arts.retain(|a| {
+        env.as_deref().is_none_or(|e| a.in_env(e))
+            && cli.tag.as_deref().is_none_or(|t| a.name.tag == t)
+    });
+    Ok(arts.into_iter().map(|a| a.record).collect())
+}
+
+/// The store-relative path of an artifact (`ENV/NAME`): its place under the
+/// store root, else its environment folder and name.
+fn relative_key(store: &Store, path: &Path, rec: &Record) -> Result<String> {
+    let root = store
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| store.root().to_path_buf());
+    let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::input(format!("{}: the path has no file name", rec.label())))?;
+    let rel = match real.strip_prefix(&root) {
+        Ok(r) => r.to_string_lossy().into_owned(),
+        Err(_) => {
+            let folder = real
+                .parent()
+                .and_then(Path::file_name)
+                .map(|f| f.to_string_lossy().into_owned())
+                .or_else(|| rec.env().map(str::to_string))
+                .unwrap_or_else(|| "dev".into());
+            format!("{folder}/{name}")
+        }
+    };
+    if rel
+        .split('/')
+        .any(|c| c.is_empty() || c == ".." || c == ".")
+    {
+        return Err(Error::input(format!(
+            "{}: cannot place '{rel}' in the destination",
+            rec.label()
+        )));
+    }
+    Ok(rel)
+}
+
+fn artifact_path(rec: &Record) -> Result<PathBuf> {
+    rec.path()
+        .ok_or_else(|| Error::input(format!("{}: the record has no path", rec.label())))
+}
+
+/// Checks the copy of one record (`--verify`).
+fn verify_one(dest: &Dest, store: &Store, rec: &Record) -> Result<(String, Outcome)> {
+    let path = artifact_path(rec)?;
+    let rel = relative_key(store, &path, rec)?;
+    let key = dest.key(&rel);
+    let want = match rec.sha256() {
+        Some(s) => (s.to_string(), rec.bytes()),
+        None => {
+            let (h, n) = digest::sha256_file(&path).with_path("read", &path)?;
+            (h, Some(n))
+        }
+    };
+    match dest.read_back(&key)? {
+        None => Err(Error::failed(format!(
+            "no copy at {key} in {}",
+            dest.describe()
+        ))),
+        Some((h, n)) if h == want.0 && want.1.is_none_or(|b| b == n) => Ok((
+            rel,
+            Outcome {
+                bytes: n,
+                skipped: true,
+                verified_by: BY_READ_BACK,
+                replaced: false,
+                resumed_parts: 0,
+            },
+        )),
+        Some((h, n)) => Err(Error::failed(format!(
+            "the copy at {key} is corrupt: {n} bytes with SHA-256 {h}, the artifact has {} with {}",
+            want.1.map_or("?".into(), |b| b.to_string()),
+            want.0
+        ))),
+    }
+}
+
+/// Copies one record's artifact and sidecar.
+fn copy_one(
+    dest: &Dest,
+    store: &Store,
+    rec: &Record,
+    part_size: u64,
+    ui: &Ui,
+) -> Result<(String, Outcome)> {
+    let path = artifact_path(rec)?;
+    let rel = relative_key(store, &path, rec)?;
+    // The local artifact must be what its record says: never send a damaged
+    // file offsite as a good copy.
+    let (sha, size) = digest::sha256_file(&path).with_path("read", &path)?;
+    if let Some(want) = rec.sha256()
+        && want != sha
+    {
+        return Err(Error::failed(format!(
+            "'{}' does not match its record (SHA-256 {sha}, the record says {want}): not copied",
+            path.display()
+        )));
+    }
+    let outcome = copy_file(dest, &path, &rel, &sha, size, part_size, ui)?;
+    let sidecar = sidecar_path(&path);
+    if sidecar.is_file() {
+        let (ssha, ssize) = digest::sha256_file(&sidecar).with_path("read", &sidecar)?;
+        copy_file(
+            dest,
+            &sidecar,
+            &format!("{rel}.json"),
+            &ssha,
+            ssize,
+            part_size,
+            ui,
+        )?;
+    }
+    Ok((rel, outcome))
+}
+
+/// Copies one local file to `rel` in the destination, skipping an identical
+/// copy, and verifies the result.
+fn copy_file(
+    dest: &Dest,
+    path: &Path,
+    rel: &str,
+    sha: &str,
+    size: u64,
+    part_size: u64,
+    ui: &Ui,
+) -> Result<Outcome> {
+    let key = dest.key(rel);
+    let mut replaced = false;
+    match dest {
+        Dest::Bucket(c) => {
+            if let Some(info) = c.head(&key)? {
+                if info.size == size {
+                    if info.checksum_sha256.as_deref() == Some(sha) {
+                        return Ok(skipped(size, BY_CHECKSUM));
+                    }
+                    if info.meta_sha256.as_deref() == Some(sha) {
+                        return Ok(skipped(size, BY_METADATA));
+                    }
+                    // Same size, no checksum to trust: read it back.
+                    if let Some((h, n)) = dest.read_back(&key)?
+                        && h == sha
+                        && n == size
+                    {
+                        return Ok(skipped(size, BY_READ_BACK));
+                    }
+                }
+                replaced = true;
+            }
+            let resumed_parts = if size <= part_size {
+                let mut buf = Vec::with_capacity(size as usize);
+                File::open(path)
+                    .and_then(|f| f.take(size).read_to_end(&mut buf))
+                    .with_path("read", path)?;
+                if digest::hex(&sha2::Sha256::digest(&buf)) != sha {
+                    return Err(Error::failed(format!(
+                        "'{}' changed while it was copied",
+                        path.display()
+                    )));
+                }
+                c.put(&key, &buf, sha)?;
+                0
+            } else {
+                multipart(c, path, &key, sha, size, part_size, ui)?
+            };
+            // Verify: the service's own checksum when it has one for the
+            // whole object, else read it back.
+            let info = c
+                .head(&key)?
+                .ok_or_else(|| Error::failed(format!("{key}: not there after the upload")))?;
+            if info.size != size {
+                return Err(Error::failed(format!(
+                    "{key}: {} bytes in the bucket after the upload, {size} sent",
+                    info.size
+                )));
+            }
+            let verified_by = if info.checksum_sha256.as_deref() == Some(sha) {
+                BY_CHECKSUM
+            } else {
+                match dest.read_back(&key)? {
+                    Some((h, n)) if h == sha && n == size => BY_READ_BACK,
+                    Some((h, _)) => {
+                        return Err(Error::failed(format!(
+                            "{key}: read back with SHA-256 {h}, {sha} sent"
+                        )));
+                    }
+                    None => {
+                        return Err(Error::failed(format!("{key}: not there after the upload")));
+                    }
+                }
+            };
+            Ok(Outcome {
+                bytes: size,
+                skipped: false,
+                verified_by,
+                replaced,
+                resumed_parts,
+            })
+        }
+        Dest::Folder(root) => {
+            let target = root.join(rel);
+            if let Some((h, n)) = dest.read_back(rel)? {
+                if h == sha && n == size {
+                    return Ok(skipped(size, BY_READ_BACK));
+                }
+                replaced = true;
+            }
+            let dir = fsutil::parent_dir(&target);
+            fsutil::create_private_dir(dir)?;
+            let mut out = AtomicFile::create(&target)?;
+            let mut src = HashingReader::new(File::open(path).with_path("read", path)?);
+            std::io::copy(&mut (&mut src).take(size), &mut out)
+                .with_path("write", out.partial_path())?;
+            out.flush().with_path("write", out.partial_path())?;
+            let (_, h, n) = src.finish();
+            if h != sha || n != size {
+                return Err(Error::failed(format!(
+                    "'{}' changed while it was copied",
+                    path.display()
+                )));
+            }
+            // Read the partial back before it gets its name.
+            out.file().sync_all().with_path("sync", &target)?;
+            let partial = out.partial_path().to_path_buf();
+            let mut rb = HashingReader::new(File::open(&partial).with_path("read back", &partial)?);
+            std::io::copy(&mut rb, &mut std::io::sink()).with_path("read back", &target)?;
+            let (_, rh, rn) = rb.finish();
+            if rh != sha || rn != size {
+                return Err(Error::failed(format!(
+                    "{}: read back with SHA-256 {rh}, {sha} written",
+                    target.display()
+                )));
+            }
+            if replaced {
+                out.replace(&target)?;
+            } else {
+                out.commit(&target)?;
+            }
+            Ok(Outcome {
+                bytes: size,
+                skipped: false,
+                verified_by: BY_READ_BACK,
+                replaced,
+                resumed_parts: 0,
+            })
+        }
+    }
+}
+
+fn skipped(size: u64, by: &'static str) -> Outcome {
+    Outcome {
+        bytes: size,
+        skipped: true,
+        verified_by: by,
+        replaced: false,
+        resumed_parts: 0,
+    }
+}
+
+/// The resumable state of a multipart upload, in a private file.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+struct UploadState {
+    destination: String,
+    key: String,
+    upload_id: String,
+    sha256: String,
+    bytes: u64,
+    part_size: u64,
+}
+
+/// `$XDG_STATE_HOME/lfb/uploads` (`~/.local/state/lfb/uploads`).
+fn state_dir() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .ok_or_else(|| {
+            Error::unavailable(
+                "neither XDG_STATE_HOME nor HOME is set: nowhere to keep upload state",
+            )
+        })?;
+    Ok(base.join("lfb").join("uploads"))
+}
+
+fn state_path(c: &Client, key: &str) -> Result<PathBuf> {
+    let id = digest::hex(&sha2::Sha256::digest(format!(
+        "{}\n{key}",
+        c.location.bucket
+    )));
+    Ok(state_dir()?.join(format!("{}.json", &id[..32])))
+}
+
+/// Uploads in parts, resuming a recorded upload of the same content.
+/// Returns how many parts were already in the bucket.
+fn multipart(
+    c: &Client,
+    path: &Path,
+    key: &str,
+    sha: &str,
+    size: u64,
+    part_size: u64,
+    ui: &Ui,
+) -> Result<u32> {
+    let parts_total = size.div_ceil(part_size);
+    if parts_total > 10_000 {
+        return Err(Error::usage(format!(
+            "'{}' needs {parts_total} parts of --part-size {part_size}: S3 takes at most 10000; use larger parts",
+            path.display()
+        )));
+    }
+    let state_file = state_path(c, key)?;
+    let mut existing: Vec<s3::Part> = Vec::new();
+    let mut upload_id = None;
+    if let Ok(text) = std::fs::read_to_string(&state_file)
+        && let Ok(st) = serde_json::from_str::<UploadState>(&text)
+    {
+        if st.sha256 == sha && st.bytes == size && st.part_size == part_size && st.key == key {
+            if let Some(parts) = c.list_parts(key, &st.upload_id)? {
+                ui.info(format!(
+                    "{key}: resuming an interrupted upload ({} parts there)",
+                    parts.len()
+                ));
+                existing = parts;
+                upload_id = Some(st.upload_id);
+            }
+        } else {
+            ui.info(format!(
+                "{key}: aborting an interrupted upload of other content"
+            ));
+            c.abort_multipart(&st.key, &st.upload_id)?;
+        }
+    }
+    let upload_id = match upload_id {
+        Some(id) => id,
+        None => {
+            let id = c.create_multipart(key, sha)?;
+            fsutil::create_private_dir(fsutil::parent_dir(&state_file))?;
+            let st = UploadState {
+                destination: c.location.to_string(),
+                key: key.to_string(),
+                upload_id: id.clone(),
+                sha256: sha.to_string(),
+                bytes: size,
+                part_size,
+            };
+            fsutil::write_atomic(
+                &state_file,
+                serde_json::to_string(&st)
+                    .expect("state serializes")
+                    .as_bytes(),
+            )?;
+            id
+        }
+    };
+    // A pause after each part, for the test that kills an upload half way
+    // (and for throttling a copy by hand); not part of the documented interface.
+    let delay = std::env::var("LFB_COPY_PART_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(std::time::Duration::from_millis);
+    let mut f = File::open(path).with_path("read", path)?;
+    let mut whole = sha2::Sha256::new();
+    let mut buf = vec![0u8; part_size as usize];
+    let mut etags = Vec::with_capacity(parts_total as usize);
+    let mut resumed = 0u32;
+    for n in 1..=parts_total {
+        let len = part_size.min(size - (n - 1) * part_size) as usize;
+        f.read_exact(&mut buf[..len]).with_path("read", path)?;
+        let part = &buf[..len];
+        whole.update(part);
+        let md5 = digest::hex(&md5::Md5::digest(part));
+        let number = n as u16;
+        let have = existing.iter().find(|p| {
+            p.number == number && p.size == len as u64 && p.etag.trim_matches('"') == md5
+        });
+        let etag = match have {
+            Some(p) => {
+                resumed += 1;
+                p.etag.clone()
+            }
+            None => {
+                let etag = c.upload_part(key, &upload_id, number, part)?;
+                if etag.trim_matches('"') != md5 && !etag.contains('-') {
+                    ui.debug(format!(
+                        "{key}: part {number} ETag is not its MD5 (encrypted bucket?)"
+                    ));
+                }
+                if let Some(d) = delay {
+                    std::thread::sleep(d);
+                }
+                etag
+            }
+        };
+        ui.debug(format!("{key}: part {number}/{parts_total}"));
+        etags.push(etag);
+    }
+    if digest::hex(&whole.finalize()) != sha {
+        c.abort_multipart(key, &upload_id)?;
+        let _ = std::fs::remove_file(&state_file);
+        return Err(Error::failed(format!(
+            "'{}' changed while it was copied",
+            path.display()
+        )));
+    }
+    c.complete_multipart(key, &upload_id, &etags)?;
+    let _ = std::fs::remove_file(&state_file);
+    Ok(resumed)
+}
+
+/// `--from s3://...`: downloads artifacts and sidecars into the folder `--to`.
+fn download(cli: &Cli, from: &str, ui: &Ui) -> Result<u8> {
+    let loc = Location::parse(from)?.ok_or_else(|| {
+        Error::usage(format!(
+            "--from '{from}' is not an object-storage location: a folder is a store already (--store)"
+        ))
+    })?;
+    if Location::parse(&cli.to)?.is_some() {
+        return Err(Error::usage(
+            "--from copies to a folder: --to must be a folder",
+        ));
+    }
+    if !cli.all && cli.tag.is_none() && cli.store.env.is_none() && cli.name.is_none() && !cli.latest
+    {
+        return Err(Error::usage(
+            "what to fetch? use -e ENV, --tag TAG, --name NAME, --latest, or --all for everything",
+        ));
+    }
+    let to = std::path::absolute(&cli.to)
+        .map_err(|e| Error::usage(format!("invalid destination '{}': {e}", cli.to)))?;
+    let env = match &cli.store.env {
+        Some(_) => Some(cli.store.env()?),
+        None => None,
+    };
+    let client = Client::new(loc)?;
+    client.check()?;
+    fsutil::create_private_dir(&to).map_err(Error::at_start)?;
+    let local = Store::at(&to);
+    let base = if client.location.prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", client.location.prefix)
+    };
+    let objects = client.list(&base)?;
+    let keys: std::collections::HashSet<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    // Artifacts: ENV/NAME directly under the prefix, with a name lfb knows.
+    let mut picked: Vec<(String, String, lfb_core::naming::ArtifactName, u64)> = Vec::new();
+    for (key, size) in &objects {
+        let Some(rel) = key.strip_prefix(&base) else {
+            continue;
+        };
+        let Some((folder, file)) = rel.split_once('/') else {
+            continue;
+        };
+        if file.contains('/') || file.ends_with(".json") || file.ends_with(".partial") {
+            continue;
+        }
+        let Some(name) = lfb_core::naming::ArtifactName::parse(file) else {
+            continue;
+        };
+        if folder.is_empty() || folder == "." || folder == ".." || folder.starts_with('.') {
+            continue;
+        }
+        let in_env = |e: &str| {
+            if folder == store::MIGRATIONS {
+                // Which environment a pre-migration backup belongs to is in
+                // its sidecar; without reading it, count it for every one.
+                true
+            } else {
+                folder == e
+            }
+        };
+        if env.as_deref().is_some_and(|e| !in_env(e))
+            || cli.tag.as_deref().is_some_and(|t| name.tag != t)
+            || cli.name.as_deref().is_some_and(|n| name.name != n)
+        {
+            continue;
+        }
+        picked.push((rel.to_string(), folder.to_string(), name, *size));
+    }
+    if cli.latest {
+        let mut newest: std::collections::BTreeMap<(String, String), usize> = Default::default();
+        for (i, (_, folder, name, _)) in picked.iter().enumerate() {
+            let k = (folder.clone(), name.name.clone());
+            match newest.get(&k) {
+                Some(&j) if picked[j].2.time >= name.time => {}
+                _ => {
+                    newest.insert(k, i);
+                }
+            }
+        }
+        let keep: std::collections::HashSet<usize> = newest.into_values().collect();
+        picked = picked
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+    }
+    if picked.is_empty() {
+        ui.info(format!("nothing in {} matches", client.location));
+    }
+    let mut out = RecordWriter::new();
+    let mut failed = 0usize;
+    for (rel, folder, name, size) in picked {
+        let start = Instant::now();
+        let key = client.location.key(&rel);
+        let target = to.join(&rel);
+        let res = fetch_one(
+            &client,
+            &key,
+            &target,
+            size,
+            keys.contains(format!("{key}.json").as_str()),
+        );
+        let mut rec = match &res {
+            Ok(_) => match store::load_record(&target, &name, &folder) {
+                Ok((r, _)) => r,
+                Err(_) => store::derived_record(&target, &name, &folder),
+            },
+            Err(_) => store::derived_record(&target, &name, &folder),
+        };
+        match res {
+            Ok((skipped, verified_by)) => {
+                rec.set(
+                    "offsite",
+                    json!({
+                        "source": client.location.to_string(),
+                        "key": key,
+                        "bytes": size,
+                        "verified": verified_by != "size-only",
+                        "verified_by": verified_by,
+                        "at": format_time(chrono::Utc::now()),
+                        "skipped": skipped,
+                        "ok": true,
+                    }),
+                );
+                let msg = format!("{}: fetched from {key}", rec.label());
+                ui.info(&msg);
+                journal_event(&local, ui, &rec, true, Some(size), start, &msg);
+            }
+            Err(e) if e.exit_code() == 2 && !matches!(e, Error::Input(_)) => return Err(e),
+            Err(e) => {
+                failed += 1;
+                ui.error(format!("{}: {}", rec.label(), e.line()));
+                rec.set(
+                    "offsite",
+                    json!({
+                        "source": client.location.to_string(),
+                        "key": key,
+                        "verified": false,
+                        "at": format_time(chrono::Utc::now()),
+                        "ok": false,
+                        "error": e.line(),
+                    }),
+                );
+                journal_event(&local, ui, &rec, false, None, start, &e.line());
+            }
+        }
+        out.write(&rec)?;
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// Downloads one artifact (and its sidecar) to `target`, checked against
+/// the SHA-256 its sidecar (else its lfb metadata) names. Returns whether it
+/// was already there, and how it was checked.
+fn fetch_one(
+    c: &Client,
+    key: &str,
+    target: &Path,
+    size: u64,
+    has_sidecar: bool,
+) -> Result<(bool, &'static str)> {
+    let sidecar_key = format!("{key}.json");
+    let sidecar = if has_sidecar {
+        let mut text = String::new();
+        c.get(&sidecar_key)?
+            .take(16 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::failed(format!("download {sidecar_key}: {e}")))?;
+        Some(text)
+    } else {
+        None
+    };
+    let want = match &sidecar {
+        Some(t) => Record::from_json(t)
+            .map_err(|e| Error::failed(format!("the sidecar {sidecar_key} is unreadable: {e}")))?
+            .sha256()
+            .map(str::to_string),
+        None => None,
+    };
+    let want = match want {
+        Some(w) => Some((w, "sidecar")),
+        None => c
+            .head(key)?
+            .and_then(|i| i.meta_sha256)
+            .map(|w| (w, "metadata")),
+    };
+    let dir = fsutil::parent_dir(target);
+    fsutil::create_private_dir(dir)?;
+    let mut skipped = false;
+    if let Ok((h, n)) = digest::sha256_file(target)
+        && n == size
+        && want.as_ref().is_some_and(|(w, _)| *w == h)
+    {
+        skipped = true;
+    } else {
+        let mut outf = AtomicFile::create(target)?;
+        let mut r = HashingReader::new(c.get(key)?);
+        std::io::copy(&mut r, &mut outf).map_err(|e| {
+            Error::failed(format!(
+                "download {key}: {}",
+                lfb_core::error::describe_io(&e)
+            ))
+        })?;
+        let (_, h, n) = r.finish();
+        if n != size {
+            return Err(Error::failed(format!(
+                "download {key}: {n} bytes, the bucket lists {size}"
+            )));
+        }
+        match &want {
+            Some((w, _)) if *w != h => {
+                return Err(Error::failed(format!(
+                    "{key} is corrupt: SHA-256 {h}, its {} says {w}; not kept",
+                    want.as_ref().map_or("", |x| x.1)
+                )));
+            }
+            _ => {}
+        }
+        if target.exists() {
+            outf.replace(target)?;
+        } else {
+            outf.commit(target)?;
+        }
+    }
+    if let Some(text) = sidecar {
+        fsutil::write_atomic(&sidecar_path(target), text.as_bytes())?;
+    }
+    Ok((
+        skipped,
+        want.map_or("size-only", |w| {
+            if w.1 == "sidecar" {
+                "sidecar-sha256"
+            } else {
+                "metadata-sha256"
+            }
+        }),
+    ))
+}

@@ -1,0 +1,869 @@
+//! S3-compatible object storage: `s3://bucket/prefix` locations, the usual
+//! AWS configuration, and a small blocking client with retries.
+//!
+//! Signing is `rusty-s3` (sans-IO SigV4: it signs URLs and never does I/O);
+//! the requests go through `ureq` (a blocking HTTP client). Both are small,
+//! so the tools that talk to object storage build in seconds rather than
+//! pulling an async runtime.
+//!
+//! Configuration, the way the AWS tools read it:
+//! - credentials: `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+
+//!   `AWS_SESSION_TOKEN`), else the profile (`AWS_PROFILE`, else `default`)
+//!   in `~/.aws/credentials` (`AWS_SHARED_CREDENTIALS_FILE`), else in
+//!   `~/.aws/config` (`AWS_CONFIG_FILE`);
+//! - region: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`, else
+//!   `us-east-1`;
+//! - endpoint (MinIO, R2, B2, Wasabi, a local test server): `LFB_S3_ENDPOINT`,
+//!   `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the profile's `endpoint_url`,
+//!   else AWS (`https://s3.REGION.amazonaws.com`);
+//! - addressing: path style (`https://host/bucket/key`) with a custom
+//!   endpoint, virtual-host style on AWS; `LFB_S3_PATH_STYLE=1|0` forces it.
+//!
+//! Secrets: credentials live in this module only. A presigned URL carries the
+//! access key id and a signature, so no URL is ever put into an error or a
+//! message: errors name the operation, the bucket and the key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use rusty_s3::actions::{
+    CompleteMultipartUpload, CreateMultipartUpload, ListObjectsV2, ListParts, S3Action,
+};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+
+use crate::error::{Error, Result};
+
+/// How long a signed request stays valid (it is sent at once; retries re-sign).
+const SIGN_FOR: Duration = Duration::from_secs(3600);
+
+/// An object-storage location: `s3://bucket/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub bucket: String,
+    /// The key prefix, without leading or trailing `/` (may be empty).
+    pub prefix: String,
+}
+
+impl Location {
+    /// `Some` for an `s3://` location, `None` for anything else (a folder).
+    pub fn parse(s: &str) -> Result<Option<Location>> {
+        let Some(rest) = s.strip_prefix("s3://") else {
+            return Ok(None);
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+        if !valid_bucket {
+            return Err(Error::usage(format!(
+                "invalid object-storage location '{s}': the bucket name must be 3-63 lower-case \
+                 letters, digits, '-' or '.' (s3://BUCKET/PREFIX)"
+            )));
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix.split('/').any(|p| p == ".." || p == ".") || prefix.contains("//") {
+            return Err(Error::usage(format!(
+                "invalid object-storage location '{s}': the prefix must not contain '.', '..' or '//'"
+            )));
+        }
+        Ok(Some(Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        }))
+    }
+
+    /// The key of a store-relative path (`prod/NAME.sql.gz`).
+    pub fn key(&self, rel: &str) -> String {
+        if self.prefix.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.prefix)
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// The resolved configuration (credentials are not printable).
+pub struct Config {
+    endpoint: url::Url,
+    region: String,
+    path_style: bool,
+    credentials: Credentials,
+    /// Where the credentials came from (for messages: never the values).
+    pub credentials_from: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("credentials_from", &self.credentials_from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `[section]` of an AWS INI file: key → value.
+type Section = HashMap<String, String>;
+
+/// Parses an AWS INI file (`[default]`, `[profile NAME]`, `key = value`).
+fn parse_ini(text: &str) -> HashMap<String, Section> {
+    let mut out: HashMap<String, Section> = HashMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim();
+            let name = name.strip_prefix("profile ").unwrap_or(name).trim();
+            current = Some(name.to_string());
+            out.entry(name.to_string()).or_default();
+            continue;
+        }
+        if let (Some(sec), Some((k, v))) = (&current, line.split_once('=')) {
+            out.entry(sec.clone())
+                .or_default()
+                .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn aws_file(var: &str, name: &str) -> Option<PathBuf> {
+    env(var)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws").join(name)))
+}
+
+fn read_ini(path: Option<PathBuf>) -> Result<(HashMap<String, Section>, String)> {
+    let Some(path) = path else {
+        return Ok((HashMap::new(), String::new()));
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok((parse_ini(&t), path.display().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((HashMap::new(), String::new())),
+        Err(e) => Err(Error::io_path("read", &path, e).at_start()),
+    }
+}
+
+impl Config {
+    /// The configuration from the environment and the AWS files.
+    pub fn from_env() -> Result<Config> {
+        let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".into());
+        let (creds_file, creds_path) =
+            read_ini(aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?;
+        let (config_file, config_path) = read_ini(aws_file("AWS_CONFIG_FILE", "config"))?;
+        let empty = Section::new();
+        let in_creds = creds_file.get(&profile).unwrap_or(&empty);
+        let in_config = config_file.get(&profile).unwrap_or(&empty);
+        if env("AWS_PROFILE").is_some()
+            && !creds_file.contains_key(&profile)
+            && !config_file.contains_key(&profile)
+        {
+            return Err(Error::unavailable(format!(
+                "AWS profile '{profile}' (from AWS_PROFILE) is in neither ~/.aws/credentials nor ~/.aws/config"
+            )));
+        }
+        let setting = |k: &str| in_config.get(k).or_else(|| in_creds.get(k)).cloned();
+
+        let (credentials, credentials_from) = match (
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Some(key), Some(secret)) => (
+                match env("AWS_SESSION_TOKEN") {
+                    Some(t) => Credentials::new_with_token(key, secret, t),
+                    None => Credentials::new(key, secret),
+                },
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".to_string(),
+            ),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::unavailable(
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together",
+                ));
+            }
+            (None, None) => {
+                let (sec, from) = if in_creds.contains_key("aws_access_key_id") {
+                    (in_creds, &creds_path)
+                } else {
+                    (in_config, &config_path)
+                };
+                match (
+                    sec.get("aws_access_key_id"),
+                    sec.get("aws_secret_access_key"),
+                ) {
+                    (Some(k), Some(s)) => (
+                        match sec.get("aws_session_token") {
+                            Some(t) => Credentials::new_with_token(k.clone(), s.clone(), t.clone()),
+                            None => Credentials::new(k.clone(), s.clone()),
+                        },
+                        format!("profile '{profile}' in {from}"),
+                    ),
+                    _ => {
+                        return Err(Error::unavailable(format!(
+                            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                             or AWS_PROFILE with a profile in ~/.aws/credentials (profile '{profile}' has none)"
+                        )));
+                    }
+                }
+            }
+        };
+        let region = env("AWS_REGION")
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or_else(|| setting("region"))
+            .unwrap_or_else(|| "us-east-1".into());
+        let custom = env("LFB_S3_ENDPOINT")
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .or_else(|| setting("endpoint_url"));
+        let endpoint_text = custom
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let endpoint = url::Url::parse(&endpoint_text)
+            .map_err(|e| Error::usage(format!("invalid S3 endpoint '{endpoint_text}': {e}")))?;
+        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
+            return Err(Error::usage(format!(
+                "invalid S3 endpoint '{endpoint_text}': use http://HOST[:PORT] or https://HOST[:PORT]"
+            )));
+        }
+        let path_style = match env("LFB_S3_PATH_STYLE").as_deref() {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(v) => {
+                return Err(Error::usage(format!(
+                    "invalid LFB_S3_PATH_STYLE '{v}': use 1 or 0"
+                )));
+            }
+            None => custom.is_some(),
+        };
+        Ok(Config {
+            endpoint,
+            region,
+            path_style,
+            credentials,
+            credentials_from,
+        })
+    }
+
+    /// The endpoint as printed in messages (scheme, host and port only).
+    pub fn endpoint(&self) -> String {
+        let mut s = format!(
+            "{}://{}",
+            self.endpoint.scheme(),
+            self.endpoint.host_str().unwrap_or("")
+        );
+        if let Some(p) = self.endpoint.port() {
+            s.push_str(&format!(":{p}"));
+        }
+        s
+    }
+}
+
+/// What a HEAD of an object tells.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// The service's own SHA-256 of the object (`x-amz-checksum-sha256`), hex.
+    pub checksum_sha256: Option<String>,
+    /// The SHA-256 lfb recorded in the object's metadata (`x-amz-meta-lfb-sha256`).
+    pub meta_sha256: Option<String>,
+}
+
+/// A part already uploaded (ListParts).
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub number: u16,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// Retry policy for throttling, 5xx and dropped connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub base: Duration,
+}
+
+impl Retry {
+    /// `LFB_S3_RETRIES` (attempts after the first, default 5) and
+    /// `LFB_S3_BACKOFF_MS` (first wait, doubling, default 250 ms).
+    pub fn from_env() -> Result<Retry> {
+        let num = |name: &str, default: u64| -> Result<u64> {
+            match env(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| Error::usage(format!("invalid {name} '{v}': use a whole number"))),
+            }
+        };
+        Ok(Retry {
+            attempts: num("LFB_S3_RETRIES", 5)? as u32,
+            base: Duration::from_millis(num("LFB_S3_BACKOFF_MS", 250)?),
+        })
+    }
+}
+
+/// A bucket (and prefix) with credentials: the operations lfb needs.
+pub struct Client {
+    pub location: Location,
+    bucket: Bucket,
+    config: Config,
+    agent: ureq::Agent,
+    retry: Retry,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("location", &self.location)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response: status, headers we read, body text (for errors and XML).
+struct Reply {
+    headers: HashMap<String, String>,
+    body: ureq::Body,
+}
+
+/// The text of the first `<t>...</t>` element in `xml` (XML entities of
+/// ETags decoded).
+fn xml_tag(xml: &str, t: &str) -> Option<String> {
+    let open = format!("<{t}>");
+    let close = format!("</{t}>");
+    let i = xml.find(&open)?;
+    let rest = &xml[i + open.len()..];
+    let j = rest.find(&close)?;
+    Some(
+        rest[..j]
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// An S3 error document's `Code` and `Message`.
+fn error_code(body: &str) -> (String, String) {
+    (
+        xml_tag(body, "Code").unwrap_or_default(),
+        xml_tag(body, "Message").unwrap_or_default(),
+    )
+}
+
+/// A ListParts reply: its parts and the marker of the next page.
+fn parse_list_parts(xml: &str) -> Option<(Vec<Part>, Option<u16>)> {
+    let mut parts = Vec::new();
+    for chunk in xml.split("<Part>").skip(1) {
+        let body = chunk.split("</Part>").next()?;
+        parts.push(Part {
+            number: xml_tag(body, "PartNumber")?.trim().parse().ok()?,
+            etag: xml_tag(body, "ETag")?,
+            size: xml_tag(body, "Size")?.trim().parse().ok()?,
+        });
+    }
+    let truncated = xml_tag(xml, "IsTruncated").is_some_and(|v| v.trim() == "true");
+    let next = match truncated {
+        true => Some(xml_tag(xml, "NextPartNumberMarker")?.trim().parse().ok()?),
+        false => None,
+    };
+    Some((parts, next))
+}
+
+fn describe_transport(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => crate::error::describe_io(io),
+        ureq::Error::Timeout(_) => "timed out".into(),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        other => {
+            // Never let a URL (with its signature) through.
+            let s = other.to_string();
+            match s.find("http") {
+                Some(i) => s[..i].trim_end().to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+impl Client {
+    /// A client for `location` with the configuration from the environment.
+    pub fn new(location: Location) -> Result<Client> {
+        let config = Config::from_env()?;
+        let style = if config.path_style || location.bucket.contains('.') {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let bucket = Bucket::new(
+            config.endpoint.clone(),
+            style,
+            location.bucket.clone(),
+            config.region.clone(),
+        )
+        .map_err(|e| Error::usage(format!("cannot address bucket '{}': {e}", location.bucket)))?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .max_redirects(0)
+            .build()
+            .new_agent();
+        Ok(Client {
+            location,
+            bucket,
+            config,
+            agent,
+            retry: Retry::from_env()?,
+        })
+    }
+
+    /// The endpoint, for messages.
+    pub fn endpoint(&self) -> String {
+        self.config.endpoint()
+    }
+
+    fn creds(&self) -> Option<&Credentials> {
+        Some(&self.config.credentials)
+    }
+
+    /// Sends one request, retrying throttling, 5xx and transport errors with
+    /// exponential backoff. `what` names the operation in errors.
+    fn send(
+        &self,
+        what: &str,
+        sign: &dyn Fn() -> url::Url,
+        method: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<Reply> {
+        let mut attempt = 0u32;
+        loop {
+            let url = sign();
+            let result = {
+                let mut builder = http_request(method, url.as_str());
+                for (k, v) in headers {
+                    builder = builder.header(*k, v);
+                }
+                let ok = "a signed URL and plain headers make a valid request";
+                match body {
+                    Some(b) => self.agent.run(builder.body(b).expect(ok)),
+                    None => self.agent.run(builder.body(()).expect(ok)),
+                }
+            };
+            let retryable_reason = match result {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp
+                        .headers()
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            v.to_str()
+                                .ok()
+                                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))
+                        })
+                        .collect();
+                    let mut reply = Reply {
+                        headers,
+                        body: resp.into_body(),
+                    };
+                    if status < 300 {
+                        return Ok(reply);
+                    }
+                    let text = reply.body.read_to_string().unwrap_or_default();
+                    let (code, message) = error_code(&text);
+                    let throttled = status == 429
+                        || status >= 500
+                        || matches!(code.as_str(), "SlowDown" | "RequestTimeout" | "Throttling");
+                    if !throttled {
+                        return Err(self.classify(what, status, &code, &message, reply));
+                    }
+                    if code.is_empty() {
+                        format!("HTTP {status}")
+                    } else {
+                        format!("HTTP {status} {code}")
+                    }
+                }
+                Err(e) => describe_transport(&e),
+            };
+            if attempt >= self.retry.attempts {
+                return Err(Error::failed(format!(
+                    "{what}: {retryable_reason} from {} (gave up after {} attempts)",
+                    self.endpoint(),
+                    attempt + 1
+                )));
+            }
+            let wait = self.retry.base.saturating_mul(1 << attempt.min(10));
+            let wait = wait.min(Duration::from_secs(30));
+            // A little jitter so parallel copies do not retry in step.
+            let jitter = Duration::from_millis(u64::from(std::process::id() % 97));
+            std::thread::sleep(wait + jitter);
+            attempt += 1;
+        }
+    }
+
+    /// The error for a non-retryable response.
+    fn classify(&self, what: &str, status: u16, code: &str, message: &str, reply: Reply) -> Error {
+        let _ = reply.headers;
+        let bucket = &self.location.bucket;
+        match (status, code) {
+            (
+                403,
+                "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken",
+            )
+            | (401, _) => Error::unavailable(format!(
+                "S3 at {} refused the credentials from {} ({}): check the access key and secret",
+                self.endpoint(),
+                self.config.credentials_from,
+                if code.is_empty() {
+                    "HTTP 401".to_string()
+                } else {
+                    code.to_string()
+                }
+            )),
+            (403, _) => Error::unavailable(format!(
+                "access denied to bucket '{bucket}' at {} ({what}{})",
+                self.endpoint(),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            )),
+            (404, "NoSuchBucket") => Error::unavailable(format!(
+                "bucket '{bucket}' does not exist at {}",
+                self.endpoint()
+            )),
+            (301 | 307, _)
+            | (400, "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException") => {
+                Error::unavailable(format!(
+                    "bucket '{bucket}' is in another region than '{}' (set AWS_REGION)",
+                    self.config.region
+                ))
+            }
+            _ => Error::failed(format!(
+                "{what}: HTTP {status}{}{}",
+                if code.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {code}")
+                },
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            )),
+        }
+    }
+
+    /// Checks that the bucket exists and the credentials are accepted.
+    pub fn check(&self) -> Result<()> {
+        let sign = || {
+            let mut a = ListObjectsV2::new(&self.bucket, self.creds());
+            a.with_max_keys(1);
+            if !self.location.prefix.is_empty() {
+                a.with_prefix(format!("{}/", self.location.prefix));
+            }
+            a.sign(SIGN_FOR)
+        };
+        let what = format!("list {}", self.location);
+        match self.send(&what, &sign, "GET", &[], None) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.at_start()),
+        }
+    }
+
+    /// Every object under `prefix` (a full key prefix): key and size.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let what = format!("list s3://{}/{prefix}", self.location.bucket);
+        loop {
+            let sign = || {
+                let mut a = ListObjectsV2::new(&self.bucket, self.creds());
+                if !prefix.is_empty() {
+                    a.with_prefix(prefix.to_string());
+                }
+                if let Some(t) = &token {
+                    a.with_continuation_token(t.clone());
+                }
+                a.sign(SIGN_FOR)
+            };
+            let mut r = self.send(&what, &sign, "GET", &[], None)?;
+            let text = r
+                .body
+                .read_to_string()
+                .map_err(|e| Error::failed(format!("{what}: {e}")))?;
+            let page = ListObjectsV2::parse_response(&text)
+                .map_err(|e| Error::failed(format!("{what}: unreadable reply: {e}")))?;
+            out.extend(
+                page.contents
+                    .into_iter()
+                    .map(|c| (c.key, c.size.unwrap_or(0))),
+            );
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// HEAD of `key`: `None` when there is no such object.
+    pub fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        let sign = || self.bucket.head_object(self.creds(), key).sign(SIGN_FOR);
+        let what = format!("HEAD s3://{}/{key}", self.location.bucket);
+        let headers = [("x-amz-checksum-mode", "ENABLED".to_string())];
+        match self.send(&what, &sign, "HEAD", &headers, None) {
+            Ok(r) => {
+                let size = r
+                    .headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let checksum_sha256 = r
+                    .headers
+                    .get("x-amz-checksum-sha256")
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .filter(|b| b.len() == 32)
+                    .map(|b| crate::digest::hex(&b));
+                let meta_sha256 = r.headers.get("x-amz-meta-lfb-sha256").cloned();
+                Ok(Some(ObjectInfo {
+                    size,
+                    checksum_sha256,
+                    meta_sha256,
+                }))
+            }
+            Err(Error::Failed(m)) if m.contains("HTTP 404") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads `body` as `key` in one PUT (atomic: the object appears
+    /// whole or not at all), with its SHA-256 for the service to check.
+    pub fn put(&self, key: &str, body: &[u8], sha256_hex: &str) -> Result<()> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(hex_bytes(sha256_hex));
+        let sign = || self.bucket.put_object(self.creds(), key).sign(SIGN_FOR);
+        let headers = [
+            ("x-amz-checksum-sha256", b64),
+            ("x-amz-meta-lfb-sha256", sha256_hex.to_string()),
+            ("content-type", "application/octet-stream".to_string()),
+        ];
+        let what = format!("upload s3://{}/{key}", self.location.bucket);
+        self.send(&what, &sign, "PUT", &headers, Some(body))
+            .map(drop)
+    }
+
+    /// Streams the object `key`.
+    pub fn get(&self, key: &str) -> Result<impl Read + use<>> {
+        let sign = || self.bucket.get_object(self.creds(), key).sign(SIGN_FOR);
+        let what = format!("download s3://{}/{key}", self.location.bucket);
+        let r = self.send(&what, &sign, "GET", &[], None)?;
+        Ok(r.body.into_reader())
+    }
+
+    /// Starts a multipart upload of `key`; returns its upload id.
+    pub fn create_multipart(&self, key: &str, sha256_hex: &str) -> Result<String> {
+        let sign = || {
+            self.bucket
+                .create_multipart_upload(self.creds(), key)
+                .sign(SIGN_FOR)
+        };
+        let headers = [
+            ("x-amz-meta-lfb-sha256", sha256_hex.to_string()),
+            ("content-type", "application/octet-stream".to_string()),
+        ];
+        let what = format!("start upload of s3://{}/{key}", self.location.bucket);
+        let mut r = self.send(&what, &sign, "POST", &headers, None)?;
+        let text = r
+            .body
+            .read_to_string()
+            .map_err(|e| Error::failed(format!("{what}: {e}")))?;
+        let parsed = CreateMultipartUpload::parse_response(&text)
+            .map_err(|e| Error::failed(format!("{what}: unreadable reply: {e}")))?;
+        Ok(parsed.upload_id().to_string())
+    }
+
+    /// Uploads part `number` (from 1); returns its ETag.
+    pub fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u16,
+        body: &[u8],
+    ) -> Result<String> {
+        let sign = || {
+            self.bucket
+                .upload_part(self.creds(), key, number, upload_id)
+                .sign(SIGN_FOR)
+        };
+        let what = format!(
+            "upload part {number} of s3://{}/{key}",
+            self.location.bucket
+        );
+        let r = self.send(&what, &sign, "PUT", &[], Some(body))?;
+        r.headers
+            .get("etag")
+            .cloned()
+            .ok_or_else(|| Error::failed(format!("{what}: the reply has no ETag")))
+    }
+
+    /// The parts already uploaded; `None` when the upload no longer exists.
+    pub fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<Part>>> {
+        let mut parts = Vec::new();
+        let mut marker: Option<u16> = None;
+        let what = format!("list parts of s3://{}/{key}", self.location.bucket);
+        loop {
+            let sign = || {
+                let mut a = ListParts::new(&self.bucket, self.creds(), key, upload_id);
+                if let Some(m) = marker {
+                    a.set_part_number_marker(m);
+                }
+                a.sign(SIGN_FOR)
+            };
+            let mut r = match self.send(&what, &sign, "GET", &[], None) {
+                Ok(r) => r,
+                Err(Error::Failed(m)) if m.contains("NoSuchUpload") || m.contains("HTTP 404") => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let text = r
+                .body
+                .read_to_string()
+                .map_err(|e| Error::failed(format!("{what}: {e}")))?;
+            // Parsed here rather than by rusty-s3: services differ in the
+            // root element (ListPartsResult on AWS, ListPartsResponse on moto).
+            let (page, next) = parse_list_parts(&text)
+                .ok_or_else(|| Error::failed(format!("{what}: unreadable reply")))?;
+            parts.extend(page);
+            match next {
+                Some(m) => marker = Some(m),
+                None => return Ok(Some(parts)),
+            }
+        }
+    }
+
+    /// Completes a multipart upload: the object appears, whole, now.
+    pub fn complete_multipart(&self, key: &str, upload_id: &str, etags: &[String]) -> Result<()> {
+        let action = CompleteMultipartUpload::new(
+            &self.bucket,
+            self.creds(),
+            key,
+            upload_id,
+            etags.iter().map(String::as_str),
+        );
+        let url = action.sign(SIGN_FOR);
+        let body = action.body();
+        let sign = || url.clone();
+        let what = format!("complete upload of s3://{}/{key}", self.location.bucket);
+        let mut r = self.send(&what, &sign, "POST", &[], Some(body.as_bytes()))?;
+        // S3 may answer 200 with an error document for a complete that failed.
+        let text = r.body.read_to_string().unwrap_or_default();
+        if text.contains("<Error>") {
+            let (code, message) = error_code(&text);
+            return Err(Error::failed(format!("{what}: {code}: {message}")));
+        }
+        Ok(())
+    }
+
+    /// Aborts a multipart upload (its parts are deleted).
+    pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
+        let sign = || {
+            self.bucket
+                .abort_multipart_upload(self.creds(), key, upload_id)
+                .sign(SIGN_FOR)
+        };
+        let what = format!("abort upload of s3://{}/{key}", self.location.bucket);
+        match self.send(&what, &sign, "DELETE", &[], None) {
+            Ok(_) => Ok(()),
+            Err(Error::Failed(m)) if m.contains("NoSuchUpload") || m.contains("HTTP 404") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn http_request(method: &str, url: &str) -> ureq::http::request::Builder {
+    ureq::http::Request::builder().method(method).uri(url)
+}
+
+/// Bytes of a hex string (a SHA-256 from a record).
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        let l = Location::parse("s3://my-bucket/backups/app/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(l.bucket, "my-bucket");
+        assert_eq!(l.prefix, "backups/app");
+        assert_eq!(l.key("prod/a.sql.gz"), "backups/app/prod/a.sql.gz");
+        assert_eq!(l.to_string(), "s3://my-bucket/backups/app");
+        let l = Location::parse("s3://my-bucket").unwrap().unwrap();
+        assert_eq!(l.key("prod/a"), "prod/a");
+        assert!(Location::parse("/some/folder").unwrap().is_none());
+        assert!(Location::parse("s3://B").is_err());
+        assert!(Location::parse("s3://bucket/a/../b").is_err());
+    }
+
+    #[test]
+    fn aws_ini_files_parse() {
+        let ini = parse_ini(
+            "[default]\naws_access_key_id = A\n# c\n[profile work]\nregion=eu-west-1\nendpoint_url = http://x:9000\n",
+        );
+        assert_eq!(ini["default"]["aws_access_key_id"], "A");
+        assert_eq!(ini["work"]["region"], "eu-west-1");
+        assert_eq!(ini["work"]["endpoint_url"], "http://x:9000");
+    }
+
+    #[test]
+    fn list_parts_replies_parse() {
+        let xml = "<ListPartsResponse><IsTruncated>false</IsTruncated><Part><PartNumber>2</PartNumber>\
+                   <ETag>&quot;ab&quot;</ETag><Size>5</Size></Part></ListPartsResponse>";
+        let (parts, next) = parse_list_parts(xml).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(
+            (parts[0].number, parts[0].etag.as_str(), parts[0].size),
+            (2, "\"ab\"", 5)
+        );
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn error_documents_parse() {
+        let (c, m) = error_code("<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>");
+        assert_eq!((c.as_str(), m.as_str()), ("NoSuchBucket", "gone"));
+    }
+}

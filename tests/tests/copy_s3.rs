@@ -1,0 +1,805 @@
+//! lfb-copy against a real S3 implementation: the `moto` server (PyPI
+//! `moto[server]`, installed by .ci/run), started by each test on 127.0.0.1
+//! and stopped when the test ends. The objects in the bucket are checked with
+//! boto3 (which moto brings along), not with lfb's own client.
+//!
+//! Two things moto cannot do are done by a small front in this file that
+//! sits between lfb-copy and moto: answer 503 SlowDown to the first N
+//! requests (throttling), and refuse an access key the way S3 does (moto
+//! does not check the credentials of presigned requests).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use lfb_tests::{bin, parse_ndjson, require_db, run, run_with_input, sha256sum, store};
+
+const KEY: &str = "AKIALFBTESTKEY000001";
+const SECRET: &str = "lfb-test-secret-Zq8wX3vB";
+
+/// A moto server on a free port of 127.0.0.1, stopped when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    fn start(test: &str) -> Option<Moto> {
+        let have = Command::new("moto_server")
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !have {
+            if require_db() {
+                panic!("{test}: moto_server is not installed (pip install 'moto[server]')");
+            }
+            eprintln!("SKIPPED {test}: moto_server is not installed (pip install 'moto[server]')");
+            return None;
+        }
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("moto.log")).unwrap())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(moto)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs a boto3 snippet (`s3` is a client of this server); its stdout.
+    fn py(&self, code: &str) -> String {
+        let script = format!(
+            "import boto3, hashlib, sys\n\
+             s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1',\n\
+                 aws_access_key_id='{KEY}', aws_secret_access_key='{SECRET}')\n{code}\n",
+            self.endpoint()
+        );
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "boto3 script failed: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn create_bucket(&self, name: &str) {
+        self.py(&format!("s3.create_bucket(Bucket='{name}')"));
+    }
+
+    /// SHA-256 and size of an object, or "missing".
+    fn object(&self, bucket: &str, key: &str) -> String {
+        self.py(&format!(
+            "try:\n    b = s3.get_object(Bucket='{bucket}', Key='{key}')['Body'].read()\n    \
+             print(hashlib.sha256(b).hexdigest(), len(b))\n\
+             except s3.exceptions.NoSuchKey:\n    print('missing')"
+        ))
+    }
+
+    fn multipart_uploads(&self, bucket: &str) -> usize {
+        self.py(&format!(
+            "print(len(s3.list_multipart_uploads(Bucket='{bucket}').get('Uploads', [])))"
+        ))
+        .parse()
+        .unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// lfb-copy with the test's S3 configuration and a private HOME.
+fn copy(st: &Path, home: &Path, endpoint: &str) -> Command {
+    let mut c = Command::new(bin("lfb-copy"));
+    c.env_remove("LFB_CONFIG")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("HOME", home)
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("LFB_S3_ENDPOINT", endpoint)
+        .env("LFB_S3_BACKOFF_MS", "20")
+        .arg("--store")
+        .arg(st);
+    c
+}
+
+/// A demo dump in the store (a real SQLite dump, with its sidecar); its record.
+fn demo_dump(st: &Path, home: &Path) -> serde_json::Value {
+    let out = run(Command::new(bin("lfb-dump"))
+        .env_remove("LFB_CONFIG")
+        .env("HOME", home)
+        .arg("--store")
+        .arg(st)
+        .args(["-e", "prod", "--demo"]));
+    out.assert_ok();
+    out.records().remove(0)
+}
+
+/// A real archive of the store's dumps (lfb-archive); its record.
+fn archive(st: &Path, home: &Path, dump: &str) -> serde_json::Value {
+    let media = home.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    std::fs::write(media.join("logo.png"), b"not really a png").unwrap();
+    let out = run(Command::new(bin("lfb-archive"))
+        .env_remove("LFB_CONFIG")
+        .env("HOME", home)
+        .arg("--store")
+        .arg(st)
+        .args(["-e", "prod"])
+        .arg(dump)
+        .arg("--media")
+        .arg(&media));
+    out.assert_ok();
+    out.records().remove(0)
+}
+
+/// A large artifact of random bytes (no sidecar: its record is derived).
+fn big_artifact(st: &Path, mib: usize) -> PathBuf {
+    let dir = st.join("prod");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("big_db_manual_20261127T020000Z.sql.gz");
+    let mut f = std::fs::File::create(&p).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for chunk in buf.chunks_mut(8) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            chunk.copy_from_slice(&seed.to_le_bytes()[..chunk.len()]);
+        }
+        f.write_all(&buf).unwrap();
+    }
+    p
+}
+
+fn rel(st: &Path, p: &str) -> String {
+    Path::new(p)
+        .strip_prefix(st.canonicalize().unwrap())
+        .or_else(|_| Path::new(p).strip_prefix(st))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn copies_a_dump_and_an_archive_verified_then_skips_them() {
+    let Some(moto) = Moto::start("copies_a_dump_and_an_archive") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let full = archive(st.path(), home.path(), dump["path"].as_str().unwrap());
+    let input = format!("{dump}\n{full}\n");
+
+    let out = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--to", "s3://offsite/acme/app"]),
+        &input,
+    );
+    out.assert_ok();
+    let recs = out.records();
+    assert_eq!(recs.len(), 2, "{}", out.stdout);
+    for (rec, orig) in recs.iter().zip([&dump, &full]) {
+        let path = orig["path"].as_str().unwrap();
+        let key = format!("acme/app/{}", rel(st.path(), path));
+        let off = &rec["offsite"];
+        assert_eq!(off["destination"], "s3://offsite/acme/app");
+        assert_eq!(off["key"], key.as_str());
+        assert_eq!(off["verified"], true);
+        assert_eq!(off["skipped"], false);
+        assert_eq!(off["bytes"], orig["bytes"]);
+        // Everything else of the record is passed through.
+        assert_eq!(rec["sha256"], orig["sha256"]);
+        assert_eq!(rec["source"], orig["source"]);
+        // The object in the bucket is the artifact, byte for byte.
+        assert_eq!(
+            moto.object("offsite", &key),
+            format!("{} {}", sha256sum(path), orig["bytes"])
+        );
+        // And the sidecar went along.
+        let sidecar = format!("{path}.json");
+        assert_eq!(
+            moto.object("offsite", &format!("{key}.json")),
+            format!(
+                "{} {}",
+                sha256sum(&sidecar),
+                std::fs::metadata(&sidecar).unwrap().len()
+            )
+        );
+    }
+    assert!(!out.stderr.contains(SECRET) && !out.stdout.contains(SECRET));
+    assert!(!out.stderr.contains(KEY) && !out.stdout.contains(KEY));
+
+    // A second run finds both there and identical.
+    let again = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--to", "s3://offsite/acme/app"]),
+        &input,
+    );
+    again.assert_ok();
+    for rec in again.records() {
+        assert_eq!(rec["offsite"]["skipped"], true, "{rec}");
+        assert_eq!(rec["offsite"]["verified"], true, "{rec}");
+    }
+    // --verify reads every copy back.
+    let verify = run(copy(st.path(), home.path(), &moto.endpoint()).args([
+        "--verify",
+        "--all",
+        "--to",
+        "s3://offsite/acme/app",
+    ]));
+    verify.assert_ok();
+    assert_eq!(verify.records().len(), 2);
+}
+
+#[test]
+fn a_failed_record_is_passed_through_and_not_copied() {
+    let Some(moto) = Moto::start("a_failed_record_is_passed_through") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let mut failed = dump.clone();
+    failed["verify"] = serde_json::json!({"ok": false, "checks": []});
+    let out = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--to", "s3://offsite"]),
+        format!("{failed}\n"),
+    );
+    out.assert_code(1);
+    assert_eq!(out.records(), vec![failed]);
+    let key = rel(st.path(), dump["path"].as_str().unwrap());
+    assert_eq!(moto.object("offsite", &key), "missing");
+}
+
+#[test]
+fn an_upload_killed_half_way_leaves_nothing_and_the_next_run_resumes_it() {
+    let Some(moto) = Moto::start("an_upload_killed_half_way") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let big = big_artifact(st.path(), 40);
+    let key = "prod/big_db_manual_20261127T020000Z.sql.gz";
+    let mut child = copy(st.path(), home.path(), &moto.endpoint())
+        .env("LFB_COPY_PART_DELAY_MS", "1500")
+        .args(["--to", "s3://offsite", "--part-size", "8MiB"])
+        .arg(&big)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for two parts to be in the bucket, then kill -9.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let parts: usize = moto
+            .py(
+                "u = s3.list_multipart_uploads(Bucket='offsite').get('Uploads', [])\n\
+                 print(sum(len(s3.list_parts(Bucket='offsite', Key=x['Key'], UploadId=x['UploadId']).get('Parts', [])) for x in u))",
+            )
+            .parse()
+            .unwrap();
+        if parts >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the upload never got going");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "lfb-copy finished too soon"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Nothing under the final name; the upload waits in the bucket.
+    assert_eq!(moto.object("offsite", key), "missing");
+    assert_eq!(moto.multipart_uploads("offsite"), 1);
+
+    let out = run(copy(st.path(), home.path(), &moto.endpoint())
+        .args(["--to", "s3://offsite", "--part-size", "8MiB"])
+        .arg(&big));
+    out.assert_ok();
+    let rec = &out.records()[0];
+    assert_eq!(rec["offsite"]["verified"], true, "{rec}");
+    assert!(
+        rec["offsite"]["resumed_parts"].as_u64().unwrap_or(0) >= 2,
+        "the parts already uploaded were kept: {rec}"
+    );
+    assert!(out.stderr.contains("resuming"), "{}", out.stderr);
+    assert_eq!(
+        moto.object("offsite", key),
+        format!("{} {}", sha256sum(&big), 40 << 20)
+    );
+    assert_eq!(moto.multipart_uploads("offsite"), 0);
+    // The state file is gone.
+    let state = home.path().join("state/lfb/uploads");
+    assert_eq!(std::fs::read_dir(&state).map(|d| d.count()).unwrap_or(0), 0);
+}
+
+#[test]
+fn a_corrupted_object_is_found_and_replaced() {
+    let Some(moto) = Moto::start("a_corrupted_object") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let path = dump["path"].as_str().unwrap().to_string();
+    let key = rel(st.path(), &path);
+    let line = format!("{dump}\n");
+    run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--to", "s3://offsite"]),
+        &line,
+    )
+    .assert_ok();
+    let good = moto.object("offsite", &key);
+
+    // Bit rot that keeps the object's metadata: --verify reads it back.
+    let flip = format!(
+        "o = s3.get_object(Bucket='offsite', Key='{key}')\n\
+         b = bytearray(o['Body'].read()); b[len(b)//2] ^= 0xff\n\
+         s3.put_object(Bucket='offsite', Key='{key}', Body=bytes(b), Metadata=o['Metadata'])"
+    );
+    moto.py(&flip);
+    let verify = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--verify", "--to", "s3://offsite"]),
+        &line,
+    );
+    verify.assert_code(1);
+    assert!(verify.stderr.contains("is corrupt"), "{}", verify.stderr);
+    let rec = &verify.records()[0];
+    assert_eq!(rec["offsite"]["ok"], false);
+    assert_eq!(rec["offsite"]["verified"], false);
+
+    // A copy of other content under the key (no lfb metadata): the next
+    // run reads it back, finds it differs, and replaces it.
+    moto.py(&format!(
+        "o = s3.get_object(Bucket='offsite', Key='{key}')\n\
+         b = bytearray(o['Body'].read()); b[0] ^= 0xff\n\
+         s3.put_object(Bucket='offsite', Key='{key}', Body=bytes(b))"
+    ));
+    let out = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--to", "s3://offsite"]),
+        &line,
+    );
+    out.assert_ok();
+    assert!(out.stderr.contains("differed"), "{}", out.stderr);
+    let rec = &out.records()[0];
+    assert_eq!(rec["offsite"]["replaced"], true);
+    assert_eq!(rec["offsite"]["skipped"], false);
+    assert_eq!(moto.object("offsite", &key), good);
+}
+
+#[test]
+fn a_missing_bucket_and_refused_credentials_stop_with_one_line() {
+    let Some(moto) = Moto::start("a_missing_bucket") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let line = format!("{dump}\n");
+
+    let out = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--to", "s3://no-such-bucket/x"]),
+        &line,
+    );
+    out.assert_code(2);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("bucket 'no-such-bucket' does not exist"),
+        "{}",
+        out.stderr
+    );
+
+    // A front that accepts only another access key, as S3 refuses one.
+    let front = Front::start(moto.port, 0, Some("AKIATHEGOODKEY000000"));
+    let out = run_with_input(
+        copy(st.path(), home.path(), &front.endpoint()).args(["--to", "s3://offsite"]),
+        &line,
+    );
+    out.assert_code(2);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused the credentials") && out.stderr.contains("InvalidAccessKeyId"),
+        "{}",
+        out.stderr
+    );
+    for o in [&out.stderr, &out.stdout] {
+        assert!(!o.contains(SECRET) && !o.contains(KEY), "{o}");
+    }
+    // No credentials at all.
+    let out = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["--to", "s3://offsite"]),
+        &line,
+    );
+    out.assert_code(2);
+    assert!(out.stderr.contains("no S3 credentials"), "{}", out.stderr);
+}
+
+#[test]
+fn throttling_is_retried_with_backoff_then_fails_clearly() {
+    let Some(moto) = Moto::start("throttling_is_retried") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let line = format!("{dump}\n");
+    let key = rel(st.path(), dump["path"].as_str().unwrap());
+
+    // Three 503 SlowDown replies, then the real server: the copy goes through.
+    let front = Front::start(moto.port, 3, None);
+    let out = run_with_input(
+        copy(st.path(), home.path(), &front.endpoint()).args(["--to", "s3://offsite"]),
+        &line,
+    );
+    out.assert_ok();
+    assert_eq!(front.refused.load(Ordering::SeqCst), 3);
+    assert_eq!(out.records()[0]["offsite"]["verified"], true);
+    assert_eq!(
+        moto.object("offsite", &key),
+        format!(
+            "{} {}",
+            sha256sum(dump["path"].as_str().unwrap()),
+            dump["bytes"]
+        )
+    );
+
+    // A service that keeps throttling: bounded retries, then a clear failure.
+    let front = Front::start(moto.port, usize::MAX, None);
+    let started = Instant::now();
+    let out = run_with_input(
+        copy(st.path(), home.path(), &front.endpoint())
+            .env("LFB_S3_RETRIES", "3")
+            .args(["--to", "s3://offsite"]),
+        &line,
+    );
+    out.assert_code(2);
+    assert_eq!(front.refused.load(Ordering::SeqCst), 4, "1 try + 3 retries");
+    assert!(
+        out.stderr.contains("503 SlowDown") && out.stderr.contains("gave up after 4 attempts"),
+        "{}",
+        out.stderr
+    );
+    // Backoff 20, 40, 80 ms: it waited, but not long.
+    assert!(started.elapsed() >= Duration::from_millis(140));
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// A TCP front for moto: refuses the first `fail` requests with 503
+/// SlowDown, refuses requests signed with another access key than `key`
+/// with 403 InvalidAccessKeyId, and relays everything else to moto.
+struct Front {
+    port: u16,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Front {
+    fn start(upstream: u16, fail: usize, key: Option<&'static str>) -> Front {
+        Front::start_with(upstream, fail, key, false)
+    }
+
+    /// Like [`Front::start`], but every upload (PUT) is throttled.
+    fn failing_puts(upstream: u16) -> Front {
+        Front::start_with(upstream, 0, None, true)
+    }
+
+    fn start_with(upstream: u16, fail: usize, key: Option<&'static str>, puts: bool) -> Front {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let refused = Arc::new(AtomicUsize::new(0));
+        let r = refused.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let r = r.clone();
+                std::thread::spawn(move || serve(conn, upstream, fail, key, puts, &r));
+            }
+        });
+        Front { port, refused }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    upstream: u16,
+    fail: usize,
+    key: Option<&str>,
+    puts: bool,
+    refused: &AtomicUsize,
+) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let refuse = |conn: &mut TcpStream, status: &str, code: &str| {
+        let len: usize = text
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let _ = std::io::copy(&mut (&*conn).take(len as u64), &mut std::io::sink());
+        let body = format!("<Error><Code>{code}</Code><Message>test front</Message></Error>");
+        let _ = write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = conn.shutdown(Shutdown::Both);
+    };
+    if refused.load(Ordering::SeqCst) < fail || (puts && text.starts_with("PUT ")) {
+        refused.fetch_add(1, Ordering::SeqCst);
+        return refuse(&mut conn, "503 Slow Down", "SlowDown");
+    }
+    if let Some(k) = key
+        && !text.contains(&format!("X-Amz-Credential={k}"))
+    {
+        return refuse(&mut conn, "403 Forbidden", "InvalidAccessKeyId");
+    }
+    let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    up.write_all(&head).unwrap();
+    let (mut c2, mut u2) = (conn.try_clone().unwrap(), up.try_clone().unwrap());
+    let back = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut u2, &mut c2);
+        let _ = c2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut conn, &mut up);
+    let _ = up.shutdown(Shutdown::Write);
+    let _ = back.join();
+}
+
+#[test]
+fn records_from_lfb_list_go_to_the_bucket() {
+    let Some(moto) = Moto::start("records_from_lfb_list") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    demo_dump(st.path(), home.path());
+    let list = run(Command::new(bin("lfb-list"))
+        .env_remove("LFB_CONFIG")
+        .arg("--store")
+        .arg(st.path())
+        .args(["--format", "json"]));
+    list.assert_ok();
+    let out = run_with_input(
+        copy(st.path(), home.path(), &moto.endpoint()).args(["--to", "s3://offsite/p"]),
+        &list.stdout,
+    );
+    out.assert_ok();
+    let recs = parse_ndjson(&out.stdout);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["offsite"]["ok"], true);
+}
+
+#[test]
+fn credentials_region_and_endpoint_come_from_an_aws_profile() {
+    let Some(moto) = Moto::start("credentials_from_an_aws_profile") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let aws = home.path().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!("[default]\naws_access_key_id = AKIAWRONGDEFAULT0000\naws_secret_access_key = x\n\n[work]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n"),
+    )
+    .unwrap();
+    // The front accepts only the work profile's key.
+    let front = Front::start(moto.port, 0, Some(KEY));
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile work]\nregion = eu-west-1\nendpoint_url = {}\n",
+            front.endpoint()
+        ),
+    )
+    .unwrap();
+    let mut cmd = copy(st.path(), home.path(), "unused");
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("LFB_S3_ENDPOINT")
+        .env("AWS_PROFILE", "work")
+        .args(["--to", "s3://offsite/p"]);
+    let out = run_with_input(&mut cmd, format!("{dump}\n"));
+    out.assert_ok();
+    assert_eq!(out.records()[0]["offsite"]["verified"], true);
+    let key = format!("p/{}", rel(st.path(), dump["path"].as_str().unwrap()));
+    assert_ne!(moto.object("offsite", &key), "missing");
+
+    // An unknown profile is a one-line error.
+    let out = run_with_input(cmd.env("AWS_PROFILE", "nope"), format!("{dump}\n"));
+    out.assert_code(2);
+    assert!(out.stderr.contains("AWS profile 'nope'"), "{}", out.stderr);
+}
+
+#[test]
+fn a_machine_with_nothing_local_fetches_the_newest_backup_from_the_bucket() {
+    let Some(moto) = Moto::start("fetches_from_the_bucket") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let old = demo_dump(st.path(), home.path());
+    std::thread::sleep(Duration::from_millis(1100));
+    let new = demo_dump(st.path(), home.path());
+    run(copy(st.path(), home.path(), &moto.endpoint()).args([
+        "--all",
+        "--to",
+        "s3://offsite/acme",
+    ]))
+    .assert_ok();
+    drop(st);
+
+    // Another machine: an empty folder becomes a store with the newest backup.
+    let fresh = store();
+    let target = fresh.path().join("restore");
+    let out = run(copy(fresh.path(), home.path(), &moto.endpoint())
+        .args([
+            "--from",
+            "s3://offsite/acme",
+            "-e",
+            "prod",
+            "--latest",
+            "--to",
+        ])
+        .arg(&target));
+    out.assert_ok();
+    let recs = out.records();
+    assert_eq!(recs.len(), 1, "{}", out.stdout);
+    assert_eq!(recs[0]["id"], new["id"]);
+    assert_eq!(recs[0]["sha256"], new["sha256"]);
+    assert_eq!(recs[0]["offsite"]["verified"], true);
+    assert_eq!(recs[0]["offsite"]["verified_by"], "sidecar-sha256");
+    let path = recs[0]["path"].as_str().unwrap();
+    assert!(path.starts_with(target.to_str().unwrap()), "{path}");
+    assert_eq!(sha256sum(path), new["sha256"].as_str().unwrap());
+    assert_ne!(old["id"], new["id"]);
+    // The fetched store is a store: lfb-verify checks it (gzip, SQL, checksum).
+    let verify = run(Command::new(bin("lfb-verify"))
+        .env_remove("LFB_CONFIG")
+        .env("HOME", home.path())
+        .arg("--store")
+        .arg(&target)
+        .arg("--all"));
+    verify.assert_ok();
+    assert_eq!(verify.records()[0]["verify"]["ok"], true);
+
+    // A damaged object in the bucket is refused, and nothing is left behind.
+    let file = Path::new(new["path"].as_str().unwrap())
+        .file_name()
+        .unwrap();
+    let key = format!("acme/prod/{}", file.to_str().unwrap());
+    moto.py(&format!(
+        "o = s3.get_object(Bucket='offsite', Key='{key}')\n\
+         b = bytearray(o['Body'].read()); b[100] ^= 0xff\n\
+         s3.put_object(Bucket='offsite', Key='{key}', Body=bytes(b), Metadata=o['Metadata'])"
+    ));
+    let other = fresh.path().join("other");
+    let out = run(copy(fresh.path(), home.path(), &moto.endpoint())
+        .args([
+            "--from",
+            "s3://offsite/acme",
+            "-e",
+            "prod",
+            "--latest",
+            "--to",
+        ])
+        .arg(&other));
+    out.assert_code(1);
+    assert!(out.stderr.contains("is corrupt"), "{}", out.stderr);
+    let left: Vec<_> = std::fs::read_dir(other.join("prod"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_upload_throttled_for_good_fails_that_record_with_exit_1() {
+    let Some(moto) = Moto::start("an_upload_throttled_for_good") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let dump = demo_dump(st.path(), home.path());
+    let front = Front::failing_puts(moto.port);
+    let out = run_with_input(
+        copy(st.path(), home.path(), &front.endpoint())
+            .env("LFB_S3_RETRIES", "2")
+            .args(["--to", "s3://offsite"]),
+        format!("{dump}\n"),
+    );
+    out.assert_code(1);
+    assert_eq!(front.refused.load(Ordering::SeqCst), 3, "1 try + 2 retries");
+    assert!(
+        out.stderr.contains("503 SlowDown") && out.stderr.contains("gave up after 3 attempts"),
+        "{}",
+        out.stderr
+    );
+    let rec = &out.records()[0];
+    assert_eq!(rec["offsite"]["ok"], false);
+    assert_eq!(rec["id"], dump["id"]);
+    let key = rel(st.path(), dump["path"].as_str().unwrap());
+    assert_eq!(moto.object("offsite", &key), "missing");
+}
