@@ -159,6 +159,20 @@ impl Record {
         Record(m)
     }
 
+    /// The record a tool prints when it fails before (or instead of)
+    /// printing the record of its work: a usage error, missing
+    /// configuration, an input that delivered nothing. Downstream tools see
+    /// it as failed (it carries `error`).
+    pub fn tool_failure(tool: &str, message: &str, exit_code: u8) -> Record {
+        let mut m = Map::new();
+        m.insert("schema".into(), json!(SCHEMA));
+        m.insert(
+            "error".into(),
+            json!({ "tool": tool, "message": message, "exit_code": exit_code }),
+        );
+        Record(m)
+    }
+
     /// Wraps a JSON object, checking the fields lfb relies on have the right
     /// types. The error names the field.
     pub fn from_object(m: Map<String, Value>) -> Result<Record> {

@@ -168,6 +168,11 @@ impl ToolCli for Cli {
         eprint!("{msg}");
         Some(3)
     }
+
+    /// Findings and a summary go to stdout, not records.
+    fn prints_records() -> bool {
+        false
+    }
 }
 
 /// Runs lfb-guard. With `--nagios`, a run that cannot start prints
