@@ -328,6 +328,77 @@ impl Record {
     }
 }
 
+/// What [`remember_verify`] did to a sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidecarWrite {
+    /// The existing sidecar got the new `verify` section.
+    Updated,
+    /// There was no sidecar (a file of the original scripts): one was
+    /// written from what the file name tells (`"derived": true`) plus the
+    /// `verify` section.
+    Created,
+}
+
+/// The `verify` section to remember: `new`, plus `restore_test`
+/// (`{"at","ok"}` of the latest restore test) from this run when it ran
+/// one, else carried over from `old`, so a later run of only the quick
+/// checks does not forget when the artifact last restored.
+pub fn merge_verify(old: Option<&Value>, new: &Value) -> Value {
+    let mut section = new.clone();
+    let ran = new
+        .get("checks")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c.get("name") == Some(&json!("restore"))))
+        .and_then(|c| c.get("ok"))
+        .and_then(Value::as_bool);
+    let restore = match ran {
+        Some(ok) => Some(json!({ "at": new.get("at").cloned().unwrap_or(Value::Null), "ok": ok })),
+        None => old.and_then(|o| o.get("restore_test")).cloned(),
+    };
+    if let (Some(r), Some(m)) = (restore, section.as_object_mut()) {
+        m.insert("restore_test".into(), r);
+    }
+    section
+}
+
+/// Makes a verification durable: writes `verify` (see [`merge_verify`])
+/// into the sidecar `<path>.json` of the artifact at `path`, atomically
+/// (temporary file, fsync, rename, fsync of the folder). Every other field
+/// of the sidecar is kept as it is; fields are only added. Without a
+/// sidecar, `record` (what was derived from the name) becomes one. The
+/// caller holds the store lock. Returns the section written.
+pub fn remember_verify(
+    path: &Path,
+    record: &Record,
+    verify: &Value,
+) -> Result<(SidecarWrite, Value)> {
+    let sidecar = {
+        let mut s = path.as_os_str().to_owned();
+        s.push(".json");
+        PathBuf::from(s)
+    };
+    let (mut stored, how) = match std::fs::read_to_string(&sidecar) {
+        Ok(text) => (
+            Record::from_json(&text)
+                .map_err(|e| Error::input(format!("sidecar '{}': {e}", sidecar.display())))?,
+            SidecarWrite::Updated,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut r = record.clone();
+            r.0.remove("verify");
+            r.0.remove("quarantine");
+            (r, SidecarWrite::Created)
+        }
+        Err(e) => return Err(Error::io_path("read", &sidecar, e)),
+    };
+    let section = merge_verify(stored.get("verify"), verify);
+    stored.set("verify", section.clone());
+    let mut text = stored.to_line();
+    text.push('\n');
+    crate::fsutil::write_atomic(&sidecar, text.as_bytes())?;
+    Ok((how, section))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +420,23 @@ mod tests {
             r.to_line(),
             r#"{"schema":"lfb/1","path":"/p","verify":{"ok":false}}"#
         );
+    }
+
+    #[test]
+    fn a_quick_verification_keeps_the_last_restore_test() {
+        let drill = json!({"at":"2026-11-01T00:00:00Z","ok":true,
+            "checks":[{"name":"checksum","ok":true},{"name":"restore","ok":true}]});
+        let first = merge_verify(None, &drill);
+        assert_eq!(
+            first["restore_test"],
+            json!({"at":"2026-11-01T00:00:00Z","ok":true})
+        );
+        let quick =
+            json!({"at":"2026-11-02T00:00:00Z","ok":true,"checks":[{"name":"checksum","ok":true}]});
+        let second = merge_verify(Some(&first), &quick);
+        assert_eq!(second["at"], "2026-11-02T00:00:00Z");
+        assert_eq!(second["restore_test"]["at"], "2026-11-01T00:00:00Z");
+        assert!(merge_verify(None, &quick).get("restore_test").is_none());
     }
 
     #[test]

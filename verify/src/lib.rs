@@ -40,7 +40,12 @@ restore      (--restore-test) restore into a scratch database: any SQL error fai
 every recorded table must exist with exactly its recorded row count, SQLite also \
 passes PRAGMA integrity_check\n\n\
 checksum, decode and complete share one read of the file, hashing and decompressing \
-in parallel. Exit status: 0 all artifacts passed, 1 any failed, 2 bad arguments or input.",
+in parallel.\n\n\
+The latest verify section is remembered in the artifact's sidecar (written atomically \
+under the store lock; verify.restore_test keeps the latest restore test), so lfb-prune, \
+lfb-guard and lfb-restore --latest know it later. A file of the original scripts gets a \
+sidecar made from its name. Exit status: 0 all artifacts passed, 1 any failed, 2 bad \
+arguments or input.",
     after_help = "Examples:\n  \
 lfb-dump postgresql:///ledgerflow | lfb-verify --restore-test | jq .verify.ok\n  \
 lfb-verify --all --quarantine\n  \
@@ -159,6 +164,53 @@ fn quarantine(path: &Path, st: &Store) -> Result<PathBuf> {
     Ok(dest)
 }
 
+/// Makes the verification durable: the latest `verify` section goes into
+/// the artifact's sidecar, rewritten atomically under the store lock, so
+/// lfb-prune's newest-verified rule, lfb-guard and `lfb-restore --latest`
+/// know it later. A file of the original scripts (no sidecar) gets one made
+/// from its name; a file whose name lfb does not recognise gets none. The
+/// record printed carries the same section. A sidecar that cannot be
+/// written is a warning: the checks' result stands.
+fn remember(path: &Path, record: &mut Record, st: &Store, ui: &Ui) {
+    if !path.is_file() {
+        return;
+    }
+    let has_sidecar = store::sidecar_path(path).is_file();
+    if !has_sidecar && record.id().is_none() {
+        ui.debug(format!(
+            "{}: not an lfb artifact name, so no sidecar is written",
+            path.display()
+        ));
+        return;
+    }
+    let _lock = if st.root().is_dir() && path.starts_with(st.root()) {
+        match lfb_core::lock::StoreLock::acquire(st, lfb_core::dump::LOCK_WAIT) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                ui.warn(format!("verification not remembered: {}", e.line()));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let section = record.get("verify").cloned().unwrap_or_default();
+    match lfb_core::record::remember_verify(path, record, &section) {
+        Ok((how, merged)) => {
+            if how == lfb_core::record::SidecarWrite::Created {
+                ui.info(format!(
+                    "{}: no sidecar (not made by lfb); wrote {} from the file name, \
+                     with this verification",
+                    path.display(),
+                    store::sidecar_path(path).display()
+                ));
+            }
+            record.set("verify", merged);
+        }
+        Err(e) => ui.warn(format!("verification not remembered: {}", e.line())),
+    }
+}
+
 /// Runs lfb-verify.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let opts = options(&cli);
@@ -212,6 +264,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         let ok = outcome.ok();
         record.set("verify", outcome.section());
         let st = store_of(&path, &configured);
+        remember(&path, &mut record, &st, ui);
         if ok {
             ui.info(format!("{}: {}", record.label(), outcome.summary()));
         } else {
