@@ -337,7 +337,8 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
         )
         .id(Some(&id))
         .bytes(Some(bytes))
-        .duration(started.elapsed());
+        .duration(started.elapsed())
+        .group(&req.env, Some(&name), &req.tag);
         if let Err(e) = journal::append(&req.store, &ev) {
             ui.warn(e.line());
         }

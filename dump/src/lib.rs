@@ -167,7 +167,12 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             );
             out.write(&rec)?;
             if cli.output.is_none() && store.root().is_dir() {
-                let _ = journal::append(&store, &Event::new(ui.tool(), "dump", false, e.line()));
+                let ev = Event::new(ui.tool(), "dump", false, e.line()).group(
+                    &env,
+                    cli.name.as_deref(),
+                    &cli.tag,
+                );
+                let _ = journal::append(&store, &ev);
             }
             Err(e)
         }

@@ -10,6 +10,7 @@
 //! one NDJSON line, then a summary; or a Nagios status line; or Prometheus
 //! textfile metrics.
 
+pub mod alarms;
 pub mod checks;
 pub mod finding;
 pub mod history;
@@ -55,7 +56,8 @@ writable     a file can be created in the store, owned by the current user (crit
 space        free space, and days until full at last week's growth (warn <14, crit <2)\n  \
 partial      leftover *.partial files (warn; crit after a day)\n  \
 quarantine   files in quarantine/ (warn)\n  \
-journal      failed events in logs/journal.ndjson in the last 24 hours (crit)\n  \
+journal      failed events in logs/journal.ndjson that no later success of the same \
+group resolved, in the last --journal-window (crit; --ack ID silences one)\n  \
 placeholder  evicted iCloud files: the backup is not on this disk (warn)\n  \
 conflict     conflict copies of iCloud, Dropbox, Nextcloud, Syncthing (warn)\n  \
 scan         a folder or file of the store cannot be read (crit)\n\n\
@@ -114,6 +116,24 @@ pub struct Cli {
     /// Judge ages as of this time (RFC 3339) instead of now
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+
+    /// How long an unresolved failed journal event stays critical [default: 7d]
+    ///
+    /// A failed event (a dump, verify, archive… that failed) is resolved by
+    /// a later success of the same tool in the same group (env, name, tag):
+    /// one failed hour is quiet again once the next hour succeeds. A
+    /// failure nothing resolved is critical for this long.
+    #[arg(long, value_name = "DURATION", default_value = "7d",
+          value_parser = lfb_core::cli::parse_duration_arg)]
+    pub journal_window: Duration,
+
+    /// Silence the unresolved failed journal event ID (journal finding's ack_id)
+    ///
+    /// Appends an `ack` event to the journal (who and when), then checks the
+    /// store as usual. Repeatable. An ID that names no unresolved failure in
+    /// the window is an error (exit 2).
+    #[arg(long, value_name = "ID")]
+    pub ack: Vec<String>,
 
     /// Exit 1 on warnings too
     #[arg(long)]
@@ -272,7 +292,49 @@ pub fn config(cli: &Cli, now: DateTime<Utc>) -> Result<Config> {
         sample,
         skip,
         env,
+        journal_window: cli.journal_window,
     })
+}
+
+/// Records `--ack ID`s in the journal after checking each names a failure
+/// that is still unresolved.
+fn acknowledge(store: &Store, cfg: &Config, ids: &[String], ui: &Ui) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let since =
+        cfg.now - chrono::Duration::from_std(cfg.journal_window).unwrap_or(chrono::Duration::MAX);
+    let tail = history::events_since(&store.journal_path(), since)
+        .map_err(|e| Error::io_path("read", &store.journal_path(), e))?;
+    let open = alarms::unresolved(&tail.events);
+    for id in ids {
+        let Some(u) = open.iter().find(|u| &u.id == id) else {
+            return Err(Error::usage(format!(
+                "--ack {id}: no unresolved failed event with that id in the last {} \
+                 (the journal finding lists them as ack_id)",
+                units::format_duration(cfg.journal_window)
+            )));
+        };
+        let what = |k: &str| {
+            u.event
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+        };
+        let msg = format!(
+            "acknowledged {} {} {} at {}: {}",
+            what("tool"),
+            what("action"),
+            id,
+            what("time"),
+            what("message")
+        );
+        let ev =
+            Event::new(TOOL, alarms::ACK, true, msg.clone()).field("ack", serde_json::json!(id));
+        journal::append(store, &ev)?;
+        ui.info(msg);
+    }
+    Ok(())
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>> {
@@ -372,6 +434,7 @@ fn guard(cli: Cli, ui: &Ui) -> Result<u8> {
             )));
         }
     }
+    acknowledge(&store, &cfg, &cli.ack, ui)?;
     let (findings, report) = inspect(&store, &cfg, ui);
     let summary = report.summary();
 

@@ -550,25 +550,44 @@ fn an_icloud_placeholder_and_a_dropbox_conflict_copy_are_warnings() {
 }
 
 #[test]
-fn a_failed_journal_event_in_the_last_day_is_critical() {
+fn a_failed_journal_event_is_critical_until_a_later_success_resolves_it() {
     let s = Store::healthy();
-    // Old failures and the guard's own verdicts do not count.
-    s.journal(now() - Duration::hours(30), "lfb-dump", false);
+    // A failure a later success of the same tool resolved (healthy() has
+    // dumps succeeding 2 hours and 30 minutes ago), and the guard's own
+    // verdicts, do not count: one failed hour is not a day of CRITICAL.
+    s.journal(now() - Duration::hours(3), "lfb-dump", false);
     s.journal(now() - Duration::hours(1), "lfb-guard", false);
     expect(&guard(s.root(), &[]), &[], 0);
 
-    s.journal(now() - Duration::hours(3), "lfb-dump", false);
-    s.journal(now() - Duration::minutes(20), "lfb-dump", true);
+    // Nothing succeeded after this one: critical.
+    s.journal(now() - Duration::minutes(10), "lfb-dump", false);
     let run = guard(s.root(), &[]);
     expect(&run, &[("journal", "crit")], 1);
     let f = run.finding("journal");
     assert_eq!(f["values"]["count"], 1);
-    assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("pg_dump: connection refused")
-    );
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("pg_dump: connection refused"), "{msg}");
+    let id = f["values"]["events"][0]["ack_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains(&format!("lfb-guard --ack {id}")), "{msg}");
+
+    // Still loud on the next run; an unknown id is refused.
+    expect(&guard(s.root(), &[]), &[("journal", "crit")], 1);
+    let bad = guard(s.root(), &["--ack", "000000000000"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    // Acknowledged: quiet, and the journal says who did it.
+    let run = guard(s.root(), &["--ack", &id]);
+    expect(&run, &[], 0);
+    let journal = std::fs::read_to_string(s.root().join("logs/journal.ndjson")).unwrap();
+    assert!(journal.contains(&format!("\"ack\":\"{id}\"")), "{journal}");
+    expect(&guard(s.root(), &[]), &[], 0);
+
+    // The window is configurable: a failure older than it is forgotten.
+    s.journal(now() - Duration::hours(5), "lfb-archive", false);
+    expect(&guard(s.root(), &[]), &[("journal", "crit")], 1);
+    expect(&guard(s.root(), &["--journal-window", "4h"]), &[], 0);
 }
 
 #[test]

@@ -285,6 +285,16 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                 .id(record.id())
                 .bytes(record.bytes())
                 .duration(started.elapsed());
+            let ev = match (record.env(), record.tag()) {
+                (Some(env), Some(tag)) => {
+                    let name = record
+                        .id()
+                        .and_then(|id| lfb_core::naming::ArtifactName::parse(&format!("{id}.sql")))
+                        .map(|n| n.name);
+                    ev.group(env, name.as_deref(), tag)
+                }
+                _ => ev,
+            };
             if let Err(e) = journal::append(&st, &ev) {
                 ui.warn(e.line());
             }
