@@ -64,6 +64,9 @@ pub struct Check {
     /// `None`: not applicable to this artifact (e.g. no recorded checksum).
     pub ok: Option<bool>,
     pub detail: String,
+    /// Passed, but with something a person should fix (`"warning": true`):
+    /// lfb-verify's permissions of a file lfb did not create.
+    pub warning: bool,
 }
 
 impl Check {
@@ -72,6 +75,7 @@ impl Check {
             name,
             ok: Some(true),
             detail: detail.into(),
+            warning: false,
         }
     }
     fn fail(name: &'static str, detail: impl Into<String>) -> Check {
@@ -79,6 +83,7 @@ impl Check {
             name,
             ok: Some(false),
             detail: detail.into(),
+            warning: false,
         }
     }
     fn skip(name: &'static str, detail: impl Into<String>) -> Check {
@@ -86,6 +91,7 @@ impl Check {
             name,
             ok: None,
             detail: detail.into(),
+            warning: false,
         }
     }
     fn to_value(&self) -> Value {
@@ -96,6 +102,9 @@ impl Check {
             None => m.insert("skipped".into(), json!(true)),
         };
         m.insert("detail".into(), json!(self.detail));
+        if self.warning {
+            m.insert("warning".into(), json!(true));
+        }
         Value::Object(m)
     }
 }

@@ -47,7 +47,7 @@ Each finding has a severity (ok, warn, crit), the group of artifacts it concerns
 (environment/name/kind/tag), a check name, a message and its values. Checks:\n\n  \
 missing      a tag named by --max-age or --expect has no artifacts (crit); an empty store (crit)\n  \
 freshness    the newest artifact of each group is younger than its tag's limit (crit)\n  \
-size         every artifact is at least --min-size (crit)\n  \
+size         every artifact is at least --min-size, when given (crit)\n  \
 shrink       the newest artifact is under half the median of the 10 before it (warn)\n  \
 integrity    the newest artifact of each group re-reads: checksum, decode, complete (crit)\n  \
 sidecar      an artifact lfb wrote has no usable sidecar record (warn)\n  \
@@ -93,9 +93,13 @@ pub struct Cli {
     #[arg(long, value_name = "TAG")]
     pub expect: Vec<String>,
 
-    /// Smallest acceptable artifact (10KiB, 5MB, …)
-    #[arg(long, value_name = "SIZE", default_value = "10KiB")]
-    pub min_size: String,
+    /// Also report artifacts under SIZE as critical: --min-size 10KiB is the original check
+    ///
+    /// Without it there is no absolute floor (a fresh project's database
+    /// dumps to a few KiB): sizes are judged against each group's history
+    /// (shrink) and dumps' completeness (integrity).
+    #[arg(long, value_name = "SIZE")]
+    pub min_size: Option<String>,
 
     /// Free space on the store's filesystem under which it is critical
     #[arg(long, value_name = "SIZE", default_value = "1GiB")]
@@ -286,7 +290,11 @@ pub fn config(cli: &Cli, now: DateTime<Utc>) -> Result<Config> {
     Ok(Config {
         now,
         tags,
-        min_size: size("--min-size", &cli.min_size)?,
+        min_size: match &cli.min_size {
+            Some(v) => size("--min-size", v)?,
+            // Only an empty artifact is too small by itself.
+            None => 1,
+        },
         min_free: size("--min-free", &cli.min_free)?,
         deep: cli.deep,
         sample,

@@ -5,7 +5,7 @@
 //! with named checks that fail loudly, and a restore test that compares
 //! every table's row count with the record.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,8 +13,9 @@ use clap::Parser;
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
 use lfb_core::journal::{self, Event};
 use lfb_core::ndjson::{self, RecordWriter};
-use lfb_core::verify::{self, ALL_CHECKS, DEFAULT_CHECKS, Options};
-use lfb_core::{Error, Record, Result, Store, fsutil, store};
+use lfb_core::units::format_size;
+use lfb_core::verify::{self, ALL_CHECKS, DEFAULT_CHECKS, Options, Outcome};
+use lfb_core::{Error, Record, Result, Store, fsutil, naming, store};
 use serde_json::json;
 
 /// Check artifacts; optionally test-restore them into a scratch database.
@@ -29,13 +30,15 @@ Artifacts come from the PATHs given, else --all (every artifact in the store, \
 including files of the original scripts that have no sidecar), else records on \
 stdin (from lfb-dump). Checks:\n\n  \
 exists       a regular, readable file\n  \
-size         at least --min-size, and the size the record says\n  \
+size         the size the record says; not under half the median of the group's 10 \
+artifacts before it (a sudden shrink); at least --min-size when given\n  \
 checksum     SHA-256 equals the record's\n  \
 decode       the whole gzip stream decodes (CRC and length)\n  \
 complete     the dump is whole: pg_dump's completion trailer (and the row counts \
 the record promises), a readable custom-format table of contents, SQLite's final COMMIT, \
 a SQLite file of whole pages\n  \
-permissions  no group/other access, owned by the current user\n  \
+permissions  no group/other access, owned by the current user (on a file lfb did not \
+create, group/other access is a warning naming the chmod; --fix-permissions fixes it)\n  \
 restore      (--restore-test) restore into a scratch database: any SQL error fails, \
 every recorded table must exist with exactly its recorded row count, SQLite also \
 passes PRAGMA integrity_check\n\n\
@@ -68,9 +71,23 @@ pub struct Cli {
     #[arg(long, value_name = "LIST", value_parser = parse_list)]
     pub skip: Option<CheckList>,
 
-    /// Smallest acceptable artifact (10KiB, 5MB, …)
-    #[arg(long, value_name = "SIZE", default_value = "10KiB", value_parser = lfb_core::cli::parse_size_arg)]
-    pub min_size: u64,
+    /// Also fail artifacts under SIZE: --min-size 10KiB is the original scripts' check
+    ///
+    /// Without it there is no absolute floor (a fresh project's database
+    /// dumps to a few KiB): the size check compares the artifact with its
+    /// group's history instead, failing it when it is under half the median
+    /// of the group's 10 artifacts before it (with at least 3), and the
+    /// complete check proves the dump whole.
+    #[arg(long, value_name = "SIZE", value_parser = lfb_core::cli::parse_size_arg)]
+    pub min_size: Option<u64>,
+
+    /// chmod 600 artifacts (and sidecars) lfb recognises that give group/other access
+    ///
+    /// Without it, such permissions on a file lfb did not create (a file of
+    /// the original scripts, made with umask 022) are a warning naming the
+    /// exact chmod; on files lfb made they fail the permissions check.
+    #[arg(long)]
+    pub fix_permissions: bool,
 
     /// Also restore each dump into a scratch database and compare row counts
     ///
@@ -129,7 +146,7 @@ fn options(cli: &Cli) -> Options {
     debug_assert!(checks.iter().all(|c| ALL_CHECKS.contains(c)));
     Options {
         checks,
-        min_size: cli.min_size,
+        min_size: cli.min_size.unwrap_or(0),
         scratch: cli.scratch.clone(),
     }
 }
@@ -211,6 +228,147 @@ fn remember(path: &Path, record: &mut Record, st: &Store, ui: &Ui) {
     }
 }
 
+/// Artifacts before the newest that a size is compared with.
+pub const SHRINK_WINDOW: usize = 10;
+/// Fewest earlier artifacts for the comparison to mean anything.
+pub const SHRINK_MIN_HISTORY: usize = 3;
+
+/// The sizes of every folder's artifacts, read once per folder.
+#[derive(Default)]
+struct History {
+    folders: HashMap<PathBuf, Vec<(naming::ArtifactName, u64)>>,
+}
+
+impl History {
+    /// Sizes of the artifacts of the same group (folder, name, kind, tag)
+    /// made before the one at `path`, oldest first, at most SHRINK_WINDOW.
+    fn before(&mut self, path: &Path) -> Vec<u64> {
+        let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+            return Vec::new();
+        };
+        let Some(me) = naming::ArtifactName::parse(&file.to_string_lossy()) else {
+            return Vec::new();
+        };
+        let list = self.folders.entry(dir.to_path_buf()).or_insert_with(|| {
+            let mut v: Vec<(naming::ArtifactName, u64)> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let n = naming::ArtifactName::parse(&e.file_name().to_string_lossy())?;
+                    let m = e.metadata().ok().filter(|m| m.is_file())?;
+                    Some((n, m.len()))
+                })
+                .collect();
+            v.sort_by_key(|(n, _)| n.time);
+            v
+        });
+        let mut sizes: Vec<u64> = list
+            .iter()
+            .filter(|(n, _)| {
+                n.name == me.name && n.kind == me.kind && n.tag == me.tag && n.time < me.time
+            })
+            .map(|(_, b)| *b)
+            .collect();
+        let keep = sizes.len().saturating_sub(SHRINK_WINDOW);
+        sizes.drain(..keep);
+        sizes
+    }
+}
+
+/// The size check against the group's own history: an artifact under half
+/// the median of the group's artifacts before it has shrunk suddenly (a
+/// dump of the wrong or an emptied database). Young groups (fewer than
+/// SHRINK_MIN_HISTORY earlier artifacts) are not judged this way.
+fn judge_size(outcome: &mut Outcome, path: &Path, history: &mut History) {
+    let Some(check) = outcome
+        .checks
+        .iter_mut()
+        .find(|c| c.name == "size" && c.ok == Some(true))
+    else {
+        return;
+    };
+    let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else {
+        return;
+    };
+    if size == 0 {
+        check.ok = Some(false);
+        check.detail = "the artifact is empty (0 bytes)".into();
+        return;
+    }
+    let mut before = history.before(path);
+    if before.len() < SHRINK_MIN_HISTORY {
+        return;
+    }
+    before.sort_unstable();
+    let median = before[before.len() / 2];
+    if size.saturating_mul(2) < median {
+        check.ok = Some(false);
+        check.detail = format!(
+            "{} is under half the median size ({}) of the {} artifacts of its group before it: \
+             a sudden shrink",
+            format_size(size),
+            format_size(median),
+            before.len()
+        );
+    } else {
+        check.detail = format!(
+            "{}; the median of the {} before it is {}",
+            check.detail,
+            before.len(),
+            format_size(median)
+        );
+    }
+}
+
+/// Group/other access on a file lfb did not create (no sidecar, or a name
+/// of the original scripts, made under umask 022) is a warning naming the
+/// fix, not a failure: a user's first `lfb-verify --all` over old backups
+/// must not fail everything. lfb-guard still reports it.
+fn soften_permissions(outcome: &mut Outcome, record: &Record, path: &Path, ui: &Ui) {
+    let legacy = path
+        .file_name()
+        .and_then(|f| naming::ArtifactName::parse(&f.to_string_lossy()))
+        .is_some_and(|n| n.legacy);
+    if !(legacy || record.get("derived").is_some()) {
+        return;
+    }
+    for c in outcome.checks.iter_mut() {
+        if c.name == "permissions" && c.ok == Some(false) && c.detail.contains("group/other") {
+            c.ok = Some(true);
+            c.warning = true;
+            c.detail = format!(
+                "{}; lfb did not create this file: chmod 600 '{}' (or lfb-verify --fix-permissions)",
+                c.detail,
+                path.display()
+            );
+            ui.warn(format!("{}: {}", path.display(), c.detail));
+        }
+    }
+}
+
+/// `--fix-permissions`: takes group/other access away from an artifact lfb
+/// recognises and its sidecar, when owned by the current user.
+fn fix_permissions(path: &Path, ui: &Ui) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for p in [path.to_path_buf(), store::sidecar_path(path)] {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if !m.is_file() || m.mode() & 0o077 == 0 || m.uid() != lfb_core::sys::euid() {
+            continue;
+        }
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => ui.info(format!(
+                "{}: mode {:04o} changed to 0600",
+                p.display(),
+                m.mode() & 0o777
+            )),
+            Err(e) => ui.warn(Error::io_path("chmod", &p, e).line()),
+        }
+    }
+}
+
 /// Runs lfb-verify.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let opts = options(&cli);
@@ -244,6 +402,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
 
     let mut out = RecordWriter::new();
     let mut failures = 0usize;
+    let mut history = History::default();
     for mut record in records {
         if record.get("error").is_some() || record.path().is_none() {
             // A failure upstream: it passes through and still counts.
@@ -260,7 +419,12 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                 path.display()
             ));
         }
-        let outcome = verify::verify(&record, &opts);
+        if cli.fix_permissions && record.id().is_some() {
+            fix_permissions(&path, ui);
+        }
+        let mut outcome = verify::verify(&record, &opts);
+        judge_size(&mut outcome, &path, &mut history);
+        soften_permissions(&mut outcome, &record, &path, ui);
         let ok = outcome.ok();
         record.set("verify", outcome.section());
         let st = store_of(&path, &configured);
