@@ -152,7 +152,8 @@ pub struct Cli {
 
     /// Write node-exporter textfile metrics to FILE, atomically
     ///
-    /// Per group (labels env, name, kind, tag): lfb_last_success_timestamp_seconds,
+    /// Every series is labelled with the store; per group (labels store, env,
+    /// name, kind, tag): lfb_last_success_timestamp_seconds,
     /// lfb_last_age_seconds, lfb_last_size_bytes, lfb_artifacts, lfb_ok; and
     /// lfb_guard_status (0 ok, 1 warn, 2 crit), lfb_guard_findings,
     /// lfb_store_free_bytes, lfb_guard_last_run_timestamp_seconds.

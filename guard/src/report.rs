@@ -135,17 +135,24 @@ impl Report {
             }
             format!("{}: {}", self.counts_text(), first.join("; "))
         };
+        // Performance data as the Monitoring Plugins guidelines define it:
+        // 'label'=value[UOM];[warn];[crit];[min];[max], where a threshold
+        // is a range whose values outside it alert: "0" alerts above 0,
+        // "N:" alerts below N.
         let mut perf = vec![
             format!("groups={};;;0", self.groups.len()),
             format!("artifacts={};;;0", self.artifacts),
-            format!("warnings={};;;0", c["warn"]),
-            format!("criticals={};;;0", c["crit"]),
+            // Any warning finding makes the status WARNING, any critical
+            // one CRITICAL.
+            format!("warnings={};0;;0", c["warn"]),
+            format!("criticals={};;0;0", c["crit"]),
         ];
         if let Some(a) = self.max_age() {
             perf.push(format!("max_age={a}s;;;0"));
         }
         if let Some((free, total)) = self.space {
-            perf.push(format!("free={free}B;;{};0;{total}", self.min_free));
+            // Critical below --min-free: the range "MIN:".
+            perf.push(format!("free={free}B;;{}:;0;{total}", self.min_free));
         }
         // '|' separates text from perfdata: it must not appear in the text.
         let mut out = format!(
@@ -224,10 +231,14 @@ impl Report {
                 out.push_str(&format!("{name}{labels} {value}\n"));
             }
         };
+        // Every series carries the store, so two stores on one host (two
+        // textfiles for one node_exporter) never collide.
+        let store = label_value(&self.store.to_string_lossy());
+        let only_store = format!("{{store=\"{store}\"}}");
         let per_group = |f: &dyn Fn(&GroupStat) -> String| -> Vec<(String, String)> {
             self.groups
                 .iter()
-                .map(|g| (labels(&g.group), f(g)))
+                .map(|g| (labels(&store, &g.group), f(g)))
                 .collect()
         };
         family(
@@ -266,20 +277,25 @@ impl Report {
             "Findings of the last lfb-guard run by severity.",
             ["ok", "warn", "crit"]
                 .iter()
-                .map(|s| (format!("{{severity=\"{s}\"}}"), c[s].to_string()))
+                .map(|s| {
+                    (
+                        format!("{{store=\"{store}\",severity=\"{s}\"}}"),
+                        c[s].to_string(),
+                    )
+                })
                 .collect(),
         );
         if let Some((free, _)) = self.space {
             family(
                 "lfb_store_free_bytes",
                 "Free bytes on the store's filesystem.",
-                vec![(String::new(), free.to_string())],
+                vec![(only_store.clone(), free.to_string())],
             );
         }
         family(
             "lfb_guard_last_run_timestamp_seconds",
             "When lfb-guard last checked the store.",
-            vec![(String::new(), self.checked_at.timestamp().to_string())],
+            vec![(only_store.clone(), self.checked_at.timestamp().to_string())],
         );
         let status = match self.status {
             Severity::Ok => 0,
@@ -289,7 +305,7 @@ impl Report {
         family(
             "lfb_guard_status",
             "Health of the store: 0 ok, 1 warning, 2 critical.",
-            vec![(String::new(), status.to_string())],
+            vec![(only_store.clone(), status.to_string())],
         );
         out
     }
@@ -304,18 +320,20 @@ pub(crate) fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// `{env="prod",name="ledgerflow",kind="db",tag="hourly"}`, escaped as the
-/// exposition format wants (folder names can hold anything).
-fn labels(g: &Group) -> String {
-    let esc = |s: &Option<String>| {
-        s.as_deref()
-            .unwrap_or("")
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
+/// A label value escaped as the exposition format wants (folder names can
+/// hold anything).
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `{store="/srv/backups",env="prod",name="ledgerflow",kind="db",tag="hourly"}`;
+/// `store` comes escaped.
+fn labels(store: &str, g: &Group) -> String {
+    let esc = |s: &Option<String>| label_value(s.as_deref().unwrap_or(""));
     format!(
-        "{{env=\"{}\",name=\"{}\",kind=\"{}\",tag=\"{}\"}}",
+        "{{store=\"{store}\",env=\"{}\",name=\"{}\",kind=\"{}\",tag=\"{}\"}}",
         esc(&g.env),
         esc(&g.name),
         esc(&g.kind),

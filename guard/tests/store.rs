@@ -649,7 +649,7 @@ fn nagios_codes_and_status_lines() {
         first.starts_with("LFB OK - 2 groups fresh, 17 artifacts"),
         "{first}"
     );
-    assert!(first.contains(" | groups=2;;;0 artifacts=17;;;0 warnings=0;;;0 criticals=0;;;0 max_age=36000s;;;0 free="), "{first}");
+    assert!(first.contains(" | groups=2;;;0 artifacts=17;;;0 warnings=0;0;;0 criticals=0;;0;0 max_age=36000s;;;0 free="), "{first}");
     assert_eq!(run.stdout.lines().count(), 1);
 
     // A warning.
@@ -767,7 +767,8 @@ fn prometheus_metrics_parse_and_replace_the_old_file_atomically() {
     let Some(parsed) = parse_prometheus(&prom) else {
         return;
     };
-    let hourly = "env=prod,kind=db,name=ledgerflow,tag=hourly";
+    let root = s.root().display().to_string();
+    let hourly = format!("env=prod,kind=db,name=ledgerflow,store={root},tag=hourly");
     let newest = (now() - Duration::minutes(30)).timestamp() as f64;
     for want in [
         format!(
@@ -776,7 +777,7 @@ fn prometheus_metrics_parse_and_replace_the_old_file_atomically() {
         format!("lfb_last_age_seconds gauge lfb_last_age_seconds{{{hourly}}} 1800.0"),
         format!("lfb_artifacts gauge lfb_artifacts{{{hourly}}} 12.0"),
         format!("lfb_ok gauge lfb_ok{{{hourly}}} 1.0"),
-        "lfb_guard_status gauge lfb_guard_status{} 0.0".to_string(),
+        format!("lfb_guard_status gauge lfb_guard_status{{store={root}}} 0.0"),
     ] {
         assert!(parsed.lines().any(|l| l == want), "{want}\nin\n{parsed}");
     }
@@ -797,7 +798,10 @@ fn prometheus_metrics_parse_and_replace_the_old_file_atomically() {
     );
     assert_eq!(run.code, 1);
     let parsed = parse_prometheus(&prom).unwrap();
-    assert!(parsed.contains("lfb_guard_status{} 2.0"), "{parsed}");
+    assert!(
+        parsed.contains(&format!("lfb_guard_status{{store={root}}} 2.0")),
+        "{parsed}"
+    );
     assert!(
         parsed.contains(&format!("lfb_ok{{{hourly}}} 0.0")),
         "{parsed}"
