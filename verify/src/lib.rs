@@ -428,7 +428,16 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         let ok = outcome.ok();
         record.set("verify", outcome.section());
         let st = store_of(&path, &configured);
-        remember(&path, &mut record, &st, ui);
+        // Remembered when it proves something: a failure, or a pass that
+        // read the whole content (a pass of `--checks exists` does not make
+        // an artifact "verified" for prune).
+        if !ok
+            || ["checksum", "decode", "complete"]
+                .iter()
+                .all(|c| opts.checks.contains(c))
+        {
+            remember(&path, &mut record, &st, ui);
+        }
         if ok {
             ui.info(format!("{}: {}", record.label(), outcome.summary()));
         } else {
