@@ -6,4 +6,4 @@
 . "$(dirname "$0")/common.sh"
 alert=()
 [ -n "${LFB_ALERT_CMD:-}" ] && alert=(--on-failure "$LFB_ALERT_CMD")
-lfb-guard "${alert[@]}" "$@"
+lfb-guard "${quiet[@]}" "${alert[@]}" "$@" >/dev/null

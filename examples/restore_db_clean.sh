@@ -17,4 +17,4 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -t 0 ] || args+=(--yes)
-exec lfb-restore "${exec_args[@]}" "${args[@]}"
+lfb-restore "${exec_args[@]}" "${args[@]}"

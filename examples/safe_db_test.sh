@@ -5,15 +5,18 @@
 : "${DATABASE_URL:?set DATABASE_URL}"
 env=test
 [ "${LEDGER_ENV:-}" = prod ] && env=prod
-record=$(lfb-dump --env "$env" --tag safety --format custom "${exec_args[@]}" \
-  | lfb-verify --restore-test)
+# PostgreSQL: custom format, as the original; SQLite: its default format.
+record=$(lfb-dump "${quiet[@]}" --env "$env" --tag safety "${pg_custom[@]}" "${exec_args[@]}" \
+  | lfb-verify "${quiet[@]}" --restore-test)
 file=$(printf '%s\n' "$record" | record_path)
 db=$(printf '%s\n' "$record" | sed -n 's/.*"database":"\([^"]*\)".*/\1/p' | head -n 1)
 user=$(printf '%s\n' "$record" | sed -n 's/.*"user":"\([^"]*\)".*/\1/p' | head -n 1)
 echo "Safety backup verified: $file"
 echo "To restore it:"
-if [ "$env" = prod ]; then
+if [ "$env" = prod ] && [ -n "$user" ]; then
   echo "  lfb-restore -e prod -f '$file' -u '$user' -d '$db' --confirm '$db'"
+elif [ "$env" = prod ]; then
+  echo "  lfb-restore -e prod -f '$file' '$db' --confirm '$(basename "$db")'"
 else
   echo "  lfb-restore -e $env -f '$file' --yes"
 fi
