@@ -33,6 +33,7 @@ pub const CHECKS: &[&str] = &[
     "partial",
     "quarantine",
     "journal",
+    "drill",
     "placeholder",
     "conflict",
 ];
@@ -80,6 +81,8 @@ pub struct Config {
     pub env: Option<String>,
     /// How far back failed journal events count (`--journal-window`).
     pub journal_window: Duration,
+    /// How old a group's newest successful restore test may be.
+    pub max_drill_age: Duration,
 }
 
 impl Config {

@@ -12,6 +12,7 @@
 
 pub mod alarms;
 pub mod checks;
+pub mod drills;
 pub mod finding;
 pub mod history;
 pub mod inventory;
@@ -56,6 +57,8 @@ writable     a file can be created in the store, owned by the current user (crit
 space        free space, and days until full at last week's growth (warn <14, crit <2)\n  \
 partial      leftover *.partial files (warn; crit after a day)\n  \
 quarantine   files in quarantine/ (warn)\n  \
+drill        the newest successful restore test of a group is older than \
+--max-drill-age (31d) (warn)\n  \
 journal      failed events in logs/journal.ndjson that no later success of the same \
 group resolved, in the last --journal-window (crit; --ack ID silences one)\n  \
 placeholder  evicted iCloud files: the backup is not on this disk (warn)\n  \
@@ -131,6 +134,15 @@ pub struct Cli {
           value_parser = lfb_core::cli::parse_duration_arg)]
     pub journal_window: Duration,
 
+    /// How old a group's newest successful restore test may be [default: 31d]
+    ///
+    /// lfb-verify --restore-test remembers each result in the sidecar; a
+    /// group whose newest successful restore test is older (or that is
+    /// older and never had one) is a warning (check `drill`).
+    #[arg(long, value_name = "DURATION", default_value = drills::DEFAULT_MAX_DRILL_AGE,
+          value_parser = lfb_core::cli::parse_duration_arg)]
+    pub max_drill_age: Duration,
+
     /// Silence the unresolved failed journal event ID (journal finding's ack_id)
     ///
     /// Appends an `ack` event to the journal (who and when), then checks the
@@ -154,6 +166,7 @@ pub struct Cli {
     ///
     /// Every series is labelled with the store; per group (labels store, env,
     /// name, kind, tag): lfb_last_success_timestamp_seconds,
+    /// lfb_last_restore_test_timestamp_seconds,
     /// lfb_last_age_seconds, lfb_last_size_bytes, lfb_artifacts, lfb_ok; and
     /// lfb_guard_status (0 ok, 1 warn, 2 crit), lfb_guard_findings,
     /// lfb_store_free_bytes, lfb_guard_last_run_timestamp_seconds.
@@ -302,6 +315,7 @@ pub fn config(cli: &Cli, now: DateTime<Utc>) -> Result<Config> {
         skip,
         env,
         journal_window: cli.journal_window,
+        max_drill_age: cli.max_drill_age,
     })
 }
 
@@ -399,6 +413,10 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
     if cfg.runs("journal") {
         findings.push(checks::journal(store, cfg));
     }
+    let drills = drills::scan(&inv);
+    if cfg.runs("drill") {
+        findings.extend(drills::check(&drills, cfg));
+    }
     findings.extend(checks::sync(&inv, cfg));
     findings.retain(|f| cfg.runs(f.check));
 
@@ -415,6 +433,7 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
         sync: inventory::sync_service(store.root()),
         space,
         min_free: cfg.min_free,
+        restore_tests: drills.into_iter().map(|(g, d)| (g, d.last_ok)).collect(),
         duration: started.elapsed(),
     };
     (findings, report)

@@ -44,6 +44,8 @@ pub struct Report {
     /// Free and total bytes of the store's filesystem.
     pub space: Option<(u64, u64)>,
     pub min_free: u64,
+    /// Each group's newest successful restore test.
+    pub restore_tests: BTreeMap<Group, Option<DateTime<Utc>>>,
     pub duration: Duration,
 }
 
@@ -245,6 +247,18 @@ impl Report {
             "lfb_last_success_timestamp_seconds",
             "Creation time of the newest artifact of the group that passed its checks (0: none).",
             per_group(&|g| g.last_success.map_or(0, |t| t.timestamp()).to_string()),
+        );
+        family(
+            "lfb_last_restore_test_timestamp_seconds",
+            "When the newest successful restore test of an artifact of the group ran (0: none).",
+            per_group(&|g| {
+                self.restore_tests
+                    .get(&g.group)
+                    .copied()
+                    .flatten()
+                    .map_or(0, |t| t.timestamp())
+                    .to_string()
+            }),
         );
         family(
             "lfb_last_age_seconds",

@@ -171,3 +171,50 @@ fn prometheus_metrics_of_two_stores_merge_without_collisions() {
     let unique: BTreeSet<&String> = all.iter().collect();
     assert_eq!(unique.len(), all.len(), "duplicate series: {all:#?}");
 }
+
+#[test]
+fn guard_reports_a_group_whose_newest_restore_test_is_over_a_month_old() {
+    let st = sqlite_store();
+    let now = lfb_core::chrono::Utc::now();
+    let at =
+        |days: i64| lfb_core::record::format_time(now + lfb_core::chrono::Duration::days(days));
+    let drill = |days: i64, extra: &[&str]| {
+        let out = run(guard(st.path())
+            .args(["--skip", "freshness,journal", "--now", &at(days)])
+            .args(extra));
+        out.records()
+            .into_iter()
+            .filter(|r| r["finding"]["check"] == "drill")
+            .map(|r| r["finding"]["severity"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // Never restore-tested: not due while the group is young, a warning
+    // once it is older than the window.
+    assert_eq!(drill(0, &[]), ["ok"]);
+    assert_eq!(drill(40, &[]), ["warn"]);
+    // A restore test is remembered and counts for a month.
+    let dump = std::fs::read_dir(st.path().join("dev"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| !p.to_string_lossy().ends_with(".json"))
+        .unwrap();
+    run(Command::new(bin("lfb-verify"))
+        .arg("--store")
+        .arg(st.path())
+        .arg("--restore-test")
+        .arg(&dump))
+    .assert_ok();
+    assert_eq!(drill(20, &[]), ["ok"]);
+    assert_eq!(drill(40, &[]), ["warn"]);
+    assert_eq!(drill(40, &["--max-drill-age", "60d"]), ["ok"]);
+    // And it is in the metrics.
+    let prom = st.path().join("m.prom");
+    run(guard(st.path()).arg("-q").arg("--prometheus").arg(&prom)).assert_ok();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("lfb_last_restore_test_timestamp_seconds{"))
+        .unwrap();
+    assert!(!line.ends_with(" 0"), "{line}");
+}
