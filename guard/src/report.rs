@@ -466,6 +466,7 @@ mod tests {
             sync: None,
             space: Some((5_000_000_000, 10_000_000_000)),
             min_free: 1 << 30,
+            restore_tests: BTreeMap::new(),
             duration: Duration::from_millis(5),
         }
     }
@@ -478,7 +479,7 @@ mod tests {
             text.starts_with("LFB OK - 1 group fresh, 3 artifacts, 4.7 GiB free | groups=1;;;0 "),
             "{text}"
         );
-        assert!(text.contains(" max_age=3600s;;;0 free=5000000000B;;1073741824;0;10000000000"));
+        assert!(text.contains(" max_age=3600s;;;0 free=5000000000B;;1073741824:;0;10000000000"));
         let bad = report(vec![
             Finding::warn("shrink", Group::store(), "smaller | much"),
             Finding::crit("freshness", Group::of("p", "a", "db", "hourly"), "stale"),
@@ -502,8 +503,8 @@ mod tests {
     fn prometheus_labels_are_escaped() {
         let text = report(vec![]).prometheus();
         assert!(text.contains(
-            "lfb_artifacts{env=\"prod\",name=\"a\\\"b\",kind=\"db\",tag=\"hourly\"} 3\n"
+            "lfb_artifacts{store=\"/s\",env=\"prod\",name=\"a\\\"b\",kind=\"db\",tag=\"hourly\"} 3\n"
         ));
-        assert!(text.contains("# TYPE lfb_guard_status gauge\nlfb_guard_status 0\n"));
+        assert!(text.contains("# TYPE lfb_guard_status gauge\nlfb_guard_status{store=\"/s\"} 0\n"));
     }
 }
