@@ -142,7 +142,7 @@ fn ping_server() -> (String, Pings) {
 fn field_matches(field: &str, v: u32) -> bool {
     match field {
         "*" => true,
-        f if f.starts_with("*/") => v % f[2..].parse::<u32>().unwrap() == 0,
+        f if f.starts_with("*/") => v.is_multiple_of(f[2..].parse::<u32>().unwrap()),
         f => f.parse::<u32>().unwrap() == v,
     }
 }
