@@ -298,6 +298,14 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
             format,
         );
         record.set("source", source.to_value());
+        // The prefix travels down the pipeline (lfb-verify --restore-test
+        // and lfb-restore use it), unless it holds an assignment such as
+        // `-e PGPASSWORD=…`, which must never reach a record.
+        if let Some(e) = &req.exec
+            && !e.split_whitespace().any(|w| w.contains('='))
+        {
+            record.set_exec(Some(e));
+        }
         record.set(
             "stats",
             json!({

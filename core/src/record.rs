@@ -301,6 +301,34 @@ impl Record {
         self.0.get("source")?.get("engine")?.as_str()
     }
 
+    /// `source.exec`: the command prefix the PostgreSQL client programs ran
+    /// through (`lfb-dump --exec`). Tools honour it only in records read
+    /// from stdin (a pipeline names it once), never from a sidecar: a file
+    /// in the store must not choose commands to run.
+    pub fn exec(&self) -> Option<&str> {
+        self.0.get("source")?.get("exec")?.as_str()
+    }
+
+    /// Sets (or with `None` removes) `source.exec`, when there is a
+    /// `source` section (or a prefix to set).
+    pub fn set_exec(&mut self, exec: Option<&str>) {
+        match (
+            self.0.get_mut("source").and_then(Value::as_object_mut),
+            exec,
+        ) {
+            (Some(src), Some(e)) => {
+                src.insert("exec".into(), json!(e));
+            }
+            (Some(src), None) => {
+                src.remove("exec");
+            }
+            (None, Some(e)) => {
+                self.0.insert("source".into(), json!({ "exec": e }));
+            }
+            (None, None) => {}
+        }
+    }
+
     /// `verify.ok`, when the record has been verified.
     pub fn verify_ok(&self) -> Option<bool> {
         self.0.get("verify")?.get("ok")?.as_bool()

@@ -1111,7 +1111,9 @@ fn restore_test(
             }
             let mut maint = server.clone();
             maint.database = Some("postgres".into());
-            let pg = Postgres::connect(&maint, None)?;
+            // Through the record's `--exec` prefix (lfb-verify --exec, or
+            // lfb-dump --exec upstream in the pipeline).
+            let pg = Postgres::connect(&maint, record.exec())?;
             let exists = pg.psql_query(&format!(
                 "SELECT 1 FROM pg_database WHERE datname = '{}'",
                 scratch_db.replace('\'', "''")

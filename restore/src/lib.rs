@@ -90,7 +90,7 @@ pub struct Cli {
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Run the PostgreSQL client programs through a command prefix
+    /// Run the PostgreSQL client programs through a command prefix (default: a stdin record's source.exec)
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 
@@ -297,6 +297,12 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         lfb_core::cli::check_tag(t)?;
     }
     let mut record = artifact(&cli, &store, &env, ui)?;
+    // A record on stdin (from lfb-dump --exec … | lfb-verify) carries its
+    // --exec prefix; a sidecar's is never used.
+    let mut cli = cli;
+    if cli.exec.is_none() && cli.file.is_none() && !cli.latest {
+        cli.exec = record.exec().map(str::to_string);
+    }
     if cli.files_only {
         return restore_files_only(&cli, &store, record, ui, started);
     }

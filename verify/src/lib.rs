@@ -105,6 +105,18 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub scratch: Option<String>,
 
+    /// Run the PostgreSQL client programs of the restore test through a command prefix
+    ///
+    /// For a server in a container: --exec 'docker compose exec -T postgres'.
+    /// Without it, a record on stdin from `lfb-dump --exec PREFIX` carries
+    /// the prefix (source.exec), so a pipeline names it once; a sidecar's
+    /// is never used (a file in the store does not choose commands to run).
+    /// Plain-SQL dumps stream through the prefix; a custom-format archive
+    /// is read by pg_restore from its path, which must then be visible
+    /// where the prefix runs it.
+    #[arg(long, value_name = "PREFIX")]
+    pub exec: Option<String>,
+
     /// Move failed artifacts (and their sidecars) to STORE/quarantine/
     #[arg(long)]
     pub quarantine: bool,
@@ -373,6 +385,7 @@ fn fix_permissions(path: &Path, ui: &Ui) {
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let opts = options(&cli);
     let configured = cli.store.store()?;
+    let from_stdin = cli.paths.is_empty() && !cli.all;
     let records: Vec<Record> = if !cli.paths.is_empty() {
         cli.paths
             .iter()
@@ -404,6 +417,13 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let mut failures = 0usize;
     let mut history = History::default();
     for mut record in records {
+        // The prefix: --exec, else the one a record on stdin carries; never
+        // a sidecar's.
+        match (&cli.exec, from_stdin) {
+            (Some(e), _) => record.set_exec(Some(e)),
+            (None, false) if record.exec().is_some() => record.set_exec(None),
+            _ => {}
+        }
         if record.get("error").is_some() || record.path().is_none() {
             // A failure upstream: it passes through and still counts.
             ui.warn(format!("{}: failed upstream, not verified", record.label()));
