@@ -113,13 +113,14 @@ pub trait ToolCli: Parser {
         None
     }
 
-    /// Whether stdout carries records. When it does and is not a terminal,
-    /// a run that fails without having printed a failed record (a usage
-    /// error, missing configuration, an error before any work) prints one
+    /// When stdout is not a terminal, a run that fails without having
+    /// printed a failed record (a usage error, missing configuration, an
+    /// error before any work) prints one
     /// (`{"schema":"lfb/1","error":{"tool":…,"message":…,"exit_code":…}}`)
-    /// so the rest of a pipeline knows. lfb-guard prints findings, not
-    /// records, and says `false`.
-    fn prints_records() -> bool {
+    /// so the rest of a pipeline knows. This says whether that also holds
+    /// when the work ran and returned exit code 1 or more: lfb-guard's
+    /// findings and summary already say why, and it says `false`.
+    fn failure_record_after_work() -> bool {
         true
     }
 }
@@ -128,7 +129,7 @@ pub trait ToolCli: Parser {
 /// stdout is a terminal or a failed record was printed already.
 fn print_failure_record<C: ToolCli>(tool: &str, message: &str, code: u8) {
     use std::io::IsTerminal;
-    if !C::prints_records() || std::io::stdout().is_terminal() || crate::ndjson::failure_printed() {
+    if std::io::stdout().is_terminal() || crate::ndjson::failure_printed() {
         return;
     }
     let rec = crate::record::Record::tool_failure(tool, message, code);
@@ -179,6 +180,7 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
     crate::cleanup::install();
     match run(cli, &ui) {
         Ok(0) => ExitCode::SUCCESS,
+        Ok(code) if !C::failure_record_after_work() => ExitCode::from(code),
         Ok(code) => {
             print_failure_record::<C>(
                 &name,

@@ -207,8 +207,9 @@ impl ToolCli for Cli {
         Some(3)
     }
 
-    /// Findings and a summary go to stdout, not records.
-    fn prints_records() -> bool {
+    /// A run that worked printed its findings and summary, which say why
+    /// it failed.
+    fn failure_record_after_work() -> bool {
         false
     }
 }

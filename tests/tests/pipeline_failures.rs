@@ -115,6 +115,8 @@ fn usage_errors_and_missing_configuration_print_a_failure_record() {
         ("lfb-prune", vec![], "no retention policy"),
         ("lfb-restore", vec!["--bogus"], "--bogus"),
         ("lfb-archive", vec!["--bogus"], "--bogus"),
+        ("lfb-guard", vec!["--bogus"], "--bogus"),
+        ("lfb-guard", vec!["--min-size", "ten"], "ten"),
     ];
     for (tool, args, want) in cases {
         let out = run(Command::new(bin(tool))
