@@ -127,7 +127,7 @@ pub trait ToolCli: Parser {
 
 /// Prints the failure record of a tool that is exiting non-zero, unless
 /// stdout is a terminal or a failed record was printed already.
-fn print_failure_record<C: ToolCli>(tool: &str, message: &str, code: u8) {
+fn print_failure_record(tool: &str, message: &str, code: u8) {
     use std::io::IsTerminal;
     if std::io::stdout().is_terminal() || crate::ndjson::failure_printed() {
         return;
@@ -170,7 +170,7 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
             }
             if is_usage {
                 let name = C::command().get_name().to_string();
-                print_failure_record::<C>(&name, &usage_message(&e), 2);
+                print_failure_record(&name, &usage_message(&e), 2);
             }
             e.exit()
         }
@@ -182,7 +182,7 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
         Ok(0) => ExitCode::SUCCESS,
         Ok(code) if !C::failure_record_after_work() => ExitCode::from(code),
         Ok(code) => {
-            print_failure_record::<C>(
+            print_failure_record(
                 &name,
                 &format!("{name} failed (exit {code}); its messages are on stderr"),
                 code,
@@ -192,7 +192,7 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             ui.error(e.line());
-            print_failure_record::<C>(&name, &e.line(), e.exit_code());
+            print_failure_record(&name, &e.line(), e.exit_code());
             ExitCode::from(e.exit_code())
         }
     }
