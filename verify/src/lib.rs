@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Parser;
+use lfb_core::chrono::{DateTime, Utc};
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
 use lfb_core::journal::{self, Event};
 use lfb_core::ndjson::{self, RecordWriter};
@@ -245,10 +246,16 @@ pub const SHRINK_WINDOW: usize = 10;
 /// Fewest earlier artifacts for the comparison to mean anything.
 pub const SHRINK_MIN_HISTORY: usize = 3;
 
-/// The sizes of every folder's artifacts, read once per folder.
+/// A group within a folder: name, kind, tag.
+type GroupKey = (String, lfb_core::Kind, String);
+/// Creation times and sizes of a group's artifacts, oldest first.
+type Sizes = Vec<(DateTime<Utc>, u64)>;
+
+/// The sizes of every folder's artifacts by group, oldest first, read once
+/// per folder.
 #[derive(Default)]
 struct History {
-    folders: HashMap<PathBuf, Vec<(naming::ArtifactName, u64)>>,
+    folders: HashMap<PathBuf, HashMap<GroupKey, Sizes>>,
 }
 
 impl History {
@@ -261,30 +268,32 @@ impl History {
         let Some(me) = naming::ArtifactName::parse(&file.to_string_lossy()) else {
             return Vec::new();
         };
-        let list = self.folders.entry(dir.to_path_buf()).or_insert_with(|| {
-            let mut v: Vec<(naming::ArtifactName, u64)> = std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| {
-                    let n = naming::ArtifactName::parse(&e.file_name().to_string_lossy())?;
-                    let m = e.metadata().ok().filter(|m| m.is_file())?;
-                    Some((n, m.len()))
-                })
-                .collect();
-            v.sort_by_key(|(n, _)| n.time);
-            v
+        let groups = self.folders.entry(dir.to_path_buf()).or_insert_with(|| {
+            let mut g: HashMap<GroupKey, Sizes> = HashMap::new();
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let Some(n) = naming::ArtifactName::parse(&e.file_name().to_string_lossy()) else {
+                    continue;
+                };
+                let Some(m) = e.metadata().ok().filter(|m| m.is_file()) else {
+                    continue;
+                };
+                g.entry((n.name, n.kind, n.tag))
+                    .or_default()
+                    .push((n.time, m.len()));
+            }
+            for v in g.values_mut() {
+                v.sort_unstable();
+            }
+            g
         });
-        let mut sizes: Vec<u64> = list
+        let Some(list) = groups.get(&(me.name, me.kind, me.tag)) else {
+            return Vec::new();
+        };
+        let end = list.partition_point(|(t, _)| *t < me.time);
+        list[end.saturating_sub(SHRINK_WINDOW)..end]
             .iter()
-            .filter(|(n, _)| {
-                n.name == me.name && n.kind == me.kind && n.tag == me.tag && n.time < me.time
-            })
             .map(|(_, b)| *b)
-            .collect();
-        let keep = sizes.len().saturating_sub(SHRINK_WINDOW);
-        sizes.drain(..keep);
-        sizes
+            .collect()
     }
 }
 
