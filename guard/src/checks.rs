@@ -33,6 +33,7 @@ pub const CHECKS: &[&str] = &[
     "partial",
     "quarantine",
     "journal",
+    "verification",
     "drill",
     "placeholder",
     "conflict",

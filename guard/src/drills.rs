@@ -14,7 +14,7 @@ use lfb_core::record::format_time;
 
 use crate::checks::Config;
 use crate::finding::{Finding, Group};
-use crate::inventory::{Artifact, Inventory};
+use crate::inventory::Inventory;
 
 /// The default `--max-drill-age`: a month and a day.
 pub const DEFAULT_MAX_DRILL_AGE: &str = "31d";
@@ -22,6 +22,9 @@ pub const DEFAULT_MAX_DRILL_AGE: &str = "31d";
 /// What is known of one group's drills.
 #[derive(Debug, Clone)]
 pub struct Drill {
+    /// The newest artifact: its creation time, id, and its remembered
+    /// verification when it failed (`verify.at`, the failed checks).
+    pub newest: (DateTime<Utc>, String, Option<(String, String)>),
     /// The newest successful restore test of any artifact of the group.
     pub last_ok: Option<DateTime<Utc>>,
     /// The group's oldest artifact: a group younger than the window is not
@@ -29,11 +32,38 @@ pub struct Drill {
     pub since: DateTime<Utc>,
 }
 
-fn restore_test(a: &Artifact) -> Option<DateTime<Utc>> {
-    if a.derived && a.sidecar.is_none() {
+/// A remembered verification that failed: (`verify.at`, the failed checks
+/// with their details).
+fn failed_verification(r: &lfb_core::Record) -> Option<(String, String)> {
+    let v = r.get("verify")?;
+    if v.get("ok")?.as_bool()? {
         return None;
     }
-    let r = a.record();
+    let at = v
+        .get("at")
+        .and_then(|a| a.as_str())
+        .unwrap_or("?")
+        .to_string();
+    let failed: Vec<String> = v
+        .get("checks")
+        .and_then(|c| c.as_array())
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c.get("ok").and_then(|o| o.as_bool()) == Some(false))
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c.get("name").and_then(|n| n.as_str()).unwrap_or("?"),
+                        c.get("detail").and_then(|d| d.as_str()).unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((at, failed.join("; ")))
+}
+
+fn restore_test(r: &lfb_core::Record) -> Option<DateTime<Utc>> {
     let t = r.get("verify")?.get("restore_test")?;
     if t.get("ok")?.as_bool()? {
         let at = t.get("at")?.as_str()?;
@@ -50,15 +80,44 @@ fn restore_test(a: &Artifact) -> Option<DateTime<Utc>> {
 pub fn scan(inv: &Inventory) -> BTreeMap<Group, Drill> {
     let mut out: BTreeMap<Group, Drill> = BTreeMap::new();
     for a in &inv.artifacts {
-        let last = restore_test(a);
+        let record = (!a.derived || a.sidecar.is_some()).then(|| a.record());
+        let last = record.as_ref().and_then(restore_test);
+        let failed = record.as_ref().and_then(failed_verification);
         let d = out.entry(a.group.clone()).or_insert(Drill {
+            newest: (a.created, a.id(), failed.clone()),
             last_ok: None,
             since: a.created,
         });
         d.since = d.since.min(a.created);
         d.last_ok = d.last_ok.max(last);
+        if a.created >= d.newest.0 {
+            d.newest = (a.created, a.id(), failed);
+        }
     }
     out
+}
+
+/// The `verification` findings: the newest artifact of a group whose
+/// remembered verification (lfb-verify's latest, in its sidecar) failed.
+/// The guard re-reads the newest artifact itself (integrity), but not a
+/// restore test: this is how a failed restore test stays visible.
+pub fn remembered(drills: &BTreeMap<Group, Drill>) -> Vec<Finding> {
+    drills
+        .iter()
+        .filter_map(|(g, d)| {
+            let (_, id, failed) = &d.newest;
+            let (at, what) = failed.as_ref()?;
+            Some(
+                Finding::crit(
+                    "verification",
+                    g.clone(),
+                    format!("{id}: its last verification ({at}) failed: {what}"),
+                )
+                .with("id", id.clone())
+                .with("verified_at", at.clone()),
+            )
+        })
+        .collect()
 }
 
 /// The `drill` findings.

@@ -57,6 +57,8 @@ writable     a file can be created in the store, owned by the current user (crit
 space        free space, and days until full at last week's growth (warn <14, crit <2)\n  \
 partial      leftover *.partial files (warn; crit after a day)\n  \
 quarantine   files in quarantine/ (warn)\n  \
+verification the newest artifact's last lfb-verify run (remembered in its sidecar) \
+failed (crit)\n  \
 drill        the newest successful restore test of a group is older than \
 --max-drill-age (31d) (warn)\n  \
 journal      failed events in logs/journal.ndjson that no later success of the same \
@@ -417,6 +419,9 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
     let drills = drills::scan(&inv);
     if cfg.runs("drill") {
         findings.extend(drills::check(&drills, cfg));
+    }
+    if cfg.runs("verification") {
+        findings.extend(drills::remembered(&drills));
     }
     findings.extend(checks::sync(&inv, cfg));
     findings.retain(|f| cfg.runs(f.check));

@@ -218,3 +218,47 @@ fn guard_reports_a_group_whose_newest_restore_test_is_over_a_month_old() {
         .unwrap();
     assert!(!line.ends_with(" 0"), "{line}");
 }
+
+#[test]
+fn guard_reports_a_newest_backup_whose_remembered_verification_failed() {
+    let st = sqlite_store();
+    let dump = std::fs::read_dir(st.path().join("dev"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| !p.to_string_lossy().ends_with(".json"))
+        .unwrap();
+    let sidecar = format!("{}.json", dump.display());
+    let good = std::fs::read_to_string(&sidecar).unwrap();
+    let verification = |st: &Path| {
+        run(guard(st).args(["--skip", "journal"]))
+            .records()
+            .into_iter()
+            .filter(|r| r["finding"]["check"] == "verification")
+            .map(|r| r["finding"]["severity"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(verification(st.path()).is_empty());
+    // The record promises rows the dump does not hold: the restore test
+    // fails, and lfb-verify remembers it.
+    std::fs::write(&sidecar, good.replace("\"t\":2", "\"t\":5")).unwrap();
+    let out = run(Command::new(bin("lfb-verify"))
+        .arg("--store")
+        .arg(st.path())
+        .arg("--restore-test")
+        .arg(&dump));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(verification(st.path()), ["crit"]);
+    // Verified again and passing: quiet.
+    let fixed = std::fs::read_to_string(&sidecar)
+        .unwrap()
+        .replace("\"t\":5", "\"t\":2");
+    std::fs::write(&sidecar, fixed).unwrap();
+    run(Command::new(bin("lfb-verify"))
+        .arg("--store")
+        .arg(st.path())
+        .arg("--restore-test")
+        .arg(&dump))
+    .assert_ok();
+    assert!(verification(st.path()).is_empty());
+}
