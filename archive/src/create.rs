@@ -345,6 +345,12 @@ fn members_summary(
             d.insert("sha256".into(), json!(sha_of(&member)));
             d.insert("id".into(), json!(r.id()));
             d.insert("from".into(), json!(r.get("path")));
+            // What the dump is a backup of: lfb-restore --latest matches
+            // archives to their target by it.
+            if let Some(src) = r.get("source") {
+                d.insert("engine".into(), json!(src.get("engine")));
+                d.insert("database".into(), json!(src.get("database")));
+            }
             if *consumed {
                 d.insert("consumed".into(), json!(true));
             }

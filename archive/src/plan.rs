@@ -208,6 +208,9 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
             role: Role::Media,
             member: member.clone(),
             from: absolute(&dir),
+            relative: std::env::current_dir()
+                .ok()
+                .and_then(|cwd| lfb_core::archive::relative_to(&dir, &cwd)),
         });
         plan.entries
             .push(entry_for(&member, Role::Media, EntryKind::Dir, &meta, &dir));
@@ -246,6 +249,9 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
             role: Role::Config,
             member: member.clone(),
             from: absolute(&path),
+            relative: std::env::current_dir()
+                .ok()
+                .and_then(|cwd| lfb_core::archive::relative_to(&path, &cwd)),
         });
         if meta.is_dir() {
             plan.entries.push(entry_for(

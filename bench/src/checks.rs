@@ -212,6 +212,29 @@ pub fn check(r: &Run) -> Result<(), String> {
             }
             Ok(())
         }
+        Check::List => {
+            let lines: Vec<&str> = r.run.stdout.lines().filter(|l| !l.is_empty()).collect();
+            if lines.len() as u64 != r.prepared.store_artifacts {
+                return Err(format!(
+                    "{} records for {} artifacts",
+                    lines.len(),
+                    r.prepared.store_artifacts
+                ));
+            }
+            let mut last: Option<String> = None;
+            for l in &lines {
+                let v: Value = serde_json::from_str(l).map_err(|e| format!("bad record: {e}"))?;
+                let t = v["created_at"]
+                    .as_str()
+                    .ok_or("record without created_at")?
+                    .to_string();
+                if last.as_deref().is_some_and(|p| p < t.as_str()) {
+                    return Err(format!("not newest first at {l}"));
+                }
+                last = Some(t);
+            }
+            Ok(())
+        }
         Check::Guard => {
             for l in r.run.stdout.lines().filter(|l| !l.trim().is_empty()) {
                 serde_json::from_str::<Value>(l)

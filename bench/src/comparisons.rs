@@ -72,6 +72,8 @@ pub enum Check {
     Prune,
     /// Exit 0 or 1 (findings), stdout NDJSON.
     Guard,
+    /// One record per artifact, newest first.
+    List,
 }
 
 /// A metric a target is about.
@@ -327,8 +329,8 @@ pub const ALL: &[Comparison] = &[
         warmup: false,
         variants: &[
             lfb(
-                r#""$LFB/lfb-restore" -q --yes -f "$ART" "$NEWDB_URL""#,
-                "lfb-restore --yes -f f postgresql://…/NEWDB",
+                r#""$LFB/lfb-restore" -q --yes -f "$ART" --from "$PGDB" "$NEWDB_URL""#,
+                "lfb-restore --yes -f f --from DB postgresql://…/NEWDB",
                 None,
             ),
             base(
@@ -375,6 +377,22 @@ pub const ALL: &[Comparison] = &[
             // not one critical size finding per artifact).
             r#""$LFB/lfb-guard" --store "$STORE" --min-size 100"#,
             "lfb-guard --store STORE --min-size 100",
+            None,
+        )],
+        targets: &[],
+    },
+    Comparison {
+        id: "list",
+        title: "lfb-list (records)",
+        tool: "lfb-list",
+        flags: &["--format"],
+        data: Data::Store(100_000),
+        check: Check::List,
+        quarter_too: false,
+        warmup: true,
+        variants: &[lfb(
+            r#""$LFB/lfb-list" --store "$STORE" --format json"#,
+            "lfb-list --store STORE --format json",
             None,
         )],
         targets: &[],

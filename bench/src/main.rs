@@ -57,7 +57,7 @@ struct Cli {
     #[arg(long)]
     quick: bool,
 
-    /// Only these comparisons (dump-pg, dump-sqlite, archive, verify, restore, prune, guard)
+    /// Only these comparisons (dump-pg, dump-sqlite, archive, verify, restore, prune, guard, list)
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     only: Vec<String>,
 

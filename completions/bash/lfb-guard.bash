@@ -23,7 +23,7 @@ _lfb__guard() {
 
     case "${cmd}" in
         lfb__guard)
-            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --strict --nagios --prometheus --on-failure --store --env --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --strict --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -74,6 +74,10 @@ _lfb__guard() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

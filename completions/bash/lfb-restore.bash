@@ -23,7 +23,7 @@ _lfb__restore() {
 
     case "${cmd}" in
         lfb__restore)
-            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --user --database --confirm --yes --no-safety-backup --exec --files-to --files-only --store --env --quiet --verbose --help --version"
+            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --from --dry-run --user --database --confirm --yes --no-safety-backup --exec --wait --files-to --media-to --config-to --files-only --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _lfb__restore() {
                     return 0
                     ;;
                 -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -69,7 +73,19 @@ _lfb__restore() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --files-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --media-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -82,6 +98,10 @@ _lfb__restore() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -23,7 +23,7 @@ _lfb__verify() {
 
     case "${cmd}" in
         lfb__verify)
-            opts="-e -q -v -h -V --all --checks --skip --min-size --restore-test --scratch --quarantine --store --env --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --all --checks --skip --min-size --restore-test --scratch --quarantine --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,10 @@ _lfb__verify() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

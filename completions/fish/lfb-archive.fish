@@ -9,6 +9,7 @@ complete -c lfb-archive -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)'
 complete -c lfb-archive -s o -l output -d 'Write the archive to PATH (outside the store) instead' -r -F
 complete -c lfb-archive -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-archive -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-archive -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-archive -l consume -d 'Remove the included dumps (and sidecars) once the archive is verified'
 complete -c lfb-archive -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb-archive -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'

@@ -1,8 +1,8 @@
 complete -c lfb-dump -s t -l tag -d 'Why this backup is made: hourly, daily, pre-migration, safety, manual, …' -r
 complete -c lfb-dump -s n -l name -d 'Base name of the artifact [default: the database name]' -r
-complete -c lfb-dump -s F -l format -d 'Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)' -r -f -a "sql\t'Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text)'
+complete -c lfb-dump -s F -l format -d 'Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)' -r -f -a "sql\t'Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text that keeps page size, auto_vacuum, encoding, WAL mode and statistics)'
 custom\t'PostgreSQL custom format (pg_dump -Fc), for pg_restore'
-native\t'SQLite: a page-exact copy of the database file (backup API)'"
+native\t'SQLite: a page-exact copy of the database file (backup API), one file also for WAL databases (whose copy says WAL in its header)'"
 complete -c lfb-dump -s c -l compress -d 'Compression of the artifact (custom format compresses internally)' -r -f -a "gzip\t''
 none\t''"
 complete -c lfb-dump -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r
@@ -10,6 +10,7 @@ complete -c lfb-dump -s o -l output -d 'Write the artifact to PATH (outside the 
 complete -c lfb-dump -l exec -d 'Run the PostgreSQL client programs through a command prefix' -r
 complete -c lfb-dump -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-dump -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-dump -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-dump -l demo -d 'Dump a small built-in sample SQLite database (to try lfb out)'
 complete -c lfb-dump -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb-dump -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'

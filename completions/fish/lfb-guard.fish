@@ -9,6 +9,7 @@ complete -c lfb-guard -l prometheus -d 'Write node-exporter textfile metrics to 
 complete -c lfb-guard -l on-failure -d 'Run CMD (with sh -c) when the store is not healthy' -r
 complete -c lfb-guard -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-guard -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-guard -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-guard -l deep -d 'Re-read every artifact, not only the newest of each group'
 complete -c lfb-guard -l strict -d 'Exit 1 on warnings too'
 complete -c lfb-guard -l nagios -d 'Print one monitoring-plugin status line instead of NDJSON'

@@ -17,6 +17,7 @@ complete -c lfb-prune -l rotate-logs-at -d 'Rotate logs/journal.ndjson when larg
 complete -c lfb-prune -l keep-logs -d 'Remove rotated journal segments older than DURATION (default: keep all)' -r
 complete -c lfb-prune -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-prune -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-prune -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-prune -l all-envs -d 'Consider every environment, not only --env\'s'
 complete -c lfb-prune -l dry-run -d 'Print the plan and delete nothing (no lock, no journal events)'
 complete -c lfb-prune -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'

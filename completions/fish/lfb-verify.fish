@@ -4,6 +4,7 @@ complete -c lfb-verify -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB,
 complete -c lfb-verify -l scratch -d 'PostgreSQL scratch database to create, restore into and drop' -r
 complete -c lfb-verify -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-verify -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
+complete -c lfb-verify -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-verify -l all -d 'Check every artifact in the store (limited by --env when given)'
 complete -c lfb-verify -l restore-test -d 'Also restore each dump into a scratch database and compare row counts'
 complete -c lfb-verify -l quarantine -d 'Move failed artifacts (and their sidecars) to STORE/quarantine/'

@@ -154,6 +154,21 @@ pub struct SourceDir {
     pub member: String,
     /// The absolute path it was read from.
     pub from: String,
+    /// Its path relative to the folder `lfb-archive` ran in (the project
+    /// folder), when it was inside it: `media`, `static/uploads`. Where
+    /// `lfb-restore --files-to DIR` puts it back (`DIR/media`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative: Option<String>,
+}
+
+/// The path of `dir` relative to `base` when it is inside it (symlinks
+/// resolved on both sides), for [`SourceDir::relative`].
+pub fn relative_to(dir: &Path, base: &Path) -> Option<String> {
+    let dir = fs::canonicalize(dir).ok()?;
+    let base = fs::canonicalize(base).ok()?;
+    let rel = dir.strip_prefix(&base).ok()?;
+    let s = rel.to_str()?;
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 /// An included dump: its member and its record as it arrived.

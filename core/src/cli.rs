@@ -29,13 +29,34 @@ pub struct StoreArgs {
     /// prod, or any lower-case name).
     #[arg(short = 'e', long, value_name = "ENV", global = true)]
     pub env: Option<String>,
+
+    /// Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]
+    ///
+    /// Optional settings (store, environments with their database, retention
+    /// per tag, production databases, ...); flags and environment variables
+    /// override it.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config_file: Option<PathBuf>,
 }
 
 impl StoreArgs {
+    /// The store: `--store`, else `$LFB_STORE`, else the config file's
+    /// `store`, else the platform default.
     pub fn store(&self) -> Result<Store> {
+        crate::config::set_flag(self.config_file.clone());
+        let from_env = std::env::var_os("LFB_STORE").is_some_and(|s| !s.is_empty());
+        if self.store.is_none()
+            && !from_env
+            && let Some(root) = crate::config::current()?.and_then(|c| c.store())
+        {
+            return Ok(Store::at(&root));
+        }
         Store::resolve(self.store.as_deref())
     }
+    /// The environment: `--env`, `$LFB_ENV`, `$LEDGER_ENV`, the config
+    /// file's `default_env`, else `dev`.
     pub fn env(&self) -> Result<String> {
+        crate::config::set_flag(self.config_file.clone());
         store::resolve_env(self.env.as_deref())
     }
 }
@@ -212,11 +233,7 @@ pub fn parse_duration_arg(s: &str) -> std::result::Result<std::time::Duration, S
 /// Renders the man page of a clap command (with its subcommands' pages
 /// not included: lfb tools have none).
 pub fn render_man(cmd: clap::Command) -> Vec<u8> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd)
-        .render(&mut out)
-        .expect("rendering to memory cannot fail");
-    out
+    crate::manpage::render(cmd)
 }
 
 /// Checks a tag given on the command line.

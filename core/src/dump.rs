@@ -36,11 +36,13 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 /// Dump formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text)
+    /// Plain SQL (PostgreSQL: pg_dump --format=plain; SQLite: SQL text that
+    /// keeps page size, auto_vacuum, encoding, WAL mode and statistics)
     Sql,
     /// PostgreSQL custom format (pg_dump -Fc), for pg_restore
     Custom,
-    /// SQLite: a page-exact copy of the database file (backup API)
+    /// SQLite: a page-exact copy of the database file (backup API), one file
+    /// also for WAL databases (whose copy says WAL in its header)
     Native,
 }
 
@@ -297,7 +299,14 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
             &sha,
             format,
         );
-        record.set("source", source.to_value());
+        let mut source = source.to_value();
+        // A SQLite database is identified by its file's real path (symlinks
+        // resolved): `lfb-restore --latest` matches targets by it.
+        if let (Database::Sqlite(p), Some(m)) = (&req.database, source.as_object_mut()) {
+            let real = fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            m.insert("path".into(), json!(real.to_string_lossy()));
+        }
+        record.set("source", source);
         // The prefix travels down the pipeline (lfb-verify --restore-test
         // and lfb-restore use it), unless it holds an assignment such as
         // `-e PGPASSWORD=…`, which must never reach a record.

@@ -175,7 +175,9 @@ impl Drop for AtomicFile {
 
 /// A private (0700) temporary folder for scratch work (a test-restore
 /// database, an extracted dump), removed when dropped and when the tool is
-/// interrupted.
+/// interrupted. A tool killed with SIGKILL cannot remove its folder: the
+/// next [`ScratchDir::new`] (of any lfb tool run by the same user) removes
+/// every `lfb-PURPOSE-PID-…` folder of that user whose process is gone.
 #[derive(Debug)]
 pub struct ScratchDir {
     path: PathBuf,
@@ -186,6 +188,7 @@ impl ScratchDir {
     /// Creates a new scratch folder under the system's temporary folder.
     pub fn new(purpose: &str) -> Result<ScratchDir> {
         let base = std::env::temp_dir();
+        reap_stale_scratch(&base);
         for i in 0..100u32 {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -214,6 +217,45 @@ impl ScratchDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The pid in a scratch folder name `lfb-PURPOSE-PID-NANOS-I`.
+fn scratch_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("lfb-")?;
+    let mut parts = rest.rsplitn(4, '-');
+    let (i, nanos, pid, purpose) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(i) && digits(nanos) && !purpose.is_empty())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Removes scratch folders left by lfb processes that were killed (SIGKILL,
+/// OOM) before they could clean up: this user's own folders only, and only
+/// when no process with the recorded pid exists.
+fn reap_stale_scratch(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    let me = std::process::id();
+    let euid = crate::sys::euid();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(scratch_pid) else {
+            continue;
+        };
+        if pid == me || crate::sys::process_alive(pid) {
+            continue;
+        }
+        let path = e.path();
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() && m.uid() == euid => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -271,6 +313,29 @@ mod tests {
         let f = AtomicFile::create(&fin).unwrap();
         assert!(f.commit(&fin).is_err());
         assert_eq!(fs::read(&fin).unwrap(), b"old");
+    }
+
+    #[test]
+    fn scratch_folders_of_dead_processes_are_reaped() {
+        assert_eq!(scratch_pid("lfb-verify-123-456-0"), Some(123));
+        assert_eq!(scratch_pid("lfb-re-store-123-456-7"), Some(123));
+        assert_eq!(scratch_pid("lfb-verify-x-456-0"), None);
+        assert_eq!(scratch_pid("other-verify-1-2-3"), None);
+        let dir = tempfile::tempdir().unwrap();
+        // A pid that cannot be running (above the kernel's maximum).
+        let dead = dir.path().join("lfb-verify-2147483000-1-0");
+        let alive = dir
+            .path()
+            .join(format!("lfb-verify-{}-1-0", std::process::id()));
+        let unrelated = dir.path().join("lfb-notes");
+        for d in [&dead, &alive, &unrelated] {
+            fs::create_dir(d).unwrap();
+            fs::write(d.join("scratch.sqlite3"), b"x").unwrap();
+        }
+        reap_stale_scratch(dir.path());
+        assert!(!dead.exists());
+        assert!(alive.exists());
+        assert!(unrelated.exists());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod cleanup;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod digest;
 pub mod dump;
@@ -17,6 +18,7 @@ pub mod gzip;
 pub mod journal;
 pub mod load;
 pub mod lock;
+pub mod manpage;
 pub mod naming;
 pub mod ndjson;
 pub mod progress;

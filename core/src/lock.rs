@@ -28,16 +28,32 @@ impl StoreLock {
             .open(&path)
             .map_err(|e| Error::io_path("open lock", &path, e).at_start())?;
         let start = Instant::now();
+        let mut told = false;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(StoreLock { _file: file }),
+                Ok(()) => {
+                    write_holder(&file);
+                    return Ok(StoreLock { _file: file });
+                }
                 Err(TryLockError::WouldBlock) if start.elapsed() < wait => {
+                    // Say what we wait for once it is more than a moment.
+                    if !told && start.elapsed() >= Duration::from_secs(1) {
+                        told = true;
+                        eprintln!(
+                            "{}: waiting for the store lock '{}', held by {} (up to {}s)",
+                            tool_name(),
+                            path.display(),
+                            holder(&path),
+                            wait.as_secs()
+                        );
+                    }
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::unavailable(format!(
-                        "store '{}' is locked by another lfb run (waited {}s for '{}')",
+                        "store '{}' is locked by {} (waited {}s for '{}')",
                         store.root().display(),
+                        holder(&path),
                         wait.as_secs(),
                         path.display()
                     )));
@@ -47,5 +63,41 @@ impl StoreLock {
                 }
             }
         }
+    }
+}
+
+fn tool_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "lfb".into())
+}
+
+/// Records who holds the lock (`lfb-prune pid 123 since 2026-…`) in the
+/// lock file, for the message of a run that has to wait. The lock itself is
+/// the advisory lock on the file, not its contents.
+fn write_holder(file: &File) {
+    use std::io::{Seek, Write};
+    let line = format!(
+        "{} pid {} since {}\n",
+        tool_name(),
+        std::process::id(),
+        crate::record::format_time(chrono::Utc::now())
+    );
+    let mut f = file;
+    let _ = f.set_len(0);
+    let _ = f.seek(std::io::SeekFrom::Start(0));
+    let _ = f.write_all(line.as_bytes());
+}
+
+/// Who holds the lock, as its holder recorded it.
+fn holder(path: &std::path::Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => "another lfb run".into(),
     }
 }

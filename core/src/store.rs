@@ -43,7 +43,10 @@ pub fn resolve_env(flag: Option<&str>) -> Result<String> {
             Some(e) => (e, "LFB_ENV"),
             None => match std::env::var("LEDGER_ENV").ok().filter(|s| !s.is_empty()) {
                 Some(e) => (e, "LEDGER_ENV"),
-                None => ("dev".to_string(), "default"),
+                None => match crate::config::current()?.and_then(|c| c.file.default_env.as_ref()) {
+                    Some(e) => (e.get_ref().clone(), "the config file's default_env"),
+                    None => ("dev".to_string(), "default"),
+                },
             },
         },
     };
@@ -67,6 +70,42 @@ pub struct StoredArtifact {
     pub record: Record,
     /// True when the record was derived from the file name (no sidecar).
     pub derived: bool,
+}
+
+impl StoredArtifact {
+    /// The environment this artifact belongs to ([`artifact_env`]).
+    pub fn env(&self) -> &str {
+        artifact_env(&self.folder, &self.record)
+    }
+
+    /// True when environment `env` covers this artifact ([`artifact_env`]).
+    pub fn in_env(&self, env: &str) -> bool {
+        self.env() == env
+    }
+}
+
+/// The environment an artifact belongs to, the same in every tool (verify
+/// `--all --env`, prune's scope, guard's groups, restore `--latest`): an
+/// environment folder's artifacts belong to that environment, whatever a
+/// copied sidecar says; `migrations/` holds the pre-migration backups of
+/// every environment, each belonging to the environment its record names
+/// (one without a sidecar was made by the original `safe_migrate.sh`, which
+/// only ran in prod). So an environment covers its own folder and its share
+/// of `migrations/`.
+pub fn artifact_env<'a>(folder: &'a str, record: &'a Record) -> &'a str {
+    env_of(folder, record.env())
+}
+
+/// [`artifact_env`] from the folder and the `env` the record names, for
+/// tools that read only a few fields of each sidecar (lfb-list).
+pub fn env_of<'a>(folder: &'a str, record_env: Option<&'a str>) -> &'a str {
+    if folder == MIGRATIONS {
+        record_env
+            .filter(|e| naming::valid_tag(e) && !RESERVED.contains(e))
+            .unwrap_or("prod")
+    } else {
+        folder
+    }
 }
 
 /// A backup store rooted at an absolute path.
@@ -352,6 +391,21 @@ mod tests {
         assert_eq!(resolve_env(Some("prod")).unwrap(), "prod");
         assert!(resolve_env(Some("../x")).is_err());
         assert!(resolve_env(Some("logs")).is_err());
+    }
+
+    #[test]
+    fn an_environment_covers_its_folder_and_its_share_of_migrations() {
+        let rec = |env: &str| {
+            Record::from_json(&format!(
+                r#"{{"schema":"lfb/1","path":"/p","env":"{env}"}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(artifact_env("dev", &rec("prod")), "dev");
+        assert_eq!(artifact_env(MIGRATIONS, &rec("dev")), "dev");
+        assert_eq!(artifact_env(MIGRATIONS, &rec("migrations")), "prod");
+        let derived = Record::from_json(r#"{"schema":"lfb/1","path":"/p"}"#).unwrap();
+        assert_eq!(artifact_env(MIGRATIONS, &derived), "prod");
     }
 
     #[test]

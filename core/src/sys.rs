@@ -55,3 +55,17 @@ pub fn sqlite_complete(sql: &str) -> bool {
     // SAFETY: c is a valid NUL-terminated string for the duration of the call.
     unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
 }
+
+/// True when a process with this id exists (it may belong to another user).
+/// Used to recognise scratch folders whose owner was killed.
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}

@@ -44,12 +44,7 @@ pub struct Cli {
     /// PostgreSQL URLs may leave out parts that libpq's PG* variables supply
     /// (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD). A password in the URL
     /// reaches pg_dump only through its environment, never its arguments.
-    #[arg(
-        env = "DATABASE_URL",
-        hide_env_values = true,
-        value_name = "DATABASE",
-        required_unless_present = "demo"
-    )]
+    #[arg(env = "DATABASE_URL", hide_env_values = true, value_name = "DATABASE")]
     pub database: Option<String>,
 
     /// Why this backup is made: hourly, daily, pre-migration, safety, manual, …
@@ -131,14 +126,19 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             ui.info(format!("demo database: {}", p.display()));
             Database::Sqlite(p)
         } else {
-            Database::parse(cli.database.as_deref().unwrap_or_default())?
+            database(&cli, &env)?
         };
         let req = DumpRequest {
             database,
             store: store.clone(),
             env: env.clone(),
             tag: cli.tag.clone(),
-            name: cli.name.clone(),
+            // The config file's name goes with the config file's database.
+            name: cli.name.clone().or_else(|| {
+                (cli.database.is_none() && !cli.demo)
+                    .then(|| config_name(&env))
+                    .flatten()
+            }),
             format: cli.format,
             compress: cli.compress,
             level: cli.level,
@@ -177,4 +177,33 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             Err(e)
         }
     }
+}
+
+/// The database to dump: the argument, else `$DATABASE_URL` (clap reads
+/// both), else the config file's `[env.ENV] database`.
+fn database(cli: &Cli, env: &str) -> Result<Database> {
+    if let Some(url) = &cli.database {
+        return Database::parse(url);
+    }
+    let config = lfb_core::config::current()?;
+    if let Some(db) = config.map(|c| c.database(env)).transpose()?.flatten() {
+        return Ok(db);
+    }
+    let file = match config {
+        Some(c) => format!("database in [env.{env}] of {}", c.path.display()),
+        None => format!(
+            "database in [env.{env}] of a config file ({})",
+            "~/.config/lfb/config.toml"
+        ),
+    };
+    Err(Error::usage(format!(
+        "no database to dump: give DATABASE (a postgresql://, mysql:// or sqlite: URL, \
+         or a SQLite file), set $DATABASE_URL, or set {file}"
+    )))
+}
+
+/// The artifact base name the config file gives the environment.
+fn config_name(env: &str) -> Option<String> {
+    let config = lfb_core::config::current().ok().flatten()?;
+    config.env(env)?.name.clone()
 }

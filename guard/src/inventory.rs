@@ -389,10 +389,7 @@ fn load_one(item: &(FileInfo, ArtifactName, String, Option<FileInfo>)) -> Artifa
     } else {
         (store::derived_record(&file.path, name, folder), true, None)
     };
-    let env = record
-        .env()
-        .map(str::to_string)
-        .unwrap_or_else(|| folder_env(folder).to_string());
+    let env = store::artifact_env(folder, &record).to_string();
     let group = Group::of(&env, &name.name, name.kind.as_str(), &name.tag);
     let created = record.created_at().unwrap_or(name.time);
     Artifact {

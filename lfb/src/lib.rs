@@ -6,6 +6,8 @@
 //! shell completions for every tool come from the same `clap::Command`s that
 //! parse the flags, so help, man page and completion cannot drift apart.
 
+pub mod config_check;
+
 use std::path::Path;
 
 use clap::{Command, CommandFactory};
@@ -19,6 +21,7 @@ pub fn tools() -> Vec<(&'static str, Command)> {
         ("prune", lfb_prune::Cli::command()),
         ("restore", lfb_restore::Cli::command()),
         ("guard", lfb_guard::Cli::command()),
+        ("list", lfb_list::Cli::command()),
     ]
 }
 
@@ -45,6 +48,25 @@ pub fn umbrella() -> Command {
                 .disable_help_flag(true)
         }))
         .subcommand(
+            Command::new("config")
+                .about("Show the configuration the tools will use (secrets masked)")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("check")
+                        .about(
+                            "Check the config file and print the resolved configuration, \
+                             saying where each value comes from; secrets are masked",
+                        )
+                        .arg(
+                            clap::Arg::new("config-file")
+                                .long("config-file")
+                                .value_name("FILE")
+                                .value_parser(clap::value_parser!(std::path::PathBuf))
+                                .help("Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]"),
+                        ),
+                ),
+        )
+        .subcommand(
             Command::new("completions")
                 .about("Print shell completions for lfb and every tool")
                 .arg(
@@ -53,6 +75,17 @@ pub fn umbrella() -> Command {
                         .value_parser(["bash", "zsh", "fish"]),
                 ),
         )
+}
+
+/// `lfb` with every tool's whole definition as its subcommand, so that
+/// completion of `lfb dump --ta<TAB>` knows the tool's own flags. (Parsing
+/// does not use it: `lfb TOOL` hands its arguments to `lfb-TOOL`.)
+pub fn umbrella_for_completion() -> Command {
+    let mut cmd = umbrella();
+    for (name, tool) in tools() {
+        cmd = cmd.mut_subcommand(name, |_| tool.name(name));
+    }
+    cmd
 }
 
 /// Shell completion scripts for every tool and `lfb`: (file name, contents).
@@ -64,7 +97,7 @@ pub fn completions(shell: &str) -> Vec<(String, Vec<u8>)> {
         _ => Shell::Fish,
     };
     let mut cmds: Vec<Command> = tools().into_iter().map(|(_, c)| c).collect();
-    cmds.push(umbrella());
+    cmds.push(umbrella_for_completion());
     cmds.into_iter()
         .map(|mut cmd| {
             let name = cmd.get_name().to_string();

@@ -22,6 +22,17 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let first = args.first().and_then(|a| a.to_str()).unwrap_or("");
     let names: Vec<&str> = lfb::tools().iter().map(|(n, _)| *n).collect();
+    // `lfb help TOOL` is `lfb-TOOL --help`, not the one-line stub clap knows.
+    if first == "help"
+        && let Some(tool) = args.get(1).and_then(|a| a.to_str())
+        && names.contains(&tool)
+    {
+        let err = std::process::Command::new(tool_path(tool))
+            .arg("--help")
+            .exec();
+        eprintln!("lfb: error: cannot run 'lfb-{tool}': {err}");
+        return ExitCode::from(2);
+    }
     if names.contains(&first) {
         let err = std::process::Command::new(tool_path(first))
             .args(&args[1..])
@@ -37,6 +48,16 @@ fn main() -> ExitCode {
                 print!("{}", String::from_utf8_lossy(&text));
             }
             ExitCode::SUCCESS
+        }
+        Some(("config", sub)) => {
+            let Some(("check", check)) = sub.subcommand() else {
+                unreachable!("clap requires a config subcommand")
+            };
+            let flag = check.get_one::<PathBuf>("config-file").cloned();
+            match lfb::config_check::run(flag) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => ExitCode::from(lfb::config_check::report(&e)),
+            }
         }
         Some((other, _)) => {
             eprintln!(

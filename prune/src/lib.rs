@@ -671,7 +671,7 @@ fn consider(store: &Store, opts: &Options, input: &[Record]) -> Result<Vec<Consi
             record,
             derived,
         } = artifact;
-        let env = record.env().unwrap_or(&folder).to_string();
+        let env = store::artifact_env(&folder, &record).to_string();
         if !opts.scope.matches(&meta(&folder, &name, &env)) {
             return Ok(());
         }

@@ -27,8 +27,8 @@ pub fn dump_for(artifact: &Path, target: &Database, scratch: &ScratchDir) -> Res
         .filter(|r| r.engine().is_none_or(|e| e == engine))
         .collect();
     match matching.len() {
-        0 => Err(Error::failed(format!(
-            "the archive holds no {engine} dump to restore"
+        0 => Err(Error::usage(format!(
+            "the archive holds no {engine} dump to restore into this {engine} database: refused, nothing was changed"
         ))),
         1 => Ok(matching.into_iter().next().expect("one")),
         n => Err(Error::usage(format!(

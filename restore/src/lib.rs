@@ -8,12 +8,14 @@
 //! point leaves the target exactly as it was.
 
 mod archived;
+mod dry_run;
 mod files;
 mod pg;
+mod select;
 mod sqlite;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -28,6 +30,8 @@ use lfb_core::verify::{self, Options};
 use lfb_core::{Error, Record, Result, Store, store};
 use serde_json::json;
 
+use select::Identity;
+
 /// Restore a dump or archive into a database, atomically, with a safety backup.
 #[derive(Parser, Debug)]
 #[command(
@@ -38,20 +42,36 @@ use serde_json::json;
 backup's contents, with nothing left over from before; a restore that fails at any \
 point leaves the database exactly as it was.\n\n\
 What to restore: -f FILE (a relative name is also looked up in the store), a record \
-on stdin, or --latest (the newest artifact of --env/--tag that passes verification). \
+on stdin, or --latest. A backup is of one database (its record's source: engine and \
+database name, for SQLite the file's real path); it is only restored into that \
+database unless --from NAME names it. A backup of another engine (a PostgreSQL dump for \
+a SQLite file) is always refused, before anything is touched.\n\n\
+--latest takes the newest backup of the target's database (or of --from) in every \
+folder of the environment (ENV/ and its pre-migration backups in migrations/) that \
+passed verification (the sidecar's verify section, and checked again now); it never \
+takes the pre-restore safety backups unless --tag pre-restore. --dry-run shows what \
+would be restored and replaced, with row counts, and changes nothing.\n\n\
 Before the target is touched the artifact must pass the checksum, decode and complete \
-checks. Then a safety backup of the target as it is now is taken (tag pre-restore, \
-verified; its path is printed so the restore can be undone) unless --no-safety-backup.\n\n\
+checks. Then a safety backup of the target as it is now is taken (tag pre-restore, into \
+the target's environment folder, verified) unless --no-safety-backup, and the complete \
+command that undoes the restore is printed.\n\n\
 PostgreSQL: the schemas of the target are dropped and the dump is loaded in one \
-transaction (psql --single-transaction with ON_ERROR_STOP; custom-format archives are \
-turned into SQL by pg_restore). SQLite: the new database is built beside the target, \
-checked, and renamed over it; its -wal/-shm files are dealt with first.\n\n\
-Restoring into environment prod needs --confirm NAME naming the target database. \
-Elsewhere lfb-restore asks on a terminal, and needs --yes when not on one.",
+transaction (psql with ON_ERROR_STOP; custom-format archives are turned into SQL by \
+pg_restore). SQLite: the new database is built beside the target and checked \
+(integrity, row counts), then written into the existing target in one SQLite \
+transaction (the backup API), so the file keeps its owner, group, mode, extended \
+attributes and journal mode (WAL stays WAL), and other connections see the old or the \
+new database, never a mix; a missing target is created by rename.\n\n\
+A production restore (environment prod, a backup taken in prod, or a target listed in \
+LFB_PROD_DATABASES, a comma list of database names, paths or URLs) needs --confirm NAME \
+naming the target database; --yes is never enough. Elsewhere lfb-restore asks on a \
+terminal, and needs --yes (or --confirm NAME) when not on one.",
     after_help = "Examples:\n  \
-lfb-restore -f ledgerflow_db_hourly_20261127T020000Z.sql.gz postgresql:///ledgerflow_dev\n  \
-lfb-restore -e prod -f FILE -u app -d ledgerflow --confirm ledgerflow\n  \
-lfb-restore --latest --tag hourly --yes sqlite:///db.sqlite3"
+lfb-restore --latest --dry-run postgresql:///ledgerflow\n  \
+lfb-restore --latest --yes postgresql:///ledgerflow\n  \
+lfb-restore -f ledgerflow_db_hourly_20261127T020000Z.sql.gz --from ledgerflow --yes postgresql:///ledgerflow_dev\n  \
+lfb-restore -e prod --latest -u app -d ledgerflow --confirm ledgerflow\n  \
+lfb-restore --latest --tag daily --files-to /srv/app --yes sqlite:////srv/app/db.sqlite3"
 )]
 pub struct Cli {
     /// Database to restore into [default: $DATABASE_URL, or -u/-d]
@@ -62,13 +82,34 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILE", conflicts_with = "latest")]
     pub file: Option<PathBuf>,
 
-    /// Restore the newest artifact of --env (and --tag) that passes verification
+    /// Restore the newest verified backup of the target's database in the environment
+    ///
+    /// Looks in ENV/ and in migrations/ (the environment's pre-migration
+    /// backups), newest first; skips backups whose recorded verification
+    /// failed or that fail the checks now, and pre-restore safety backups
+    /// (unless --tag pre-restore).
     #[arg(long)]
     pub latest: bool,
 
-    /// With --latest: only artifacts with this tag
+    /// With --latest: only backups with this tag (pre-restore to undo a restore)
     #[arg(short, long)]
     pub tag: Option<String>,
+
+    /// Restore a backup of another database: NAME (its database name, or
+    /// SQLite file name) or ID (an artifact id)
+    ///
+    /// Without it, a backup is only restored into the database it was taken
+    /// of. A backup of another engine is refused whatever --from says.
+    #[arg(long, value_name = "NAME|ID")]
+    pub from: Option<String>,
+
+    /// Show which backup would be restored, from when, its verification, its
+    /// row counts against the target's, and what would be replaced; change nothing
+    ///
+    /// The report goes to stderr; a record with a `restore` section
+    /// (`dry_run: true`) goes to stdout when it is not a terminal.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// PostgreSQL user (as restore_db_clean.sh -u); host and port from PGHOST/PGPORT
     #[arg(short, long, value_name = "USER")]
@@ -78,11 +119,12 @@ pub struct Cli {
     #[arg(short, long, value_name = "DATABASE")]
     pub database: Option<String>,
 
-    /// Confirm a production restore by naming the target database
+    /// Confirm a restore by naming the target database (needed for production)
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 
-    /// Do not ask (outside prod): needed when not on a terminal
+    /// Do not ask, outside production (needed when not on a terminal); never
+    /// enough for a production restore
     #[arg(short, long)]
     pub yes: bool,
 
@@ -94,17 +136,43 @@ pub struct Cli {
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 
-    /// Full archives: also extract media/ and config/ into DIR
+    /// SQLite: how long to wait while another connection holds a lock
     ///
-    /// Extraction never writes outside DIR: absolute member names, `..`,
-    /// symbolic or hard links that escape, and writes through links are
-    /// refused. Files go into a new folder that is moved into place when
-    /// complete; an existing non-empty DIR is moved aside first.
+    /// The restore writes into the target database through SQLite's own
+    /// locking. After a second of waiting it says so on stderr; after
+    /// DURATION (e.g. 30s, 5m) it gives up with exit 1, the target unchanged.
+    #[arg(long, value_name = "DURATION", default_value = sqlite::DEFAULT_WAIT,
+          value_parser = lfb_core::cli::parse_duration_arg)]
+    pub wait: std::time::Duration,
+
+    /// Full archives: also restore media folders and configuration under DIR
+    /// (the project folder)
+    ///
+    /// Each media folder goes back to its path relative to the folder
+    /// lfb-archive ran in (--media media → DIR/media), or DIR/NAME when
+    /// that is not known; configuration files go to DIR/config (mode 0600),
+    /// never inside a media folder. File modes are masked to 0777 (no
+    /// setuid/setgid/sticky bits). Extraction never writes outside its
+    /// destinations: absolute names, `..`, links that lead outside (chains
+    /// included, resolved on disk) and writes through links are refused.
+    /// Each destination is built beside it and moved into place when
+    /// complete; an existing non-empty one is moved aside
+    /// (NAME.before-restore-TIMESTAMP).
     #[arg(long, value_name = "DIR")]
     pub files_to: Option<PathBuf>,
 
+    /// Full archives: put media folder FOLDER (its name or relative path in
+    /// the archive) exactly at DEST (repeatable)
+    #[arg(long, value_name = "FOLDER=DEST", value_parser = files::parse_media_to)]
+    pub media_to: Vec<(String, PathBuf)>,
+
+    /// Full archives: put configuration files in DIR (default DIR/config of
+    /// --files-to)
+    #[arg(long, value_name = "DIR")]
+    pub config_to: Option<PathBuf>,
+
     /// Full archives: restore only the files (with --files-to), no database
-    #[arg(long, requires = "files_to")]
+    #[arg(long)]
     pub files_only: bool,
 
     #[command(flatten)]
@@ -159,8 +227,15 @@ fn target(cli: &Cli) -> Result<Database> {
     }
 }
 
-/// The record of the artifact to restore.
-fn artifact(cli: &Cli, store: &Store, env: &str, ui: &Ui) -> Result<Record> {
+/// The artifact to restore and, when `--latest` chose it, how it was
+/// verified.
+fn artifact(
+    cli: &Cli,
+    store: &Store,
+    env: &str,
+    target: Option<&Identity>,
+    ui: &Ui,
+) -> Result<(Record, Option<String>)> {
     if let Some(f) = &cli.file {
         let candidates = [
             f.clone(),
@@ -175,46 +250,31 @@ fn artifact(cli: &Cli, store: &Store, env: &str, ui: &Ui) -> Result<Record> {
         };
         let path = found.ok_or_else(|| {
             Error::usage(format!(
-                "no such backup '{}' (looked in the current folder and in {})",
+                "no such backup '{}' (looked in the current folder and in {}); \
+                 `lfb-guard` or `lfb-verify --all` lists the store's backups, \
+                 and --latest picks the newest good one",
                 f.display(),
                 store.root().display()
             ))
         })?;
-        return store::record_for_path(&path);
+        return Ok((store::record_for_path(&path)?, None));
     }
     if cli.latest {
-        let mut arts: Vec<_> = store
-            .artifacts()?
-            .into_iter()
-            .filter(|a| {
-                a.folder == env
-                    || (a.folder == store::MIGRATIONS
-                        && cli.tag.as_deref() == Some("pre-migration"))
-            })
-            .filter(|a| cli.tag.as_deref().is_none_or(|t| a.name.tag == t))
-            .collect();
-        arts.sort_by_key(|a| a.name.time);
-        let quick = quick_checks();
-        for a in arts.into_iter().rev() {
-            let outcome = verify::verify(&a.record, &quick);
-            if outcome.ok() {
-                return Ok(a.record);
-            }
-            ui.warn(format!(
-                "skipping {}: {}",
-                a.record.label(),
-                outcome.summary()
-            ));
-        }
-        return Err(Error::failed(format!(
-            "no artifact in '{}' passes verification",
-            store.root().join(env).display()
-        )));
+        let want = select::Wanted {
+            env,
+            tag: cli.tag.as_deref(),
+            target,
+            from: cli.from.as_deref(),
+            archives_only: cli.files_only,
+        };
+        let chosen = select::latest(store, &want, &quick_checks(), ui)?;
+        return Ok((chosen.record, Some(chosen.verification)));
     }
     match ndjson::stdin_records()? {
-        Some(mut recs) if recs.len() == 1 => Ok(recs.remove(0)),
+        Some(mut recs) if recs.len() == 1 => Ok((recs.remove(0), None)),
         Some(recs) if recs.len() > 1 => Err(Error::usage(format!(
-            "{} records on stdin: restore takes exactly one",
+            "{} records on stdin: restore takes exactly one (pick one with `jq -c 'select(...)'` \
+             or use -f FILE)",
             recs.len()
         ))),
         _ => Err(Error::usage(
@@ -233,7 +293,8 @@ fn quick_checks() -> Options {
     }
 }
 
-/// The name a production restore must be confirmed with.
+/// The name a restore is confirmed with: the database name, for SQLite
+/// the file name.
 fn target_name(db: &Database) -> String {
     match db {
         Database::Sqlite(p) => p
@@ -244,25 +305,86 @@ fn target_name(db: &Database) -> String {
     }
 }
 
-fn confirm(cli: &Cli, env: &str, db: &Database, artifact: &Record) -> Result<()> {
-    let name = target_name(db);
+/// True when an `LFB_PROD_DATABASES` entry (a database name, a SQLite path
+/// or file name, or a URL) is the target.
+fn listed_as_prod(entry: &str, db: &Database) -> bool {
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return false;
+    }
+    let url_like = entry.contains("://") || entry.starts_with("sqlite:");
+    if url_like || entry.contains('/') {
+        let Ok(other) = Database::parse(entry) else {
+            return false;
+        };
+        return match (&other, db) {
+            (Database::Sqlite(a), Database::Sqlite(b)) => {
+                select::real_path(a) == select::real_path(b)
+            }
+            (Database::Postgres(a), Database::Postgres(b))
+            | (Database::Mysql(a), Database::Mysql(b)) => {
+                let same =
+                    |x: &Option<String>, y: &Option<String>| x.is_none() || y.is_none() || x == y;
+                a.database.is_some()
+                    && a.database == b.database
+                    && same(&a.host, &b.host)
+                    && (a.port.is_none() || b.port.is_none() || a.port == b.port)
+            }
+            _ => false,
+        };
+    }
+    entry == target_name(db) || db.name().as_deref() == Some(entry)
+}
+
+/// Why a restore is a production restore, if it is (DESIGN.md, safety
+/// invariant 4): the target environment is prod, the backup was taken in
+/// prod, or the target is a database configured as production.
+fn production(env: &str, record: &Record, db: &Database) -> Option<String> {
     if env == "prod" {
+        return Some("the target environment is prod".into());
+    }
+    if record.env() == Some("prod") {
+        return Some(format!("{} is a backup from prod", record.label()));
+    }
+    configured_prod(db).then(|| "the target is listed in LFB_PROD_DATABASES".into())
+}
+
+fn configured_prod(db: &Database) -> bool {
+    std::env::var("LFB_PROD_DATABASES")
+        .ok()
+        .is_some_and(|list| list.split(',').any(|e| listed_as_prod(e, db)))
+}
+
+fn confirm(cli: &Cli, prod: Option<&str>, db: &Database, artifact: &Record) -> Result<()> {
+    let name = target_name(db);
+    if let Some(why) = prod {
         return match &cli.confirm {
             Some(c) if *c == name => Ok(()),
             Some(c) => Err(Error::usage(format!(
-                "--confirm '{c}' does not name the target database '{name}': nothing was changed"
+                "--confirm '{c}' does not name the target database '{name}': nothing was changed \
+                 (this is a production restore: {why}; pass --confirm {name})"
             ))),
             None => Err(Error::usage(format!(
-                "restoring into prod needs --confirm {name}: nothing was changed"
+                "this is a production restore ({why}): it needs --confirm {name}{}: nothing was changed",
+                if cli.yes {
+                    " (--yes is not enough)"
+                } else {
+                    ""
+                }
             ))),
         };
     }
     if cli.yes || cli.confirm.as_deref() == Some(name.as_str()) {
         return Ok(());
     }
+    if let Some(c) = &cli.confirm {
+        return Err(Error::usage(format!(
+            "--confirm '{c}' does not name the target database '{name}': nothing was changed"
+        )));
+    }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Err(Error::usage(format!(
-            "not on a terminal: pass --yes to restore into '{name}': nothing was changed"
+            "not on a terminal: pass --yes (or --confirm {name}) to restore into '{name}': nothing was changed"
         )));
     }
     eprint!(
@@ -288,6 +410,14 @@ pub struct Restored {
     pub counts: Option<std::collections::BTreeMap<String, u64>>,
 }
 
+fn layout(cli: &Cli) -> files::Layout {
+    files::Layout {
+        files_to: cli.files_to.clone(),
+        media_to: cli.media_to.clone(),
+        config_to: cli.config_to.clone(),
+    }
+}
+
 /// Runs lfb-restore.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let started = Instant::now();
@@ -296,23 +426,32 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if let Some(t) = &cli.tag {
         lfb_core::cli::check_tag(t)?;
     }
-    let mut record = artifact(&cli, &store, &env, ui)?;
+    if cli.files_only {
+        if !layout(&cli).wanted() {
+            return Err(Error::usage(
+                "--files-only needs --files-to DIR (or --media-to FOLDER=DEST / --config-to DIR)",
+            ));
+        }
+        let (record, verified) = artifact(&cli, &store, &env, None, ui)?;
+        return restore_files_only(&cli, &store, record, verified, ui, started);
+    }
+    let db = target(&cli)?;
+    let identity = Identity::of_target(&db);
+    let (mut record, verified) = artifact(&cli, &store, &env, Some(&identity), ui)?;
     // A record on stdin (from lfb-dump --exec … | lfb-verify) carries its
     // --exec prefix; a sidecar's is never used.
     let mut cli = cli;
     if cli.exec.is_none() && cli.file.is_none() && !cli.latest {
         cli.exec = record.exec().map(str::to_string);
     }
-    if cli.files_only {
-        return restore_files_only(&cli, &store, record, ui, started);
-    }
-    let db = target(&cli)?;
     if record.failed() {
         return Err(Error::failed(format!(
-            "{} is a failed record: refusing to restore it",
+            "{} is a failed record: refusing to restore it; nothing was changed (choose another with -f FILE, or --latest for the newest good one)",
             record.label()
         )));
     }
+    // The right database, before anything else.
+    select::check(&record, &identity, cli.from.as_deref())?;
     let path = record
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
@@ -322,7 +461,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // the transaction commits only if it passes): here only what is cheap.
     let streamed =
         matches!(db, Database::Postgres(_)) && matches!(record.format(), Some("sql" | "sql+gzip"));
-    let pre = if streamed {
+    let pre = if streamed || verified.is_some() {
         Options {
             checks: ["exists", "size"].into_iter().collect(),
             ..quick_checks()
@@ -338,16 +477,22 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             outcome.summary()
         )));
     }
-    // 2. Confirmation.
-    confirm(&cli, &env, &db, &record)?;
-    // 3. Safety backup of the target as it is now.
-    let safety = if cli.no_safety_backup {
-        ui.warn("no safety backup (--no-safety-backup)");
-        None
-    } else {
-        safety_backup(&cli, &store, &env, &db, ui)?
-    };
-    // 4. Atomic clean restore (of the archive's dump, for a full archive).
+    let verification = verified.unwrap_or_else(|| {
+        let recorded = match (
+            record.verify_ok(),
+            record.get("verify").and_then(|v| v.get("at")),
+        ) {
+            (Some(true), Some(at)) => format!("verified at {}; ", at.as_str().unwrap_or("?")),
+            _ => String::new(),
+        };
+        if streamed {
+            format!("{recorded}checked while it is loaded (checksum, contents)")
+        } else {
+            format!("{recorded}checked now (checksum, contents)")
+        }
+    });
+    // 2. An archive's dump, extracted now: an archive without a dump for
+    // this engine is refused before anything is touched.
     let is_archive = record.format() == Some(lfb_core::archive::FORMAT);
     let scratch = if is_archive {
         Some(lfb_core::fsutil::ScratchDir::new("restore")?)
@@ -355,28 +500,102 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         None
     };
     let dump_record = match &scratch {
-        Some(s) => archived::dump_for(&path, &db, s)?,
+        Some(s) => {
+            let d = archived::dump_for(&path, &db, s)?;
+            select::check(&d, &identity, cli.from.as_deref())?;
+            d
+        }
         None => record.clone(),
     };
+    if !is_archive && layout(&cli).wanted() {
+        return Err(Error::usage(format!(
+            "--files-to/--media-to/--config-to need a full archive; {} is a database dump",
+            record.label()
+        )));
+    }
+    // Where an archive's files would go: a layout that would nest them is
+    // refused now, before anything is touched.
+    let file_dests = if is_archive && layout(&cli).wanted() {
+        Some(files::destinations(
+            archived::tar_stream(&path)?,
+            &layout(&cli),
+        )?)
+    } else {
+        None
+    };
+    let prod = production(&env, &record, &db);
+    // The safety backup belongs to the target's environment.
+    let target_env = if env == "prod" || configured_prod(&db) {
+        "prod".to_string()
+    } else {
+        env.clone()
+    };
+    if cli.dry_run {
+        return dry_run::report(
+            &dry_run::Plan {
+                cli: &cli,
+                store: &store,
+                db: &db,
+                identity: &identity,
+                record,
+                dump_record: &dump_record,
+                verification: &verification,
+                production: prod.as_deref(),
+                target_env: &target_env,
+                files: file_dests.as_deref(),
+            },
+            ui,
+        );
+    }
+    // 3. Confirmation.
+    confirm(&cli, prod.as_deref(), &db, &record)?;
+    // 4. Safety backup of the target as it is now.
+    let safety = if cli.no_safety_backup {
+        ui.warn("no safety backup (--no-safety-backup)");
+        None
+    } else {
+        safety_backup(&cli, &store, &target_env, &db, ui)?
+    };
+    // 5. Atomic clean restore (of the archive's dump, for a full archive).
     let dump_path = dump_record.path().unwrap_or_else(|| path.clone());
     let format = dump_record.format().unwrap_or("unknown").to_string();
+    ui.info(format!(
+        "restoring {} ({}) into {}",
+        record.label(),
+        lfb_core::units::format_size(dump_record.bytes().unwrap_or(0)),
+        db.redacted()
+    ));
+    let ticker = Ticker::start(
+        format!("restoring {}", record.label()),
+        !ui.quiet() && std::io::stderr().is_terminal(),
+    );
     let res = match &db {
         Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_record, ui),
-        Database::Sqlite(target) => sqlite::restore(target, &dump_path, &format, ui),
+        Database::Sqlite(target) => sqlite::restore(
+            target,
+            &dump_path,
+            &format,
+            dump_record.tables().as_ref(),
+            cli.wait,
+            ui,
+        ),
         Database::Mysql(_) => Err(Error::usage("restoring MySQL/MariaDB is not supported yet")),
     };
+    drop(ticker);
     drop(scratch);
-    let files = match (&res, &cli.files_to) {
-        (Ok(_), Some(dir)) if is_archive => {
-            Some(files::extract(archived::tar_stream(&path)?, dir, ui))
-        }
-        (Ok(_), Some(_)) => Some(Err(Error::usage("--files-to needs a full archive"))),
+    let files = match &res {
+        Ok(_) if is_archive && layout(&cli).wanted() => Some(files::extract(
+            archived::tar_stream(&path)?,
+            &layout(&cli),
+            ui,
+        )),
         _ => None,
     };
     let ok;
     let mut section = json!({
         "at": format_time(Utc::now()),
         "target": db.redacted(),
+        "production": prod.is_some(),
         "safety_backup": safety.as_ref().map(|p| p.to_string_lossy().into_owned()),
     });
     match &res {
@@ -420,12 +639,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
     let mut files_failed = None;
     match files {
-        Some(Ok((n, moved))) => {
-            ui.info(format!(
-                "extracted {n} files to {}",
-                cli.files_to.as_ref().expect("given").display()
-            ));
-            section["files"] = json!({"to": cli.files_to, "members": n, "moved_aside": moved});
+        Some(Ok(done)) => {
+            report_files(&done, ui);
+            section["files"] = files_section(&done);
         }
         Some(Err(e)) => {
             ui.error(format!("files not restored: {}", e.line()));
@@ -436,14 +652,12 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         None => {}
     }
     section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
-    record.set("restore", section);
     if let Some(p) = &safety {
-        ui.info(format!(
-            "to undo: lfb-restore -f {} {}",
-            p.display(),
-            shell_target(&db)
-        ));
+        let undo = undo_command(&cli, &store, &target_env, p, &db, prod.is_some());
+        ui.info(format!("to undo: {undo}"));
+        section["undo"] = json!(undo);
     }
+    record.set("restore", section);
     let ev = Event::new(
         ui.tool(),
         "restore",
@@ -472,11 +686,40 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
 }
 
+fn report_files(done: &[files::Done], ui: &Ui) {
+    for d in done {
+        ui.info(format!(
+            "restored {} {} to {}",
+            d.members,
+            if d.config {
+                "configuration files (mode 0600)"
+            } else {
+                "media files"
+            },
+            d.dest.display()
+        ));
+    }
+}
+
+fn files_section(done: &[files::Done]) -> serde_json::Value {
+    json!(
+        done.iter()
+            .map(|d| json!({
+                "to": d.dest,
+                "role": if d.config { "config" } else { "media" },
+                "members": d.members,
+                "moved_aside": d.moved_aside,
+            }))
+            .collect::<Vec<_>>()
+    )
+}
+
 /// `--files-only`: extract an archive's media and config, no database.
 fn restore_files_only(
     cli: &Cli,
     store: &Store,
     mut record: Record,
+    verified: Option<String>,
     ui: &Ui,
     started: Instant,
 ) -> Result<u8> {
@@ -484,33 +727,64 @@ fn restore_files_only(
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
     if record.format() != Some(lfb_core::archive::FORMAT) {
-        return Err(Error::usage("--files-only needs a full archive"));
-    }
-    let outcome = verify::verify(&record, &quick_checks());
-    if !outcome.ok() {
-        return Err(Error::failed(format!(
-            "{} fails verification, nothing was changed: {}",
-            path.display(),
-            outcome.summary()
+        return Err(Error::usage(format!(
+            "--files-only needs a full archive; {} is a database dump",
+            record.label()
         )));
     }
-    let dir = cli.files_to.as_ref().expect("required by clap");
-    let res = files::extract(archived::tar_stream(&path)?, dir, ui);
-    let ok = res.is_ok();
-    let mut section = json!({"at": format_time(Utc::now()), "ok": ok, "files": {"to": dir}});
-    match &res {
-        Ok((n, moved)) => {
-            ui.info(format!("extracted {n} files to {}", dir.display()));
-            section["files"]["members"] = json!(n);
-            section["files"]["moved_aside"] = json!(moved);
+    if verified.is_none() {
+        let outcome = verify::verify(&record, &quick_checks());
+        if !outcome.ok() {
+            return Err(Error::failed(format!(
+                "{} fails verification, nothing was changed: {}",
+                path.display(),
+                outcome.summary()
+            )));
         }
-        Err(e) => section["files"]["error"] = json!(e.line()),
+    }
+    let dests = files::destinations(archived::tar_stream(&path)?, &layout(cli))?;
+    if cli.dry_run {
+        ui.info(format!(
+            "dry run: nothing is changed; the files of {} ({}) would go to:",
+            record.label(),
+            path.display()
+        ));
+        for (d, config) in &dests {
+            ui.info(format!(
+                "  {} {}",
+                d.display(),
+                if *config {
+                    "(configuration, 0600)"
+                } else {
+                    "(media)"
+                }
+            ));
+        }
+        record.set(
+            "restore",
+            json!({"dry_run": true, "files_only": true,
+                   "files": dests.iter().map(|(d, c)| json!({"to": d, "role": if *c { "config" } else { "media" }})).collect::<Vec<_>>()}),
+        );
+        if !std::io::stdout().is_terminal() {
+            RecordWriter::new().write(&record)?;
+        }
+        return Ok(0);
+    }
+    let res = files::extract(archived::tar_stream(&path)?, &layout(cli), ui);
+    let ok = res.is_ok();
+    let mut section = json!({"at": format_time(Utc::now()), "ok": ok});
+    match &res {
+        Ok(done) => {
+            report_files(done, ui);
+            section["files"] = files_section(done);
+        }
+        Err(e) => section["files"] = json!({"error": e.line()}),
     }
     section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
     record.set("restore", section);
     if store.root().is_dir() {
         let msg = match &res {
-            Ok(_) => format!("restored files to {}", dir.display()),
+            Ok(_) => "restored files".to_string(),
             Err(e) => e.line(),
         };
         let _ = journal::append(
@@ -521,23 +795,128 @@ fn restore_files_only(
     RecordWriter::new().write(&record)?;
     match res {
         Ok(_) => Ok(0),
-        Err(e) => Err(Error::failed(format!(
-            "{}; nothing was written to {}",
-            e.line(),
-            dir.display()
-        ))),
+        Err(e) => Err(Error::failed(format!("{}; nothing was written", e.line()))),
     }
 }
 
-fn shell_target(db: &Database) -> String {
-    let s = db.redacted();
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/:@._-?=&%".contains(c))
+/// A live "restoring …  12s" line on a terminal while the database loads
+/// (the engines report their own details when done); cleared when dropped.
+struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(label: String, enabled: bool) -> Ticker {
+        if !enabled {
+            return Ticker {
+                stop: None,
+                thread: None,
+            };
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut drawn = false;
+            // First draw after a second: quick restores show nothing.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_secs(1))
+            {
+                eprint!(
+                    "\r\x1b[2K{label}: {}",
+                    lfb_core::units::format_duration(started.elapsed())
+                );
+                drawn = true;
+            }
+            if drawn {
+                eprint!("\r\x1b[2K");
+            }
+        });
+        Ticker {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Quotes a word for `sh` when it needs it.
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/:@._-=,+%".contains(c))
     {
-        s
+        s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// The target as a command-line argument that still works from another
+/// folder or shell: an absolute SQLite path; a PostgreSQL URL with the host
+/// and port that PGHOST/PGPORT supplied made explicit (never a password).
+fn undo_target(db: &Database) -> String {
+    match db {
+        Database::Sqlite(p) => std::path::absolute(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string(),
+        Database::Postgres(c) => {
+            let mut c = c.clone();
+            if c.host.is_none() {
+                c.host = std::env::var("PGHOST").ok().filter(|h| !h.is_empty());
+            }
+            if c.port.is_none() {
+                c.port = std::env::var("PGPORT").ok().and_then(|p| p.parse().ok());
+            }
+            if c.user.is_none() {
+                c.user = std::env::var("PGUSER").ok().filter(|u| !u.is_empty());
+            }
+            Database::Postgres(c).redacted()
+        }
+        other => other.redacted(),
+    }
+}
+
+/// The complete command that restores the safety backup: store,
+/// environment, artifact path, confirmation, exec prefix, target.
+fn undo_command(
+    cli: &Cli,
+    store: &Store,
+    env: &str,
+    safety: &Path,
+    db: &Database,
+    prod: bool,
+) -> String {
+    let mut w: Vec<String> = vec!["lfb-restore".into()];
+    w.push("--store".into());
+    w.push(sh_quote(&store.root().to_string_lossy()));
+    w.push("-e".into());
+    w.push(sh_quote(env));
+    w.push("-f".into());
+    w.push(sh_quote(&safety.to_string_lossy()));
+    if let Some(x) = &cli.exec {
+        w.push("--exec".into());
+        w.push(sh_quote(x));
+    }
+    // The safety backup is from the target's environment: a production
+    // one needs the confirmation again.
+    if prod || env == "prod" || configured_prod(db) {
+        w.push("--confirm".into());
+        w.push(sh_quote(&target_name(db)));
+    } else {
+        w.push("--yes".into());
+    }
+    w.push(sh_quote(&undo_target(db)));
+    w.join(" ")
 }
 
 /// Dumps the target as it is now (tag pre-restore) and verifies it. `None`
@@ -593,4 +972,33 @@ fn safety_backup(
     }
     ui.info(format!("safety backup: {}", path.display()));
     Ok(Some(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_databases_are_matched_by_name_path_or_url() {
+        let pg = Database::parse("postgresql://app@db:5432/ledger").unwrap();
+        assert!(listed_as_prod("ledger", &pg));
+        assert!(listed_as_prod(" ledger ", &pg));
+        assert!(!listed_as_prod("ledger_dev", &pg));
+        assert!(listed_as_prod("postgresql://db/ledger", &pg));
+        assert!(!listed_as_prod("postgresql://other/ledger", &pg));
+        assert!(!listed_as_prod("postgresql://db:6543/ledger", &pg));
+        let sq = Database::parse("/srv/app/db.sqlite3").unwrap();
+        assert!(listed_as_prod("db.sqlite3", &sq));
+        assert!(listed_as_prod("/srv/app/db.sqlite3", &sq));
+        assert!(listed_as_prod("sqlite:////srv/app/db.sqlite3", &sq));
+        assert!(!listed_as_prod("/srv/other/db.sqlite3", &sq));
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(sh_quote("/a/b_c.sql.gz"), "/a/b_c.sql.gz");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
 }

@@ -58,7 +58,7 @@ fn a_full_archive_restores_its_database_and_its_files() {
     let files = target_dir.path().join("restored-files");
     let out = run_with_input(
         lfb("lfb-restore", st.path(), home.path())
-            .arg("--yes")
+            .args(["--yes", "--from", "ledgerflow"])
             .arg("--files-to")
             .arg(&files)
             .arg(&target),
@@ -72,12 +72,9 @@ fn a_full_archive_restores_its_database_and_its_files() {
         .arg(&target)
         .arg("SELECT count(*) FROM transactions"));
     assert_eq!(count.stdout.trim(), "5000");
-    let media_back = std::fs::read_dir(files.join("media"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    // The media folder goes back under its own name (it was not inside the
+    // folder lfb-archive ran in).
+    let media_back = files.join("media");
     diff_r(&media, &media_back);
     assert_eq!(
         std::fs::read_link(media_back.join("current.jpg")).unwrap(),

@@ -95,7 +95,9 @@ pub struct Cli {
     /// PostgreSQL: a temporary database on the server the dump came from
     /// (host, port and user from the record; the password from $DATABASE_URL
     /// when it names that server, else PGPASSWORD or ~/.pgpass), created and
-    /// always dropped, even on failure or Ctrl-C. SQLite: a temporary file.
+    /// always dropped, even on failure or Ctrl-C. SQLite: a file in a private
+    /// lfb-verify-PID-… folder under $TMPDIR, removed at the end and on
+    /// Ctrl-C/SIGTERM; one a SIGKILL left is removed by the next lfb run.
     #[arg(long)]
     pub restore_test: bool,
 
@@ -408,7 +410,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         configured
             .artifacts()?
             .into_iter()
-            .filter(|a| env.as_deref().is_none_or(|e| a.folder == e))
+            .filter(|a| env.as_deref().is_none_or(|e| a.in_env(e)))
             .map(|a| a.record)
             .collect()
     } else {

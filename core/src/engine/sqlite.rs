@@ -14,11 +14,20 @@
 //! by its rows, then indexes, triggers and views, so the data loads before
 //! triggers could fire and without index maintenance) but is exact where
 //! `.dump` is not: REALs come back bit for bit, text holding NUL bytes or
-//! invalid UTF-8 survives byte for byte, and `user_version` and
-//! `application_id` are kept. What it does not carry: the page size,
-//! `auto_vacuum` and the text encoding (a restored database is UTF-8), the
-//! `sqlite_stat4` statistics (the Debian shell cannot load them; `ANALYZE`
-//! rebuilds them), and `sqlite_sequence` when no table uses AUTOINCREMENT.
+//! invalid UTF-8 survives byte for byte, and the file's settings are kept:
+//! `page_size`, `auto_vacuum` and the text encoding (set before the first
+//! table is created), WAL mode (switched on before the transaction, so the
+//! script still ends with `COMMIT;`; the shell prints `wal` when it loads
+//! it), `user_version`, `application_id`, and the statistics tables
+//! `sqlite_stat1`/`sqlite_stat4` exactly as they were (created through
+//! `writable_schema`, so a shell built without STAT4 loads them too, and
+//! none appears that the source did not have). Not carried: the free pages
+//! and the physical layout (a restored database is compact, as after
+//! `VACUUM`), `sqlite_sequence` rows when no table uses AUTOINCREMENT, and,
+//! in a UTF-16 database, text that is not valid UTF-16.
+//!
+//! The native copy is the source's pages as they are; a copy of a WAL
+//! database is a single file whose header still says WAL.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,6 +79,7 @@ pub fn dump_sql(path: &std::path::Path, out: &mut dyn std::io::Write) -> Result<
     let mut sink = Sink {
         buf: Vec::with_capacity(2 * FLUSH_AT),
         out,
+        utf16: None,
     };
     write_dump(&conn, &mut sink)
         .and_then(|counts| {
@@ -82,8 +92,8 @@ pub fn dump_sql(path: &std::path::Path, out: &mut dyn std::io::Write) -> Result<
 /// A page-exact copy of the database (SQLite online backup API) into the new file `dest`,
 /// from one consistent snapshot (copy all pages in one step so concurrent writers cannot make
 /// it restart or mix states). Returns row counts from the same snapshot (count on the copy).
-/// The copy must be a self-contained database in rollback-journal mode (journal_mode=DELETE),
-/// so a single file is the whole backup.
+/// The copy is a self-contained single file (no -wal beside it); when the source is in WAL
+/// mode its header says WAL too, so a restore of it is a WAL database again.
 ///
 /// `dest` must not exist, or be an empty file (the `.partial` file of an
 /// `AtomicFile`); a new file is created 0600. Counts cover the same tables as
@@ -137,7 +147,36 @@ fn copy_snapshot(src: &Connection, dest: &Path) -> Result<TableCounts, Fail> {
     }
     let counts = count_tables(&copy)?;
     copy.close().map_err(|(_, e)| e)?;
+    // The copy was made single-file above; a WAL source is WAL again, in
+    // the header alone (bytes 18 and 19, "file format write/read version",
+    // 2 = WAL): a WAL database whose -wal file is absent or empty is
+    // complete, so the backup is still the one file, and a restore of it
+    // comes back in WAL mode like its source.
+    let src_mode: String = src.query_row("PRAGMA main.journal_mode", [], |r| r.get(0))?;
+    if src_mode.eq_ignore_ascii_case("wal") {
+        set_wal_header(dest)?;
+    }
     Ok(counts)
+}
+
+/// Marks a closed, single-file database as WAL mode (header bytes 18-19).
+fn set_wal_header(path: &Path) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut head = [0u8; 20];
+    std::io::Read::read_exact(&mut f, &mut head)?;
+    if !head.starts_with(b"SQLite format 3\0") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a SQLite database",
+        ));
+    }
+    f.seek(SeekFrom::Start(18))?;
+    f.write_all(&[2, 2])?;
+    f.sync_all()
 }
 
 /// Row counts of the tables [`dump_sql`] would dump, from one snapshot: what
@@ -254,8 +293,9 @@ enum TableKind {
     Data,
     /// `sqlite_sequence`: the AUTOINCREMENT counters.
     Sequence,
-    /// `sqlite_stat1`: planner statistics, cheap and portable.
-    Stat1,
+    /// `sqlite_stat1`, `sqlite_stat4` (and the old stat2/stat3): planner
+    /// statistics, kept exactly as they were.
+    Stat,
     /// A virtual table: its rows live in its shadow tables.
     Virtual,
     /// Another `sqlite_*` table SQLite maintains itself.
@@ -284,8 +324,8 @@ fn schema_tables(conn: &Connection) -> Result<Vec<SchemaTable>, Fail> {
         let sql = raw_bytes(row.get_ref(1)?).to_vec();
         let kind = if name == "sqlite_sequence" {
             TableKind::Sequence
-        } else if name == "sqlite_stat1" {
-            TableKind::Stat1
+        } else if is_stat_table(&name) {
+            TableKind::Stat
         } else if starts_with_ignore_case(name.as_bytes(), b"sqlite_") {
             TableKind::Internal
         } else if starts_with_ignore_case(&sql, b"CREATE VIRTUAL TABLE") {
@@ -309,6 +349,74 @@ fn count_tables(conn: &Connection) -> Result<TableCounts, Fail> {
         }
     }
     Ok(counts)
+}
+
+/// `sqlite_stat1` .. `sqlite_stat4`: tables ANALYZE maintains.
+fn is_stat_table(name: &str) -> bool {
+    name.len() == 12
+        && name.is_char_boundary(11)
+        && name[..11].eq_ignore_ascii_case("sqlite_stat")
+        && matches!(name.as_bytes()[11], b'1'..=b'4')
+}
+
+/// The file-level settings a dump carries, read from the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settings {
+    page_size: i64,
+    /// 0 none, 1 full, 2 incremental.
+    auto_vacuum: i64,
+    /// `UTF-8`, `UTF-16le` or `UTF-16be`.
+    encoding: String,
+    wal: bool,
+}
+
+impl Settings {
+    fn read(conn: &Connection) -> Result<Settings, Fail> {
+        let int = |p: &str| conn.query_row(&format!("PRAGMA main.{p}"), [], |r| r.get::<_, i64>(0));
+        let text =
+            |p: &str| conn.query_row(&format!("PRAGMA main.{p}"), [], |r| r.get::<_, String>(0));
+        Ok(Settings {
+            page_size: int("page_size")?,
+            auto_vacuum: int("auto_vacuum")?,
+            encoding: text("encoding")?,
+            wal: text("journal_mode")?.eq_ignore_ascii_case("wal"),
+        })
+    }
+
+    /// The statements that give a new, empty database these settings. They
+    /// go before the first table is created (afterwards SQLite ignores the
+    /// first three); WAL mode is switched on before the transaction, so the
+    /// script still ends with `COMMIT;`.
+    fn write_header(&self, buf: &mut Vec<u8>) {
+        let auto_vacuum = match self.auto_vacuum {
+            1 => "FULL",
+            2 => "INCREMENTAL",
+            _ => "NONE",
+        };
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            buf,
+            "PRAGMA page_size={};\nPRAGMA auto_vacuum={auto_vacuum};\nPRAGMA encoding='{}';\n",
+            self.page_size, self.encoding
+        );
+        if self.wal {
+            buf.extend_from_slice(b"PRAGMA journal_mode=WAL;\n");
+        }
+    }
+
+    fn utf16(&self) -> Option<Utf16> {
+        match self.encoding.to_ascii_uppercase().as_str() {
+            "UTF-16LE" => Some(Utf16::Le),
+            "UTF-16BE" => Some(Utf16::Be),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Utf16 {
+    Le,
+    Be,
 }
 
 fn raw_bytes(v: ValueRef<'_>) -> &[u8] {
@@ -349,6 +457,9 @@ fn quote_ident(name: &str) -> String {
 struct Sink<'a> {
     buf: Vec<u8>,
     out: &'a mut dyn Write,
+    /// The database's text encoding when it is UTF-16: `CAST(X'..' AS
+    /// TEXT)` reads the bytes in the encoding of the database it runs in.
+    utf16: Option<Utf16>,
 }
 
 impl Sink<'_> {
@@ -368,8 +479,11 @@ impl Sink<'_> {
 }
 
 fn write_dump(conn: &Connection, sink: &mut Sink<'_>) -> Result<TableCounts, Fail> {
-    sink.buf
-        .extend_from_slice(b"PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n");
+    let settings = Settings::read(conn)?;
+    sink.buf.extend_from_slice(b"PRAGMA foreign_keys=OFF;\n");
+    settings.write_header(&mut sink.buf);
+    sink.utf16 = settings.utf16();
+    sink.buf.extend_from_slice(b"BEGIN TRANSACTION;\n");
     for pragma in ["user_version", "application_id"] {
         let v: i64 = conn.query_row(&format!("PRAGMA main.{pragma}"), [], |r| r.get(0))?;
         if v != 0 {
@@ -400,10 +514,17 @@ fn write_dump(conn: &Connection, sink: &mut Sink<'_>) -> Result<TableCounts, Fai
                     dump_rows(conn, &t.name, sink)?;
                 }
             }
-            TableKind::Stat1 => {
-                // Creates an empty sqlite_stat1 (system tables are not
-                // analysed), which the rows then fill, as the shell does.
-                sink.buf.extend_from_slice(b"ANALYZE sqlite_schema;\n");
+            TableKind::Stat => {
+                // The shell's `ANALYZE sqlite_schema` would create every
+                // statistics table its build knows (an empty sqlite_stat4
+                // that was not there) and cannot make one it does not know
+                // (the Debian shell has no STAT4). With writable_schema the
+                // table is created exactly as it was, in any build.
+                if !writable_schema {
+                    sink.buf.extend_from_slice(b"PRAGMA writable_schema=ON;\n");
+                    writable_schema = true;
+                }
+                write_schema_line(&mut sink.buf, &t.sql);
                 dump_rows(conn, &t.name, sink)?;
             }
             TableKind::Virtual => {
@@ -748,7 +869,22 @@ fn write_text(sink: &mut Sink<'_>, text: &[u8]) -> io::Result<()> {
         || (cr && memmem::find(text, b"\\r").is_some())
     {
         sink.buf.extend_from_slice(b"CAST(X'");
-        write_hex(sink, text)?;
+        match sink.utf16 {
+            None => write_hex(sink, text)?,
+            Some(order) => {
+                // SQLite hands UTF-16 text over as UTF-8; back to UTF-16
+                // in the database's byte order. (Text that is not valid
+                // UTF-16 cannot be read exactly through the UTF-8 API.)
+                let mut units = Vec::with_capacity(text.len() * 2);
+                for u in String::from_utf8_lossy(text).encode_utf16() {
+                    units.extend_from_slice(&match order {
+                        Utf16::Le => u.to_le_bytes(),
+                        Utf16::Be => u.to_be_bytes(),
+                    });
+                }
+                write_hex(sink, &units)?;
+            }
+        }
         sink.buf.extend_from_slice(b"' AS TEXT)");
         return Ok(());
     }
@@ -886,6 +1022,8 @@ mod tests {
         tables: BTreeMap<String, Vec<Vec<Val>>>,
         user_version: i64,
         application_id: i64,
+        /// page_size, auto_vacuum, encoding, journal_mode.
+        settings: (i64, i64, String, String),
     }
 
     fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Val>> {
@@ -905,7 +1043,7 @@ mod tests {
         let schema: Vec<(String, String, String, Option<String>)> = conn
             .prepare(
                 "SELECT type, name, tbl_name, sql FROM sqlite_schema \
-                 WHERE name <> 'sqlite_stat4' ORDER BY type, name",
+                 ORDER BY type, name",
             )
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -938,7 +1076,17 @@ mod tests {
             conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
                 .unwrap()
         };
+        let text = |p: &str| {
+            conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, String>(0))
+                .unwrap()
+        };
         Image {
+            settings: (
+                pragma("page_size"),
+                pragma("auto_vacuum"),
+                text("encoding"),
+                text("journal_mode"),
+            ),
             user_version: pragma("user_version"),
             application_id: pragma("application_id"),
             schema,
@@ -1157,7 +1305,7 @@ mod tests {
         let (dump, counts) = dump_to_vec(&orig);
 
         let text = String::from_utf8(dump.clone()).expect("the dump is UTF-8");
-        assert!(text.starts_with("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n"));
+        assert!(text.starts_with("PRAGMA foreign_keys=OFF;\nPRAGMA page_size=4096;\n"));
         assert!(text.ends_with("\nCOMMIT;\n"));
         for line in text.lines().filter(|l| l.starts_with("INSERT INTO")) {
             assert!(line.ends_with(");"), "INSERT spans lines: {line:.80}");
@@ -1209,15 +1357,10 @@ mod tests {
         assert_eq!(check, "ok");
         drop(conn);
 
-        // The shell's own dumps of both agree too.
-        // Minus sqlite_stat4, which the Debian shell cannot restore.
-        let without_stat4 = dir.path().join("without-stat4.db");
-        std::fs::copy(&orig, &without_stat4).unwrap();
-        Connection::open(&without_stat4)
-            .unwrap()
-            .execute_batch("DROP TABLE sqlite_stat4")
-            .unwrap();
-        let (want, got) = (shell_dump(&without_stat4), shell_dump(&restored));
+        // The shell's own dumps of both agree too, sqlite_stat4 included
+        // (which the Debian shell, built without STAT4, cannot make itself).
+        assert!(!a.tables["sqlite_stat4"].is_empty());
+        let (want, got) = (shell_dump(&orig), shell_dump(&restored));
         for (w, g) in want.lines().zip(got.lines()) {
             assert_eq!(
                 w, g,
@@ -1455,11 +1598,8 @@ mod tests {
             let counts = backup_native(&orig, &copy).unwrap();
             drop(conn);
 
-            assert_eq!(image(&orig), image(&copy));
-            assert_eq!(counts, real_counts(&orig, &counts));
-            assert_eq!(counts["log"], 6);
             let header = std::fs::read(&copy).unwrap();
-            assert_eq!((header[18], header[19]), (1, 1), "copy header says WAL");
+            assert_eq!((header[18], header[19]), (2, 2), "copy header says WAL");
             for suffix in ["-wal", "-shm", "-journal"] {
                 let mut side = copy.clone().into_os_string();
                 side.push(suffix);
@@ -1476,7 +1616,11 @@ mod tests {
             let journal: String = conn
                 .query_row("PRAGMA journal_mode", [], |r| r.get(0))
                 .unwrap();
-            assert_eq!(journal, "delete");
+            assert_eq!(journal, "wal");
+            drop(conn);
+            assert_eq!(image(&orig), image(&copy));
+            assert_eq!(counts, real_counts(&orig, &counts));
+            assert_eq!(counts["log"], 6);
         }
 
         // An existing empty file (an AtomicFile's .partial) is fine; a

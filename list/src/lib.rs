@@ -1,0 +1,609 @@
+//! lfb-list: the store's inventory.
+//!
+//! Replaces `ls` of the backup folder. One line per artifact, newest first,
+//! with what `ls` cannot tell: which environment, database and tag it
+//! belongs to, how old it is, and whether (and when) it last passed
+//! verification. On a terminal it prints a table with totals per
+//! environment and name; in a pipe it prints each artifact's record, so
+//! `lfb-list --tag hourly | lfb-verify` checks exactly what was listed.
+//!
+//! Listing reads every sidecar once into a small summary (serde picks out
+//! the few fields the table needs), so 100,000 artifacts list in well under
+//! a second and a few tens of MiB; the full record of an artifact is read
+//! again only when it is printed as a record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use lfb_core::chrono::{DateTime, NaiveDate, Utc};
+use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity, parse_duration_arg};
+use lfb_core::naming::{self, ArtifactName};
+use lfb_core::ndjson::RecordWriter;
+use lfb_core::store::{self, MIGRATIONS};
+use lfb_core::units::{format_duration, format_size};
+use lfb_core::{Error, Kind, Result, Store};
+use serde::Deserialize;
+
+/// The store's inventory: a table for people, records for pipes.
+#[derive(Parser, Debug)]
+#[command(
+    name = "lfb-list",
+    version,
+    about = "List the backup store's artifacts: a table for people, records for pipes",
+    long_about = "List the artifacts of the backup store, newest first: environment, name, \
+tag, kind, creation time, age, size, and the latest verification (passed, FAILED or never, \
+and when).\n\n\
+On a terminal the list is a table followed by totals per environment and name. When \
+stdout is not a terminal (a pipe, a file) each artifact's record is printed as one JSON \
+line instead, so the list feeds the other tools: lfb-list --tag hourly | lfb-verify.\n\n\
+Without --env every environment is listed. --env ENV lists the ENV folder and the \
+pre-migration backups of ENV in migrations/, as every lfb tool counts them. The store is \
+only read: a store or environment that does not exist is an error (exit 2), and filters \
+that match nothing say which values do exist.\n\n\
+Exit status: 0 listed (possibly nothing), 2 bad arguments or an unreadable store.",
+    after_help = "Examples:\n  \
+lfb-list                                   every artifact, newest first\n  \
+lfb-list -e prod --tag hourly --since 1d   yesterday's hourly prod backups\n  \
+lfb-list --unverified | lfb-verify         check what was never checked\n  \
+lfb-list --format json | jq -r 'select(.bytes < 10240) | .path'"
+)]
+pub struct Cli {
+    /// Only artifacts of this database / base name (as in the file name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Only artifacts with this tag (hourly, daily, pre-migration, …)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// Only this kind: db (database dumps) or full (archive bundles)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Option<KindArg>,
+
+    /// Only artifacts newer than this: an age (36h, 7d) or a date (2026-11-01)
+    #[arg(long, value_name = "AGE|DATE", value_parser = parse_since)]
+    pub since: Option<Since>,
+
+    /// Only artifacts whose latest verification passed
+    #[arg(long, conflicts_with_all = ["failed", "unverified"])]
+    pub verified: bool,
+
+    /// Only artifacts whose latest verification failed
+    #[arg(long, conflicts_with = "unverified")]
+    pub failed: bool,
+
+    /// Only artifacts never verified (no verify section in their sidecar)
+    #[arg(long)]
+    pub unverified: bool,
+
+    /// Output: table, json (one record per line) [default: table on a terminal, else json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Also show each artifact's path (table)
+    #[arg(short, long)]
+    pub long: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl ToolCli for Cli {
+    fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+}
+
+/// Kinds for `--kind`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindArg {
+    /// Database dumps
+    Db,
+    /// Archive bundles
+    Full,
+}
+
+/// Output formats for `--format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns and totals, for people
+    Table,
+    /// One JSON record per line, for pipes
+    Json,
+}
+
+/// `--since`: an age back from now, or a calendar date (UTC midnight).
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    Age(std::time::Duration),
+    Date(DateTime<Utc>),
+}
+
+fn parse_since(s: &str) -> std::result::Result<Since, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(Since::Date(
+            d.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        ));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::Date(t.with_timezone(&Utc)));
+    }
+    parse_duration_arg(s)
+        .map(Since::Age)
+        .map_err(|e| format!("{e} (or a date such as 2026-11-01)"))
+}
+
+/// What the listing keeps of one artifact.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub env: String,
+    pub name: String,
+    pub tag: String,
+    pub kind: Kind,
+    pub created: DateTime<Utc>,
+    pub bytes: Option<u64>,
+    pub verified: Verified,
+    /// The sidecar is missing: the record is derived from the file name.
+    pub derived: bool,
+}
+
+/// The latest verification of an artifact, as its sidecar remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    Never,
+    Passed(Option<DateTime<Utc>>),
+    Failed(Option<DateTime<Utc>>),
+}
+
+/// The fields of a sidecar the listing reads; everything else is skipped
+/// by serde without being built.
+#[derive(Deserialize, Default)]
+struct Sidecar {
+    env: Option<String>,
+    tag: Option<String>,
+    created_at: Option<String>,
+    bytes: Option<u64>,
+    verify: Option<VerifySection>,
+    error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct VerifySection {
+    ok: Option<bool>,
+    at: Option<String>,
+}
+
+fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    s.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Runs lfb-list.
+pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    let store = cli.store.store()?;
+    if !store.root().is_dir() {
+        return Err(Error::usage(format!(
+            "store '{}' does not exist (give --store DIR or set LFB_STORE; lfb-dump creates it)",
+            store.root().display()
+        )));
+    }
+    if let Some(tag) = &cli.tag {
+        lfb_core::cli::check_tag(tag)?;
+    }
+    let env = match &cli.store.env {
+        Some(e) => Some(store::resolve_env(Some(e))?),
+        None => None,
+    };
+    let all = inventory(&store)?;
+    if let Some(e) = &env {
+        check_env_exists(&store, &all, e)?;
+    }
+    let now = Utc::now();
+    let mut shown: Vec<&Entry> = all
+        .iter()
+        .filter(|a| keep(&cli, env.as_deref(), a, now))
+        .collect();
+    shown.sort_by(|a, b| b.created.cmp(&a.created).then(b.path.cmp(&a.path)));
+    if shown.is_empty() && !all.is_empty() {
+        explain_empty(&cli, &all, ui);
+    }
+    let table = match cli.format {
+        Some(f) => f == Format::Table,
+        None => std::io::stdout().is_terminal(),
+    };
+    if table {
+        print_table(&shown, now, cli.long);
+        print_totals(&shown);
+    } else {
+        print_records(&shown)?;
+        ui.debug(format!("{} artifacts listed", shown.len()));
+    }
+    Ok(0)
+}
+
+/// Every artifact of the store, in no particular order. Sidecars are read
+/// and parsed on every core (a store of 100,000 artifacts is mostly that).
+pub fn inventory(store: &Store) -> Result<Vec<Entry>> {
+    let folders = store.artifact_dirs()?;
+    let mut files: Vec<(String, usize)> = Vec::new();
+    for (i, (_, dir)) in folders.iter().enumerate() {
+        let entries = fs::read_dir(dir).map_err(|e| Error::io_path("read", dir, e))?;
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_file()).unwrap_or(false)
+                && let Ok(file) = e.file_name().into_string()
+                && !file.ends_with(".json")
+                && !file.ends_with(lfb_core::fsutil::PARTIAL_SUFFIX)
+            {
+                files.push((file, i));
+            }
+        }
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let folders = &folders;
+    let parts: Vec<Result<Vec<Entry>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = files
+            .chunks_mut(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut out = Vec::with_capacity(part.len());
+                    for (file, i) in part {
+                        let file = std::mem::take(file);
+                        let Some(name) = ArtifactName::parse(&file) else {
+                            continue;
+                        };
+                        let (folder, dir) = &folders[*i];
+                        out.push(entry(dir.join(&file), name, folder)?);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a listing thread panicked"))
+            .collect()
+    });
+    drop(files);
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+fn entry(path: PathBuf, name: ArtifactName, folder: &str) -> Result<Entry> {
+    let sidecar = store::sidecar_path(&path);
+    let (side, has_sidecar): (Sidecar, bool) = match fs::read(&sidecar) {
+        Ok(text) => (
+            serde_json::from_slice(&text)
+                .map_err(|e| Error::input(format!("sidecar '{}': {e}", sidecar.display())))?,
+            true,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Sidecar::default(), false),
+        Err(e) => return Err(Error::io_path("read", &sidecar, e)),
+    };
+    let bytes = side
+        .bytes
+        .or_else(|| fs::metadata(&path).ok().map(|m| m.len()));
+    let verified = match &side.verify {
+        None => Verified::Never,
+        Some(v) if v.ok == Some(true) => Verified::Passed(parse_time(v.at.as_deref())),
+        Some(v) => Verified::Failed(parse_time(v.at.as_deref())),
+    };
+    let verified = if side.error.is_some() {
+        Verified::Failed(None)
+    } else {
+        verified
+    };
+    Ok(Entry {
+        env: store::env_of(folder, side.env.as_deref()).to_string(),
+        tag: side.tag.unwrap_or_else(|| name.tag.clone()),
+        created: parse_time(side.created_at.as_deref()).unwrap_or(name.time),
+        name: name.name,
+        kind: name.kind,
+        bytes,
+        verified,
+        derived: !has_sidecar,
+        path,
+    })
+}
+
+/// `--env ENV` must name an environment the store has.
+fn check_env_exists(store: &Store, all: &[Entry], env: &str) -> Result<()> {
+    if store.root().join(env).is_dir() || all.iter().any(|a| a.env == env) {
+        return Ok(());
+    }
+    let mut envs: BTreeSet<String> = all.iter().map(|a| a.env.clone()).collect();
+    for (folder, _) in store.artifact_dirs()? {
+        if folder != MIGRATIONS {
+            envs.insert(folder);
+        }
+    }
+    let have = if envs.is_empty() {
+        "none yet".to_string()
+    } else {
+        envs.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    Err(Error::usage(format!(
+        "no environment '{env}' in store '{}' (it has: {have})",
+        store.root().display()
+    )))
+}
+
+fn keep(cli: &Cli, env: Option<&str>, a: &Entry, now: DateTime<Utc>) -> bool {
+    let since = match cli.since {
+        Some(Since::Age(d)) => {
+            Some(now - lfb_core::chrono::Duration::from_std(d).unwrap_or_default())
+        }
+        Some(Since::Date(t)) => Some(t),
+        None => None,
+    };
+    env.is_none_or(|e| a.env == e)
+        && cli.name.as_deref().is_none_or(|n| a.name == n)
+        && cli.tag.as_deref().is_none_or(|t| a.tag == t)
+        && cli.kind.is_none_or(|k| {
+            a.kind
+                == match k {
+                    KindArg::Db => Kind::Db,
+                    KindArg::Full => Kind::Full,
+                }
+        })
+        && since.is_none_or(|s| a.created >= s)
+        && (!cli.verified || matches!(a.verified, Verified::Passed(_)))
+        && (!cli.failed || matches!(a.verified, Verified::Failed(_)))
+        && (!cli.unverified || a.verified == Verified::Never)
+}
+
+/// When filters match nothing, say which filter and what values exist, so
+/// `--tag hourlyy` is not a silent empty success.
+fn explain_empty(cli: &Cli, all: &[Entry], ui: &Ui) {
+    let values = |f: fn(&Entry) -> &str| -> String {
+        let set: BTreeSet<&str> = all.iter().map(f).collect();
+        set.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    if let Some(t) = &cli.tag
+        && !all.iter().any(|a| &a.tag == t)
+    {
+        ui.warn(format!(
+            "no artifact has tag '{t}' (tags in the store: {})",
+            values(|a| &a.tag)
+        ));
+    } else if let Some(n) = &cli.name
+        && !all.iter().any(|a| &a.name == n)
+    {
+        ui.warn(format!(
+            "no artifact is named '{n}' (names in the store: {})",
+            values(|a| &a.name)
+        ));
+    } else {
+        ui.warn("no artifact matches all of the filters given");
+    }
+}
+
+fn verified_cell(v: &Verified, now: DateTime<Utc>) -> String {
+    let ago = |t: &Option<DateTime<Utc>>| match t {
+        Some(t) => format!(" {} ago", age(now, *t)),
+        None => String::new(),
+    };
+    match v {
+        Verified::Never => "never".into(),
+        Verified::Passed(t) => format!("ok{}", ago(t)),
+        Verified::Failed(t) => format!("FAILED{}", ago(t)),
+    }
+}
+
+fn age(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    match (now - t).to_std() {
+        Ok(d) => format_duration(std::time::Duration::from_secs(d.as_secs())),
+        Err(_) => "future".into(),
+    }
+}
+
+const HEADER: [&str; 8] = [
+    "ENV",
+    "NAME",
+    "TAG",
+    "KIND",
+    "CREATED (UTC)",
+    "AGE",
+    "SIZE",
+    "VERIFIED",
+];
+
+fn row(a: &Entry, now: DateTime<Utc>, long: bool) -> Vec<String> {
+    let mut line = vec![
+        a.env.clone(),
+        a.name.clone(),
+        a.tag.clone(),
+        a.kind.as_str().to_string(),
+        a.created.format("%Y-%m-%d %H:%M:%S").to_string(),
+        age(now, a.created),
+        a.bytes.map(format_size).unwrap_or_else(|| "?".into()),
+        verified_cell(&a.verified, now),
+    ];
+    if long {
+        line.push(a.path.display().to_string());
+    }
+    line
+}
+
+/// The table, streamed: one pass for the column widths, one to print, so
+/// memory does not grow with a copy of every cell.
+fn print_table(rows: &[&Entry], now: DateTime<Utc>, long: bool) {
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.len()).collect();
+    for a in rows {
+        for (i, cell) in row(a, now, long).iter().enumerate() {
+            match widths.get_mut(i) {
+                Some(w) => *w = (*w).max(cell.chars().count()),
+                None => widths.push(cell.chars().count()),
+            }
+        }
+    }
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+    let _ = write_row(&mut out, &header, &widths);
+    for a in rows {
+        if write_row(&mut out, &row(a, now, long), &widths).is_err() {
+            return; // the reader went away (| head)
+        }
+    }
+    let _ = out.flush();
+}
+
+fn write_row(
+    out: &mut impl std::io::Write,
+    cells: &[String],
+    widths: &[usize],
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, c) in cells.iter().enumerate() {
+        if i + 1 == cells.len() {
+            line.push_str(c);
+        } else {
+            line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+fn print_columns(lines: &[Vec<String>]) {
+    let cols = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            lines
+                .iter()
+                .filter_map(|l| l.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = write_row(&mut out, line, &widths);
+    }
+}
+
+/// Totals per environment and name: count, size, newest, how many verified.
+fn print_totals(rows: &[&Entry]) {
+    if rows.is_empty() {
+        println!("no artifacts");
+        return;
+    }
+    #[derive(Default)]
+    struct Total {
+        count: usize,
+        bytes: u64,
+        verified: usize,
+        failed: usize,
+    }
+    let mut totals: BTreeMap<(&str, &str), Total> = BTreeMap::new();
+    for a in rows {
+        let t = totals.entry((&a.env, &a.name)).or_default();
+        t.count += 1;
+        t.bytes += a.bytes.unwrap_or(0);
+        match a.verified {
+            Verified::Passed(_) => t.verified += 1,
+            Verified::Failed(_) => t.failed += 1,
+            Verified::Never => {}
+        }
+    }
+    let all_bytes: u64 = totals.values().map(|t| t.bytes).sum();
+    let mut lines = vec![vec![String::new()]];
+    lines.push(
+        ["ENV", "NAME", "ARTIFACTS", "SIZE", "VERIFIED", "FAILED"]
+            .map(String::from)
+            .to_vec(),
+    );
+    for ((env, name), t) in &totals {
+        lines.push(vec![
+            env.to_string(),
+            name.to_string(),
+            t.count.to_string(),
+            format_size(t.bytes),
+            t.verified.to_string(),
+            t.failed.to_string(),
+        ]);
+    }
+    lines.push(vec![
+        "total".into(),
+        String::new(),
+        rows.len().to_string(),
+        format_size(all_bytes),
+        totals
+            .values()
+            .map(|t| t.verified)
+            .sum::<usize>()
+            .to_string(),
+        totals.values().map(|t| t.failed).sum::<usize>().to_string(),
+    ]);
+    print_columns(&lines);
+}
+
+#[derive(Deserialize)]
+struct PathOnly {
+    path: Option<String>,
+}
+
+/// The record line of an artifact straight from its one-line sidecar, with
+/// `path` set to where the artifact is now, without building the record:
+/// the sidecar as it is when its `path` is current (the usual case), else
+/// with its one `"path":"…"` member replaced. `None` when the sidecar is not
+/// that simple (several lines, the same `path` string elsewhere too): the
+/// caller then parses it whole.
+fn sidecar_line(artifact: &Path) -> Option<String> {
+    let text = fs::read_to_string(store::sidecar_path(artifact)).ok()?;
+    let text = text.trim_end();
+    if text.contains('\n') {
+        return None;
+    }
+    let stored = serde_json::from_str::<PathOnly>(text).ok()?.path?;
+    let now = artifact.to_str()?;
+    if stored == now {
+        return Some(text.to_string());
+    }
+    let needle = format!("\"path\":{}", serde_json::to_string(&stored).ok()?);
+    let with = format!("\"path\":{}", serde_json::to_string(now).ok()?);
+    (text.matches(&needle).count() == 1).then(|| text.replacen(&needle, &with, 1))
+}
+
+/// Prints each listed artifact's full record (its sidecar, or what its
+/// name tells), newest first.
+fn print_records(rows: &[&Entry]) -> Result<()> {
+    let mut out = RecordWriter::new();
+    for a in rows {
+        if !a.derived
+            && let Some(line) = sidecar_line(&a.path)
+        {
+            out.write_value(&line)?;
+            continue;
+        }
+        let file = a
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let folder = a
+            .path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = naming::ArtifactName::parse(&file).expect("listed names parse");
+        let (record, _) = store::load_record(&a.path, &name, &folder)?;
+        out.write(&record)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    lfb_core::cli::main(lfb_list::run)
+}

@@ -1,0 +1,359 @@
+//! lfb-list: the inventory of a store built file by file (artifacts with
+//! and without sidecars, verified, failed and never verified, several
+//! environments, names and tags, migrations/), listed as a table and as
+//! records, with every filter, and the errors that name what is wrong.
+
+use assert_cmd::Command;
+use clap::CommandFactory;
+use lfb_core::chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn list(store: &Path) -> Command {
+    let mut c = Command::cargo_bin("lfb-list").unwrap();
+    c.env_remove("LFB_STORE")
+        .env_remove("LFB_ENV")
+        .env_remove("LEDGER_ENV")
+        .arg("--store")
+        .arg(store);
+    c
+}
+
+/// Writes an artifact (a few bytes) and, when `sidecar` is given, its
+/// sidecar with `path`, `id` and `bytes` filled in.
+fn artifact(store: &Path, folder: &str, file: &str, sidecar: Option<Value>) {
+    let dir = store.join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    std::fs::write(&path, b"0123456789").unwrap();
+    if let Some(mut s) = sidecar {
+        s["path"] = json!(path.to_string_lossy());
+        s["bytes"] = json!(10);
+        std::fs::write(dir.join(format!("{file}.json")), s.to_string()).unwrap();
+    }
+}
+
+fn stamp(hours_ago: i64) -> (String, String) {
+    let t = Utc::now() - Duration::hours(hours_ago);
+    (
+        t.format("%Y%m%dT%H%M%SZ").to_string(),
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+fn record(env: &str, tag: &str, created: &str, verify: Option<bool>) -> Value {
+    let mut r = json!({"schema":"lfb/1","kind":"db","env":env,"tag":tag,
+        "created_at":created,"format":"sql+gzip","sha256":"00"});
+    if let Some(ok) = verify {
+        r["verify"] = json!({"at": created, "ok": ok, "checks": []});
+    }
+    r
+}
+
+/// dev: shop hourly x3 (verified, failed, never), blog daily (no sidecar,
+/// legacy name); prod: shop hourly; migrations/: a prod pre-migration dump.
+fn sample_store() -> tempfile::TempDir {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    for (h, v) in [(1, Some(true)), (2, Some(false)), (3, None)] {
+        let (st, c) = stamp(h);
+        let f = format!("shop_db_hourly_{st}.sql.gz");
+        artifact(s, "dev", &f, Some(record("dev", "hourly", &c, v)));
+    }
+    let (st, c) = stamp(30);
+    artifact(
+        s,
+        "prod",
+        &format!("shop_db_hourly_{st}.sql.gz"),
+        Some(record("prod", "hourly", &c, Some(true))),
+    );
+    let (st, c) = stamp(50);
+    artifact(
+        s,
+        "migrations",
+        &format!("shop_db_pre-migration_{st}.sql.gz"),
+        Some(record("prod", "pre-migration", &c, None)),
+    );
+    artifact(s, "dev", "blog_backup_20200101_120000.sql.gz", None);
+    // Not artifacts: never listed.
+    std::fs::write(s.join("dev/notes.txt"), "x").unwrap();
+    std::fs::write(
+        s.join("dev/shop_db_hourly_20200101T000000Z.sql.gz.partial"),
+        "x",
+    )
+    .unwrap();
+    std::fs::create_dir_all(s.join("logs")).unwrap();
+    store
+}
+
+fn records(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stdout line is JSON"))
+        .collect()
+}
+
+fn ids(cmd: &mut Command) -> Vec<String> {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    records(&out)
+        .iter()
+        .map(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn pipe_gets_every_artifact_record_newest_first() {
+    let store = sample_store();
+    let out = list(store.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let recs = records(&out);
+    assert_eq!(recs.len(), 6, "{recs:?}");
+    let times: Vec<&str> = recs
+        .iter()
+        .map(|r| r["created_at"].as_str().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+    // Sidecar records come whole (unknown fields too); the legacy file gets
+    // a derived record.
+    assert!(recs.iter().any(|r| r["sha256"] == "00"));
+    let legacy = recs
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().contains("blog_backup"))
+        .unwrap();
+    assert_eq!(legacy["derived"], true);
+    assert_eq!(legacy["tag"], "hourly");
+}
+
+#[test]
+fn filters() {
+    let store = sample_store();
+    let s = store.path();
+    assert_eq!(ids(list(s).args(["-e", "dev"])).len(), 4);
+    // prod covers prod/ and its pre-migration dumps in migrations/.
+    let prod = ids(list(s).args(["-e", "prod"]));
+    assert_eq!(prod.len(), 2, "{prod:?}");
+    assert!(prod.iter().any(|f| f.contains("pre-migration")));
+    assert_eq!(ids(list(s).args(["--name", "blog"])).len(), 1);
+    assert_eq!(ids(list(s).args(["--tag", "hourly", "-e", "dev"])).len(), 4);
+    assert_eq!(ids(list(s).args(["--tag", "pre-migration"])).len(), 1);
+    assert_eq!(ids(list(s).args(["--kind", "full"])).len(), 0);
+    assert_eq!(ids(list(s).args(["--verified"])).len(), 2);
+    assert_eq!(ids(list(s).args(["--failed"])).len(), 1);
+    assert_eq!(ids(list(s).args(["--unverified"])).len(), 3);
+    assert_eq!(
+        ids(list(s).args(["--since", "150m", "-e", "dev", "--name", "shop"])).len(),
+        2
+    );
+    assert_eq!(ids(list(s).args(["--since", "2021-01-01"])).len(), 5);
+}
+
+#[test]
+fn table_for_people() {
+    let store = sample_store();
+    let out = list(store.path())
+        .args(["--format", "table"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("ENV") && lines[0].contains("VERIFIED"),
+        "{text}"
+    );
+    // Newest first: the 1-hour-old verified dev dump, then the failed one.
+    assert!(
+        lines[1].starts_with("dev") && lines[1].contains(" ok "),
+        "{text}"
+    );
+    assert!(lines[2].contains("FAILED"), "{text}");
+    assert!(lines[3].contains("never"), "{text}");
+    // Totals per environment and name.
+    assert!(
+        text.lines().any(|l| l.starts_with("dev")
+            && l.contains("shop")
+            && l.split_whitespace().nth(2) == Some("3")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("total") && l.split_whitespace().nth(1) == Some("6")),
+        "{text}"
+    );
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let store = sample_store();
+    let out = list(store.path())
+        .args(["-e", "production"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no environment 'production'") && err.contains("dev, prod"),
+        "{err}"
+    );
+
+    let out = list(Path::new("/nonexistent/store"))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'/nonexistent/store' does not exist"), "{err}");
+    assert!(
+        !Path::new("/nonexistent/store").exists(),
+        "a reading tool creates nothing"
+    );
+
+    let out = list(store.path())
+        .args(["--tag", "hourlyy"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no artifact has tag 'hourlyy'") && err.contains("hourly, pre-migration"),
+        "{err}"
+    );
+
+    list(store.path())
+        .args(["--tag", "Hourly"])
+        .assert()
+        .code(2);
+    list(store.path())
+        .args(["--since", "yesterday"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn malformed_sidecar_is_named() {
+    let store = sample_store();
+    let bad = store
+        .path()
+        .join("dev/zz_db_hourly_20260101T000000Z.sql.gz");
+    std::fs::write(&bad, "x").unwrap();
+    std::fs::write(
+        store
+            .path()
+            .join("dev/zz_db_hourly_20260101T000000Z.sql.gz.json"),
+        "{not json",
+    )
+    .unwrap();
+    let out = list(store.path()).assert().code(2).get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("zz_db_hourly_20260101T000000Z.sql.gz.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn listed_records_feed_lfb_verify() {
+    // A real dump, listed and piped into lfb-verify: the record it checks is
+    // the one lfb-list printed.
+    let store = tempfile::tempdir().unwrap();
+    let dump = Command::cargo_bin("lfb-dump")
+        .unwrap()
+        .env("HOME", store.path())
+        .args(["--demo", "--tag", "hourly", "--store"])
+        .arg(store.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let made = &records(&dump)[0];
+    let listed = list(store.path())
+        .args(["--tag", "hourly"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(&records(&listed)[0]["sha256"], &made["sha256"]);
+    let verified = Command::cargo_bin("lfb-verify")
+        .unwrap()
+        .env_remove("LFB_STORE")
+        .write_stdin(listed)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = &records(&verified)[0];
+    assert_eq!(v["verify"]["ok"], true, "{v}");
+    assert_eq!(v["id"], made["id"]);
+}
+
+#[test]
+fn help_version_and_man_page() {
+    let help = Command::cargo_bin("lfb-list")
+        .unwrap()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(help).unwrap();
+    for flag in [
+        "--tag <TAG>",
+        "--since <AGE|DATE>",
+        "--verified",
+        "--format <FORMAT>",
+        "--env <ENV>",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    Command::cargo_bin("lfb-list")
+        .unwrap()
+        .arg("--version")
+        .assert()
+        .success();
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    lfb_core::cli::check_man_page(lfb_list::Cli::command(), ws).unwrap();
+}
+
+#[test]
+fn a_moved_store_lists_where_artifacts_are_now() {
+    // Sidecars remember the path an artifact was written at; after the store
+    // folder moved (a new machine, a restored copy), records say where the
+    // artifact is now.
+    let old = sample_store();
+    let new = tempfile::tempdir().unwrap();
+    let moved = new.path().join("store");
+    std::fs::rename(old.path(), &moved).unwrap();
+    let out = list(&moved).assert().success().get_output().stdout.clone();
+    let recs = records(&out);
+    assert_eq!(recs.len(), 6);
+    for r in &recs {
+        let p = r["path"].as_str().unwrap();
+        assert!(p.starts_with(&moved.display().to_string()), "{p}");
+        assert!(Path::new(p).is_file(), "{p}");
+    }
+    // Everything else is the sidecar as written.
+    assert!(recs.iter().filter(|r| r["sha256"] == "00").count() == 5);
+}
