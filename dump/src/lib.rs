@@ -163,7 +163,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             let mut rec = Record::failure(Kind::Db, &env, &cli.tag, &e.line());
             rec.set(
                 "error",
-                serde_json::json!({"message": e.line(), "exit_code": e.exit_code()}),
+                serde_json::json!({"tool": ui.tool(), "message": e.line(), "exit_code": e.exit_code()}),
             );
             out.write(&rec)?;
             if cli.output.is_none() && store.root().is_dir() {

@@ -108,7 +108,7 @@ fn verify_and_restore_use_the_prefix_from_the_record_or_their_flag() {
     std::fs::write(&log, "").unwrap();
     let restored = run_with_input(
         lfb("lfb-restore")
-            .args(["--yes", "--no-safety-backup"])
+            .args(["--yes", "--no-safety-backup", "--from", "ledger"])
             .arg(pg.url("copy")),
         &verified.stdout,
     );

@@ -65,7 +65,9 @@ fn the_issue_pipeline_without_database_url_deletes_nothing() {
         out.stdout
     );
     let msg = recs[0]["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("required arguments"), "{msg}");
+    // clap's "required arguments … <DATABASE>", or "no database to dump"
+    // when a config file could have named one.
+    assert!(msg.to_lowercase().contains("database"), "{msg}");
     assert_eq!(recs[0]["error"]["tool"], "lfb-dump");
     assert!(out.stderr.contains("not pruning"), "{}", out.stderr);
 }
@@ -102,7 +104,7 @@ fn an_invalid_tag_upstream_deletes_nothing() {
 fn usage_errors_and_missing_configuration_print_a_failure_record() {
     let st = store();
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
-        ("lfb-dump", vec![], "required arguments"),
+        ("lfb-dump", vec![], "atabase"),
         (
             "lfb-dump",
             vec!["--tag", "Hourly", "x.sqlite3"],
