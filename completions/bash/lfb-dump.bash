@@ -23,7 +23,7 @@ _lfb__dump() {
 
     case "${cmd}" in
         lfb__dump)
-            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --demo --store --env --config-file --quiet --verbose --help --version"
+            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --globals --role-passwords --demo --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

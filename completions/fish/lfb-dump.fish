@@ -11,6 +11,8 @@ complete -c lfb-dump -l exec -d 'Run the PostgreSQL client programs through a co
 complete -c lfb-dump -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-dump -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-dump -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
+complete -c lfb-dump -l globals -d 'PostgreSQL: also dump the server\'s roles and tablespaces'
+complete -c lfb-dump -l role-passwords -d 'With --globals: keep the roles\' password hashes in the artifact'
 complete -c lfb-dump -l demo -d 'Dump a small built-in sample SQLite database (to try lfb out)'
 complete -c lfb-dump -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb-dump -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'

@@ -17,6 +17,7 @@ complete -c lfb-restore -l dry-run -d 'Show which backup would be restored, from
 complete -c lfb-restore -s y -l yes -d 'Do not ask, outside production (needed when not on a terminal); never enough for a production restore'
 complete -c lfb-restore -l no-safety-backup -d 'Skip the safety backup of the target (not recommended)'
 complete -c lfb-restore -l files-only -d 'Full archives: restore only the files (with --files-to), no database'
+complete -c lfb-restore -l globals -d 'Restore an `lfb-dump --globals` artifact: roles and tablespaces'
 complete -c lfb-restore -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb-restore -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb-restore -s h -l help -d 'Print help (see more with \'--help\')'

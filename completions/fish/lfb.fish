@@ -57,6 +57,8 @@ complete -c lfb -n "__fish_lfb_using_subcommand dump" -l exec -d 'Run the Postgr
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l globals -d 'PostgreSQL: also dump the server\'s roles and tablespaces'
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l role-passwords -d 'With --globals: keep the roles\' password hashes in the artifact'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l demo -d 'Dump a small built-in sample SQLite database (to try lfb out)'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
@@ -138,6 +140,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -l dry-run -d 'Show whi
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s y -l yes -d 'Do not ask, outside production (needed when not on a terminal); never enough for a production restore'
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l no-safety-backup -d 'Skip the safety backup of the target (not recommended)'
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l files-only -d 'Full archives: restore only the files (with --files-to), no database'
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l globals -d 'Restore an `lfb-dump --globals` artifact: roles and tablespaces'
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'

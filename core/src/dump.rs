@@ -149,12 +149,36 @@ impl Sink {
 /// Runs one dump and returns its record. The artifact exists under its
 /// final name only if this returns `Ok`.
 pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
+    dump_any(req, None, ui)
+}
+
+/// Dumps a PostgreSQL server's globals (roles without their passwords
+/// unless `passwords`, tablespaces) with `pg_dumpall --globals-only` into
+/// an artifact of its own: named `{name}-globals_db_{tag}_{time}.sql.gz`,
+/// always plain SQL, its record's `source.globals` true. `lfb-restore
+/// --globals` restores it.
+pub fn dump_globals(req: &DumpRequest, passwords: bool, ui: &Ui) -> Result<Record> {
+    if !matches!(req.database, Database::Postgres(_)) {
+        return Err(Error::usage("--globals is for PostgreSQL servers"));
+    }
+    dump_any(req, Some(passwords), ui)
+}
+
+/// Suffix of the base name of a globals artifact.
+pub const GLOBALS_SUFFIX: &str = "-globals";
+
+fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record> {
     let started = Instant::now();
     let created_at = Utc::now()
         .duration_trunc(chrono::Duration::seconds(1))
         .unwrap_or_else(|_| Utc::now());
     let engine = req.database.engine();
-    let (format, ext) = format_and_ext(engine, req.format, req.compress)?;
+    let req_format = if globals.is_some() {
+        Format::Sql
+    } else {
+        req.format
+    };
+    let (format, ext) = format_and_ext(engine, req_format, req.compress)?;
 
     // Where it goes; a store that cannot be written stops us before the
     // database is touched.
@@ -172,12 +196,23 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
                 pg.database(),
                 postgres::describe_clients(&pg.clients)
             ));
-            let name = pg.database().to_string();
-            let path = first_choice(req, &dir, &name, ext, created_at);
+            let name = match globals {
+                Some(_) => format!(
+                    "{}{GLOBALS_SUFFIX}",
+                    req.name
+                        .clone()
+                        .unwrap_or_else(|| naming::sanitize_name(pg.database()))
+                ),
+                None => pg.database().to_string(),
+            };
+            let path = first_choice(req, &dir, &name, ext, created_at, globals.is_some());
             let file = AtomicFile::create(&path).map_err(Error::at_start)?;
-            let gz = req.format == Format::Sql && req.compress == Compress::Gzip;
+            let gz = req_format == Format::Sql && req.compress == Compress::Gzip;
             let mut sink = Sink::new(file, gz, req.level);
             let stats = match req.format {
+                _ if globals.is_some() => {
+                    pg.dump_globals(sink.writer(), globals == Some(true), &mut progress)?
+                }
                 Format::Custom => {
                     let level = if req.compress == Compress::Gzip {
                         req.level
@@ -218,7 +253,7 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
                 )));
             }
             let name = req.database.name().unwrap_or_else(|| "db".into());
-            let path = first_choice(req, &dir, &name, ext, created_at);
+            let path = first_choice(req, &dir, &name, ext, created_at, false);
             let file = AtomicFile::create(&path).map_err(Error::at_start)?;
             let gz = req.compress == Compress::Gzip;
             let mut sink = Sink::new(file, gz, req.level);
@@ -280,10 +315,11 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
     }
 
     // Publish: pick a free name under the lock, rename, write the sidecar.
-    let name = req
-        .name
-        .clone()
-        .unwrap_or_else(|| naming::sanitize_name(&name_default));
+    let name = match (&req.name, globals) {
+        (_, Some(_)) => name_default.clone(),
+        (Some(n), None) => n.clone(),
+        (None, None) => naming::sanitize_name(&name_default),
+    };
     // The sidecar is written before the artifact appears, both under the
     // lock: no other run ever sees the artifact without its record.
     let build_record = |final_path: &Path| {
@@ -305,6 +341,9 @@ pub fn dump(req: &DumpRequest, ui: &Ui) -> Result<Record> {
         if let (Database::Sqlite(p), Some(m)) = (&req.database, source.as_object_mut()) {
             let real = fs::canonicalize(p).unwrap_or_else(|_| p.clone());
             m.insert("path".into(), json!(real.to_string_lossy()));
+        }
+        if globals.is_some() {
+            source["globals"] = json!(true);
         }
         record.set("source", source);
         // The prefix travels down the pipeline (lfb-verify --restore-test
@@ -382,14 +421,15 @@ fn first_choice(
     default_name: &str,
     ext: &str,
     t: chrono::DateTime<Utc>,
+    globals: bool,
 ) -> PathBuf {
     if let Some(o) = &req.output {
         return o.clone();
     }
-    let name = req
-        .name
-        .clone()
-        .unwrap_or_else(|| naming::sanitize_name(default_name));
+    let name = match &req.name {
+        Some(n) if !globals => n.clone(),
+        _ => naming::sanitize_name(default_name),
+    };
     // A unique suffix keeps two concurrent runs from sharing a partial file.
     let mut p = dir.join(artifact_name(&name, &req.tag, t, ext).file_name());
     if fsutil::partial_path(&p).exists() {

@@ -27,6 +27,7 @@ pub mod store;
 pub mod sys;
 pub mod units;
 pub mod verify;
+pub mod watchdog;
 
 pub use error::{Error, Result};
 // Re-exported so tools use the same chrono as the records they read, without

@@ -2,8 +2,9 @@
 //! `lfb-verify --restore-test` and `lfb-restore` share.
 //!
 //! Artifacts are read as streams (decompressed on the fly), never whole into
-//! memory. Any SQL error fails the load: `psql` runs with `ON_ERROR_STOP`,
-//! `pg_restore` with `--exit-on-error`, SQLite statements one at a time.
+//! memory. Any SQL error fails the load: `psql` runs with `ON_ERROR_STOP`
+//! in a transaction that lfb alone commits (see [`psql_transaction`]),
+//! SQLite statements run one at a time.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -12,7 +13,8 @@ use std::process::Stdio;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::engine::postgres::{Postgres, capture_stderr, first_error_line};
+use crate::engine::pgscript::{self, ScriptFilter};
+use crate::engine::postgres::{Postgres, TableCounts, capture_stderr, first_error_line};
 use crate::error::{Error, IoContext, Result};
 
 /// True for record formats that are gzip streams.
@@ -31,12 +33,13 @@ pub fn open_decoded(path: &Path, format: &str) -> Result<Box<dyn Read + Send>> {
     })
 }
 
-/// Loads a plain SQL dump into `db` with psql, in one transaction, stopping
-/// at the first error. `prelude` runs first in the same transaction.
+/// Loads a plain SQL dump into `db` with psql, in one transaction that
+/// commits only once the whole dump ran (see [`psql_transaction`]).
+/// `prelude` runs first in the same transaction.
 pub fn psql_load(pg: &Postgres, db: &str, prelude: &str, sql: &mut dyn Read) -> Result<()> {
     psql_transaction(pg, db, prelude, |mut input| {
         match io::copy(sql, &mut input) {
-            Ok(_) => Ok(Decision::Commit(input)),
+            Ok(_) => Ok(Decision::Commit(input, None)),
             // psql stopped reading: its own error says why.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 Ok(Decision::RollBack("psql stopped reading".into()))
@@ -46,26 +49,54 @@ pub fn psql_load(pg: &Postgres, db: &str, prelude: &str, sql: &mut dyn Read) -> 
     })
 }
 
-/// Restores a custom-format archive into `db` with pg_restore, in one
-/// transaction, stopping at the first error.
-pub fn pg_restore_load(pg: &Postgres, db: &str, archive: &Path, extra: &[&str]) -> Result<()> {
-    let mut cmd = pg.command("pg_restore");
-    cmd.args(["--exit-on-error", "--single-transaction", "-d", db]);
-    cmd.args(extra);
-    cmd.arg(archive);
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
-        Error::unavailable(format!(
-            "cannot run pg_restore: {}",
-            crate::error::describe_io(&e)
-        ))
-    })?;
-    if !out.status.success() {
-        return Err(Error::failed(format!(
-            "pg_restore failed: {}",
-            first_error_line(&String::from_utf8_lossy(&out.stderr))
-        )));
-    }
-    Ok(())
+/// Restores a custom-format archive into `db`: pg_restore turns it into a
+/// SQL script (no connection of its own) that runs through the same
+/// protocol as a plain dump ([`psql_transaction`]); the transaction commits
+/// only if pg_restore read the whole archive without error and the row
+/// counts match `expect` (when given).
+pub fn pg_custom_load(
+    pg: &Postgres,
+    db: &str,
+    prelude: &str,
+    archive: &Path,
+    expect: Option<&TableCounts>,
+) -> Result<()> {
+    psql_transaction(pg, db, prelude, |mut input| {
+        let mut cmd = pg.clients.command("pg_restore");
+        cmd.arg("--file=-").arg(archive);
+        crate::sys::die_with_parent(&mut cmd);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::unavailable(format!(
+                    "cannot run pg_restore: {}",
+                    crate::error::describe_io(&e)
+                ))
+            })?;
+        let err_thread = capture_stderr(&mut child);
+        let mut stdout = child.stdout.take().expect("piped");
+        let copied = io::copy(&mut stdout, &mut input);
+        if copied.is_err() {
+            let _ = child.kill();
+        }
+        drop(stdout);
+        let status = child.wait().context("cannot wait for pg_restore")?;
+        let err = err_thread.join().unwrap_or_default();
+        if !status.success() {
+            return Ok(Decision::RollBack(format!(
+                "pg_restore cannot read {}: {}",
+                archive.display(),
+                first_error_line(&err)
+            )));
+        }
+        match copied {
+            Ok(_) => Ok(Decision::Commit(input, expect.cloned())),
+            Err(e) => Ok(Decision::RollBack(format!("psql stopped reading: {e}"))),
+        }
+    })
 }
 
 /// Loads a SQLite SQL dump into a new database file, statement by statement
@@ -113,19 +144,26 @@ pub fn sqlite_load(db: &Path, sql: &mut dyn Read) -> Result<()> {
 
 /// What a feeder decided once it wrote the script.
 pub enum Decision {
-    /// Close psql's input: it commits the transaction.
-    Commit(Box<dyn Write + Send>),
+    /// Everything was written and checked: compare the row counts (when
+    /// given) inside the transaction, then COMMIT.
+    Commit(Box<dyn Write + Send>, Option<TableCounts>),
     /// Kill psql before it sees the end of its input: PostgreSQL rolls the
     /// transaction back. The reason is reported.
     RollBack(String),
 }
 
-/// Runs a script in one transaction that commits only if `feed` says so.
+/// Runs a script in one transaction that commits only if `feed` says so
+/// and every check passed.
 ///
-/// psql (`--single-transaction`, `ON_ERROR_STOP`) commits when its input
-/// ends, so the input is held open until `feed` has written everything and
-/// decided: a script whose source turned out truncated or corrupt halfway is
-/// never committed, even though psql already ran its first statements.
+/// psql runs with `ON_ERROR_STOP` and *without* `--single-transaction`, so
+/// it never commits by itself when its input ends. lfb sends `BEGIN` and a
+/// commit guard first ([`pgscript::prologue`]), then `prelude`, then what
+/// `feed` writes (through [`ScriptFilter`]), and only when `feed` decided to
+/// commit the row-count check and `COMMIT` ([`pgscript::epilogue`]). An input
+/// cut off anywhere before that (lfb killed by any signal, a stream found
+/// truncated or corrupt half-way) leaves an open transaction that
+/// PostgreSQL rolls back when psql disconnects; psql itself dies with lfb
+/// ([`crate::sys::die_with_parent`]).
 pub fn psql_transaction(
     pg: &Postgres,
     db: &str,
@@ -133,18 +171,11 @@ pub fn psql_transaction(
     feed: impl FnOnce(Box<dyn Write + Send>) -> Result<Decision>,
 ) -> Result<()> {
     let mut cmd = pg.command("psql");
-    cmd.args([
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "--single-transaction",
-        "-d",
-        db,
-    ]);
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db]);
+    crate::sys::die_with_parent(&mut cmd);
     let mut child = cmd
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
@@ -155,15 +186,45 @@ pub fn psql_transaction(
         })?;
     // Bounded: a long restore may print many notices.
     let err_thread = capture_stderr(&mut child);
-    let mut stdin = child.stdin.take().expect("piped");
-    let decision = match stdin.write_all(prelude.as_bytes()) {
-        Ok(()) => feed(Box::new(stdin)),
+    let out_thread = capture_tail(child.stdout.take().expect("piped"));
+    let marker = format!(
+        "lfb-committed-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    // SIGINT/SIGTERM/SIGHUP while the script is written: psql is killed
+    // before lfb exits, so it can never run a COMMIT (on Linux it would die
+    // with lfb anyway; elsewhere this does not wait for end of input).
+    let pid = child.id();
+    let killer = crate::cleanup::on_interrupt(move || crate::sys::kill_child(pid));
+    let stdin = child.stdin.take().expect("piped");
+    let mut input = ScriptFilter::new(stdin);
+    let decision = match input
+        .write_all(pgscript::prologue().as_bytes())
+        .and_then(|()| input.write_all(prelude.as_bytes()))
+    {
+        Ok(()) => feed(Box::new(input)),
         Err(e) => Err(Error::io("cannot write to psql", e)),
     };
     let outcome = match decision {
-        Ok(Decision::Commit(input)) => {
-            drop(input);
-            None
+        Ok(Decision::Commit(mut input, expect)) => {
+            // Only now may the transaction commit.
+            match input
+                .write_all(pgscript::epilogue(expect.as_ref(), &marker).as_bytes())
+                .and_then(|()| input.flush())
+            {
+                Ok(()) => {
+                    drop(input);
+                    None
+                }
+                Err(e) => {
+                    drop(input);
+                    Some(Error::io("cannot write to psql", e))
+                }
+            }
         }
         Ok(Decision::RollBack(reason)) => {
             let _ = child.kill();
@@ -174,17 +235,64 @@ pub fn psql_transaction(
             Some(e)
         }
     };
+    // The script is complete (COMMIT sent) or abandoned: from here an
+    // interruption must not kill psql mid-COMMIT for nothing.
+    drop(killer);
     let status = child.wait().context("cannot wait for psql")?;
     let err = err_thread.join().unwrap_or_default();
+    let out = out_thread.join().unwrap_or_default();
     // An SQL error explains a failure best, even when the feeder also
     // stopped because psql had stopped reading.
     match (outcome, status.code()) {
-        (_, Some(c)) if c != 0 => Err(Error::failed(format!(
-            "SQL error: {}",
-            first_error_line(&err)
-        ))),
+        (_, Some(c)) if c != 0 => Err(sql_error(&err)),
         (Some(e), _) => Err(e),
-        (None, Some(_)) => Ok(()),
+        (None, Some(_)) if out.contains(&marker) => Ok(()),
+        (None, Some(_)) => Err(Error::failed(format!(
+            "psql ended without committing (it stopped reading the script early){}",
+            match first_error_line(&err).as_str() {
+                "no message" => String::new(),
+                m => format!(": {m}"),
+            }
+        ))),
         (None, None) => Err(Error::failed("psql was killed")),
     }
+}
+
+/// Collects the last 32-64 KiB of a child's output in a thread.
+fn capture_tail(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() > 64 * 1024 {
+                buf.drain(..buf.len() - 32 * 1024);
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// The error of a failed load, from psql's stderr: the row-count check's
+/// own message, or the first SQL error (with advice for missing roles).
+fn sql_error(stderr: &str) -> Error {
+    if let Some(i) = stderr.find(pgscript::COUNTS_DIFFER) {
+        let rest = &stderr[i + pgscript::COUNTS_DIFFER.len()..];
+        let line = rest.lines().next().unwrap_or_default();
+        return Error::failed(format!(
+            "row counts differ from the record: {}",
+            line.trim()
+        ));
+    }
+    let first = first_error_line(stderr);
+    if first.contains("role \"") && first.contains("does not exist") {
+        return Error::failed(format!(
+            "SQL error: {first} (the dump's roles are missing on this server: \
+             restore them first with `lfb-restore --globals` from an `lfb-dump --globals` artifact)"
+        ));
+    }
+    Error::failed(format!("SQL error: {first}"))
 }

@@ -69,3 +69,55 @@ pub fn process_alive(pid: u32) -> bool {
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
+
+/// Makes a child started from `cmd` die with this process: on Linux the
+/// kernel sends it SIGKILL when the thread that spawned it exits
+/// (`PR_SET_PDEATHSIG`), even when lfb itself is killed with SIGKILL; a
+/// child whose parent already died between fork and exec exits at once.
+///
+/// Other systems (macOS) have no such call: there the children lfb starts
+/// depend on a pipe from lfb (psql reads its script from lfb, pg_restore
+/// writes into lfb), so they see end of input or a broken pipe when lfb
+/// dies, and a psql cut off this way never commits (see `load`).
+///
+/// Spawn such children from a thread that outlives them (lfb waits for
+/// them in the thread that started them).
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: getpid is async-signal-safe and has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls async-signal-safe functions (prctl, getppid), allocating
+        // nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    // The parent died before the call above took effect.
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cmd;
+    }
+}
+
+/// Sends SIGKILL to process `pid` (a child lfb started and has not reaped
+/// yet, so the id cannot have been reused). Errors are ignored: the child
+/// may have exited already.
+pub fn kill_child(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}

@@ -207,7 +207,10 @@ fn sniff(head: &[u8]) -> Content {
         Content::Tar
     } else {
         let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
-        if text.contains("-- PostgreSQL database dump") || text.starts_with("\\restrict ") {
+        if text.contains("-- PostgreSQL database dump")
+            || text.contains("-- PostgreSQL database cluster dump")
+            || text.starts_with("\\restrict ")
+        {
             Content::PgPlain
         } else if text.starts_with("PRAGMA foreign_keys=OFF;")
             || text.starts_with("BEGIN TRANSACTION;")
@@ -597,6 +600,8 @@ fn scan_reader(
 /// What [`verify_while_copying`] found, and the copy's writer back.
 pub struct Streamed {
     pub outcome: Outcome,
+    /// Row counts read from the stream (plain PostgreSQL dumps).
+    pub tables: Option<TableCounts>,
     pub tee: Option<Tee>,
     pub tee_error: Option<io::Error>,
 }
@@ -616,6 +621,7 @@ pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
     let want: BTreeSet<&str> = ["checksum", "decode", "complete"].into_iter().collect();
     let checks = content_checks(record, &path, gzip, &scan, &want);
     Ok(Streamed {
+        tables: scan.stream_tables.clone(),
         outcome: Outcome { checks },
         tee,
         tee_error,
@@ -1077,6 +1083,21 @@ fn restore_test(
                 finish_compare(want.as_ref(), &found, "scratch SQLite database")
             })()
         }
+        Content::PgPlain | Content::PgCustom
+            if record
+                .get("source")
+                .and_then(|s| s.get("globals"))
+                .and_then(Value::as_bool)
+                == Some(true) =>
+        {
+            // Roles and tablespaces are the server's, not a database's: a
+            // scratch database cannot hold them.
+            Ok(
+                "an lfb-dump --globals artifact (roles, tablespaces): complete, \
+                not loaded (roles are server-wide; see lfb-restore --globals)"
+                    .to_string(),
+            )
+        }
         Content::PgPlain | Content::PgCustom => {
             let (server, scratch_db) = match &opts.scratch {
                 Some(url) => match Database::parse(url)? {
@@ -1124,12 +1145,25 @@ fn restore_test(
                 )));
             }
             let ident = format!("\"{}\"", scratch_db.replace('"', "\"\""));
+            let drop_sql = if pg.server.version_num >= 130000 {
+                format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)")
+            } else {
+                format!("DROP DATABASE IF EXISTS {ident}")
+            };
+            // Armed before the database exists: no scratch database outlives
+            // this process, however it ends. SIGINT/SIGTERM/SIGHUP drop it
+            // through `cleanup`; SIGKILL and the like through the watcher.
+            let watch = {
+                let mut cmd = pg.command("psql");
+                cmd.args(["-X", "-q", "-d", "postgres", "-c", &drop_sql]);
+                crate::watchdog::DeathWatch::spawn(&cmd)?
+            };
             pg.psql_query(&format!("CREATE DATABASE {ident}"))?;
             let dropper = {
                 let pg = pg.clone();
-                let ident = ident.clone();
+                let drop_sql = drop_sql.clone();
                 cleanup::on_interrupt(move || {
-                    let _ = pg.psql_query(&format!("DROP DATABASE IF EXISTS {ident}"));
+                    let _ = pg.psql_query(&drop_sql);
                 })
             };
             let res = (|| {
@@ -1137,7 +1171,7 @@ fn restore_test(
                     let mut r = load::open_decoded(path, format)?;
                     load::psql_load(&pg, &scratch_db, "", &mut r)?;
                 } else {
-                    load::pg_restore_load(&pg, &scratch_db, path, &[])?;
+                    load::pg_custom_load(&pg, &scratch_db, "", path, None)?;
                 }
                 let found = pg.count_tables(Some(&scratch_db))?;
                 finish_compare(
@@ -1147,6 +1181,7 @@ fn restore_test(
                 )
             })();
             dropper.run_now();
+            drop(watch);
             res
         }
         Content::Tar => archive_restore_test(path, opts),

@@ -36,7 +36,8 @@ unreachable, store not writable).",
 lfb-dump postgresql://app@db.internal/ledgerflow --tag hourly\n  \
 lfb-dump sqlite:///db.sqlite3 --env prod --tag daily\n  \
 lfb-dump --exec 'docker compose exec -T postgres' postgresql://postgres@/ledgerflow\n  \
-lfb-dump --tag pre-migration | lfb-verify --restore-test"
+lfb-dump --tag pre-migration | lfb-verify --restore-test\n  \
+lfb-dump --globals postgresql://postgres@db.internal/ledgerflow --tag daily"
 )]
 pub struct Cli {
     /// Database to dump: postgresql://…, sqlite:…, or a SQLite file path
@@ -87,6 +88,21 @@ pub struct Cli {
     /// be passed on by the prefix (docker compose exec -e PGPASSWORD …).
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
+
+    /// PostgreSQL: also dump the server's roles and tablespaces
+    ///
+    /// A second artifact of the same run, NAME-globals_db_TAG_TIME.sql.gz
+    /// (pg_dumpall --globals-only: roles, their memberships and settings,
+    /// tablespaces; role passwords left out unless --role-passwords), whose
+    /// record is printed after the database's. A database dump holds no
+    /// roles: restoring it into a fresh server needs them first, with
+    /// `lfb-restore --globals`.
+    #[arg(long, conflicts_with = "output")]
+    pub globals: bool,
+
+    /// With --globals: keep the roles' password hashes in the artifact
+    #[arg(long, requires = "globals")]
+    pub role_passwords: bool,
 
     /// Dump a small built-in sample SQLite database (to try lfb out)
     ///
@@ -145,16 +161,43 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             output: cli.output.clone(),
             exec: cli.exec.clone(),
         };
-        dump::dump(&req, ui)
+        if cli.globals && !matches!(req.database, Database::Postgres(_)) {
+            return Err(Error::usage("--globals is for PostgreSQL databases"));
+        }
+        let record = dump::dump(&req, ui)?;
+        Ok((record, req))
     })();
     match result {
-        Ok(record) => {
+        Ok((record, req)) => {
             ui.info(format!(
                 "wrote {} ({})",
                 record.path().unwrap_or_default().display(),
                 lfb_core::units::format_size(record.bytes().unwrap_or(0))
             ));
             out.write(&record)?;
+            if cli.globals {
+                match dump::dump_globals(&req, cli.role_passwords, ui) {
+                    Ok(g) => {
+                        ui.info(format!(
+                            "wrote {} (roles and tablespaces)",
+                            g.path().unwrap_or_default().display()
+                        ));
+                        out.write(&g)?;
+                    }
+                    Err(e) => {
+                        let mut rec = Record::failure(Kind::Db, &env, &cli.tag, &e.line());
+                        rec.set(
+                            "error",
+                            serde_json::json!({"message": format!("globals: {}", e.line()), "exit_code": e.exit_code()}),
+                        );
+                        out.write(&rec)?;
+                        return Err(Error::failed(format!(
+                            "the database dump succeeded, the globals dump failed: {}",
+                            e.line()
+                        )));
+                    }
+                }
+            }
             Ok(0)
         }
         Err(e) => {

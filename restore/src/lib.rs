@@ -55,13 +55,16 @@ Before the target is touched the artifact must pass the checksum, decode and com
 checks. Then a safety backup of the target as it is now is taken (tag pre-restore, into \
 the target's environment folder, verified) unless --no-safety-backup, and the complete \
 command that undoes the restore is printed.\n\n\
-PostgreSQL: the schemas of the target are dropped and the dump is loaded in one \
-transaction (psql with ON_ERROR_STOP; custom-format archives are turned into SQL by \
-pg_restore). SQLite: the new database is built beside the target and checked \
-(integrity, row counts), then written into the existing target in one SQLite \
-transaction (the backup API), so the file keeps its owner, group, mode, extended \
-attributes and journal mode (WAL stays WAL), and other connections see the old or the \
-new database, never a mix; a missing target is created by rename.\n\n\
+PostgreSQL: the old contents of the target (schemas, large objects, publications, \
+foreign servers, event triggers, ...) are removed and the dump is loaded in one \
+transaction that lfb opens itself and commits only after every check passed, row \
+counts (FROM ONLY) included; psql dies with lfb, so a killed restore rolls back \
+(custom-format archives are turned into SQL by pg_restore). A dump holds no roles: \
+--globals restores an `lfb-dump --globals` artifact first. SQLite: the new database is \
+built beside the target and checked (integrity, row counts), then written into the \
+existing target in one SQLite transaction (the backup API), so the file keeps its owner, \
+group, mode, extended attributes and journal mode (WAL stays WAL), and other connections \
+see the old or the new database, never a mix; a missing target is created by rename.\n\n\
 A production restore (environment prod, a backup taken in prod, or a target listed in \
 LFB_PROD_DATABASES, a comma list of database names, paths or URLs) needs --confirm NAME \
 naming the target database; --yes is never enough. Elsewhere lfb-restore asks on a \
@@ -175,6 +178,16 @@ pub struct Cli {
     #[arg(long)]
     pub files_only: bool,
 
+    /// Restore an `lfb-dump --globals` artifact: roles and tablespaces
+    ///
+    /// Into the target's server (TARGET names any database on it, else
+    /// `postgres`). Adds and updates roles (one that already exists is
+    /// kept, with the dumped attributes set) and creates missing
+    /// tablespaces; drops nothing. Needed before restoring a database into
+    /// a fresh server, where its roles do not exist yet.
+    #[arg(long, conflicts_with_all = ["files_to", "files_only"])]
+    pub globals: bool,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -266,6 +279,7 @@ fn artifact(
             target,
             from: cli.from.as_deref(),
             archives_only: cli.files_only,
+            globals: cli.globals,
         };
         let chosen = select::latest(store, &want, &quick_checks(), ui)?;
         return Ok((chosen.record, Some(chosen.verification)));
@@ -426,6 +440,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if let Some(t) = &cli.tag {
         lfb_core::cli::check_tag(t)?;
     }
+    if cli.globals {
+        let (record, _) = artifact(&cli, &store, &env, None, ui)?;
+        return restore_globals(&cli, &store, &env, record, ui, started);
+    }
     if cli.files_only {
         if !layout(&cli).wanted() {
             return Err(Error::usage(
@@ -438,6 +456,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let db = target(&cli)?;
     let identity = Identity::of_target(&db);
     let (mut record, verified) = artifact(&cli, &store, &env, Some(&identity), ui)?;
+    if pg::is_globals(&record) {
+        // Refused with a hint to use --globals.
+        return restore_globals(&cli, &store, &env, record, ui, started);
+    }
     // A record on stdin (from lfb-dump --exec … | lfb-verify) carries its
     // --exec prefix; a sidecar's is never used.
     let mut cli = cli;
@@ -712,6 +734,71 @@ fn files_section(done: &[files::Done]) -> serde_json::Value {
             }))
             .collect::<Vec<_>>()
     )
+}
+
+/// `--globals`: roles and tablespaces from an `lfb-dump --globals` artifact.
+fn restore_globals(
+    cli: &Cli,
+    store: &Store,
+    env: &str,
+    mut record: Record,
+    ui: &Ui,
+    started: Instant,
+) -> Result<u8> {
+    if !cli.globals {
+        return Err(Error::usage(format!(
+            "{} holds roles and tablespaces, not a database: restore it with --globals",
+            record.label()
+        )));
+    }
+    if !pg::is_globals(&record) {
+        return Err(Error::usage(format!(
+            "{} is not an `lfb-dump --globals` artifact",
+            record.label()
+        )));
+    }
+    let db = target(cli)?;
+    let Database::Postgres(conn) = &db else {
+        return Err(Error::usage("--globals restores into a PostgreSQL server"));
+    };
+    let outcome = verify::verify(&record, &quick_checks());
+    if !outcome.ok() {
+        return Err(Error::failed(format!(
+            "{} fails verification, nothing was changed: {}",
+            record.label(),
+            outcome.summary()
+        )));
+    }
+    let prod = production(env, &record, &db);
+    confirm(cli, prod.as_deref(), &db, &record)?;
+    let res = pg::restore_globals(conn, cli.exec.as_deref(), &record);
+    let mut section =
+        json!({"at": format_time(Utc::now()), "target": db.redacted(), "globals": true});
+    section["ok"] = json!(res.is_ok());
+    match &res {
+        Ok(n) => {
+            ui.info(format!(
+                "restored {n} roles and the tablespaces into {}",
+                db.redacted()
+            ));
+            section["roles"] = json!(n);
+        }
+        Err(e) => section["error"] = json!(e.line()),
+    }
+    section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
+    record.set("restore", section);
+    if store.root().is_dir() {
+        let msg = match &res {
+            Ok(_) => format!("restored globals into {}", db.redacted()),
+            Err(e) => e.line(),
+        };
+        let _ = journal::append(
+            store,
+            &Event::new(ui.tool(), "restore", res.is_ok(), msg).id(record.id()),
+        );
+    }
+    RecordWriter::new().write(&record)?;
+    res.map(|_| 0)
 }
 
 /// `--files-only`: extract an archive's media and config, no database.

@@ -275,6 +275,8 @@ pub struct Wanted<'a> {
     pub from: Option<&'a str>,
     /// Only archives (`--files-only`).
     pub archives_only: bool,
+    /// `--globals`: only `lfb-dump --globals` artifacts; otherwise never one.
+    pub globals: bool,
 }
 
 /// `--latest`: the newest backup of the wanted identity in the folders of
@@ -305,6 +307,9 @@ pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) ->
             return Ok(());
         }
         if want.archives_only && a.name.kind != Kind::Full {
+            return Ok(());
+        }
+        if crate::pg::is_globals(&a.record) != want.globals {
             return Ok(());
         }
         let id = Identity::of_record(&a.record);

@@ -131,7 +131,9 @@ pub fn restore(
         // rusqlite writes the file itself; the AtomicFile only guards it.
         load::sqlite_load(&partial, &mut src)?;
     }
-    let new = Connection::open(&partial)
+    // Never CREATE: should an interrupt have removed the partial meanwhile,
+    // this fails instead of making an empty file that would outlive us.
+    let new = Connection::open_with_flags(&partial, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|e| Error::failed(format!("cannot open the restored database: {e}")))?;
     let ic: String = new
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

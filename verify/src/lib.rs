@@ -41,8 +41,10 @@ a SQLite file of whole pages\n  \
 permissions  no group/other access, owned by the current user (on a file lfb did not \
 create, group/other access is a warning naming the chmod; --fix-permissions fixes it)\n  \
 restore      (--restore-test) restore into a scratch database: any SQL error fails, \
-every recorded table must exist with exactly its recorded row count, SQLite also \
-passes PRAGMA integrity_check\n\n\
+every recorded table must exist with exactly its recorded row count (rows stored in \
+the table itself, FROM ONLY), SQLite also passes PRAGMA integrity_check. The PostgreSQL \
+scratch database is dropped however lfb-verify ends, SIGKILL included (a watcher \
+process drops it); lfb-dump --globals artifacts are checked but not loaded\n\n\
 checksum, decode and complete share one read of the file, hashing and decompressing \
 in parallel.\n\n\
 The latest verify section is remembered in the artifact's sidecar (written atomically \

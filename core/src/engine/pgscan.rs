@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 /// The line pg_dump writes last in a complete plain dump.
 pub const TRAILER: &str = "-- PostgreSQL database dump complete";
 
+/// The line pg_dumpall writes last (`lfb-dump --globals` artifacts).
+pub const CLUSTER_TRAILER: &str = "-- PostgreSQL database cluster dump complete";
+
 /// Longest line prefix kept (COPY headers with many columns fit).
 const MAX_HEAD: usize = 1 << 20;
 
@@ -101,7 +104,7 @@ impl PlainScanner {
         if !line.is_empty() {
             // Anything after the trailer means the trailer was not last.
             if line.starts_with(b"--") {
-                if line == TRAILER.as_bytes() {
+                if line == TRAILER.as_bytes() || line == CLUSTER_TRAILER.as_bytes() {
                     self.complete = true;
                 }
             } else if !line.starts_with(b"\\unrestrict ") {
@@ -179,6 +182,13 @@ mod tests {
     fn unrestrict_after_the_trailer_is_complete() {
         let d = format!("\\restrict abc\n{DUMP}\\unrestrict abc\n\n");
         assert!(scan_in_chunks(d.as_bytes(), 4).1);
+    }
+
+    #[test]
+    fn pg_dumpall_output_is_complete_with_its_own_trailer() {
+        let d = "--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE app;\n\n--\n-- PostgreSQL database cluster dump complete\n--\n\n";
+        assert!(scan_in_chunks(d.as_bytes(), 3).1);
+        assert!(!scan_in_chunks(&d.as_bytes()[..40], 3).1);
     }
 
     #[test]

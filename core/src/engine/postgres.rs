@@ -24,9 +24,12 @@ use crate::progress::Progress;
 pub type TableCounts = BTreeMap<String, u64>;
 
 /// One query that counts the rows of every table pg_dump dumps data for,
-/// exactly, in the current snapshot. Output: `name|count` lines.
+/// exactly, in the current snapshot. Output: `name|count` lines. A count
+/// is the rows stored in that table itself (`FROM ONLY`: an inheritance
+/// parent's count leaves out its children's rows), which is what a plain
+/// dump's `COPY` holds for it, so plain and custom records agree.
 pub const COUNT_TABLES_SQL: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
- (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
+ (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
  WHERE c.relkind = 'r' AND c.relpersistence <> 't' \
  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
@@ -560,6 +563,35 @@ impl Postgres {
         })
     }
 
+    /// Dumps the cluster's globals (roles, role memberships and settings,
+    /// tablespaces) with `pg_dumpall --globals-only`, without role
+    /// passwords unless `passwords`, checking pg_dumpall's completion
+    /// trailer.
+    pub fn dump_globals(
+        &self,
+        out: &mut dyn Write,
+        passwords: bool,
+        progress: &mut Progress,
+    ) -> Result<DumpStats> {
+        let mut cmd = self.command("pg_dumpall");
+        cmd.args(["--globals-only", "-l", self.database()]);
+        if !passwords {
+            cmd.arg("--no-role-passwords");
+        }
+        let mut scanner = PlainScanner::new();
+        let raw = run_dump(cmd, out, progress, |b| scanner.feed(b))?;
+        let (_, complete) = scanner.finish();
+        if !complete {
+            return Err(Error::failed(
+                "pg_dumpall output is incomplete: it does not end with the completion trailer",
+            ));
+        }
+        Ok(DumpStats {
+            raw_bytes: raw,
+            tables: TableCounts::new(),
+        })
+    }
+
     /// Dumps in custom format into `out`; row counts come from a session that
     /// exports its snapshot to pg_dump, so they describe exactly the data
     /// dumped.
@@ -627,6 +659,8 @@ fn run_dump(
     progress: &mut Progress,
     mut inspect: impl FnMut(&[u8]),
 ) -> Result<u64> {
+    // pg_dump dies with lfb rather than run on into a broken pipe.
+    crate::sys::die_with_parent(&mut cmd);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
