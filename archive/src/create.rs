@@ -22,7 +22,7 @@ use lfb_core::journal::{self, Event};
 use lfb_core::lock::StoreLock;
 use lfb_core::naming::{self, ArtifactName};
 use lfb_core::record::format_time;
-use lfb_core::store::{self, Store};
+use lfb_core::store::{self, OwnedArtifact, Store};
 use lfb_core::verify;
 use lfb_core::{Kind, Record};
 use serde_json::{Value, json};
@@ -63,6 +63,13 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
         .unwrap_or_else(|_| Utc::now());
 
     let plan = plan::build(dumps, &req.sources, ui)?;
+    // --consume deletes only artifacts of the store (never a file a record
+    // merely names): all are checked before anything is written.
+    let owned = if req.consume {
+        confine_consumed(&req.store, &plan.dump_records)?
+    } else {
+        Vec::new()
+    };
     let dir = target_dir(req)?;
     let name = req
         .name
@@ -128,8 +135,8 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
             }
         };
         if req.consume {
-            for (i, r) in plan.dump_records.iter().enumerate() {
-                match consume(r) {
+            for (i, r) in owned.iter().enumerate() {
+                match consume(&req.store, r) {
                     Ok(()) => consumed[i] = true,
                     Err(e) => {
                         problems += 1;
@@ -374,11 +381,36 @@ fn members_summary(
     Value::Object(m)
 }
 
-/// Removes an included dump and its sidecar (durably).
-fn consume(r: &Record) -> Result<()> {
-    let path = r
-        .path()
-        .ok_or_else(|| Error::failed(format!("{}: no path", r.label())))?;
+/// The store artifacts behind the dumps `--consume` is to remove; any
+/// dump that is not one is refused, naming it, before anything is written.
+fn confine_consumed(store: &Store, dumps: &[Record]) -> Result<Vec<OwnedArtifact>> {
+    let mut owned = Vec::new();
+    let mut refused = Vec::new();
+    for r in dumps {
+        let Some(path) = r.path() else {
+            refused.push(format!("{}: the record names no path", r.label()));
+            continue;
+        };
+        match store.confine(&path) {
+            Ok(o) => owned.push(o),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    if refused.is_empty() {
+        return Ok(owned);
+    }
+    Err(Error::input(format!(
+        "--consume removes only artifacts of the store '{}' (--store, LFB_STORE): {}; nothing was archived or removed",
+        store.root().display(),
+        refused.join("; ")
+    )))
+}
+
+/// Removes an included dump and its sidecar (durably), checking again
+/// that it is still the store's artifact.
+fn consume(store: &Store, o: &OwnedArtifact) -> Result<()> {
+    let o = store.confine(&o.path)?;
+    let path = o.path;
     fs::remove_file(&path).map_err(|e| Error::io_path("remove", &path, e))?;
     let side = store::sidecar_path(&path);
     match fs::remove_file(&side) {

@@ -119,6 +119,11 @@ pub struct Cli {
     /// The new archive is read back and verified (every member against the
     /// manifest, the embedded dumps complete) before it gets its final name;
     /// only then are the dumps removed.
+    ///
+    /// Only dumps that are artifacts of the store (a name lfb recognises,
+    /// a regular file in one of its environment folders or migrations/,
+    /// symlinks and `..` resolved) are removed: a record naming any other
+    /// file is refused before anything is written (exit 2).
     #[arg(long)]
     pub consume: bool,
 

@@ -70,6 +70,23 @@ pub fn partial_path(final_path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Moves `from` to `to` without ever replacing a file at `to`: a hard link
+/// (which fails when `to` exists) and then the removal of `from`. A crash
+/// between the two leaves both names, never neither. Where hard links are
+/// not supported, a checked rename.
+pub fn move_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => fs::remove_file(from),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
+            }
+            fs::rename(from, to)
+        }
+    }
+}
+
 /// A file that appears under its final name only once complete and synced.
 ///
 /// Writes go to `FINAL.partial` in the final folder. [`AtomicFile::commit`]
@@ -348,5 +365,24 @@ mod tests {
             fs::metadata(d.parent().unwrap()).unwrap().mode() & 0o777,
             0o700
         );
+    }
+
+    #[test]
+    fn move_noreplace_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        let e = move_noreplace(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b");
+        assert!(a.exists());
+        move_noreplace(&a, &c).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read_to_string(&c).unwrap(), "a");
     }
 }

@@ -211,6 +211,47 @@ impl ArtifactName {
     }
 }
 
+/// What a file beside the artifacts is, when it is one of lfb's own
+/// leftovers: see [`leftover`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftoverKind {
+    /// `ARTIFACT.partial` or `ARTIFACT.<pid>.partial`: an artifact being
+    /// written (the `<pid>` form when two runs started in the same second).
+    Partial,
+    /// `ARTIFACT.json.partial`: a sidecar being written.
+    SidecarPartial,
+    /// `ARTIFACT.json`: a sidecar. A leftover only when `ARTIFACT` is gone
+    /// (the caller checks that).
+    Sidecar,
+}
+
+/// Parses the name of a file lfb writes beside an artifact (a partial, a
+/// partial sidecar, a sidecar) back to the artifact's name. `None` for
+/// anything else: such files are never touched.
+///
+/// Partial names are `ARTIFACT.partial`, or `ARTIFACT.<pid>.partial` when
+/// a second run picked the same name in the same second (the process id
+/// keeps the two partials apart).
+pub fn leftover(file: &str) -> Option<(ArtifactName, LeftoverKind)> {
+    if let Some(stem) = file.strip_suffix(crate::fsutil::PARTIAL_SUFFIX) {
+        if let Some(artifact) = stem.strip_suffix(".json") {
+            let n = ArtifactName::parse(artifact)?;
+            return Some((n, LeftoverKind::SidecarPartial));
+        }
+        if let Some(n) = ArtifactName::parse(stem) {
+            return Some((n, LeftoverKind::Partial));
+        }
+        // ARTIFACT.<pid>
+        let (artifact, pid) = stem.rsplit_once('.')?;
+        if pid.is_empty() || pid.len() > 10 || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        return ArtifactName::parse(artifact).map(|n| (n, LeftoverKind::Partial));
+    }
+    let artifact = file.strip_suffix(".json")?;
+    ArtifactName::parse(artifact).map(|n| (n, LeftoverKind::Sidecar))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +318,35 @@ mod tests {
             ".x_db_hourly_20261127T020000Z.sql.gz.icloud",
         ] {
             assert!(ArtifactName::parse(f).is_none(), "{f}");
+        }
+    }
+
+    #[test]
+    fn leftovers_parse_back_to_their_artifact() {
+        let a = "x_db_hourly_20261127T020000Z.sql.gz";
+        for (f, kind) in [
+            (format!("{a}.partial"), LeftoverKind::Partial),
+            (format!("{a}.4242.partial"), LeftoverKind::Partial),
+            (format!("{a}.json.partial"), LeftoverKind::SidecarPartial),
+            (format!("{a}.json"), LeftoverKind::Sidecar),
+            (
+                "app_full_daily_20261127T020000Z.tar.gz.17.partial".to_string(),
+                LeftoverKind::Partial,
+            ),
+        ] {
+            let (n, k) = leftover(&f).unwrap_or_else(|| panic!("{f}"));
+            assert_eq!(k, kind, "{f}");
+            assert_eq!(n.time.to_rfc3339(), "2026-11-27T02:00:00+00:00", "{f}");
+        }
+        for f in [
+            a.to_string(),
+            format!("{a}.x1.partial"),
+            format!("{a}..partial"),
+            format!("{a}.12345678901.partial"),
+            "notes.txt.partial".to_string(),
+            "notes.json".to_string(),
+        ] {
+            assert!(leftover(&f).is_none(), "{f}");
         }
     }
 }

@@ -23,6 +23,18 @@ use crate::error::{Error, Result};
 /// The schema tag every record carries.
 pub const SCHEMA: &str = "lfb/1";
 
+/// True for `lfb/N` with N a plain decimal greater than this lfb's
+/// version: a record from a newer lfb, refused with a message saying so
+/// (a newer schema may change what a field means, so it is never read as
+/// `lfb/1`). Anything else that is not exactly [`SCHEMA`] is malformed.
+fn newer_schema(s: &str) -> bool {
+    let Some(n) = s.strip_prefix("lfb/") else {
+        return false;
+    };
+    let plain = !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
+    plain && n.len() <= 9 && n.parse::<u32>().is_ok_and(|v| v > 1)
+}
+
 /// One artifact record. Serializes to exactly the object it holds.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record(Map<String, Value>);
@@ -200,7 +212,12 @@ impl Record {
         };
         match self.0.get("schema") {
             None => return Err(Error::input("field 'schema': missing")),
-            Some(Value::String(s)) if s.starts_with("lfb/") => {}
+            Some(Value::String(s)) if s == SCHEMA => {}
+            Some(Value::String(s)) if newer_schema(s) => {
+                return Err(Error::input(format!(
+                    "field 'schema': \"{s}\" was written by a newer lfb; this one understands \"{SCHEMA}\" (upgrade lfb to read it)"
+                )));
+            }
             Some(_) => {
                 return Err(Error::input(format!(
                     "field 'schema': expected \"{SCHEMA}\""
@@ -481,5 +498,36 @@ mod tests {
         let e = Record::from_json(r#"{"schema":"lfb/1","path":"/p","created_at":"yesterday"}"#)
             .unwrap_err();
         assert!(e.to_string().contains("created_at"));
+    }
+
+    #[test]
+    fn schema_must_be_exactly_lfb_1() {
+        let rec =
+            |schema: &str| Record::from_json(&format!(r#"{{"schema":{schema},"path":"/p"}}"#));
+        assert!(rec(r#""lfb/1""#).is_ok());
+        let newer = rec(r#""lfb/2""#).unwrap_err();
+        assert_eq!(newer.exit_code(), 2);
+        assert!(newer.to_string().contains("newer lfb"), "{newer}");
+        assert!(newer.to_string().contains("\"lfb/1\""), "{newer}");
+        assert!(
+            rec(r#""lfb/17""#)
+                .unwrap_err()
+                .to_string()
+                .contains("newer lfb")
+        );
+        for bad in [
+            r#""lfb/0""#,
+            r#""lfb/1 ""#,
+            r#"" lfb/1""#,
+            r#""lfb/01""#,
+            r#""lfb/2a""#,
+            r#""lfb/""#,
+            r#""LFB/1""#,
+            "1",
+            "null",
+        ] {
+            let e = rec(bad).unwrap_err().to_string();
+            assert_eq!(e, "field 'schema': expected \"lfb/1\"", "{bad}");
+        }
     }
 }

@@ -382,6 +382,120 @@ pub fn record_for_path(path: &Path) -> Result<Record> {
     }
 }
 
+/// An artifact a tool may move, delete or overwrite: see [`Store::confine`].
+#[derive(Debug, Clone)]
+pub struct OwnedArtifact {
+    /// Its real path (symlinks and `..` resolved), inside the store.
+    pub path: PathBuf,
+    pub name: ArtifactName,
+    /// The store folder it is in (an environment, or `migrations`).
+    pub folder: String,
+}
+
+impl OwnedArtifact {
+    /// Its sidecar's path.
+    pub fn sidecar(&self) -> PathBuf {
+        sidecar_path(&self.path)
+    }
+}
+
+/// The confinement rule (README, "Guarantees"): a tool only ever moves,
+/// deletes or overwrites files it recognises as artifacts (or their
+/// sidecars, partials, locks) under the store's own folders, whatever a
+/// record says. Every tool that does so asks here first.
+impl Store {
+    /// Checks that `path` is an artifact this store owns: its name parses
+    /// as an artifact name, it is a regular file (not a symlink), and its
+    /// real folder (symlinks and `..` resolved) is one of the store's
+    /// artifact folders (`STORE/<env>/` or `STORE/migrations/`, the
+    /// folders [`Store::artifact_dirs`] lists). Anything else is refused
+    /// with a message naming the path and why (exit 2).
+    pub fn confine(&self, path: &Path) -> Result<OwnedArtifact> {
+        let refuse = |why: String| {
+            Error::input(format!(
+                "refusing to move or delete '{}': {why}",
+                path.display()
+            ))
+        };
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .ok_or_else(|| refuse("it does not end in a file name".into()))?;
+        let name = ArtifactName::parse(file)
+            .ok_or_else(|| refuse("not an artifact name lfb writes or recognises".into()))?;
+        let root = fs::canonicalize(&self.root).map_err(|e| {
+            refuse(format!(
+                "the store '{}' cannot be resolved: {}",
+                self.root.display(),
+                crate::error::describe_io(&e)
+            ))
+        })?;
+        let abs = std::path::absolute(path).map_err(|e| refuse(crate::error::describe_io(&e)))?;
+        let parent = fsutil::parent_dir(&abs);
+        let real_parent = fs::canonicalize(parent).map_err(|e| {
+            refuse(format!(
+                "its folder cannot be resolved: {}",
+                crate::error::describe_io(&e)
+            ))
+        })?;
+        let outside = || {
+            refuse(format!(
+                "it is not in one of the store's artifact folders ('{}/<env>/', '{}/{MIGRATIONS}/')",
+                root.display(),
+                root.display()
+            ))
+        };
+        let rel = real_parent.strip_prefix(&root).map_err(|_| outside())?;
+        let mut comps = rel.components();
+        let folder = match (comps.next(), comps.next()) {
+            (Some(std::path::Component::Normal(f)), None) => f.to_string_lossy().into_owned(),
+            _ => return Err(outside()),
+        };
+        if folder.starts_with('.') || folder == LOGS || folder == QUARANTINE {
+            return Err(outside());
+        }
+        let real = real_parent.join(file);
+        match fs::symlink_metadata(&real) {
+            Ok(m) if m.file_type().is_file() => {}
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse("it is a symbolic link, not an artifact file".into()));
+            }
+            Ok(_) => return Err(refuse("not a regular file".into())),
+            Err(e) => return Err(refuse(crate::error::describe_io(&e))),
+        }
+        Ok(OwnedArtifact {
+            path: real,
+            name,
+            folder,
+        })
+    }
+
+    /// Sidecars whose artifact is gone (`X.json` without `X`): what a kill
+    /// between a sidecar's write and its artifact's rename (or between a
+    /// deletion's two steps) leaves. Each with its artifact's name.
+    pub fn orphan_sidecars(&self) -> Result<Vec<(PathBuf, ArtifactName)>> {
+        let mut out = Vec::new();
+        for (_, dir) in self.artifact_dirs()? {
+            for e in fs::read_dir(&dir).with_path("read", &dir)?.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                let artifact = file.strip_suffix(".json").unwrap_or(&file);
+                // An artifact a cloud client evicted is still there, as
+                // `.NAME.icloud`: its sidecar is no orphan.
+                let evicted = dir.join(format!(".{artifact}.icloud"));
+                if let Some((name, naming::LeftoverKind::Sidecar)) = naming::leftover(&file)
+                    && e.file_type().is_ok_and(|t| t.is_file())
+                    && fs::symlink_metadata(dir.join(artifact)).is_err()
+                    && fs::symlink_metadata(&evicted).is_err()
+                {
+                    out.push((e.path(), name));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,5 +541,60 @@ mod tests {
         assert!(arts[0].derived && arts[1].derived);
         assert_eq!(arts[0].record.env(), Some("dev"));
         assert_eq!(store.partials().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn confine_accepts_only_artifacts_in_the_stores_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let store = Store::at(&root);
+        let dev = root.join("dev");
+        let elsewhere = dir.path().join("elsewhere");
+        for d in [
+            &dev,
+            &root.join("quarantine"),
+            &elsewhere,
+            &root.join("logs"),
+        ] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let name = "a_db_hourly_20261127T020000Z.sql.gz";
+        for d in [
+            &dev,
+            &elsewhere,
+            &root.join("quarantine"),
+            &root.join("logs"),
+            &root,
+        ] {
+            fs::write(d.join(name), b"x").unwrap();
+        }
+        fs::write(dev.join("notes.txt"), b"x").unwrap();
+        let owned = store.confine(&dev.join(name)).unwrap();
+        assert_eq!(owned.folder, "dev");
+        // Through `..` and a symlinked folder, it is still the same file.
+        let via = root.join("quarantine/../dev").join(name);
+        assert_eq!(store.confine(&via).unwrap().path, owned.path);
+        std::os::unix::fs::symlink(&elsewhere, root.join("prod")).unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.join(name),
+            dev.join("b_db_hourly_20261127T020000Z.sql.gz"),
+        )
+        .unwrap();
+        for bad in [
+            elsewhere.join(name),
+            dev.join("../../elsewhere").join(name),
+            root.join("prod").join(name),
+            root.join("quarantine").join(name),
+            root.join("logs").join(name),
+            root.join(name),
+            dev.join("notes.txt"),
+            dev.join("b_db_hourly_20261127T020000Z.sql.gz"),
+            dev.join("a_db_hourly_20261127T030000Z.sql.gz"),
+            PathBuf::from("/"),
+        ] {
+            let e = store.confine(&bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{}", bad.display());
+            assert!(e.to_string().contains("refusing"), "{e}");
+        }
     }
 }

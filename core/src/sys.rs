@@ -121,3 +121,51 @@ pub fn kill_child(pid: u32) {
         }
     }
 }
+
+/// Swaps two existing paths in one atomic step (Linux `renameat2` with
+/// `RENAME_EXCHANGE`, macOS `renamex_np` with `RENAME_SWAP`): at every
+/// instant each name holds one of the two trees, never nothing. Errors with
+/// `Unsupported` elsewhere (and where the file system cannot swap), so the
+/// caller falls back to two renames.
+pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let ca = CString::new(a.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    let cb = CString::new(b.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: both pointers are valid NUL-terminated strings for the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                ca.as_ptr(),
+                libc::AT_FDCWD,
+                cb.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(target_os = "macos")]
+    {
+        // SAFETY: both pointers are valid NUL-terminated strings for the call.
+        let rc = unsafe { libc::renamex_np(ca.as_ptr(), cb.as_ptr(), libc::RENAME_SWAP) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        let _ = (ca, cb);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no atomic exchange",
+        ))
+    }
+}

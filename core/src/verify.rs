@@ -936,8 +936,33 @@ fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
     })()
 }
 
+/// Reads a whole custom-format archive as a restore would, writing the SQL
+/// to /dev/null: `pg_restore --list` reads only the table of contents, so a
+/// truncated file or a damaged compressed data block passes it. Bounded in
+/// memory (pg_restore streams) and in output (its stderr is drained).
+fn custom_read_all(pg_restore: &Path, path: &Path) -> std::result::Result<(), String> {
+    let out = std::process::Command::new(pg_restore)
+        .arg("--file")
+        .arg("/dev/null")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output();
+    match out {
+        Err(e) => Err(format!(
+            "cannot run pg_restore: {}",
+            crate::error::describe_io(&e)
+        )),
+        Ok(o) if !o.status.success() => Err(format!(
+            "pg_restore cannot read the whole archive: {}",
+            postgres::first_error_line(&String::from_utf8_lossy(&o.stderr))
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// A custom-format archive is complete when pg_restore reads a non-empty
-/// table of contents.
+/// table of contents and then every data block.
 fn custom_toc(path: &Path) -> Check {
     let installed = postgres::installed_clients();
     let Some(newest) = postgres::newest_client(&installed) else {
@@ -967,15 +992,19 @@ fn custom_toc(path: &Path) -> Check {
                 .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
                 .count();
             if entries == 0 {
-                Check::fail(
+                return Check::fail(
                     "complete",
                     "pg_restore --list: the table of contents is empty",
-                )
-            } else {
-                Check::pass(
+                );
+            }
+            // The table of contents is only the start: a truncated file or a
+            // damaged data block shows only when every block is read.
+            match custom_read_all(&newest.1.join("pg_restore"), path) {
+                Ok(()) => Check::pass(
                     "complete",
-                    format!("table of contents has {entries} entries"),
-                )
+                    format!("table of contents has {entries} entries; every data block reads"),
+                ),
+                Err(e) => Check::fail("complete", e),
             }
         }
     }

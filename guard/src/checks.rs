@@ -798,12 +798,17 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         let when = age_s
             .map(|s| format!(", {} old", format_duration(Duration::from_secs(s as u64))))
             .unwrap_or_default();
+        let what = if p.orphan_sidecar {
+            "a sidecar whose artifact is missing: a run killed between writing it and publishing the artifact, or between deleting the two"
+        } else {
+            "a write that did not finish"
+        };
         let msg = format!(
-            "leftover '{}' ({}{when}): a write that did not finish{}",
+            "leftover '{}' ({}{when}): {what}{}",
             p.file.path.display(),
             format_size(p.file.bytes),
             if old {
-                " and was never cleaned up"
+                " and was never cleaned up (lfb-prune removes it after a day)"
             } else {
                 " (or is still running)"
             }
@@ -823,7 +828,7 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         out.push(Finding::ok(
             "partial",
             Group::store(),
-            "no leftover *.partial files",
+            "no leftover *.partial files or sidecars without artifact",
         ));
     }
     out

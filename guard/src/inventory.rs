@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lfb_core::fsutil::PARTIAL_SUFFIX;
-use lfb_core::naming::ArtifactName;
+use lfb_core::naming::{self, ArtifactName, LeftoverKind};
 use lfb_core::store::{self, LOGS, MIGRATIONS, QUARANTINE};
 use lfb_core::{Record, Store};
 
@@ -109,6 +109,10 @@ pub struct Partial {
     /// When its write started, from the name it will get.
     pub started: Option<DateTime<Utc>>,
     pub group: Group,
+    /// A sidecar whose artifact is gone (`NAME.json` without `NAME`), not a
+    /// `*.partial`: what a kill between a sidecar's write and its artifact's
+    /// rename (or between a deletion's two steps) leaves.
+    pub orphan_sidecar: bool,
 }
 
 /// What a cloud client left behind.
@@ -212,9 +216,7 @@ fn folder_env(folder: &str) -> &str {
 
 /// The group an lfb file name belongs to, for leftovers and debris.
 fn group_of_name(file: &str, folder: &str) -> Group {
-    let base = file.strip_suffix(PARTIAL_SUFFIX).unwrap_or(file);
-    let base = base.strip_suffix(".json").unwrap_or(base);
-    match ArtifactName::parse(base) {
+    match ArtifactName::parse(file).or_else(|| naming::leftover(file).map(|(n, _)| n)) {
         Some(n) => Group::of(folder_env(folder), &n.name, n.kind.as_str(), &n.tag),
         None => Group::env(folder_env(folder)),
     }
@@ -288,6 +290,17 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
                 inv.debris.push(d);
                 continue;
             }
+            if let Some((_, LeftoverKind::Sidecar)) = naming::leftover(&l.name) {
+                let artifact = l.name.strip_suffix(".json").unwrap_or(&l.name);
+                if !names.contains(artifact)
+                    && !names.contains(format!(".{artifact}.icloud").as_str())
+                {
+                    let mut p = partial(l, folder);
+                    p.orphan_sidecar = true;
+                    inv.partials.push(p);
+                }
+                continue;
+            }
             let Some(name) = ArtifactName::parse(&l.name) else {
                 continue;
             };
@@ -332,17 +345,25 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
                 .push(FileInfo::from_meta(l.path.clone(), &l.meta));
         }
     }
-    inv.quarantine = list(&store.quarantine_dir(), &mut inv.errors)
-        .into_iter()
-        .map(|l| l.path)
-        .collect();
+    // Quarantine keeps same-named artifacts apart in quarantine/<env>/ and
+    // quarantine/<env>/<n>/: every file below counts.
+    let mut dirs = vec![(store.quarantine_dir(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        for l in list(&dir, &mut inv.errors) {
+            if l.meta.is_dir() && depth < 2 {
+                dirs.push((l.path, depth + 1));
+            } else {
+                inv.quarantine.push(l.path);
+            }
+        }
+    }
+    inv.quarantine.sort();
     inv
 }
 
 fn partial(l: &Listed, folder: &str) -> Partial {
-    let base = l.name.strip_suffix(PARTIAL_SUFFIX).unwrap_or(&l.name);
-    let base = base.strip_suffix(".json").unwrap_or(base);
-    let started = ArtifactName::parse(base).map(|n| n.time);
+    // NAME.partial, NAME.<pid>.partial, NAME.json.partial, NAME.json.
+    let started = naming::leftover(&l.name).map(|(n, _)| n.time);
     let group = if folder.is_empty() {
         Group::store()
     } else {
@@ -352,6 +373,7 @@ fn partial(l: &Listed, folder: &str) -> Partial {
         file: FileInfo::from_meta(l.path.clone(), &l.meta),
         started,
         group,
+        orphan_sidecar: false,
     }
 }
 

@@ -55,7 +55,7 @@ sidecar      an artifact lfb wrote has no usable sidecar record (warn)\n  \
 permissions  group/other access or another owner (warn), world-writable (crit)\n  \
 writable     a file can be created in the store, owned by the current user (crit)\n  \
 space        free space, and days until full at last week's growth (warn <14, crit <2)\n  \
-partial      leftover *.partial files (warn; crit after a day)\n  \
+partial      leftovers of killed runs: *.partial files, sidecars without artifact (warn; crit after a day)\n  \
 quarantine   files in quarantine/ (warn)\n  \
 verification the newest artifact's last lfb-verify run (remembered in its sidecar) \
 failed (crit)\n  \

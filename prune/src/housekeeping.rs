@@ -1,10 +1,12 @@
-//! Housekeeping beside retention: stale `*.partial` files and the journal.
+//! Housekeeping beside retention: what killed runs leave, and the journal.
 //!
 //! - A `*.partial` is what a dump was writing when it was killed. One not
 //!   written to for a day is left over, never a backup (DESIGN.md,
-//!   invariant 1), and is removed. Only partials whose name, without
-//!   `.partial` (and a sidecar's `.json`), is an artifact name in scope are
-//!   considered: anything else is not ours to touch.
+//!   invariant 1), and is removed. Only partials whose name parses back to
+//!   an artifact name in scope ([`naming::leftover`]: `NAME.partial`,
+//!   `NAME.<pid>.partial`, `NAME.json.partial`) are considered: anything
+//!   else is not ours to touch. A sidecar whose artifact is gone is removed
+//!   the same way.
 //! - `logs/journal.ndjson` is renamed to `journal-YYYYmmddTHHMMSSZ.ndjson`
 //!   once larger than a threshold, and rotated segments older than
 //!   `--keep-logs` are removed, by the time in their names.
@@ -18,8 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use lfb_core::chrono::{DateTime, NaiveDateTime, Utc};
 use lfb_core::error::IoContext;
-use lfb_core::fsutil::PARTIAL_SUFFIX;
-use lfb_core::naming::ArtifactName;
+use lfb_core::naming::{self, ArtifactName};
 use lfb_core::store::{self, Store};
 use lfb_core::{Error, Result};
 
@@ -31,27 +32,33 @@ pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(86_400);
 /// Layout of the rotation time in a rotated segment's name.
 const SEGMENT_STAMP: &str = "%Y%m%dT%H%M%SZ";
 
-/// `*.partial` files in scope not written to for [`PARTIAL_MAX_AGE`].
+/// `*.partial` files in scope not written to for [`PARTIAL_MAX_AGE`], and
+/// sidecars whose artifact is gone, as old.
 ///
 /// Their age is taken from the modification time, unlike artifacts' ages:
 /// a partial is our own file being written, and a dump that is still
 /// running keeps its mtime fresh, while the time in its name only says when
 /// it started. The real clock is used (not `--now`), since mtimes are real.
+///
+/// A sidecar without its artifact is what a kill leaves between a dump's
+/// sidecar write and its artifact's rename, or between a deletion's two
+/// steps; it describes nothing and is removed once as old as a stale
+/// partial (a dump publishing right now has its artifact a moment later).
 pub fn stale_partials(store: &Store, scope: &Scope) -> Result<Vec<PathBuf>> {
     let now = SystemTime::now();
-    let mut out = Vec::new();
+    let mut found: Vec<(PathBuf, ArtifactName)> = Vec::new();
     for path in store.partials()? {
         let Some(file) = path.file_name().map(|f| f.to_string_lossy().into_owned()) else {
             continue;
         };
-        let Some(target) = file.strip_suffix(PARTIAL_SUFFIX) else {
-            continue;
-        };
-        // A sidecar being written is `<artifact>.json.partial`.
-        let artifact_file = target.strip_suffix(".json").unwrap_or(target);
-        let Some(name) = ArtifactName::parse(artifact_file) else {
-            continue;
-        };
+        // NAME.partial, NAME.<pid>.partial, NAME.json.partial.
+        if let Some((name, _)) = naming::leftover(&file) {
+            found.push((path, name));
+        }
+    }
+    found.extend(store.orphan_sidecars()?);
+    let mut out = Vec::new();
+    for (path, name) in found {
         let folder = path
             .parent()
             .and_then(Path::file_name)
@@ -84,6 +91,7 @@ pub fn stale_partials(store: &Store, scope: &Scope) -> Result<Vec<PathBuf>> {
             out.push(path);
         }
     }
+    out.sort();
     Ok(out)
 }
 

@@ -77,6 +77,9 @@ sidecar, or in its record on stdin): reason newest-verified. In a group where no
 has a verify section at all, there is no way to tell a good copy from a bad one, so the \
 newest artifact is protected instead: reason newest-unverified;\n  \
 - the newest --min-keep artifacts of a group (default 1): reason min-keep;\n  \
+- an artifact dated more than ten minutes after now (a wrong clock): it is kept with \
+reason future-dated and left out of everything else, so it never counts as the newest \
+or by a keep rule and never displaces a real backup (a warning names it);\n  \
 - anything at all when a record on stdin failed (verify.ok false, or an error section): \
 the plan is printed with action keep and reason input-failed, and the exit code is 1;\n  \
 - anything at all when stdin is a pipe (or file) that delivered no records: the stage \
@@ -89,12 +92,14 @@ record (sidecar, or derived from the name) of every other artifact considered. T
 \"prune\" section is {\"action\":\"keep\"|\"delete\",\"reasons\":[…],\"dry_run\":bool,\
 \"group\":\"ENV/NAME/KIND/TAG\"}. Reasons name each policy that kept the artifact \
 (keep-within, keep-last, keep-hourly, keep-daily, keep-weekly, keep-monthly, keep-yearly, \
-max-total-size) or the invariant (newest-verified, newest-unverified, min-keep); deleted \
+max-total-size) or the invariant (newest-verified, newest-unverified, min-keep, \
+future-dated); deleted \
 artifacts say expired or max-total-size. Input records that are no artifact considered \
 get action none.\n\n\
-An artifact is deleted together with its sidecar. Housekeeping: *.partial files of \
-artifacts in scope not written to for a day are removed (by modification time: they are \
-lfb's own unfinished files); logs/journal.ndjson is rotated when larger than \
+An artifact is deleted together with its sidecar. Housekeeping: *.partial files \
+(NAME.partial, NAME.<pid>.partial, NAME.json.partial) and sidecars whose artifact is gone \
+(NAME.json without NAME) of artifacts in scope not written to for a day are removed (by \
+modification time: they are lfb's own leftovers of a run that was killed); logs/journal.ndjson is rotated when larger than \
 --rotate-logs-at; rotated segments older than --keep-logs are removed. A run that deletes \
 takes the store lock and writes one journal event per deletion and a summary.\n\n\
 Exit codes: 0 done; 1 an input record failed or a deletion failed; 2 called wrong, no \
@@ -415,6 +420,17 @@ pub fn prune(
         t.elapsed().as_secs_f64() * 1e3
     ));
     warn_over_budget(opts, &considered, &candidates, &decisions, ui);
+    for (i, d) in decisions.iter().enumerate() {
+        if d.reasons.contains(Reason::FutureDated) {
+            let when = lfb_core::chrono::DateTime::from_timestamp(candidates[i].time, 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default();
+            ui.warn(format!(
+                "{}: kept: dated in the future ({when}); not counted as the newest or by any keep rule",
+                considered[i].artifact.path.display()
+            ));
+        }
+    }
 
     let mut errors: Vec<Option<String>> = vec![None; considered.len()];
     let mut code = 0u8;
@@ -475,7 +491,7 @@ pub fn prune(
             return;
         }
         let a = &considered[i].artifact;
-        let res = delete_artifact(&a.path);
+        let res = delete_artifact(store, &a.path);
         let why = decisions[i].reasons.names().join(", ");
         let ev = match &res {
             Ok(()) => {
@@ -794,7 +810,18 @@ fn prune_section(
 /// the two leaves a sidecar without artifact, which no tool counts, while
 /// the other order could leave an artifact that has lost its record (and
 /// with it its verification).
-fn delete_artifact(path: &Path) -> Result<()> {
+///
+/// Only an artifact of the store is deleted ([`Store::confine`]), even
+/// though prune found it by listing the store itself: a folder swapped
+/// for a symlink meanwhile must not lead it elsewhere.
+fn delete_artifact(store: &Store, path: &Path) -> Result<()> {
+    let owned = match store.confine(path) {
+        Ok(o) => o,
+        // Gone already (another prune): nothing to do.
+        Err(_) if fs::symlink_metadata(path).is_err() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let path = owned.path.as_path();
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

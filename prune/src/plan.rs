@@ -17,6 +17,11 @@
 //!   whose verification passed (`newest-verified`); in a group where no
 //!   artifact has been verified at all, the newest artifact
 //!   (`newest-unverified`); and the newest `min_keep` artifacts (`min-keep`);
+//! - an artifact dated more than [`FUTURE_SKEW`] after `now` (a wrong
+//!   clock, a hand-made name) is kept (`future-dated`) and otherwise left
+//!   out: it is never "the newest", never counted by `keep-last`, the
+//!   buckets, `min-keep` or the size budget, and so never displaces a real
+//!   artifact;
 //! - last, `max_total_size` deletes the oldest kept artifacts that are not
 //!   protected by an invariant until the group's kept bytes fit the budget.
 //!   Given alone, it keeps everything that fits.
@@ -41,6 +46,11 @@ pub struct Candidate {
     /// Its size in bytes, for `max_total_size`.
     pub bytes: u64,
 }
+
+/// How far after `now` an artifact may be dated and still count: clocks of
+/// two machines sharing a store disagree by seconds, not by this much.
+/// The same ten minutes after which lfb-guard calls a backup future-dated.
+pub const FUTURE_SKEW: i64 = 600;
 
 /// The retention policies of one run. A count of `Some(0)` keeps nothing
 /// but still counts as a policy given; the command line refuses 0.
@@ -96,6 +106,8 @@ pub enum Reason {
     NewestVerified,
     NewestUnverified,
     MinKeep,
+    /// Kept and otherwise ignored: dated more than [`FUTURE_SKEW`] after now.
+    FutureDated,
     /// Deleted: no policy kept it.
     Expired,
     /// Not deleted although planned: a record in the input failed.
@@ -103,7 +115,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::KeepWithin,
         Reason::KeepLast,
         Reason::KeepHourly,
@@ -115,6 +127,7 @@ impl Reason {
         Reason::NewestVerified,
         Reason::NewestUnverified,
         Reason::MinKeep,
+        Reason::FutureDated,
         Reason::Expired,
         Reason::InputFailed,
     ];
@@ -132,6 +145,7 @@ impl Reason {
             Reason::NewestVerified => "newest-verified",
             Reason::NewestUnverified => "newest-unverified",
             Reason::MinKeep => "min-keep",
+            Reason::FutureDated => "future-dated",
             Reason::Expired => "expired",
             Reason::InputFailed => "input-failed",
         }
@@ -141,7 +155,10 @@ impl Reason {
     pub fn protects(self) -> bool {
         matches!(
             self,
-            Reason::NewestVerified | Reason::NewestUnverified | Reason::MinKeep
+            Reason::NewestVerified
+                | Reason::NewestUnverified
+                | Reason::MinKeep
+                | Reason::FutureDated
         )
     }
 
@@ -206,7 +223,19 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: i64) -> Vec<Decision
     ];
     // One sort puts every group together, newest first; each group is then
     // a slice the rules walk linearly.
-    let mut order: Vec<u32> = (0..candidates.len() as u32).collect();
+    // Future-dated artifacts are kept and take no part in the rest.
+    let future = now.saturating_add(FUTURE_SKEW);
+    let mut order: Vec<u32> = Vec::with_capacity(candidates.len());
+    for (i, c) in candidates.iter().enumerate() {
+        if c.time > future {
+            decisions[i] = Decision {
+                keep: true,
+                reasons: Reasons::of(Reason::FutureDated),
+            };
+        } else {
+            order.push(i as u32);
+        }
+    }
     order.sort_unstable_by(|&a, &b| {
         let (ca, cb) = (&candidates[a as usize], &candidates[b as usize]);
         ca.group
@@ -486,5 +515,30 @@ mod tests {
         assert_eq!(d[1].reasons.names(), ["newest-verified"]);
         assert!(d[3].keep && !d[0].keep && !d[2].keep);
         assert_eq!(d[0].reasons.names(), ["expired"]);
+    }
+
+    #[test]
+    fn a_future_dated_artifact_never_displaces_the_real_newest() {
+        let now = 10 * DAY;
+        let mut c: Vec<_> = (0..4).map(|t| at(0, t * DAY)).collect();
+        c[3].verified = Some(true);
+        // Dated 2099 and verified: it must not become "newest verified" or
+        // take keep-last's only place.
+        let mut future = at(0, 4_070_908_800);
+        future.verified = Some(true);
+        c.push(future);
+        // Within the skew it counts as now.
+        c.push(at(0, now + FUTURE_SKEW));
+        let p = Policy {
+            keep_last: Some(1),
+            min_keep: 0,
+            ..Policy::default()
+        };
+        let d = plan(&c, &p, now);
+        assert_eq!(d[4].reasons.names(), ["future-dated"]);
+        assert!(d[4].keep);
+        assert_eq!(d[5].reasons.names(), ["keep-last"]);
+        assert_eq!(d[3].reasons.names(), ["newest-verified"]);
+        assert!(!d[0].keep && !d[1].keep && !d[2].keep);
     }
 }

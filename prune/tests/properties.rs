@@ -191,13 +191,33 @@ fn bucket(r: Reason, wall: i64) -> (i32, u32, u32) {
     }
 }
 
+/// Dated more than the allowed skew after `now`: kept, and nothing else.
+fn is_future(a: &Candidate, now: i64) -> bool {
+    a.time > now + plan::FUTURE_SKEW
+}
+
 /// What should be kept and why, computed the slow, obvious way. Policies
-/// other than the size budget only.
+/// other than the size budget only. A future-dated artifact is kept with
+/// only `future-dated`, and the rules run on the others as if it were not
+/// there.
 fn oracle(c: &[Candidate], p: &Policy, now: i64) -> Vec<BTreeSet<Reason>> {
     let mut out = vec![BTreeSet::new(); c.len()];
+    for (i, a) in c.iter().enumerate() {
+        if is_future(a, now) {
+            out[i].insert(Reason::FutureDated);
+        }
+    }
     for members in groups_newest_first(c).values() {
+        let members: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| !is_future(&c[i], now))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
         if let Some(w) = p.keep_within {
-            for &i in members {
+            for &i in &members {
                 if c[i].time >= now - w {
                     out[i].insert(Reason::KeepWithin);
                 }
@@ -327,9 +347,11 @@ fn size_budget_deletes_oldest_unprotected_first_and_only_as_needed() {
             } else {
                 members.clone()
             };
+            // Future-dated artifacts are outside the budget: counting them
+            // would let a wrong clock delete real backups.
             let total: u64 = members
                 .iter()
-                .filter(|&&i| d[i].keep)
+                .filter(|&&i| d[i].keep && !is_future(&c[i], now))
                 .map(|&i| c[i].bytes)
                 .sum();
             let over: Vec<usize> = members
@@ -386,6 +408,39 @@ fn planning_again_after_deleting_keeps_everything() {
         let left: Vec<Candidate> = (0..c.len()).filter(|&i| d[i].keep).map(|i| c[i]).collect();
         let again = plan::plan(&left, &p, now);
         assert!(again.iter().all(|d| d.keep), "seed {seed}");
+    }
+}
+
+#[test]
+fn future_dated_artifacts_change_nothing_for_the_real_ones() {
+    for seed in 0..2000 {
+        let mut rng = Rng(seed ^ 0xF07);
+        let (c, now) = random_artifacts(&mut rng);
+        let c: Vec<Candidate> = c.into_iter().filter(|a| !is_future(a, now)).collect();
+        let mut p = random_policy(&mut rng);
+        if rng.chance(30) {
+            p.max_total_size = Some(rng.range(0, 30_000) as u64);
+        }
+        let alone = plan::plan(&c, &p, now);
+        // Add artifacts from the future (up to 2099), verified or not.
+        let mut with = c.clone();
+        for _ in 0..rng.range(1, 5) {
+            let group = rng.below(4) as usize;
+            let t = now + plan::FUTURE_SKEW + rng.range(1, 80 * 365 * DAY);
+            with.push(Candidate {
+                group,
+                time: t,
+                wall: t,
+                verified: [None, Some(true), Some(false)][rng.below(3) as usize],
+                bytes: rng.range(1, 100_000) as u64,
+            });
+        }
+        let d = plan::plan(&with, &p, now);
+        assert_eq!(&d[..c.len()], &alone[..], "seed {seed}");
+        for dec in &d[c.len()..] {
+            assert!(dec.keep, "seed {seed}");
+            assert_eq!(dec.reasons.names(), ["future-dated"], "seed {seed}");
+        }
     }
 }
 

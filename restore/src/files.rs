@@ -419,7 +419,8 @@ pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Do
         p.staging = parent.join(format!(".{name}.lfb-extract.partial"));
     }
     let stagings: Vec<PathBuf> = places.iter().map(|p| p.staging.clone()).collect();
-    for s in &stagings {
+    for (s, p) in stagings.iter().zip(&places) {
+        recover_interrupted_swap(s, &p.dest, ui)?;
         if s.exists() {
             fs::remove_dir_all(s).with_path("remove", s)?;
         }
@@ -455,7 +456,28 @@ pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Do
         guard.run_now();
         return Err(e);
     }
-    // Everything is extracted and checked: move into place.
+    // Everything is extracted and checked: move into place. From here the
+    // interrupt action must never delete a staging folder that may hold the
+    // old contents (after a swap): it is replaced by one that knows.
+    drop(guard);
+    let swapping: std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, PathBuf)>>> = Default::default();
+    let sw = swapping.clone();
+    let st3 = stagings.clone();
+    let guard = cleanup::on_interrupt(move || {
+        let marked = sw.lock().map(|v| v.clone()).unwrap_or_default();
+        for s in &st3 {
+            match marked.iter().find(|(staging, _)| staging == s) {
+                // It may hold the old contents: keep them, aside.
+                Some((staging, dest)) => {
+                    let _ = fs::rename(staging, aside_name(dest));
+                    let _ = fs::remove_file(swap_marker(staging));
+                }
+                None => {
+                    let _ = fs::remove_dir_all(s);
+                }
+            }
+        }
+    });
     let mut done = Vec::new();
     for p in &places {
         // Nothing of it in the archive (an archive of the original scripts
@@ -464,32 +486,7 @@ pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Do
             let _ = fs::remove_dir_all(&p.staging);
             continue;
         }
-        let mut moved = None;
-        if fs::symlink_metadata(&p.dest).is_ok() {
-            let empty = p.dest.is_dir()
-                && !p.dest.is_symlink()
-                && fs::read_dir(&p.dest)
-                    .map(|mut d| d.next().is_none())
-                    .unwrap_or(false);
-            if empty {
-                fs::remove_dir(&p.dest).with_path("remove", &p.dest)?;
-            } else {
-                let mut aside = p.dest.as_os_str().to_owned();
-                aside.push(format!(
-                    ".before-restore-{}",
-                    chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-                ));
-                let aside = PathBuf::from(aside);
-                fs::rename(&p.dest, &aside).with_path("move aside", &p.dest)?;
-                ui.info(format!(
-                    "moved the existing '{}' to '{}'",
-                    p.dest.display(),
-                    aside.display()
-                ));
-                moved = Some(aside);
-            }
-        }
-        fs::rename(&p.staging, &p.dest).with_path("move into place", &p.dest)?;
+        let moved = put_in_place(p, &swapping, ui)?;
         if let Some(m) = p.root_mode {
             let _ = fs::set_permissions(&p.dest, fs::Permissions::from_mode(m));
         }
@@ -505,6 +502,101 @@ pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Do
     }
     drop(guard);
     Ok(done)
+}
+
+/// `NAME.before-restore-TIMESTAMP` beside `dest`.
+fn aside_name(dest: &Path) -> PathBuf {
+    let mut aside = dest.as_os_str().to_owned();
+    aside.push(format!(
+        ".before-restore-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    PathBuf::from(aside)
+}
+
+/// The file that says a staging folder is being swapped with its
+/// destination (so after a kill it may hold the old contents).
+fn swap_marker(staging: &Path) -> PathBuf {
+    let mut m = staging.as_os_str().to_owned();
+    m.push(".swapping");
+    PathBuf::from(m)
+}
+
+/// Moves one extracted destination into place. An existing non-empty
+/// destination is swapped with the new tree in one atomic step where the
+/// system can (Linux renameat2 RENAME_EXCHANGE, macOS RENAME_SWAP), so at
+/// every instant the destination is the old tree or the new one; the old
+/// one then goes aside (`NAME.before-restore-TIMESTAMP`), never deleted.
+/// A marker file beside the staging folder, written first, lets an
+/// interrupted run (or the next one, after SIGKILL) put the old tree aside
+/// instead of deleting it. Elsewhere: two renames (aside, then in place).
+fn put_in_place(
+    p: &Place,
+    swapping: &std::sync::Mutex<Vec<(PathBuf, PathBuf)>>,
+    ui: &Ui,
+) -> Result<Option<PathBuf>> {
+    let exists = fs::symlink_metadata(&p.dest).is_ok();
+    if exists {
+        let empty = p.dest.is_dir()
+            && !p.dest.is_symlink()
+            && fs::read_dir(&p.dest)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+        if empty {
+            fs::remove_dir(&p.dest).with_path("remove", &p.dest)?;
+        } else {
+            let marker = swap_marker(&p.staging);
+            fs::write(&marker, p.dest.as_os_str().as_encoded_bytes())
+                .with_path("write", &marker)?;
+            if let Ok(mut v) = swapping.lock() {
+                v.push((p.staging.clone(), p.dest.clone()));
+            }
+            let aside = aside_name(&p.dest);
+            match lfb_core::sys::exchange(&p.staging, &p.dest) {
+                Ok(()) => {
+                    fs::rename(&p.staging, &aside).with_path("move aside", &p.staging)?;
+                }
+                Err(_) => {
+                    fs::rename(&p.dest, &aside).with_path("move aside", &p.dest)?;
+                    fs::rename(&p.staging, &p.dest).with_path("move into place", &p.dest)?;
+                }
+            }
+            if let Ok(mut v) = swapping.lock() {
+                v.retain(|(s, _)| s != &p.staging);
+            }
+            let _ = fs::remove_file(&marker);
+            ui.info(format!(
+                "moved the existing '{}' to '{}'",
+                p.dest.display(),
+                aside.display()
+            ));
+            return Ok(Some(aside));
+        }
+    }
+    fs::rename(&p.staging, &p.dest).with_path("move into place", &p.dest)?;
+    Ok(None)
+}
+
+/// After a run killed while swapping a destination (its marker is there):
+/// the staging folder may hold the old contents, so it goes aside, never
+/// away. Without a marker, a staging folder is a killed extraction's
+/// partial new tree, which the caller removes.
+fn recover_interrupted_swap(staging: &Path, dest: &Path, ui: &Ui) -> Result<()> {
+    let marker = swap_marker(staging);
+    if !marker.exists() {
+        return Ok(());
+    }
+    if staging.exists() {
+        let aside = aside_name(dest);
+        fs::rename(staging, &aside).with_path("move aside", staging)?;
+        ui.warn(format!(
+            "an interrupted restore left '{}': kept as '{}'",
+            dest.display(),
+            aside.display()
+        ));
+    }
+    fs::remove_file(&marker).with_path("remove", &marker)?;
+    Ok(())
 }
 
 fn extract_entry<R: Read>(

@@ -213,9 +213,18 @@ pub fn named_by(from: &str, r: &Record, id: &Identity) -> bool {
     {
         return true;
     }
-    r.path()
-        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
-        .and_then(|f| ArtifactName::parse(&f))
+    let file = r
+        .path()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+    // A file whose name lfb cannot parse (and that has no sidecar) is named
+    // by its file name or its stem.
+    if file
+        .as_deref()
+        .is_some_and(|f| f == from || f.split('.').next() == Some(from))
+    {
+        return true;
+    }
+    file.and_then(|f| ArtifactName::parse(&f))
         .is_some_and(|n| n.name == from || n.id() == from)
 }
 

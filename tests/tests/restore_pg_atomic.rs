@@ -92,6 +92,7 @@ fn signal(child: &Child, sig: &str) {
 fn kill_restore(pg: &PgServer, st: &Path, file: &str, target: &str, sig: &str, at: Option<u64>) {
     let mut child = lfb("lfb-restore", st)
         .args(["--yes", "--no-safety-backup", "-f", file])
+        .args(["--from", &stem_id(file)])
         .arg(pg.url(target))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -185,6 +186,7 @@ fn a_killed_restore_never_commits_anything() {
         let out = run_with_input(
             lfb("lfb-restore", st.path())
                 .args(["--yes", "--no-safety-backup"])
+                .args(["--from", rec["id"].as_str().unwrap()])
                 .arg(pg.url("target")),
             rec.to_string(),
         );
@@ -216,6 +218,7 @@ fn a_row_count_mismatch_rolls_the_restore_back() {
         let out = run_with_input(
             lfb("lfb-restore", st.path())
                 .args(["--yes", "--no-safety-backup"])
+                .args(["--from", rec["id"].as_str().unwrap()])
                 .arg(pg.url("target")),
             rec.to_string(),
         );
@@ -325,6 +328,7 @@ fn a_dump_that_ends_the_transaction_itself_commits_nothing() {
         let out = run(lfb("lfb-restore", st.path())
             .args(["--yes", "--no-safety-backup", "-f"])
             .arg(&crafted)
+            .args(["--from", &stem_id(&crafted.to_string_lossy())])
             .arg(pg.url("target")));
         out.assert_code(1);
         assert!(
@@ -334,4 +338,15 @@ fn a_dump_that_ends_the_transaction_itself_commits_nothing() {
         );
         assert!(pg.dump("target") == before, "{stray}: the target changed");
     }
+}
+
+/// The artifact id of a file path (its name up to the first dot): what
+/// `--from` takes to restore a backup into another database than its own.
+fn stem_id(file: &str) -> String {
+    let name = std::path::Path::new(file)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    name.split('.').next().unwrap().to_string()
 }

@@ -31,6 +31,7 @@ fn restore(pg: &PgServer, st: &Path, rec: &Value, target: &str) -> Value {
     let out = run_with_input(
         lfb("lfb-restore", st)
             .args(["--yes", "--no-safety-backup"])
+            .args(["--from", rec["id"].as_str().unwrap()])
             .arg(pg.url(target)),
         rec.to_string(),
     );
@@ -373,6 +374,7 @@ fn a_database_owner_restores_over_its_own_database() {
         let out = run_with_input(
             lfb("lfb-restore", st.path())
                 .args(["--yes", "--no-safety-backup"])
+                .args(["--from", rec["id"].as_str().unwrap()])
                 .arg(&url),
             rec.to_string(),
         );

@@ -36,7 +36,8 @@ artifacts before it (a sudden shrink); at least --min-size when given\n  \
 checksum     SHA-256 equals the record's\n  \
 decode       the whole gzip stream decodes (CRC and length)\n  \
 complete     the dump is whole: pg_dump's completion trailer (and the row counts \
-the record promises), a readable custom-format table of contents, SQLite's final COMMIT, \
+the record promises), a custom-format archive whose table of contents and every data block \
+read (pg_restore -f /dev/null), SQLite's final COMMIT, \
 a SQLite file of whole pages\n  \
 permissions  no group/other access, owned by the current user (on a file lfb did not \
 create, group/other access is a warning naming the chmod; --fix-permissions fixes it)\n  \
@@ -123,6 +124,13 @@ pub struct Cli {
     pub exec: Option<String>,
 
     /// Move failed artifacts (and their sidecars) to STORE/quarantine/
+    ///
+    /// Only artifacts of the store are moved: a file whose name lfb does not
+    /// recognise, or whose real folder (symlinks and `..` resolved) is not
+    /// one of the store's environment folders or migrations/, is refused and
+    /// left where it is. Nothing in quarantine is replaced: a second
+    /// artifact of the same name goes to quarantine/<env>/ (then
+    /// quarantine/<env>/2/, ...), its sidecar with it.
     #[arg(long)]
     pub quarantine: bool,
 
@@ -181,20 +189,48 @@ fn store_of(path: &Path, configured: &Store) -> Store {
 }
 
 /// Moves a failed artifact and its sidecar aside; returns the new path.
+///
+/// Only an artifact of the store is moved ([`Store::confine`]): a record
+/// naming a file elsewhere (or escaping with `..` or a symlink) is refused
+/// and the file left where it is. Nothing in quarantine is ever replaced:
+/// the artifact goes to `quarantine/NAME`, else (a file of that name from
+/// another environment is already there) `quarantine/<env>/NAME`, else
+/// `quarantine/<env>/<n>/NAME`, its sidecar beside it.
 fn quarantine(path: &Path, st: &Store) -> Result<PathBuf> {
-    let dir = st.quarantine_dir();
-    st.ensure_dir(&dir)?;
-    let name = path
+    let owned = st.confine(path)?;
+    let file = owned
+        .path
         .file_name()
-        .ok_or_else(|| Error::failed("artifact has no file name"))?;
-    let dest = dir.join(name);
-    std::fs::rename(path, &dest).map_err(|e| Error::io_path("move to quarantine", path, e))?;
-    let side = store::sidecar_path(path);
-    if side.exists() {
-        std::fs::rename(&side, store::sidecar_path(&dest))
+        .ok_or_else(|| Error::failed("artifact has no file name"))?
+        .to_owned();
+    let base = st.quarantine_dir();
+    let side = owned.sidecar();
+    let has_side = std::fs::symlink_metadata(&side).is_ok();
+    let mut n = 1u32;
+    let dest = loop {
+        let dir = match n {
+            1 => base.clone(),
+            2 => base.join(&owned.folder),
+            _ => base.join(&owned.folder).join((n - 1).to_string()),
+        };
+        n += 1;
+        st.ensure_dir(&dir)?;
+        let dest = dir.join(&file);
+        if std::fs::symlink_metadata(store::sidecar_path(&dest)).is_ok() {
+            continue;
+        }
+        match fsutil::move_noreplace(&owned.path, &dest) {
+            Ok(()) => break dest,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => continue,
+            Err(e) => return Err(Error::io_path("move to quarantine", &owned.path, e)),
+        }
+    };
+    if has_side {
+        fsutil::move_noreplace(&side, &store::sidecar_path(&dest))
             .map_err(|e| Error::io_path("move to quarantine", &side, e))?;
     }
-    fsutil::sync_dir(&dir)?;
+    fsutil::sync_dir(fsutil::parent_dir(&dest))?;
+    fsutil::sync_dir(fsutil::parent_dir(&owned.path))?;
     Ok(dest)
 }
 
@@ -409,6 +445,13 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             Some(_) => Some(cli.store.env()?),
             None => None,
         };
+        // What a killed run left: not an artifact, but worth saying.
+        for (side, _) in configured.orphan_sidecars()? {
+            ui.warn(format!(
+                "'{}' is a sidecar without its artifact (left by a killed run; lfb-prune removes it after a day)",
+                side.display()
+            ));
+        }
         configured
             .artifacts()?
             .into_iter()
@@ -482,7 +525,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                         ui.info(format!("moved {} to {}", path.display(), dest.display()));
                         record.set("quarantine", json!({"path": dest.to_string_lossy()}));
                     }
-                    Err(e) => ui.error(e.line()),
+                    Err(e) => {
+                        ui.error(e.line());
+                        record.set("quarantine", json!({"error": e.line()}));
+                    }
                 }
             }
         }
