@@ -245,6 +245,13 @@ fn remember(path: &Path, record: &mut Record, st: &Store, ui: &Ui) {
     if !path.is_file() {
         return;
     }
+    // Confinement: only an artifact the store owns (a regular file with an
+    // artifact name in one of its folders, symlinks resolved) gets its
+    // sidecar written; a file elsewhere is verified but not remembered.
+    if let Err(e) = st.confine(path) {
+        ui.debug(format!("verification not remembered: {}", e.line()));
+        return;
+    }
     let has_sidecar = store::sidecar_path(path).is_file();
     if !has_sidecar && record.id().is_none() {
         ui.debug(format!(
@@ -253,7 +260,7 @@ fn remember(path: &Path, record: &mut Record, st: &Store, ui: &Ui) {
         ));
         return;
     }
-    let _lock = if st.root().is_dir() && path.starts_with(st.root()) {
+    let _lock = if st.root().is_dir() {
         match lfb_core::lock::StoreLock::acquire(st, lfb_core::dump::LOCK_WAIT) {
             Ok(l) => Some(l),
             Err(e) => {
