@@ -5,7 +5,7 @@
 . "$(dirname "$0")/common.sh"
 : "${DATABASE_URL:?set DATABASE_URL}"
 log "hourly backup of ${LEDGER_ENV:-dev}"
-lfb-dump --tag hourly "${exec_args[@]}" \
-  | lfb-verify "${restore_test[@]}" --quarantine \
-  | lfb-prune --tag hourly --kind db --keep-within "$LFB_KEEP" >/dev/null
+lfb-dump "${quiet[@]}" --tag hourly "${exec_args[@]}" \
+  | lfb-verify "${quiet[@]}" "${restore_test[@]}" --quarantine \
+  | lfb-prune "${quiet[@]}" --tag hourly --kind db --keep-within "$LFB_KEEP" >/dev/null
 log "hourly backup done"

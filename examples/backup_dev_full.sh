@@ -8,8 +8,8 @@ archive_args=()
 [ -n "${LFB_MEDIA_DIR:-}" ] && archive_args+=(--media "$LFB_MEDIA_DIR")
 for c in ${LFB_CONFIG:-}; do archive_args+=(--config "$c"); done
 log "daily full backup of ${LEDGER_ENV:-dev}"
-lfb-dump --tag daily "${exec_args[@]}" \
-  | lfb-archive --tag daily "${archive_args[@]}" --consume \
-  | lfb-verify "${restore_test[@]}" --quarantine \
-  | lfb-prune --tag daily --kind full --keep-within "$LFB_KEEP" >/dev/null
+lfb-dump "${quiet[@]}" --tag daily "${exec_args[@]}" \
+  | lfb-archive "${quiet[@]}" --tag daily "${archive_args[@]}" --consume \
+  | lfb-verify "${quiet[@]}" "${restore_test[@]}" --quarantine \
+  | lfb-prune "${quiet[@]}" --tag daily --kind full --keep-within "$LFB_KEEP" >/dev/null
 log "daily full backup done"

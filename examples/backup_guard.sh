@@ -6,4 +6,6 @@
 . "$(dirname "$0")/common.sh"
 alert=()
 [ -n "${LFB_ALERT_CMD:-}" ] && alert=(--on-failure "$LFB_ALERT_CMD")
-lfb-guard "${alert[@]}" "$@"
+# Without a terminal lfb-guard prints only its problems on stderr: nothing
+# when the store is healthy, so cron mails only when something is wrong.
+lfb-guard "${alert[@]}" "$@" >/dev/null

@@ -5,6 +5,9 @@
 # A bare file argument works as -f FILE, as in the original. Unlike the
 # original the restore is atomic, takes a safety backup first, and prod
 # needs --confirm naming the database.
+# Interactive, not scheduled: no dead-man's-switch pings (and its questions
+# must reach the terminal as they are asked).
+LFB_PING_URL=
 . "$(dirname "$0")/common.sh"
 args=()
 file_given=0
@@ -17,4 +20,4 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -t 0 ] || args+=(--yes)
-exec lfb-restore "${exec_args[@]}" "${args[@]}"
+lfb-restore "${exec_args[@]}" "${args[@]}"

@@ -5,8 +5,9 @@
 : "${DATABASE_URL:?set DATABASE_URL}"
 env=test
 [ "${LEDGER_ENV:-}" = prod ] && env=prod
-record=$(lfb-dump --env "$env" --tag safety --format "$dump_format" "${exec_args[@]}" \
-  | lfb-verify --restore-test)
+# PostgreSQL: custom format, as the original; SQLite: its default format.
+record=$(lfb-dump "${quiet[@]}" --env "$env" --tag safety "${pg_custom[@]}" "${exec_args[@]}" \
+  | lfb-verify "${quiet[@]}" --restore-test)
 file=$(printf '%s\n' "$record" | record_path)
 db=$(printf '%s\n' "$record" | sed -n 's/.*"database":"\([^"]*\)".*/\1/p' | head -n 1)
 user=$(printf '%s\n' "$record" | sed -n 's/.*"user":"\([^"]*\)".*/\1/p' | head -n 1)

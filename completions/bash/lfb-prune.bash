@@ -23,7 +23,7 @@ _lfb__prune() {
 
     case "${cmd}" in
         lfb__prune)
-            opts="-t -n -e -q -v -h -V --keep-within --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --max-total-size --min-keep --group-by --tag --kind --name --all-envs --dry-run --now --rotate-logs-at --keep-logs --store --env --config-file --quiet --verbose --help --version"
+            opts="-t -n -e -q -v -h -V --keep-within --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --max-total-size --min-keep --group-by --tag --kind --name --all-envs --no-stdin --dry-run --now --rotate-logs-at --keep-logs --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -428,7 +428,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__guard)
-            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --strict --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --journal-window --max-drill-age --ack --strict --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -459,6 +459,18 @@ _lfb() {
                     return 0
                     ;;
                 --now)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-drill-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ack)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -726,7 +738,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__prune)
-            opts="-t -n -e -q -v -h -V --keep-within --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --max-total-size --min-keep --group-by --tag --kind --name --all-envs --dry-run --now --rotate-logs-at --keep-logs --store --env --config-file --quiet --verbose --help --version"
+            opts="-t -n -e -q -v -h -V --keep-within --keep-last --keep-hourly --keep-daily --keep-weekly --keep-monthly --keep-yearly --max-total-size --min-keep --group-by --tag --kind --name --all-envs --no-stdin --dry-run --now --rotate-logs-at --keep-logs --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -918,7 +930,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__verify)
-            opts="-e -q -v -h -V --all --checks --skip --min-size --restore-test --scratch --quarantine --store --env --config-file --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --all --checks --skip --min-size --fix-permissions --restore-test --scratch --exec --quarantine --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -937,6 +949,10 @@ _lfb() {
                     return 0
                     ;;
                 --scratch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,10 +1,13 @@
 complete -c lfb-guard -l max-age -d 'Freshness limit of a tag: TAG=DURATION (hourly=2h, daily=26h, weekly=8d)' -r
 complete -c lfb-guard -l expect -d 'A tag that must exist in the store (its absence is critical)' -r
-complete -c lfb-guard -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB, …)' -r
+complete -c lfb-guard -l min-size -d 'Also report artifacts under SIZE as critical: --min-size 10KiB is the original check' -r
 complete -c lfb-guard -l min-free -d 'Free space on the store\'s filesystem under which it is critical' -r
 complete -c lfb-guard -l sample -d 'Also re-read N artifacts picked at random among the older ones' -r
 complete -c lfb-guard -l skip -d 'Leave out these checks (comma-separated check names)' -r
 complete -c lfb-guard -l now -d 'Judge ages as of this time (RFC 3339) instead of now' -r
+complete -c lfb-guard -l journal-window -d 'How long an unresolved failed journal event stays critical [default: 7d]' -r
+complete -c lfb-guard -l max-drill-age -d 'How old a group\'s newest successful restore test may be [default: 31d]' -r
+complete -c lfb-guard -l ack -d 'Silence the unresolved failed journal event ID (journal finding\'s ack_id)' -r
 complete -c lfb-guard -l prometheus -d 'Write node-exporter textfile metrics to FILE, atomically' -r -F
 complete -c lfb-guard -l on-failure -d 'Run CMD (with sh -c) when the store is not healthy' -r
 complete -c lfb-guard -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F

@@ -19,6 +19,7 @@ complete -c lfb-prune -l store -d 'Backup store folder [default: $LFB_STORE, els
 complete -c lfb-prune -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-prune -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-prune -l all-envs -d 'Consider every environment, not only --env\'s'
+complete -c lfb-prune -l no-stdin -d 'Do not read stdin: prune the whole store (scope permitting) as it is'
 complete -c lfb-prune -l dry-run -d 'Print the plan and delete nothing (no lock, no journal events)'
 complete -c lfb-prune -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb-prune -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'

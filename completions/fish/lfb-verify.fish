@@ -1,11 +1,13 @@
 complete -c lfb-verify -l checks -d 'Run only these checks (comma-separated)' -r
 complete -c lfb-verify -l skip -d 'Leave out these checks (comma-separated)' -r
-complete -c lfb-verify -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB, …)' -r
+complete -c lfb-verify -l min-size -d 'Also fail artifacts under SIZE: --min-size 10KiB is the original scripts\' check' -r
 complete -c lfb-verify -l scratch -d 'PostgreSQL or MariaDB/MySQL scratch database to create, restore into and drop' -r
+complete -c lfb-verify -l exec -d 'Run the PostgreSQL client programs of the restore test through a command prefix' -r
 complete -c lfb-verify -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-verify -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-verify -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-verify -l all -d 'Check every artifact in the store (limited by --env when given)'
+complete -c lfb-verify -l fix-permissions -d 'chmod 600 artifacts (and sidecars) lfb recognises that give group/other access'
 complete -c lfb-verify -l restore-test -d 'Also restore each dump into a scratch database and compare row counts'
 complete -c lfb-verify -l quarantine -d 'Move failed artifacts (and their sidecars) to STORE/quarantine/'
 complete -c lfb-verify -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'

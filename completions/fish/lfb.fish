@@ -84,12 +84,14 @@ complete -c lfb -n "__fish_lfb_using_subcommand archive" -s h -l help -d 'Print 
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s V -l version -d 'Print version'
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l checks -d 'Run only these checks (comma-separated)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l skip -d 'Leave out these checks (comma-separated)' -r
-complete -c lfb -n "__fish_lfb_using_subcommand verify" -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB, …)' -r
+complete -c lfb -n "__fish_lfb_using_subcommand verify" -l min-size -d 'Also fail artifacts under SIZE: --min-size 10KiB is the original scripts\' check' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l scratch -d 'PostgreSQL or MariaDB/MySQL scratch database to create, restore into and drop' -r
+complete -c lfb -n "__fish_lfb_using_subcommand verify" -l exec -d 'Run the PostgreSQL client programs of the restore test through a command prefix' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l all -d 'Check every artifact in the store (limited by --env when given)'
+complete -c lfb -n "__fish_lfb_using_subcommand verify" -l fix-permissions -d 'chmod 600 artifacts (and sidecars) lfb recognises that give group/other access'
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l restore-test -d 'Also restore each dump into a scratch database and compare row counts'
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l quarantine -d 'Move failed artifacts (and their sidecars) to STORE/quarantine/'
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
@@ -117,6 +119,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand prune" -l store -d 'Backup store
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -l all-envs -d 'Consider every environment, not only --env\'s'
+complete -c lfb -n "__fish_lfb_using_subcommand prune" -l no-stdin -d 'Do not read stdin: prune the whole store (scope permitting) as it is'
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -l dry-run -d 'Print the plan and delete nothing (no lock, no journal events)'
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand prune" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
@@ -128,7 +131,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -l from -d 'Restore a b
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s u -l user -d 'PostgreSQL user (as restore_db_clean.sh -u); host and port from PGHOST/PGPORT' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s d -l database -d 'PostgreSQL database name (as restore_db_clean.sh -d)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l confirm -d 'Confirm a restore by naming the target database (needed for production)' -r
-complete -c lfb -n "__fish_lfb_using_subcommand restore" -l exec -d 'Run the database client programs through a command prefix (MySQL: no password in the URL then)' -r
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l exec -d 'Run the database client programs through a command prefix (default: a stdin record\'s source.exec; MySQL: no password in the URL then)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l wait -d 'SQLite: how long to wait while another connection holds a lock' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l files-to -d 'Full archives: also restore media folders and configuration under DIR (the project folder)' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l media-to -d 'Full archives: put media folder FOLDER (its name or relative path in the archive) exactly at DEST (repeatable)' -r
@@ -148,11 +151,14 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -s h -l help -d 'Print 
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l max-age -d 'Freshness limit of a tag: TAG=DURATION (hourly=2h, daily=26h, weekly=8d)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l expect -d 'A tag that must exist in the store (its absence is critical)' -r
-complete -c lfb -n "__fish_lfb_using_subcommand guard" -l min-size -d 'Smallest acceptable artifact (10KiB, 5MB, …)' -r
+complete -c lfb -n "__fish_lfb_using_subcommand guard" -l min-size -d 'Also report artifacts under SIZE as critical: --min-size 10KiB is the original check' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l min-free -d 'Free space on the store\'s filesystem under which it is critical' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l sample -d 'Also re-read N artifacts picked at random among the older ones' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l skip -d 'Leave out these checks (comma-separated check names)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l now -d 'Judge ages as of this time (RFC 3339) instead of now' -r
+complete -c lfb -n "__fish_lfb_using_subcommand guard" -l journal-window -d 'How long an unresolved failed journal event stays critical [default: 7d]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand guard" -l max-drill-age -d 'How old a group\'s newest successful restore test may be [default: 31d]' -r
+complete -c lfb -n "__fish_lfb_using_subcommand guard" -l ack -d 'Silence the unresolved failed journal event ID (journal finding\'s ack_id)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l prometheus -d 'Write node-exporter textfile metrics to FILE, atomically' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l on-failure -d 'Run CMD (with sh -c) when the store is not healthy' -r
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F

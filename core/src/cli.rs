@@ -133,6 +133,45 @@ pub trait ToolCli: Parser {
     fn on_usage_error(_err: &clap::Error) -> Option<u8> {
         None
     }
+
+    /// When stdout is not a terminal, a run that fails without having
+    /// printed a failed record (a usage error, missing configuration, an
+    /// error before any work) prints one
+    /// (`{"schema":"lfb/1","error":{"tool":…,"message":…,"exit_code":…}}`)
+    /// so the rest of a pipeline knows. This says whether that also holds
+    /// when the work ran and returned exit code 1 or more: lfb-guard's
+    /// findings and summary already say why, and it says `false`.
+    fn failure_record_after_work() -> bool {
+        true
+    }
+}
+
+/// Prints the failure record of a tool that is exiting non-zero, unless
+/// stdout is a terminal or a failed record was printed already.
+fn print_failure_record(tool: &str, message: &str, code: u8) {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() || crate::ndjson::failure_printed() {
+        return;
+    }
+    let rec = crate::record::Record::tool_failure(tool, message, code);
+    let _ = crate::ndjson::RecordWriter::new().write(&rec);
+}
+
+/// clap's message on one line: `the following required arguments were not
+/// provided: <DATABASE>` (without `error:`, the usage and the help hint).
+fn usage_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.trim_start_matches("error: ").to_string());
+        }
+    }
+    parts.join(" ")
 }
 
 /// Runs a tool: parses the command line, calls `run`, prints an error as one
@@ -150,6 +189,10 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
             if is_usage && let Some(code) = C::on_usage_error(&e) {
                 return ExitCode::from(code);
             }
+            if is_usage {
+                let name = C::command().get_name().to_string();
+                print_failure_record(&name, &usage_message(&e), 2);
+            }
             e.exit()
         }
     };
@@ -157,10 +200,20 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
     let ui = Ui::new(&name, cli.verbosity());
     crate::cleanup::install();
     match run(cli, &ui) {
-        Ok(code) => ExitCode::from(code),
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) if !C::failure_record_after_work() => ExitCode::from(code),
+        Ok(code) => {
+            print_failure_record(
+                &name,
+                &format!("{name} failed (exit {code}); its messages are on stderr"),
+                code,
+            );
+            ExitCode::from(code)
+        }
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             ui.error(e.line());
+            print_failure_record(&name, &e.line(), e.exit_code());
             ExitCode::from(e.exit_code())
         }
     }

@@ -377,6 +377,14 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
             source["globals"] = json!(true);
         }
         record.set("source", source);
+        // The prefix travels down the pipeline (lfb-verify --restore-test
+        // and lfb-restore use it), unless it holds an assignment such as
+        // `-e PGPASSWORD=…`, which must never reach a record.
+        if let Some(e) = &req.exec
+            && !e.split_whitespace().any(|w| w.contains('='))
+        {
+            record.set_exec(Some(e));
+        }
         record.set(
             "stats",
             json!({
@@ -416,7 +424,8 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
         )
         .id(Some(&id))
         .bytes(Some(bytes))
-        .duration(started.elapsed());
+        .duration(started.elapsed())
+        .group(&req.env, Some(&name), &req.tag);
         if let Err(e) = journal::append(&req.store, &ev) {
             ui.warn(e.line());
         }

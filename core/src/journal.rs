@@ -26,6 +26,8 @@ pub struct Event {
     pub bytes: Option<u64>,
     pub duration: Option<Duration>,
     pub message: String,
+    /// More fields, written after `message` (`env`, `name`, `tag`, `ack`).
+    pub fields: Vec<(String, Value)>,
 }
 
 impl Event {
@@ -38,7 +40,24 @@ impl Event {
             bytes: None,
             duration: None,
             message: message.into(),
+            fields: Vec::new(),
         }
+    }
+    /// Adds a field.
+    pub fn field(mut self, key: &str, value: Value) -> Self {
+        self.fields.push((key.to_string(), value));
+        self
+    }
+    /// The group the event concerns: `env`, `name` (when known) and `tag`.
+    /// lfb-guard resolves a failed event by a later success of the same
+    /// tool and action in the same group.
+    pub fn group(self, env: &str, name: Option<&str>, tag: &str) -> Self {
+        let ev = self.field("env", json!(env));
+        let ev = match name {
+            Some(n) => ev.field("name", json!(n)),
+            None => ev,
+        };
+        ev.field("tag", json!(tag))
     }
     pub fn id(mut self, id: Option<&str>) -> Self {
         self.id = id.map(str::to_string);
@@ -72,6 +91,9 @@ impl Event {
         m.insert("user".into(), json!(sys::username()));
         m.insert("host".into(), json!(sys::hostname()));
         m.insert("message".into(), json!(self.message));
+        for (k, v) in &self.fields {
+            m.insert(k.clone(), v.clone());
+        }
         let mut s = serde_json::to_string(&m).expect("a JSON map always serializes");
         s.push('\n');
         s

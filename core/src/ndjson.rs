@@ -6,6 +6,7 @@
 //! exists, and a closed pipe (`| head`) is not an error for the tool.
 
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, IoContext, Result};
 use crate::record::Record;
@@ -76,6 +77,53 @@ pub fn stdin_records() -> Result<Option<Vec<Record>>> {
         .map(Some)
 }
 
+/// What stdin is connected to, which decides whether a tool expects records
+/// on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinKind {
+    /// A terminal: nobody pipes records in.
+    Terminal,
+    /// A pipe, a socket or a regular file: records are expected, and an
+    /// input that delivers none means the stage before failed.
+    Records,
+    /// `/dev/null` or another device, or stdin closed: no input at all.
+    Nothing,
+}
+
+/// What stdin is (from `fstat` of descriptor 0).
+pub fn stdin_kind() -> StdinKind {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        return StdinKind::Terminal;
+    }
+    let Ok(fd) = stdin.as_fd().try_clone_to_owned() else {
+        return StdinKind::Nothing;
+    };
+    match std::fs::File::from(fd).metadata() {
+        Ok(m) => {
+            let t = m.file_type();
+            if t.is_fifo() || t.is_socket() || t.is_file() {
+                StdinKind::Records
+            } else {
+                StdinKind::Nothing
+            }
+        }
+        Err(_) => StdinKind::Nothing,
+    }
+}
+
+/// Set once this process has printed a failed record (one with an `error`
+/// section or `verify.ok` false), so the failure record printed for a tool
+/// that exits non-zero is not printed twice.
+static FAILURE_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// True when this process has printed a failed record on stdout.
+pub fn failure_printed() -> bool {
+    FAILURE_PRINTED.load(Ordering::Relaxed)
+}
+
 /// Writes records as NDJSON to stdout.
 #[derive(Debug, Default)]
 pub struct RecordWriter {
@@ -90,6 +138,9 @@ impl RecordWriter {
     /// Prints one record as one line. Once the reader has gone away, further
     /// records are dropped silently: the work itself still completes.
     pub fn write(&mut self, record: &Record) -> Result<()> {
+        if record.failed() {
+            FAILURE_PRINTED.store(true, Ordering::Relaxed);
+        }
         self.write_value(&record.to_line())
     }
 

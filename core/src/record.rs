@@ -171,6 +171,20 @@ impl Record {
         Record(m)
     }
 
+    /// The record a tool prints when it fails before (or instead of)
+    /// printing the record of its work: a usage error, missing
+    /// configuration, an input that delivered nothing. Downstream tools see
+    /// it as failed (it carries `error`).
+    pub fn tool_failure(tool: &str, message: &str, exit_code: u8) -> Record {
+        let mut m = Map::new();
+        m.insert("schema".into(), json!(SCHEMA));
+        m.insert(
+            "error".into(),
+            json!({ "tool": tool, "message": message, "exit_code": exit_code }),
+        );
+        Record(m)
+    }
+
     /// Wraps a JSON object, checking the fields lfb relies on have the right
     /// types. The error names the field.
     pub fn from_object(m: Map<String, Value>) -> Result<Record> {
@@ -304,6 +318,34 @@ impl Record {
         self.0.get("source")?.get("engine")?.as_str()
     }
 
+    /// `source.exec`: the command prefix the PostgreSQL client programs ran
+    /// through (`lfb-dump --exec`). Tools honour it only in records read
+    /// from stdin (a pipeline names it once), never from a sidecar: a file
+    /// in the store must not choose commands to run.
+    pub fn exec(&self) -> Option<&str> {
+        self.0.get("source")?.get("exec")?.as_str()
+    }
+
+    /// Sets (or with `None` removes) `source.exec`, when there is a
+    /// `source` section (or a prefix to set).
+    pub fn set_exec(&mut self, exec: Option<&str>) {
+        match (
+            self.0.get_mut("source").and_then(Value::as_object_mut),
+            exec,
+        ) {
+            (Some(src), Some(e)) => {
+                src.insert("exec".into(), json!(e));
+            }
+            (Some(src), None) => {
+                src.remove("exec");
+            }
+            (None, Some(e)) => {
+                self.0.insert("source".into(), json!({ "exec": e }));
+            }
+            (None, None) => {}
+        }
+    }
+
     /// `verify.ok`, when the record has been verified.
     pub fn verify_ok(&self) -> Option<bool> {
         self.0.get("verify")?.get("ok")?.as_bool()
@@ -331,6 +373,77 @@ impl Record {
     }
 }
 
+/// What [`remember_verify`] did to a sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidecarWrite {
+    /// The existing sidecar got the new `verify` section.
+    Updated,
+    /// There was no sidecar (a file of the original scripts): one was
+    /// written from what the file name tells (`"derived": true`) plus the
+    /// `verify` section.
+    Created,
+}
+
+/// The `verify` section to remember: `new`, plus `restore_test`
+/// (`{"at","ok"}` of the latest restore test) from this run when it ran
+/// one, else carried over from `old`, so a later run of only the quick
+/// checks does not forget when the artifact last restored.
+pub fn merge_verify(old: Option<&Value>, new: &Value) -> Value {
+    let mut section = new.clone();
+    let ran = new
+        .get("checks")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c.get("name") == Some(&json!("restore"))))
+        .and_then(|c| c.get("ok"))
+        .and_then(Value::as_bool);
+    let restore = match ran {
+        Some(ok) => Some(json!({ "at": new.get("at").cloned().unwrap_or(Value::Null), "ok": ok })),
+        None => old.and_then(|o| o.get("restore_test")).cloned(),
+    };
+    if let (Some(r), Some(m)) = (restore, section.as_object_mut()) {
+        m.insert("restore_test".into(), r);
+    }
+    section
+}
+
+/// Makes a verification durable: writes `verify` (see [`merge_verify`])
+/// into the sidecar `<path>.json` of the artifact at `path`, atomically
+/// (temporary file, fsync, rename, fsync of the folder). Every other field
+/// of the sidecar is kept as it is; fields are only added. Without a
+/// sidecar, `record` (what was derived from the name) becomes one. The
+/// caller holds the store lock. Returns the section written.
+pub fn remember_verify(
+    path: &Path,
+    record: &Record,
+    verify: &Value,
+) -> Result<(SidecarWrite, Value)> {
+    let sidecar = {
+        let mut s = path.as_os_str().to_owned();
+        s.push(".json");
+        PathBuf::from(s)
+    };
+    let (mut stored, how) = match std::fs::read_to_string(&sidecar) {
+        Ok(text) => (
+            Record::from_json(&text)
+                .map_err(|e| Error::input(format!("sidecar '{}': {e}", sidecar.display())))?,
+            SidecarWrite::Updated,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut r = record.clone();
+            r.0.remove("verify");
+            r.0.remove("quarantine");
+            (r, SidecarWrite::Created)
+        }
+        Err(e) => return Err(Error::io_path("read", &sidecar, e)),
+    };
+    let section = merge_verify(stored.get("verify"), verify);
+    stored.set("verify", section.clone());
+    let mut text = stored.to_line();
+    text.push('\n');
+    crate::fsutil::write_atomic(&sidecar, text.as_bytes())?;
+    Ok((how, section))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +465,23 @@ mod tests {
             r.to_line(),
             r#"{"schema":"lfb/1","path":"/p","verify":{"ok":false}}"#
         );
+    }
+
+    #[test]
+    fn a_quick_verification_keeps_the_last_restore_test() {
+        let drill = json!({"at":"2026-11-01T00:00:00Z","ok":true,
+            "checks":[{"name":"checksum","ok":true},{"name":"restore","ok":true}]});
+        let first = merge_verify(None, &drill);
+        assert_eq!(
+            first["restore_test"],
+            json!({"at":"2026-11-01T00:00:00Z","ok":true})
+        );
+        let quick =
+            json!({"at":"2026-11-02T00:00:00Z","ok":true,"checks":[{"name":"checksum","ok":true}]});
+        let second = merge_verify(Some(&first), &quick);
+        assert_eq!(second["at"], "2026-11-02T00:00:00Z");
+        assert_eq!(second["restore_test"]["at"], "2026-11-01T00:00:00Z");
+        assert!(merge_verify(None, &quick).get("restore_test").is_none());
     }
 
     #[test]

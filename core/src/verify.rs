@@ -65,6 +65,9 @@ pub struct Check {
     /// `None`: not applicable to this artifact (e.g. no recorded checksum).
     pub ok: Option<bool>,
     pub detail: String,
+    /// Passed, but with something a person should fix (`"warning": true`):
+    /// lfb-verify's permissions of a file lfb did not create.
+    pub warning: bool,
 }
 
 impl Check {
@@ -73,6 +76,7 @@ impl Check {
             name,
             ok: Some(true),
             detail: detail.into(),
+            warning: false,
         }
     }
     fn fail(name: &'static str, detail: impl Into<String>) -> Check {
@@ -80,6 +84,7 @@ impl Check {
             name,
             ok: Some(false),
             detail: detail.into(),
+            warning: false,
         }
     }
     fn skip(name: &'static str, detail: impl Into<String>) -> Check {
@@ -87,6 +92,7 @@ impl Check {
             name,
             ok: None,
             detail: detail.into(),
+            warning: false,
         }
     }
     fn to_value(&self) -> Value {
@@ -97,6 +103,9 @@ impl Check {
             None => m.insert("skipped".into(), json!(true)),
         };
         m.insert("detail".into(), json!(self.detail));
+        if self.warning {
+            m.insert("warning".into(), json!(true));
+        }
         Value::Object(m)
     }
 }
@@ -1237,7 +1246,9 @@ fn restore_test(
             }
             let mut maint = server.clone();
             maint.database = Some("postgres".into());
-            let pg = Postgres::connect(&maint, None)?;
+            // Through the record's `--exec` prefix (lfb-verify --exec, or
+            // lfb-dump --exec upstream in the pipeline).
+            let pg = Postgres::connect(&maint, record.exec())?;
             let exists = pg.psql_query(&format!(
                 "SELECT 1 FROM pg_database WHERE datname = '{}'",
                 scratch_db.replace('\'', "''")

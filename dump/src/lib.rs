@@ -215,11 +215,16 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             let mut rec = Record::failure(Kind::Db, &env, &cli.tag, &e.line());
             rec.set(
                 "error",
-                serde_json::json!({"message": e.line(), "exit_code": e.exit_code()}),
+                serde_json::json!({"tool": ui.tool(), "message": e.line(), "exit_code": e.exit_code()}),
             );
             out.write(&rec)?;
             if cli.output.is_none() && store.root().is_dir() {
-                let _ = journal::append(&store, &Event::new(ui.tool(), "dump", false, e.line()));
+                let ev = Event::new(ui.tool(), "dump", false, e.line()).group(
+                    &env,
+                    cli.name.as_deref(),
+                    &cli.tag,
+                );
+                let _ = journal::append(&store, &ev);
             }
             Err(e)
         }

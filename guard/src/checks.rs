@@ -33,6 +33,8 @@ pub const CHECKS: &[&str] = &[
     "partial",
     "quarantine",
     "journal",
+    "verification",
+    "drill",
     "placeholder",
     "conflict",
 ];
@@ -49,8 +51,9 @@ pub const GROWTH_DAYS: i64 = 7;
 /// Days of space left under which space is a warning / critical.
 pub const SPACE_WARN_DAYS: f64 = 14.0;
 pub const SPACE_CRIT_DAYS: f64 = 2.0;
-/// The journal window for failed events.
-pub const JOURNAL_HOURS: i64 = 24;
+/// The journal window for failed events (`--journal-window`): an
+/// unresolved failure stays loud this long.
+pub const JOURNAL_HOURS: i64 = 7 * 24;
 /// A `*.partial` modified this recently belongs to a run in progress.
 pub const PARTIAL_ACTIVE_SECS: i64 = 300;
 /// A `*.partial` older than this is critical.
@@ -77,6 +80,10 @@ pub struct Config {
     pub sample: usize,
     pub skip: BTreeSet<&'static str>,
     pub env: Option<String>,
+    /// How far back failed journal events count (`--journal-window`).
+    pub journal_window: Duration,
+    /// How old a group's newest successful restore test may be.
+    pub max_drill_age: Duration,
 }
 
 impl Config {
@@ -854,7 +861,9 @@ pub fn quarantine(inv: &Inventory) -> Finding {
 /// events are left out: they record its verdicts, and counting them would
 /// keep the store critical a day after it was fixed.
 pub fn journal(store: &Store, cfg: &Config) -> Finding {
-    let since = cfg.now - chrono::Duration::hours(JOURNAL_HOURS);
+    let window = lfb_core::units::format_duration(cfg.journal_window);
+    let since =
+        cfg.now - chrono::Duration::from_std(cfg.journal_window).unwrap_or(chrono::Duration::MAX);
     let tail = match history::events_since(&store.journal_path(), since) {
         Ok(t) => t,
         Err(e) => {
@@ -869,40 +878,46 @@ pub fn journal(store: &Store, cfg: &Config) -> Finding {
             );
         }
     };
-    let failed: Vec<&serde_json::Map<String, Value>> = tail
-        .events
-        .iter()
-        .filter(|e| e.get("ok") == Some(&Value::Bool(false)))
-        .filter(|e| e.get("tool").and_then(Value::as_str) != Some(crate::TOOL))
-        .collect();
-    if failed.is_empty() {
+    let open = crate::alarms::unresolved(&tail.events);
+    if open.is_empty() {
         return Finding::ok(
             "journal",
             Group::store(),
-            format!("no failed events in the last {JOURNAL_HOURS} hours"),
+            format!("no unresolved failed events in the last {window}"),
         )
         .with("events", tail.events.len());
     }
     let s = |e: &serde_json::Map<String, Value>, k: &str| {
         e.get(k).and_then(Value::as_str).unwrap_or("?").to_string()
     };
-    let latest = failed[0];
+    let latest = open[0].event;
     Finding::crit(
         "journal",
         Group::store(),
         format!(
-            "{} in the last {JOURNAL_HOURS} hours; latest {} {} {}: {}",
-            plural(failed.len(), "failed event"),
+            "{} in the last {window} (no later success of the same group); latest {} {} {}: {} \
+             (after looking into it: lfb-guard --ack {})",
+            plural(open.len(), "unresolved failed event"),
             s(latest, "time"),
             s(latest, "tool"),
             s(latest, "action"),
-            s(latest, "message")
+            s(latest, "message"),
+            open[0].id
         ),
     )
-    .with("count", failed.len())
+    .with("count", open.len())
     .with(
         "events",
-        json!(failed.iter().take(LIST_MAX).collect::<Vec<_>>()),
+        json!(
+            open.iter()
+                .take(LIST_MAX)
+                .map(|u| {
+                    let mut e = u.event.clone();
+                    e.insert("ack_id".into(), json!(u.id));
+                    e
+                })
+                .collect::<Vec<_>>()
+        ),
     )
 }
 

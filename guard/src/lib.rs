@@ -10,7 +10,9 @@
 //! one NDJSON line, then a summary; or a Nagios status line; or Prometheus
 //! textfile metrics.
 
+pub mod alarms;
 pub mod checks;
+pub mod drills;
 pub mod finding;
 pub mod history;
 pub mod inventory;
@@ -46,7 +48,7 @@ Each finding has a severity (ok, warn, crit), the group of artifacts it concerns
 (environment/name/kind/tag), a check name, a message and its values. Checks:\n\n  \
 missing      a tag named by --max-age or --expect has no artifacts (crit); an empty store (crit)\n  \
 freshness    the newest artifact of each group is younger than its tag's limit (crit)\n  \
-size         every artifact is at least --min-size (crit)\n  \
+size         every artifact is at least --min-size, when given (crit)\n  \
 shrink       the newest artifact is under half the median of the 10 before it (warn)\n  \
 integrity    the newest artifact of each group re-reads: checksum, decode, complete (crit)\n  \
 sidecar      an artifact lfb wrote has no usable sidecar record (warn)\n  \
@@ -55,7 +57,12 @@ writable     a file can be created in the store, owned by the current user (crit
 space        free space, and days until full at last week's growth (warn <14, crit <2)\n  \
 partial      leftovers of killed runs: *.partial files, sidecars without artifact (warn; crit after a day)\n  \
 quarantine   files in quarantine/ (warn)\n  \
-journal      failed events in logs/journal.ndjson in the last 24 hours (crit)\n  \
+verification the newest artifact's last lfb-verify run (remembered in its sidecar) \
+failed (crit)\n  \
+drill        the newest successful restore test of a group is older than \
+--max-drill-age (31d) (warn)\n  \
+journal      failed events in logs/journal.ndjson that no later success of the same \
+group resolved, in the last --journal-window (crit; --ack ID silences one)\n  \
 placeholder  evicted iCloud files: the backup is not on this disk (warn)\n  \
 conflict     conflict copies of iCloud, Dropbox, Nextcloud, Syncthing (warn)\n  \
 scan         a folder or file of the store cannot be read (crit)\n\n\
@@ -91,9 +98,13 @@ pub struct Cli {
     #[arg(long, value_name = "TAG")]
     pub expect: Vec<String>,
 
-    /// Smallest acceptable artifact (10KiB, 5MB, …)
-    #[arg(long, value_name = "SIZE", default_value = "10KiB")]
-    pub min_size: String,
+    /// Also report artifacts under SIZE as critical: --min-size 10KiB is the original check
+    ///
+    /// Without it there is no absolute floor (a fresh project's database
+    /// dumps to a few KiB): sizes are judged against each group's history
+    /// (shrink) and dumps' completeness (integrity).
+    #[arg(long, value_name = "SIZE")]
+    pub min_size: Option<String>,
 
     /// Free space on the store's filesystem under which it is critical
     #[arg(long, value_name = "SIZE", default_value = "1GiB")]
@@ -115,6 +126,33 @@ pub struct Cli {
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
 
+    /// How long an unresolved failed journal event stays critical [default: 7d]
+    ///
+    /// A failed event (a dump, verify, archive… that failed) is resolved by
+    /// a later success of the same tool in the same group (env, name, tag):
+    /// one failed hour is quiet again once the next hour succeeds. A
+    /// failure nothing resolved is critical for this long.
+    #[arg(long, value_name = "DURATION", default_value = "7d",
+          value_parser = lfb_core::cli::parse_duration_arg)]
+    pub journal_window: Duration,
+
+    /// How old a group's newest successful restore test may be [default: 31d]
+    ///
+    /// lfb-verify --restore-test remembers each result in the sidecar; a
+    /// group whose newest successful restore test is older (or that is
+    /// older and never had one) is a warning (check `drill`).
+    #[arg(long, value_name = "DURATION", default_value = drills::DEFAULT_MAX_DRILL_AGE,
+          value_parser = lfb_core::cli::parse_duration_arg)]
+    pub max_drill_age: Duration,
+
+    /// Silence the unresolved failed journal event ID (journal finding's ack_id)
+    ///
+    /// Appends an `ack` event to the journal (who and when), then checks the
+    /// store as usual. Repeatable. An ID that names no unresolved failure in
+    /// the window is an error (exit 2).
+    #[arg(long, value_name = "ID")]
+    pub ack: Vec<String>,
+
     /// Exit 1 on warnings too
     #[arg(long)]
     pub strict: bool,
@@ -128,7 +166,9 @@ pub struct Cli {
 
     /// Write node-exporter textfile metrics to FILE, atomically
     ///
-    /// Per group (labels env, name, kind, tag): lfb_last_success_timestamp_seconds,
+    /// Every series is labelled with the store; per group (labels store, env,
+    /// name, kind, tag): lfb_last_success_timestamp_seconds,
+    /// lfb_last_restore_test_timestamp_seconds,
     /// lfb_last_age_seconds, lfb_last_size_bytes, lfb_artifacts, lfb_ok; and
     /// lfb_guard_status (0 ok, 1 warn, 2 crit), lfb_guard_findings,
     /// lfb_store_free_bytes, lfb_guard_last_run_timestamp_seconds.
@@ -167,6 +207,12 @@ impl ToolCli for Cli {
         println!("LFB UNKNOWN - {first}");
         eprint!("{msg}");
         Some(3)
+    }
+
+    /// A run that worked printed its findings and summary, which say why
+    /// it failed.
+    fn failure_record_after_work() -> bool {
+        false
     }
 }
 
@@ -261,13 +307,60 @@ pub fn config(cli: &Cli, now: DateTime<Utc>) -> Result<Config> {
     Ok(Config {
         now,
         tags,
-        min_size: size("--min-size", &cli.min_size)?,
+        min_size: match &cli.min_size {
+            Some(v) => size("--min-size", v)?,
+            // Only an empty artifact is too small by itself.
+            None => 1,
+        },
         min_free: size("--min-free", &cli.min_free)?,
         deep: cli.deep,
         sample,
         skip,
         env,
+        journal_window: cli.journal_window,
+        max_drill_age: cli.max_drill_age,
     })
+}
+
+/// Records `--ack ID`s in the journal after checking each names a failure
+/// that is still unresolved.
+fn acknowledge(store: &Store, cfg: &Config, ids: &[String], ui: &Ui) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let since =
+        cfg.now - chrono::Duration::from_std(cfg.journal_window).unwrap_or(chrono::Duration::MAX);
+    let tail = history::events_since(&store.journal_path(), since)
+        .map_err(|e| Error::io_path("read", &store.journal_path(), e))?;
+    let open = alarms::unresolved(&tail.events);
+    for id in ids {
+        let Some(u) = open.iter().find(|u| &u.id == id) else {
+            return Err(Error::usage(format!(
+                "--ack {id}: no unresolved failed event with that id in the last {} \
+                 (the journal finding lists them as ack_id)",
+                units::format_duration(cfg.journal_window)
+            )));
+        };
+        let what = |k: &str| {
+            u.event
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+        };
+        let msg = format!(
+            "acknowledged {} {} {} at {}: {}",
+            what("tool"),
+            what("action"),
+            id,
+            what("time"),
+            what("message")
+        );
+        let ev =
+            Event::new(TOOL, alarms::ACK, true, msg.clone()).field("ack", serde_json::json!(id));
+        journal::append(store, &ev)?;
+        ui.info(msg);
+    }
+    Ok(())
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>> {
@@ -323,6 +416,13 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
     if cfg.runs("journal") {
         findings.push(checks::journal(store, cfg));
     }
+    let drills = drills::scan(&inv);
+    if cfg.runs("drill") {
+        findings.extend(drills::check(&drills, cfg));
+    }
+    if cfg.runs("verification") {
+        findings.extend(drills::remembered(&drills));
+    }
     findings.extend(checks::sync(&inv, cfg));
     findings.retain(|f| cfg.runs(f.check));
 
@@ -339,6 +439,7 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
         sync: inventory::sync_service(store.root()),
         space,
         min_free: cfg.min_free,
+        restore_tests: drills.into_iter().map(|(g, d)| (g, d.last_ok)).collect(),
         duration: started.elapsed(),
     };
     (findings, report)
@@ -367,6 +468,7 @@ fn guard(cli: Cli, ui: &Ui) -> Result<u8> {
             )));
         }
     }
+    acknowledge(&store, &cfg, &cli.ack, ui)?;
     let (findings, report) = inspect(&store, &cfg, ui);
     let summary = report.summary();
 

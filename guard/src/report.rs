@@ -44,6 +44,8 @@ pub struct Report {
     /// Free and total bytes of the store's filesystem.
     pub space: Option<(u64, u64)>,
     pub min_free: u64,
+    /// Each group's newest successful restore test.
+    pub restore_tests: BTreeMap<Group, Option<DateTime<Utc>>>,
     pub duration: Duration,
 }
 
@@ -135,17 +137,24 @@ impl Report {
             }
             format!("{}: {}", self.counts_text(), first.join("; "))
         };
+        // Performance data as the Monitoring Plugins guidelines define it:
+        // 'label'=value[UOM];[warn];[crit];[min];[max], where a threshold
+        // is a range whose values outside it alert: "0" alerts above 0,
+        // "N:" alerts below N.
         let mut perf = vec![
             format!("groups={};;;0", self.groups.len()),
             format!("artifacts={};;;0", self.artifacts),
-            format!("warnings={};;;0", c["warn"]),
-            format!("criticals={};;;0", c["crit"]),
+            // Any warning finding makes the status WARNING, any critical
+            // one CRITICAL.
+            format!("warnings={};0;;0", c["warn"]),
+            format!("criticals={};;0;0", c["crit"]),
         ];
         if let Some(a) = self.max_age() {
             perf.push(format!("max_age={a}s;;;0"));
         }
         if let Some((free, total)) = self.space {
-            perf.push(format!("free={free}B;;{};0;{total}", self.min_free));
+            // Critical below --min-free: the range "MIN:".
+            perf.push(format!("free={free}B;;{}:;0;{total}", self.min_free));
         }
         // '|' separates text from perfdata: it must not appear in the text.
         let mut out = format!(
@@ -224,16 +233,32 @@ impl Report {
                 out.push_str(&format!("{name}{labels} {value}\n"));
             }
         };
+        // Every series carries the store, so two stores on one host (two
+        // textfiles for one node_exporter) never collide.
+        let store = label_value(&self.store.to_string_lossy());
+        let only_store = format!("{{store=\"{store}\"}}");
         let per_group = |f: &dyn Fn(&GroupStat) -> String| -> Vec<(String, String)> {
             self.groups
                 .iter()
-                .map(|g| (labels(&g.group), f(g)))
+                .map(|g| (labels(&store, &g.group), f(g)))
                 .collect()
         };
         family(
             "lfb_last_success_timestamp_seconds",
             "Creation time of the newest artifact of the group that passed its checks (0: none).",
             per_group(&|g| g.last_success.map_or(0, |t| t.timestamp()).to_string()),
+        );
+        family(
+            "lfb_last_restore_test_timestamp_seconds",
+            "When the newest successful restore test of an artifact of the group ran (0: none).",
+            per_group(&|g| {
+                self.restore_tests
+                    .get(&g.group)
+                    .copied()
+                    .flatten()
+                    .map_or(0, |t| t.timestamp())
+                    .to_string()
+            }),
         );
         family(
             "lfb_last_age_seconds",
@@ -266,20 +291,25 @@ impl Report {
             "Findings of the last lfb-guard run by severity.",
             ["ok", "warn", "crit"]
                 .iter()
-                .map(|s| (format!("{{severity=\"{s}\"}}"), c[s].to_string()))
+                .map(|s| {
+                    (
+                        format!("{{store=\"{store}\",severity=\"{s}\"}}"),
+                        c[s].to_string(),
+                    )
+                })
                 .collect(),
         );
         if let Some((free, _)) = self.space {
             family(
                 "lfb_store_free_bytes",
                 "Free bytes on the store's filesystem.",
-                vec![(String::new(), free.to_string())],
+                vec![(only_store.clone(), free.to_string())],
             );
         }
         family(
             "lfb_guard_last_run_timestamp_seconds",
             "When lfb-guard last checked the store.",
-            vec![(String::new(), self.checked_at.timestamp().to_string())],
+            vec![(only_store.clone(), self.checked_at.timestamp().to_string())],
         );
         let status = match self.status {
             Severity::Ok => 0,
@@ -289,7 +319,7 @@ impl Report {
         family(
             "lfb_guard_status",
             "Health of the store: 0 ok, 1 warning, 2 critical.",
-            vec![(String::new(), status.to_string())],
+            vec![(only_store.clone(), status.to_string())],
         );
         out
     }
@@ -304,18 +334,20 @@ pub(crate) fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// `{env="prod",name="ledgerflow",kind="db",tag="hourly"}`, escaped as the
-/// exposition format wants (folder names can hold anything).
-fn labels(g: &Group) -> String {
-    let esc = |s: &Option<String>| {
-        s.as_deref()
-            .unwrap_or("")
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
+/// A label value escaped as the exposition format wants (folder names can
+/// hold anything).
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `{store="/srv/backups",env="prod",name="ledgerflow",kind="db",tag="hourly"}`;
+/// `store` comes escaped.
+fn labels(store: &str, g: &Group) -> String {
+    let esc = |s: &Option<String>| label_value(s.as_deref().unwrap_or(""));
     format!(
-        "{{env=\"{}\",name=\"{}\",kind=\"{}\",tag=\"{}\"}}",
+        "{{store=\"{store}\",env=\"{}\",name=\"{}\",kind=\"{}\",tag=\"{}\"}}",
         esc(&g.env),
         esc(&g.name),
         esc(&g.kind),
@@ -434,6 +466,7 @@ mod tests {
             sync: None,
             space: Some((5_000_000_000, 10_000_000_000)),
             min_free: 1 << 30,
+            restore_tests: BTreeMap::new(),
             duration: Duration::from_millis(5),
         }
     }
@@ -446,7 +479,7 @@ mod tests {
             text.starts_with("LFB OK - 1 group fresh, 3 artifacts, 4.7 GiB free | groups=1;;;0 "),
             "{text}"
         );
-        assert!(text.contains(" max_age=3600s;;;0 free=5000000000B;;1073741824;0;10000000000"));
+        assert!(text.contains(" max_age=3600s;;;0 free=5000000000B;;1073741824:;0;10000000000"));
         let bad = report(vec![
             Finding::warn("shrink", Group::store(), "smaller | much"),
             Finding::crit("freshness", Group::of("p", "a", "db", "hourly"), "stale"),
@@ -470,8 +503,8 @@ mod tests {
     fn prometheus_labels_are_escaped() {
         let text = report(vec![]).prometheus();
         assert!(text.contains(
-            "lfb_artifacts{env=\"prod\",name=\"a\\\"b\",kind=\"db\",tag=\"hourly\"} 3\n"
+            "lfb_artifacts{store=\"/s\",env=\"prod\",name=\"a\\\"b\",kind=\"db\",tag=\"hourly\"} 3\n"
         ));
-        assert!(text.contains("# TYPE lfb_guard_status gauge\nlfb_guard_status 0\n"));
+        assert!(text.contains("# TYPE lfb_guard_status gauge\nlfb_guard_status{store=\"/s\"} 0\n"));
     }
 }

@@ -82,6 +82,9 @@ reason future-dated and left out of everything else, so it never counts as the n
 or by a keep rule and never displaces a real backup (a warning names it);\n  \
 - anything at all when a record on stdin failed (verify.ok false, or an error section): \
 the plan is printed with action keep and reason input-failed, and the exit code is 1;\n  \
+- anything at all when stdin is a pipe (or file) that delivered no records: the stage \
+before failed; a failure record is printed and the exit code is 1 (whole-store pruning: \
+--no-stdin, or stdin a terminal or </dev/null);\n  \
 - anything at all when no retention policy was given (exit 2);\n  \
 - files it does not recognise as artifacts (notes.txt, random.sql.gz, …).\n\n\
 Records read on stdin (when it is not a terminal) are printed first, annotated; then the \
@@ -184,6 +187,17 @@ pub struct Cli {
     /// were taken from.
     #[arg(long, conflicts_with = "env")]
     pub all_envs: bool,
+
+    /// Do not read stdin: prune the whole store (scope permitting) as it is
+    ///
+    /// Without it, records are read from stdin when stdin is a pipe, a
+    /// socket or a file, and a stdin that delivers no records at all means
+    /// the stage before failed: nothing is deleted and the exit code is 1.
+    /// Whole-store pruning also works with stdin a terminal or /dev/null
+    /// (`lfb-prune … </dev/null`); cron gives commands a pipe on stdin, so a
+    /// crontab line pruning on its own needs </dev/null or this flag.
+    #[arg(long)]
+    pub no_stdin: bool,
 
     /// Print the plan and delete nothing (no lock, no journal events)
     #[arg(long)]
@@ -304,8 +318,21 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // All of stdin is read before anything else: a malformed line stops the
     // run (exit 2) before the store is looked at, and prune acts only once
     // the stages before it have finished.
-    let input = ndjson::stdin_records()?.unwrap_or_default();
+    let piped = !cli.no_stdin && ndjson::stdin_kind() == ndjson::StdinKind::Records;
+    let input = if piped {
+        ndjson::RecordReader::new(std::io::stdin().lock(), "stdin").read_all()?
+    } else {
+        Vec::new()
+    };
     let mut out = RecordWriter::new();
+    if piped && input.is_empty() {
+        let msg = "not pruning: stdin delivered no records, so the stage before lfb-prune \
+                   failed or printed nothing; nothing was deleted (to prune the whole store, \
+                   run with --no-stdin or </dev/null)";
+        ui.error(msg);
+        out.write(&Record::tool_failure(ui.tool(), msg, 1))?;
+        return Ok(1);
+    }
     prune(&store, &opts, input, ui, &mut |r| out.write(r))
 }
 

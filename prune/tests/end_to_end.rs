@@ -9,7 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use assert_cmd::Command;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
 use lfb_core::Record;
 use lfb_core::chrono::{DateTime, Utc};
 use lfb_core::naming::ArtifactName;
@@ -20,6 +22,41 @@ const NOW: &str = "2026-11-27T12:00:00Z";
 
 fn prune(store: &Path) -> Command {
     prune_at(store, NOW)
+}
+
+/// Feeds records on stdin (a pipe). Without it the std `Command` runs with
+/// stdin `/dev/null`: whole-store pruning.
+trait WriteStdin {
+    fn write_stdin(&mut self, input: impl Into<Vec<u8>>) -> Piped<'_>;
+}
+
+struct Piped<'a>(&'a mut Command, Vec<u8>);
+
+impl WriteStdin for Command {
+    fn write_stdin(&mut self, input: impl Into<Vec<u8>>) -> Piped<'_> {
+        Piped(self, input.into())
+    }
+}
+
+impl Piped<'_> {
+    fn output(self) -> std::io::Result<std::process::Output> {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .0
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let input = self.1;
+        let t = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output();
+        let _ = t.join();
+        out
+    }
 }
 
 fn prune_at(store: &Path, now: &str) -> Command {
@@ -343,7 +380,15 @@ fn garbage_on_stdin_exits_2_naming_the_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3"), "{err}");
-    assert!(out.stdout.is_empty());
+    // Only the failure record (DESIGN: a failing tool prints one).
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 1);
+    assert!(
+        recs[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 3")
+    );
     assert_eq!(files(&dev), before);
 }
 
@@ -381,7 +426,9 @@ fn no_policy_exits_2_and_deletes_nothing() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("no retention policy given: "), "{err}");
-        assert!(out.stdout.is_empty());
+        let recs = records(&out.stdout);
+        assert_eq!(recs.len(), 1, "{args:?}");
+        assert_eq!(recs[0]["error"]["exit_code"], 2);
     }
     for args in [
         vec!["--keep-last", "0"],

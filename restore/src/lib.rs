@@ -140,7 +140,7 @@ pub struct Cli {
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Run the database client programs through a command prefix (MySQL: no password in the URL then)
+    /// Run the database client programs through a command prefix (default: a stdin record's source.exec; MySQL: no password in the URL then)
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 
@@ -464,6 +464,12 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if pg::is_globals(&record) {
         // Refused with a hint to use --globals.
         return restore_globals(&cli, &store, &env, record, ui, started);
+    }
+    // A record on stdin (from lfb-dump --exec … | lfb-verify) carries its
+    // --exec prefix; a sidecar's is never used.
+    let mut cli = cli;
+    if cli.exec.is_none() && cli.file.is_none() && !cli.latest {
+        cli.exec = record.exec().map(str::to_string);
     }
     if record.failed() {
         return Err(Error::failed(format!(
