@@ -16,6 +16,13 @@ pub const STAMP: &str = "%Y%m%dT%H%M%SZ";
 
 /// Known artifact extensions and the record `format` each implies.
 pub const EXTENSIONS: &[(&str, &str)] = &[
+    // age-encrypted (crate::crypt): the plain artifact inside an age stream.
+    ("sql.gz.age", "sql+gzip+age"),
+    ("sql.age", "sql+age"),
+    ("dump.age", "pg-custom+age"),
+    ("sqlite3.gz.age", "sqlite+gzip+age"),
+    ("sqlite3.age", "sqlite+age"),
+    ("tar.gz.age", "tar+gzip+age"),
     ("sql.gz", "sql+gzip"),
     ("sql", "sql"),
     ("dump", "pg-custom"),

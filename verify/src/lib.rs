@@ -89,6 +89,9 @@ pub struct Cli {
     #[arg(long)]
     pub quarantine: bool,
 
+    #[command(flatten, next_help_heading = "Encryption")]
+    pub identity: lfb_core::crypt::IdentityArgs,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -165,6 +168,9 @@ fn quarantine(path: &Path, st: &Store) -> Result<PathBuf> {
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let opts = options(&cli);
     let configured = cli.store.store()?;
+    // A named identity that cannot be read stops the run (exit 2); none at
+    // all only skips the checks of encrypted artifacts that need it.
+    lfb_core::crypt::load_keys(&cli.identity)?;
     let records: Vec<Record> = if !cli.paths.is_empty() {
         cli.paths
             .iter()
