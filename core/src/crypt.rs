@@ -38,7 +38,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use age::secrecy::{ExposeSecret, SecretString};
+pub use age::secrecy::ExposeSecret;
+use age::secrecy::SecretString;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

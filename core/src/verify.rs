@@ -960,6 +960,14 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
                 "restore",
                 "not attempted: the artifact failed the checks above",
             )
+        } else if crypt::is_encrypted_format(&format) && crypt::keys().is_none() {
+            Check::fail(
+                "restore",
+                format!(
+                    "needs the key: encrypted with age; {}",
+                    crypt::IDENTITY_HINT
+                ),
+            )
         } else {
             let content = scan
                 .as_ref()

@@ -35,6 +35,7 @@ pub const CHECKS: &[&str] = &[
     "journal",
     "placeholder",
     "conflict",
+    "encryption",
 ];
 
 /// Freshness limits applied to tags present in the store unless told otherwise.
@@ -77,6 +78,8 @@ pub struct Config {
     pub sample: usize,
     pub skip: BTreeSet<&'static str>,
     pub env: Option<String>,
+    /// `--require-encryption`: every artifact must be age-encrypted.
+    pub require_encryption: bool,
 }
 
 impl Config {
@@ -508,6 +511,51 @@ fn perm_problems(mode: u32, uid: u32, euid: u32) -> Vec<PermProblem> {
         p.push(PermProblem::Owner);
     }
     p
+}
+
+/// `--require-encryption`: every artifact not encrypted with age (its name
+/// has no `.age`) is critical, listed by group.
+pub fn encryption(inv: &Inventory) -> Vec<Finding> {
+    let mut plain: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
+    let mut encrypted = 0usize;
+    for a in &inv.artifacts {
+        if a.name.ext.ends_with(".age") {
+            encrypted += 1;
+        } else {
+            plain.entry(a.group.clone()).or_default().push(a);
+        }
+    }
+    if plain.is_empty() {
+        return vec![Finding::ok(
+            "encryption",
+            Group::store(),
+            format!("all {encrypted} artifacts are encrypted with age"),
+        )];
+    }
+    plain
+        .into_iter()
+        .map(|(g, arts)| {
+            let names: Vec<String> = arts.iter().map(|a| a.id()).collect();
+            Finding::crit(
+                "encryption",
+                g,
+                format!(
+                    "{} not encrypted: {}",
+                    if arts.len() == 1 {
+                        "1 artifact is".to_string()
+                    } else {
+                        format!("{} artifacts are", arts.len())
+                    },
+                    list_text(&names)
+                ),
+            )
+            .with("count", arts.len())
+            .with(
+                "ids",
+                json!(names.iter().take(LIST_MAX).collect::<Vec<_>>()),
+            )
+        })
+        .collect()
 }
 
 /// Modes and owners of artifacts, sidecars, the journal and the store's

@@ -119,6 +119,13 @@ pub struct Cli {
     #[arg(long)]
     pub strict: bool,
 
+    /// Report every artifact not encrypted with age (critical)
+    ///
+    /// For a store in a synced folder that must hold only ciphertext: any
+    /// artifact without `.age` (lfb-dump/lfb-archive --encrypt-to) is listed.
+    #[arg(long)]
+    pub require_encryption: bool,
+
     /// Print one monitoring-plugin status line instead of NDJSON
     ///
     /// `LFB OK - 12 groups fresh, … | perfdata`, then one line per problem;
@@ -267,6 +274,7 @@ pub fn config(cli: &Cli, now: DateTime<Utc>) -> Result<Config> {
         sample,
         skip,
         env,
+        require_encryption: cli.require_encryption,
     })
 }
 
@@ -324,6 +332,9 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
         findings.push(checks::journal(store, cfg));
     }
     findings.extend(checks::sync(&inv, cfg));
+    if cfg.require_encryption {
+        findings.extend(checks::encryption(&inv));
+    }
     findings.retain(|f| cfg.runs(f.check));
 
     let groups = checks::groups(&inv);
