@@ -172,8 +172,8 @@ impl ArtifactName {
         }
         let time = NaiveDateTime::parse_from_str(stamp, STAMP).ok()?.and_utc();
         let ext_ok = match kind {
-            Kind::Full => ext == "tar.gz",
-            Kind::Db => ext != "tar.gz",
+            Kind::Full => ext.starts_with("tar.gz"),
+            Kind::Db => !ext.starts_with("tar.gz"),
         };
         ext_ok.then(|| ArtifactName {
             name: name.to_string(),

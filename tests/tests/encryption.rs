@@ -657,3 +657,110 @@ fn postgres_round_trip_through_stock_age() {
         "200"
     );
 }
+
+/// An encrypted dump piped into `lfb-archive --consume --encrypt-to`: the
+/// archive checks its encrypted member by its SHA-256, the dump is
+/// consumed, the archive is an artifact like any other for lfb-list and
+/// lfb-prune, and its restore test decrypts the member with the identity.
+#[test]
+fn encrypted_dumps_archive_consume_and_prune_like_any_other() {
+    let st = store();
+    let work = tempfile::tempdir().unwrap();
+    let (key, recipient) = keygen(work.path(), "key.txt");
+    let db = sqlite_db(work.path());
+    let rec = encrypted_dump(st.path(), &db, &recipient);
+    let dump_path = rec["path"].as_str().unwrap().to_string();
+    let out = lfb_tests::run_with_input(
+        lfb("lfb-archive", st.path())
+            .env("LFB_AGE_IDENTITY_FILE", &key)
+            .args(["--consume", "--encrypt-to", &recipient]),
+        rec.to_string(),
+    );
+    out.assert_ok();
+    let arch = out.records().remove(0);
+    assert_eq!(arch["format"], "tar+gzip+age");
+    assert!(!Path::new(&dump_path).exists(), "the dump was not consumed");
+    let list = run(&mut lfb("lfb-list", st.path()));
+    list.assert_ok();
+    assert_eq!(list.records().len(), 1, "{}", list.stdout);
+    assert_eq!(list.records()[0]["id"], arch["id"]);
+
+    let out = run(lfb("lfb-verify", st.path())
+        .arg("--identity")
+        .arg(&key)
+        .args(["--all", "--min-size", "0", "--restore-test"]));
+    out.assert_ok();
+    let r = &out.records()[0];
+    assert!(
+        check(r, "restore")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("3501 rows, as recorded"),
+        "{r}"
+    );
+
+    // lfb-prune sees it as an artifact of its group (kept: the newest).
+    let out = run(lfb("lfb-prune", st.path()).args(["--keep-last", "1", "--dry-run"]));
+    out.assert_ok();
+    let recs = out.records();
+    assert_eq!(recs.len(), 1, "{}", out.stdout);
+    assert_eq!(recs[0]["format"], "tar+gzip+age");
+    assert_eq!(recs[0]["prune"]["action"], "keep", "{}", out.stdout);
+}
+
+/// An SSH ed25519 recipient: stock age decrypts with the private key, lfb
+/// records the public key, matches its tag in the header and decrypts with
+/// the key as --identity.
+#[test]
+fn ssh_ed25519_recipient_round_trip() {
+    if !have_age() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("id_ed25519");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "me@host", "-f"])
+        .arg(&key)
+        .stdin(Stdio::null())
+        .status();
+    if !ok.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED ssh_ed25519_recipient_round_trip: no ssh-keygen");
+        return;
+    }
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let st = store();
+    let db = sqlite_db(work.path());
+    let out = run(lfb("lfb-dump", st.path())
+        .arg("--encrypt-to-file")
+        .arg(key.with_extension("pub"))
+        .arg(&db));
+    out.assert_ok();
+    let rec = out.records().remove(0);
+    let recorded = rec["encryption"]["recipients"][0].as_str().unwrap();
+    assert!(recorded.starts_with("ssh-ed25519 "), "{rec}");
+    assert!(!recorded.contains("me@host"), "the comment is not recorded");
+    assert!(public.starts_with(recorded));
+    let path = rec["path"].as_str().unwrap();
+    let out = run(lfb("lfb-verify", st.path()).arg(path));
+    out.assert_ok();
+    let r = &out.records()[0];
+    assert!(
+        check(r, "encryption")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ssh-ed25519 (key tag"),
+        "{r}"
+    );
+    let out = run(lfb("lfb-verify", st.path())
+        .arg("--identity")
+        .arg(&key)
+        .arg(path));
+    out.assert_ok();
+    assert_eq!(check(&out.records()[0], "complete")["ok"], true);
+    let sh = format!(
+        "age -d -i '{}' '{path}' | gunzip | grep -c 'INSERT INTO'",
+        key.display()
+    );
+    let out = run(Command::new("sh").args(["-c", &sh]));
+    out.assert_ok();
+}
