@@ -52,6 +52,11 @@ use crate::record::Record;
 pub const FORMAT_SUFFIX: &str = "+age";
 pub const EXT_SUFFIX: &str = "age";
 
+/// scrypt work factors (log2 N): what lfb writes, and the most it reads
+/// (stock age's limit).
+const SCRYPT_WORK_FACTOR: u8 = 18;
+const SCRYPT_MAX_WORK_FACTOR: u8 = 22;
+
 /// Where an identity can be given, for messages.
 pub const IDENTITY_HINT: &str = "pass --identity FILE or set LFB_AGE_IDENTITY_FILE";
 
@@ -114,7 +119,15 @@ impl Encryption {
     /// Starts an age stream into `out`.
     pub fn wrap<W: Write>(&self, out: W) -> io::Result<age::stream::StreamWriter<W>> {
         let enc = match &self.passphrase {
-            Some(p) => age::Encryptor::with_user_passphrase(p.clone()),
+            Some(p) => {
+                // age's own default work factor (2^18), not one calibrated
+                // to this machine: stock age (which refuses more than 2^22)
+                // and slower machines must read it too.
+                let mut r = age::scrypt::Recipient::new(p.clone());
+                r.set_work_factor(SCRYPT_WORK_FACTOR);
+                age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+                    .map_err(|e| io::Error::other(format!("age: {e}")))?
+            }
             None => age::Encryptor::with_recipients(
                 self.recipients
                     .iter()
@@ -420,7 +433,7 @@ impl Keys {
                 }
                 KeyEntry::Passphrase(p) => {
                     let mut id = age::scrypt::Identity::new(p.clone());
-                    id.set_max_work_factor(22);
+                    id.set_max_work_factor(SCRYPT_MAX_WORK_FACTOR);
                     out.push(Box::new(id));
                 }
             }
