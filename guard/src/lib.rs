@@ -58,6 +58,7 @@ quarantine   files in quarantine/ (warn)\n  \
 journal      failed events in logs/journal.ndjson in the last 24 hours (crit)\n  \
 placeholder  evicted iCloud files: the backup is not on this disk (warn)\n  \
 conflict     conflict copies of iCloud, Dropbox, Nextcloud, Syncthing (warn)\n  \
+encryption   with --require-encryption: artifacts not encrypted with age (crit)\n  \
 scan         a folder or file of the store cannot be read (crit)\n\n\
 Times come from records (created_at) or file names, never from modification times, \
 which cloud clients rewrite. Output: one JSON finding per line on stdout, then a \
