@@ -86,7 +86,7 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
 
     if req.consume {
         // The dumps are about to go: prove what is on disk first.
-        let probe = Record::new(
+        let mut probe = Record::new(
             "new-archive",
             Kind::Full,
             &req.env,
@@ -95,8 +95,9 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
             created_at,
             written.bytes,
             &written.sha256,
-            archive::FORMAT,
+            &format(),
         );
+        encryption_section(&mut probe, &written);
         let opts = verify::Options {
             checks: ["checksum", "decode", "complete"].into_iter().collect(),
             min_size: 0,
@@ -148,7 +149,7 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
         (p, lock)
     };
 
-    let id = naming::artifact_id(&final_path, "tar.gz");
+    let id = naming::artifact_id(&final_path, &ext());
     let mut record = Record::new(
         &id,
         Kind::Full,
@@ -158,8 +159,9 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
         created_at,
         written.bytes,
         &written.sha256,
-        archive::FORMAT,
+        &format(),
     );
+    encryption_section(&mut record, &written);
     record.set(
         "members",
         members_summary(&manifest, &plan, &written, &consumed),
@@ -224,6 +226,31 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
     Ok(Outcome { record, problems })
 }
 
+/// The record format: `tar+gzip`, or `tar+gzip+age` when encrypted (the
+/// whole archive is one age stream; its members inside are plain).
+fn format() -> String {
+    match lfb_core::crypt::encryption() {
+        Ok(Some(_)) => format!("{}{}", archive::FORMAT, lfb_core::crypt::FORMAT_SUFFIX),
+        _ => archive::FORMAT.to_string(),
+    }
+}
+
+fn ext() -> String {
+    match lfb_core::crypt::encryption() {
+        Ok(Some(_)) => format!("tar.gz.{}", lfb_core::crypt::EXT_SUFFIX),
+        _ => "tar.gz".to_string(),
+    }
+}
+
+fn encryption_section(record: &mut Record, written: &stream::Written) {
+    if let (Ok(Some(enc)), Some((sha, bytes))) = (lfb_core::crypt::encryption(), &written.plain) {
+        let mut sec = enc.section();
+        sec["plaintext_sha256"] = json!(sha);
+        sec["plaintext_bytes"] = json!(bytes);
+        record.set("encryption", sec);
+    }
+}
+
 /// The folder the archive goes to (created 0700); an existing `--output`
 /// is refused.
 fn target_dir(req: &Request) -> Result<PathBuf> {
@@ -252,7 +279,7 @@ fn artifact_name(name: &str, tag: &str, t: DateTime<Utc>) -> ArtifactName {
         kind: Kind::Full,
         tag: tag.to_string(),
         time: t,
-        ext: "tar.gz".to_string(),
+        ext: ext(),
         legacy: false,
     }
 }

@@ -133,6 +133,9 @@ pub struct Cli {
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
+    #[command(flatten, next_help_heading = "Encryption")]
+    pub encrypt: lfb_core::crypt::EncryptArgs,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -177,6 +180,12 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
     let env = cli.store.env()?;
     let store = cli.store.store()?;
+    lfb_core::crypt::set_encrypt_args(cli.encrypt.clone());
+    // Settled before anything is written: a bad recipient stops the run.
+    lfb_core::crypt::encryption()?;
+    // An identity from the environment or config lets --consume check the
+    // encrypted archive's content before the dumps go.
+    lfb_core::crypt::load_keys(&Default::default())?;
     let inputs: Vec<Record> = if !cli.dumps.is_empty() {
         cli.dumps
             .iter()

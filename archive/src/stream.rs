@@ -20,6 +20,7 @@ use std::path::Path;
 
 use lfb_core::archive::{self, EntryKind, HashEntry, Hashes, Manifest};
 use lfb_core::cli::Ui;
+use lfb_core::crypt::Tail;
 use lfb_core::digest::{HashingWriter, hex};
 use lfb_core::error::{Error, Result};
 use lfb_core::fsutil::AtomicFile;
@@ -44,11 +45,13 @@ pub struct Written {
     pub hashes: Hashes,
     pub manifest_bytes: u64,
     pub hashes_bytes: u64,
+    /// Encrypted: the plaintext's SHA-256 and size.
+    pub plain: Option<(String, u64)>,
 }
 
 /// The tar stream's destination: gzip, then SHA-256, then the file.
 struct Sink {
-    gz: GzWriter<HashingWriter<BufWriter<AtomicFile>>>,
+    gz: GzWriter<HashingWriter<Tail<BufWriter<AtomicFile>>>>,
     bytes: u64,
 }
 
@@ -86,7 +89,13 @@ pub fn write(
     let werr = |e: io::Error| Error::io_path("write", partial, e);
     let sink = Sink {
         gz: GzWriter::new(
-            HashingWriter::new(BufWriter::with_capacity(1 << 20, file)),
+            HashingWriter::new(
+                Tail::new(
+                    BufWriter::with_capacity(1 << 20, file),
+                    lfb_core::crypt::encryption()?,
+                )
+                .map_err(werr)?,
+            ),
             level,
         ),
         bytes: 0,
@@ -171,8 +180,15 @@ pub fn write(
     let sink = tar.into_inner().map_err(werr)?;
     let raw_bytes = sink.bytes;
     let hashed = sink.gz.finish().map_err(werr)?;
-    let (buffered, sha256, bytes) = hashed.finish();
+    let (tail, sha256, bytes) = hashed.finish();
+    let (buffered, cipher) = tail.finish().map_err(werr)?;
     let file = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
+    // Encrypted: the record describes the file as stored, and keeps the
+    // plaintext's digest for a decrypting check.
+    let (sha256, bytes, plain) = match cipher {
+        Some((csha, cbytes)) => (csha, cbytes, Some((sha256, bytes))),
+        None => (sha256, bytes, None),
+    };
     Ok((
         file,
         Written {
@@ -182,6 +198,7 @@ pub fn write(
             hashes,
             manifest_bytes: manifest_json.len() as u64,
             hashes_bytes: hashes_json.len() as u64,
+            plain,
         },
     ))
 }

@@ -102,7 +102,14 @@ pub fn check(r: &Run) -> Result<(), String> {
                 return Ok(());
             };
             // Decompresses everything (CRC and length checked) and keeps the end.
-            let tail = sh(r#"gzip -dc "$F" | tail -c 512"#, &path_var(out), &dir)?;
+            // An encrypted dump (`.age`) is decrypted with the identity its
+            // run wrote beside it (`$OUT.key`), with stock age.
+            let decode = if out.extension().is_some_and(|e| e == "age") {
+                r#"age -d -i "$F.key" "$F" | gzip -dc | tail -c 512"#
+            } else {
+                r#"gzip -dc "$F" | tail -c 512"#
+            };
+            let tail = sh(decode, &path_var(out), &dir)?;
             if !tail.contains(trailer) {
                 return Err(format!("the dump does not end with {trailer:?}"));
             }

@@ -509,6 +509,38 @@ pub const ALL: &[Comparison] = &[
             aim: None,
         }],
     },
+    Comparison {
+        id: "dump-pg-age",
+        title: "lfb-dump PostgreSQL plain+gzip, encrypted with age",
+        tool: "lfb-dump",
+        flags: &["--encrypt-to", "--output"],
+        data: Data::PgLedger,
+        // Decrypted with the run's identity ($OUT.key) before the gzip check.
+        check: Check::GzipDump {
+            trailer: "-- PostgreSQL database dump complete",
+        },
+        quarter_too: false,
+        warmup: true,
+        variants: &[
+            lfb(
+                r#"R=$("$LFB/lfb" keygen "$OUT.key" 2>/dev/null) && "$LFB/lfb-dump" -q --encrypt-to "$R" -o "$OUT" "$PG_URL""#,
+                "lfb-dump --encrypt-to age1… -o f postgresql://…",
+                Some("out.sql.gz.age"),
+            ),
+            base(
+                r#""$LFB/lfb-dump" -q -o "$OUT" "$PG_URL""#,
+                "lfb-dump -o f postgresql://… (not encrypted)",
+                Some("out.sql.gz"),
+            ),
+        ],
+        // Issue 17: encryption costs at most 10% of the unencrypted dump.
+        targets: &[Target {
+            metric: Metric::Wall,
+            against: 1,
+            bound: Bound::AtMost(1.10),
+            aim: None,
+        }],
+    },
 ];
 
 /// The comparison with this id.

@@ -23,7 +23,7 @@ _lfb__archive() {
 
     case "${cmd}" in
         lfb__archive)
-            opts="-m -x -t -n -l -o -e -q -v -h -V --media --config --exclude --meta --git --tag --name --level --consume --output --store --env --config-file --quiet --verbose --help --version"
+            opts="-m -x -t -n -l -o -e -q -v -h -V --media --config --exclude --meta --git --tag --name --level --consume --output --encrypt-to --encrypt-to-file --passphrase-file --no-encrypt --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,18 @@ _lfb__archive() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -23,7 +23,7 @@ _lfb__dump() {
 
     case "${cmd}" in
         lfb__dump)
-            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --globals --role-passwords --demo --store --env --config-file --quiet --verbose --help --version"
+            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --globals --role-passwords --demo --encrypt-to --encrypt-to-file --passphrase-file --no-encrypt --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -78,6 +78,18 @@ _lfb__dump() {
                     return 0
                     ;;
                 --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

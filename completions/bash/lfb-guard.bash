@@ -23,7 +23,7 @@ _lfb__guard() {
 
     case "${cmd}" in
         lfb__guard)
-            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --journal-window --max-drill-age --ack --strict --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --journal-window --max-drill-age --ack --strict --require-encryption --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

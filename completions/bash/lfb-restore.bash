@@ -23,7 +23,7 @@ _lfb__restore() {
 
     case "${cmd}" in
         lfb__restore)
-            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --from --dry-run --user --database --confirm --yes --no-safety-backup --exec --wait --files-to --media-to --config-to --files-only --globals --store --env --config-file --quiet --verbose --help --version"
+            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --from --dry-run --user --database --confirm --yes --no-safety-backup --exec --wait --files-to --media-to --config-to --files-only --globals --identity --passphrase-file --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,14 @@ _lfb__restore() {
                     return 0
                     ;;
                 --config-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -23,7 +23,7 @@ _lfb__verify() {
 
     case "${cmd}" in
         lfb__verify)
-            opts="-e -q -v -h -V --all --checks --skip --min-size --fix-permissions --restore-test --scratch --exec --quarantine --store --env --config-file --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --all --checks --skip --min-size --fix-permissions --restore-test --scratch --exec --quarantine --identity --passphrase-file --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,14 @@ _lfb__verify() {
                     return 0
                     ;;
                 --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -37,6 +37,9 @@ _lfb() {
             lfb,help)
                 cmd="lfb__subcmd__help"
                 ;;
+            lfb,keygen)
+                cmd="lfb__subcmd__keygen"
+                ;;
             lfb,list)
                 cmd="lfb__subcmd__list"
                 ;;
@@ -82,6 +85,9 @@ _lfb() {
             lfb__subcmd__help,help)
                 cmd="lfb__subcmd__help__subcmd__help"
                 ;;
+            lfb__subcmd__help,keygen)
+                cmd="lfb__subcmd__help__subcmd__keygen"
+                ;;
             lfb__subcmd__help,list)
                 cmd="lfb__subcmd__help__subcmd__list"
                 ;;
@@ -104,7 +110,7 @@ _lfb() {
 
     case "${cmd}" in
         lfb)
-            opts="-h -V --help --version config completions dump archive verify prune restore guard list copy help"
+            opts="-h -V --help --version config keygen completions dump archive verify prune restore guard list copy help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,7 +124,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__archive)
-            opts="-m -x -t -n -l -o -e -q -v -h -V --media --config --exclude --meta --git --tag --name --level --consume --output --store --env --config-file --quiet --verbose --help --version"
+            opts="-m -x -t -n -l -o -e -q -v -h -V --media --config --exclude --meta --git --tag --name --level --consume --output --encrypt-to --encrypt-to-file --passphrase-file --no-encrypt --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -181,6 +187,18 @@ _lfb() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -346,7 +364,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__dump)
-            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --globals --role-passwords --demo --store --env --config-file --quiet --verbose --help --version"
+            opts="-t -n -F -c -l -o -e -q -v -h -V --tag --name --format --compress --level --output --exec --globals --role-passwords --demo --encrypt-to --encrypt-to-file --passphrase-file --no-encrypt --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +422,18 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --encrypt-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-to-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -428,7 +458,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__guard)
-            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --journal-window --max-drill-age --ack --strict --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --max-age --expect --min-size --min-free --deep --sample --skip --now --journal-window --max-drill-age --ack --strict --require-encryption --nagios --prometheus --on-failure --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -506,7 +536,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help)
-            opts="config completions dump archive verify prune restore guard list copy help"
+            opts="config keygen completions dump archive verify prune restore guard list copy help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +661,20 @@ _lfb() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lfb__subcmd__help__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lfb__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -676,6 +720,20 @@ _lfb() {
         lfb__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__keygen)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -840,7 +898,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__restore)
-            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --from --dry-run --user --database --confirm --yes --no-safety-backup --exec --wait --files-to --media-to --config-to --files-only --globals --store --env --config-file --quiet --verbose --help --version"
+            opts="-f -t -u -d -y -e -q -v -h -V --file --latest --tag --from --dry-run --user --database --confirm --yes --no-safety-backup --exec --wait --files-to --media-to --config-to --files-only --globals --identity --passphrase-file --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -906,6 +964,14 @@ _lfb() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -930,7 +996,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__verify)
-            opts="-e -q -v -h -V --all --checks --skip --min-size --fix-permissions --restore-test --scratch --exec --quarantine --store --env --config-file --quiet --verbose --help --version"
+            opts="-e -q -v -h -V --all --checks --skip --min-size --fix-permissions --restore-test --scratch --exec --quarantine --identity --passphrase-file --store --env --config-file --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -953,6 +1019,14 @@ _lfb() {
                     return 0
                     ;;
                 --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passphrase-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -15,6 +15,7 @@ complete -c lfb-guard -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDG
 complete -c lfb-guard -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb-guard -l deep -d 'Re-read every artifact, not only the newest of each group'
 complete -c lfb-guard -l strict -d 'Exit 1 on warnings too'
+complete -c lfb-guard -l require-encryption -d 'Report every artifact not encrypted with age (critical)'
 complete -c lfb-guard -l nagios -d 'Print one monitoring-plugin status line instead of NDJSON'
 complete -c lfb-guard -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb-guard -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'

@@ -9,6 +9,8 @@ complete -c lfb-restore -l wait -d 'SQLite: how long to wait while another conne
 complete -c lfb-restore -l files-to -d 'Full archives: also restore media folders and configuration under DIR (the project folder)' -r -F
 complete -c lfb-restore -l media-to -d 'Full archives: put media folder FOLDER (its name or relative path in the archive) exactly at DEST (repeatable)' -r
 complete -c lfb-restore -l config-to -d 'Full archives: put configuration files in DIR (default DIR/config of --files-to)' -r -F
+complete -c lfb-restore -l identity -d 'Decrypt age-encrypted artifacts with the identities in FILE (an age key file from `lfb keygen`/`age-keygen`, or an unencrypted OpenSSH private key; `/dev/fd/N` reads a descriptor). Default: $LFB_AGE_IDENTITY_FILE, then the config file\'s [encryption] identity_file. Without one, checks that need the key are skipped' -r -F
+complete -c lfb-restore -l passphrase-file -d 'Decrypt passphrase-encrypted artifacts with the first line of FILE (default: $LFB_AGE_PASSPHRASE_FILE)' -r -F
 complete -c lfb-restore -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-restore -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-restore -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F

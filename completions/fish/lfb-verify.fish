@@ -3,6 +3,8 @@ complete -c lfb-verify -l skip -d 'Leave out these checks (comma-separated)' -r
 complete -c lfb-verify -l min-size -d 'Also fail artifacts under SIZE: --min-size 10KiB is the original scripts\' check' -r
 complete -c lfb-verify -l scratch -d 'PostgreSQL or MariaDB/MySQL scratch database to create, restore into and drop' -r
 complete -c lfb-verify -l exec -d 'Run the PostgreSQL client programs of the restore test through a command prefix' -r
+complete -c lfb-verify -l identity -d 'Decrypt age-encrypted artifacts with the identities in FILE (an age key file from `lfb keygen`/`age-keygen`, or an unencrypted OpenSSH private key; `/dev/fd/N` reads a descriptor). Default: $LFB_AGE_IDENTITY_FILE, then the config file\'s [encryption] identity_file. Without one, checks that need the key are skipped' -r -F
+complete -c lfb-verify -l passphrase-file -d 'Decrypt passphrase-encrypted artifacts with the first line of FILE (default: $LFB_AGE_PASSPHRASE_FILE)' -r -F
 complete -c lfb-verify -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb-verify -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb-verify -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F

@@ -27,6 +27,7 @@ end
 complete -c lfb -n "__fish_lfb_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lfb -n "__fish_lfb_needs_command" -s V -l version -d 'Print version'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "config" -d 'Show the configuration the tools will use (secrets masked)'
+complete -c lfb -n "__fish_lfb_needs_command" -f -a "keygen" -d 'Create an age identity (0600) for encrypted backups; print its recipient'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "completions" -d 'Print shell completions for lfb and every tool'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "dump" -d 'Dump one database into the backup store and print its record'
 complete -c lfb -n "__fish_lfb_needs_command" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
@@ -44,6 +45,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcomma
 complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Check the config file and print the resolved configuration, saying where each value comes from; secrets are masked'
 complete -c lfb -n "__fish_lfb_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lfb -n "__fish_lfb_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lfb -n "__fish_lfb_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s t -l tag -d 'Why this backup is made: hourly, daily, pre-migration, safety, manual, …' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s n -l name -d 'Base name of the artifact [default: the database name]' -r
@@ -55,12 +57,16 @@ none\t''"
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s o -l output -d 'Write the artifact to PATH (outside the store) instead' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l exec -d 'Run the database client programs through a command prefix' -r
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l encrypt-to -d 'Encrypt the artifact with age to RECIPIENT: an age1… X25519 key or an ssh-ed25519/ssh-rsa public key (repeatable). The file gets `.age` and stock `age -d -i KEY` decrypts it. Default: $LFB_AGE_RECIPIENTS (comma-separated), $LFB_AGE_RECIPIENTS_FILE, $LFB_AGE_PASSPHRASE_FILE, then the config file\'s [encryption] recipients/recipients_file' -r
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l encrypt-to-file -d 'Encrypt to every recipient listed in FILE (one a line, # comments; the format of `age -R`)' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l passphrase-file -d 'Encrypt with the passphrase on the first line of FILE (age scrypt; not with recipients). Read from the file only, never from argv' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l globals -d 'PostgreSQL: also dump the server\'s roles and tablespaces'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l role-passwords -d 'With --globals: keep the roles\' password hashes in the artifact'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -l demo -d 'Dump a small built-in sample SQLite database (to try lfb out)'
+complete -c lfb -n "__fish_lfb_using_subcommand dump" -l no-encrypt -d 'Do not encrypt, whatever the environment or config file says'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb -n "__fish_lfb_using_subcommand dump" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -74,10 +80,14 @@ complete -c lfb -n "__fish_lfb_using_subcommand archive" -s t -l tag -d 'Why thi
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s n -l name -d 'Base name of the artifact [default: the first dump\'s name, else app]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s l -l level -d 'gzip level, 0 (store) to 9 (smallest)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s o -l output -d 'Write the archive to PATH (outside the store) instead' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand archive" -l encrypt-to -d 'Encrypt the artifact with age to RECIPIENT: an age1… X25519 key or an ssh-ed25519/ssh-rsa public key (repeatable). The file gets `.age` and stock `age -d -i KEY` decrypts it. Default: $LFB_AGE_RECIPIENTS (comma-separated), $LFB_AGE_RECIPIENTS_FILE, $LFB_AGE_PASSPHRASE_FILE, then the config file\'s [encryption] recipients/recipients_file' -r
+complete -c lfb -n "__fish_lfb_using_subcommand archive" -l encrypt-to-file -d 'Encrypt to every recipient listed in FILE (one a line, # comments; the format of `age -R`)' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand archive" -l passphrase-file -d 'Encrypt with the passphrase on the first line of FILE (age scrypt; not with recipients). Read from the file only, never from argv' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -l consume -d 'Remove the included dumps (and sidecars) once the archive is verified'
+complete -c lfb -n "__fish_lfb_using_subcommand archive" -l no-encrypt -d 'Do not encrypt, whatever the environment or config file says'
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb -n "__fish_lfb_using_subcommand archive" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -87,6 +97,8 @@ complete -c lfb -n "__fish_lfb_using_subcommand verify" -l skip -d 'Leave out th
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l min-size -d 'Also fail artifacts under SIZE: --min-size 10KiB is the original scripts\' check' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l scratch -d 'PostgreSQL or MariaDB/MySQL scratch database to create, restore into and drop' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l exec -d 'Run the PostgreSQL client programs of the restore test through a command prefix' -r
+complete -c lfb -n "__fish_lfb_using_subcommand verify" -l identity -d 'Decrypt age-encrypted artifacts with the identities in FILE (an age key file from `lfb keygen`/`age-keygen`, or an unencrypted OpenSSH private key; `/dev/fd/N` reads a descriptor). Default: $LFB_AGE_IDENTITY_FILE, then the config file\'s [encryption] identity_file. Without one, checks that need the key are skipped' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand verify" -l passphrase-file -d 'Decrypt passphrase-encrypted artifacts with the first line of FILE (default: $LFB_AGE_PASSPHRASE_FILE)' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand verify" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
@@ -136,6 +148,8 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -l wait -d 'SQLite: how
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l files-to -d 'Full archives: also restore media folders and configuration under DIR (the project folder)' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l media-to -d 'Full archives: put media folder FOLDER (its name or relative path in the archive) exactly at DEST (repeatable)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l config-to -d 'Full archives: put configuration files in DIR (default DIR/config of --files-to)' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l identity -d 'Decrypt age-encrypted artifacts with the identities in FILE (an age key file from `lfb keygen`/`age-keygen`, or an unencrypted OpenSSH private key; `/dev/fd/N` reads a descriptor). Default: $LFB_AGE_IDENTITY_FILE, then the config file\'s [encryption] identity_file. Without one, checks that need the key are skipped' -r -F
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l passphrase-file -d 'Decrypt passphrase-encrypted artifacts with the first line of FILE (default: $LFB_AGE_PASSPHRASE_FILE)' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
@@ -166,6 +180,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand guard" -s e -l env -d 'Environme
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l deep -d 'Re-read every artifact, not only the newest of each group'
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l strict -d 'Exit 1 on warnings too'
+complete -c lfb -n "__fish_lfb_using_subcommand guard" -l require-encryption -d 'Report every artifact not encrypted with age (critical)'
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -l nagios -d 'Print one monitoring-plugin status line instead of NDJSON'
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -s q -l quiet -d 'Print only errors on stderr (no progress, no summaries)'
 complete -c lfb -n "__fish_lfb_using_subcommand guard" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
@@ -204,15 +219,16 @@ complete -c lfb -n "__fish_lfb_using_subcommand copy" -s q -l quiet -d 'Print on
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -s v -l verbose -d 'Print more on stderr: each step and the commands run (never secrets)'
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -s V -l version -d 'Print version'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "config" -d 'Show the configuration the tools will use (secrets masked)'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "completions" -d 'Print shell completions for lfb and every tool'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "dump" -d 'Dump one database into the backup store and print its record'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "verify" -d 'Check backup artifacts; optionally test-restore them into a scratch database'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "prune" -d 'Apply retention policies to the backup store, never deleting the last good backup'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "restore" -d 'Restore a backup into a database, atomically, with a safety backup first'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "copy" -d 'Copy backups to S3-compatible storage or another folder, verified'
-complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config completions dump archive verify prune restore guard list copy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "config" -d 'Show the configuration the tools will use (secrets masked)'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "keygen" -d 'Create an age identity (0600) for encrypted backups; print its recipient'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "completions" -d 'Print shell completions for lfb and every tool'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "dump" -d 'Dump one database into the backup store and print its record'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "archive" -d 'Bundle dumps, media and configuration into one verifiable .tar.gz'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "verify" -d 'Check backup artifacts; optionally test-restore them into a scratch database'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "prune" -d 'Apply retention policies to the backup store, never deleting the last good backup'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "restore" -d 'Restore a backup into a database, atomically, with a safety backup first'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "guard" -d 'Check the health of the whole backup store and say loudly when it is unhealthy'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "list" -d 'List the backup store\'s artifacts: a table for people, records for pipes'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "copy" -d 'Copy backups to S3-compatible storage or another folder, verified'
+complete -c lfb -n "__fish_lfb_using_subcommand help; and not __fish_seen_subcommand_from config keygen completions dump archive verify prune restore guard list copy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c lfb -n "__fish_lfb_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check the config file and print the resolved configuration, saying where each value comes from; secrets are masked'

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::cleanup;
 use crate::cli::Ui;
+use crate::crypt::{self, Tail};
 use crate::digest::HashingWriter;
 use crate::engine::mysql::{self, Mysql};
 use crate::engine::postgres::{self, Postgres};
@@ -108,22 +109,29 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// The artifact being written: (gzip) → hash → buffer → partial file.
-/// One exists per dump, so its size does not matter.
+/// The artifact being written: (gzip) → hash → (age → hash) → buffer →
+/// partial file. One exists per dump, so its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Sink {
-    Gzip(GzWriter<HashingWriter<BufWriter<AtomicFile>>>),
-    Plain(HashingWriter<BufWriter<AtomicFile>>),
+    Gzip(GzWriter<HashingWriter<Tail<BufWriter<AtomicFile>>>>),
+    Plain(HashingWriter<Tail<BufWriter<AtomicFile>>>),
 }
 
+/// What a finished sink wrote: the file, the SHA-256 and size as stored,
+/// and for an encrypted artifact those of the plaintext.
+type Finished = (AtomicFile, String, u64, Option<(String, u64)>);
+
 impl Sink {
-    fn new(file: AtomicFile, compress: bool, level: u32) -> Sink {
-        let w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        if compress {
+    fn new(file: AtomicFile, compress: bool, level: u32) -> Result<Sink> {
+        let buf = BufWriter::with_capacity(1 << 20, file);
+        let tail = Tail::new(buf, crypt::encryption()?)
+            .map_err(|e| Error::io("cannot start the age stream", e))?;
+        let w = HashingWriter::new(tail);
+        Ok(if compress {
             Sink::Gzip(GzWriter::new(w, level))
         } else {
             Sink::Plain(w)
-        }
+        })
     }
 
     fn writer(&mut self) -> &mut dyn Write {
@@ -133,17 +141,21 @@ impl Sink {
         }
     }
 
-    /// Finishes the stream: the file, its SHA-256 and size.
-    fn finish(self, path: &Path) -> Result<(AtomicFile, String, u64)> {
+    /// Finishes the stream.
+    fn finish(self, path: &Path) -> Result<Finished> {
         let hashed = match self {
             Sink::Gzip(g) => g.finish().with_path("write", path)?,
             Sink::Plain(p) => p,
         };
-        let (buf, sha, bytes) = hashed.finish();
+        let (tail, sha, bytes) = hashed.finish();
+        let (buf, cipher) = tail.finish().with_path("write", path)?;
         let file = buf
             .into_inner()
             .map_err(|e| Error::io_path("write", path, e.into_error()))?;
-        Ok((file, sha, bytes))
+        Ok(match cipher {
+            None => (file, sha, bytes, None),
+            Some((csha, cbytes)) => (file, csha, cbytes, Some((sha, bytes))),
+        })
     }
 }
 
@@ -180,6 +192,20 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
         req.format
     };
     let (format, ext) = format_and_ext(engine, req_format, req.compress)?;
+    let encryption = crypt::encryption()?;
+    if encryption.is_some() && format == "pg-custom" {
+        return Err(Error::usage(
+            "encryption is for --format sql (and SQLite native): pg_restore cannot read a custom-format archive through a pipe it can check; use --format sql",
+        ));
+    }
+    let (format, ext) = match encryption {
+        Some(_) => (
+            format!("{format}{}", crypt::FORMAT_SUFFIX),
+            format!("{ext}.{}", crypt::EXT_SUFFIX),
+        ),
+        None => (format.to_string(), ext.to_string()),
+    };
+    let (format, ext) = (format.as_str(), ext.as_str());
 
     // Where it goes; a store that cannot be written stops us before the
     // database is touched.
@@ -188,7 +214,7 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
         .target_dir(req.output.as_deref(), &req.env, &req.tag)?;
 
     let mut progress = Progress::new("dumping", !ui.quiet());
-    let (source, name_default, file, sha, bytes, raw_bytes) = match &req.database {
+    let (source, name_default, file, sha, bytes, raw_bytes, plain) = match &req.database {
         Database::Postgres(conn) => {
             let pg = Postgres::connect(conn, req.exec.as_deref())?;
             ui.debug(format!(
@@ -209,7 +235,7 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
             let path = first_choice(req, &dir, &name, ext, created_at, globals.is_some());
             let file = AtomicFile::create(&path).map_err(Error::at_start)?;
             let gz = req_format == Format::Sql && req.compress == Compress::Gzip;
-            let mut sink = Sink::new(file, gz, req.level);
+            let mut sink = Sink::new(file, gz, req.level)?;
             let stats = match req.format {
                 _ if globals.is_some() => {
                     pg.dump_globals(sink.writer(), globals == Some(true), &mut progress)?
@@ -224,7 +250,7 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
                 }
                 _ => pg.dump_plain(sink.writer(), &mut progress)?,
             };
-            let (file, sha, bytes) = sink.finish(&path)?;
+            let (file, sha, bytes, plain) = sink.finish(&path)?;
             let source = Source {
                 engine: "postgres".into(),
                 database: pg.database().to_string(),
@@ -239,7 +265,7 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
                 tool: Some(pg.clients.tool.clone()),
                 tables: stats.tables,
             };
-            (source, name, file, sha, bytes, stats.raw_bytes)
+            (source, name, file, sha, bytes, stats.raw_bytes, plain)
         }
         Database::Sqlite(db_path) => {
             if !db_path.is_file() {
@@ -257,7 +283,7 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
             let path = first_choice(req, &dir, &name, ext, created_at, false);
             let file = AtomicFile::create(&path).map_err(Error::at_start)?;
             let gz = req.compress == Compress::Gzip;
-            let mut sink = Sink::new(file, gz, req.level);
+            let mut sink = Sink::new(file, gz, req.level)?;
             let (tables, raw) = match req.format {
                 Format::Native => {
                     let copy = fsutil::partial_path(&path.with_extension("native"));
@@ -288,7 +314,7 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
                     (tables, counting.bytes)
                 }
             };
-            let (file, sha, bytes) = sink.finish(&path)?;
+            let (file, sha, bytes, plain) = sink.finish(&path)?;
             let abs = std::path::absolute(db_path).unwrap_or_else(|_| db_path.clone());
             let source = Source {
                 engine: "sqlite".into(),
@@ -302,7 +328,7 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
                 tables,
                 ..Default::default()
             };
-            (source, name, file, sha, bytes, raw)
+            (source, name, file, sha, bytes, raw, plain)
         }
         Database::Mysql(conn) => {
             let my = Mysql::connect(conn, req.exec.as_deref())?;
@@ -315,14 +341,14 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
             let name = my.database().to_string();
             let path = first_choice(req, &dir, &name, ext, created_at, false);
             let file = AtomicFile::create(&path).map_err(Error::at_start)?;
-            let mut sink = Sink::new(file, req.compress == Compress::Gzip, req.level);
+            let mut sink = Sink::new(file, req.compress == Compress::Gzip, req.level)?;
             let stats = my.dump(sink.writer(), &mut progress)?;
             for (t, engine) in &stats.non_transactional {
                 ui.warn(format!(
                     "table '{t}' uses {engine}, which is not transactional: it is not part of the consistent snapshot, so writes during the dump may leave it inconsistent with the other tables"
                 ));
             }
-            let (file, sha, bytes) = sink.finish(&path)?;
+            let (file, sha, bytes, plain) = sink.finish(&path)?;
             let source = Source {
                 engine: mysql::ENGINE.into(),
                 database: name.clone(),
@@ -337,11 +363,11 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
                 tool: Some(my.tool().to_string()),
                 tables: stats.tables,
             };
-            (source, name, file, sha, bytes, stats.raw_bytes)
+            (source, name, file, sha, bytes, stats.raw_bytes, plain)
         }
     };
     progress.finish();
-    if bytes == 0 {
+    if plain.as_ref().map_or(bytes, |p| p.1) == 0 {
         return Err(Error::failed("the dump is empty"));
     }
 
@@ -384,6 +410,12 @@ fn dump_any(req: &DumpRequest, globals: Option<bool>, ui: &Ui) -> Result<Record>
             && !e.split_whitespace().any(|w| w.contains('='))
         {
             record.set_exec(Some(e));
+        }
+        if let (Some(enc), Some((psha, pbytes))) = (encryption, &plain) {
+            let mut sec = enc.section();
+            sec["plaintext_sha256"] = json!(psha);
+            sec["plaintext_bytes"] = json!(pbytes);
+            record.set("encryption", sec);
         }
         record.set(
             "stats",

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod crypt;
 pub mod demo;
 pub mod digest;
 pub mod dump;

@@ -23,9 +23,24 @@ pub fn is_gzip_format(format: &str) -> bool {
 }
 
 /// The artifact's content, decompressed when it is a gzip stream.
+///
+/// An age-encrypted artifact (format `…+age`, or a file named `….age`) is
+/// decrypted on the way with the process's keys ([`crate::crypt`]).
 pub fn open_decoded(path: &Path, format: &str) -> Result<Box<dyn Read + Send>> {
-    let f = File::open(path).with_path("open", path)?;
-    let r = BufReader::with_capacity(1 << 20, f);
+    let encrypted = crate::crypt::is_encrypted_format(format)
+        || path
+            .extension()
+            .is_some_and(|e| e == crate::crypt::EXT_SUFFIX);
+    let format = crate::crypt::inner_format(format);
+    let r: Box<dyn Read + Send> = if encrypted {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            crate::crypt::open_plaintext(path)?,
+        ))
+    } else {
+        let f = File::open(path).with_path("open", path)?;
+        Box::new(BufReader::with_capacity(1 << 20, f))
+    };
     Ok(if is_gzip_format(format) {
         Box::new(MultiGzDecoder::new(r))
     } else {

@@ -16,6 +16,13 @@ pub const STAMP: &str = "%Y%m%dT%H%M%SZ";
 
 /// Known artifact extensions and the record `format` each implies.
 pub const EXTENSIONS: &[(&str, &str)] = &[
+    // age-encrypted (crate::crypt): the plain artifact inside an age stream.
+    ("sql.gz.age", "sql+gzip+age"),
+    ("sql.age", "sql+age"),
+    ("dump.age", "pg-custom+age"),
+    ("sqlite3.gz.age", "sqlite+gzip+age"),
+    ("sqlite3.age", "sqlite+age"),
+    ("tar.gz.age", "tar+gzip+age"),
     ("sql.gz", "sql+gzip"),
     ("sql", "sql"),
     ("dump", "pg-custom"),
@@ -165,8 +172,8 @@ impl ArtifactName {
         }
         let time = NaiveDateTime::parse_from_str(stamp, STAMP).ok()?.and_utc();
         let ext_ok = match kind {
-            Kind::Full => ext == "tar.gz",
-            Kind::Db => ext != "tar.gz",
+            Kind::Full => ext.starts_with("tar.gz"),
+            Kind::Db => !ext.starts_with("tar.gz"),
         };
         ext_ok.then(|| ArtifactName {
             name: name.to_string(),

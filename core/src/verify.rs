@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{self, ArchiveReport};
 use crate::cleanup;
+use crate::crypt;
 use crate::digest::hex;
 use crate::engine::mysqlscan::{self, MysqlScanner};
 use crate::engine::pgscan::PlainScanner;
@@ -39,6 +40,7 @@ pub const ALL_CHECKS: &[&str] = &[
     "exists",
     "size",
     "checksum",
+    "encryption",
     "decode",
     "complete",
     "permissions",
@@ -50,6 +52,7 @@ pub const DEFAULT_CHECKS: &[&str] = &[
     "exists",
     "size",
     "checksum",
+    "encryption",
     "decode",
     "complete",
     "permissions",
@@ -689,6 +692,9 @@ pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
     let format = record.format().unwrap_or("unknown").to_string();
+    if crypt::is_encrypted_format(&format) {
+        return verify_encrypted_while_copying(record, &path, &format, tee);
+    }
     let gzip = load::is_gzip_format(&format);
     let f = fs::File::open(&path).map_err(|e| Error::io_path("open", &path, e))?;
     let (scan, tee, tee_error) =
@@ -701,6 +707,177 @@ pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
         tee,
         tee_error,
     })
+}
+
+/// [`verify_while_copying`] for an age-encrypted artifact: the plaintext
+/// flows to `tee` as it is decrypted. Without a key nothing can be loaded:
+/// that is a usage error (exit 2), found before anything is read.
+fn verify_encrypted_while_copying(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    tee: Tee,
+) -> Result<Streamed> {
+    if crypt::keys().is_none() {
+        return Err(Error::usage(format!(
+            "'{}' is encrypted with age: {}",
+            path.display(),
+            crypt::IDENTITY_HINT
+        )));
+    }
+    let gzip = load::is_gzip_format(crypt::inner_format(format));
+    let want: BTreeSet<&str> = ["checksum", "encryption", "decode", "complete"]
+        .into_iter()
+        .collect();
+    let (scan, checks) = encrypted_scan(record, path, gzip, Some(tee), &want);
+    let (tables, tee, tee_error) = match scan {
+        Some((content, tee, err)) => (content.stream_tables, tee, err),
+        None => (None, None, None),
+    };
+    Ok(Streamed {
+        outcome: Outcome { checks },
+        tables,
+        tee,
+        tee_error,
+    })
+}
+
+type EncScan = (ContentScan, Option<Tee>, Option<io::Error>);
+
+/// Reads an encrypted artifact once: the ciphertext is hashed as stored
+/// (`checksum`), its age header is matched with the record (`encryption`),
+/// and, with a key, the plaintext is decrypted, hashed against the
+/// record's `encryption.plaintext_sha256` and scanned like any artifact
+/// (`decode`, `complete`). Without a key those two are skipped, saying so.
+fn encrypted_scan(
+    record: &Record,
+    path: &Path,
+    gzip: bool,
+    tee: Option<Tee>,
+    want: &BTreeSet<&'static str>,
+) -> (Option<EncScan>, Vec<Check>) {
+    let mut checks = Vec::new();
+    let opened = fs::File::open(path).and_then(|f| crypt::Decrypting::new(f, crypt::keys()));
+    let d = match opened {
+        Ok(d) => d,
+        Err(e) => {
+            checks.push(Check::fail(
+                "checksum",
+                format!("cannot read: {}", crate::error::describe_io(&e)),
+            ));
+            return (None, checks);
+        }
+    };
+    let handle = d.report_handle();
+    let scanned = scan_reader(d, gzip, tee);
+    let rep = handle.get();
+    let mut scanned = match scanned {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(Check::fail(
+                "checksum",
+                format!("cannot read: {}", crate::error::describe_io(&e)),
+            ));
+            return (None, checks);
+        }
+    };
+    let plain_sha = std::mem::replace(&mut scanned.0.sha256, rep.cipher_sha256.clone());
+    let section = record.get("encryption");
+    if want.contains("checksum") {
+        checks.push(match record.sha256() {
+            Some(h) if h == rep.cipher_sha256 => {
+                Check::pass("checksum", "SHA-256 of the ciphertext matches the record")
+            }
+            Some(h) => Check::fail(
+                "checksum",
+                format!("SHA-256 is {}, the record says {h}", rep.cipher_sha256),
+            ),
+            None => Check::skip(
+                "checksum",
+                format!("no recorded checksum (SHA-256 {})", rep.cipher_sha256),
+            ),
+        });
+    }
+    if want.contains("encryption") {
+        checks.push(match &rep.header {
+            Some(Ok(stanzas)) => match crypt::match_recipients(stanzas, section) {
+                Ok(d) => Check::pass("encryption", d),
+                Err(d) => Check::fail("encryption", d),
+            },
+            Some(Err(e)) => Check::fail("encryption", e.clone()),
+            None => Check::fail("encryption", "the age header was not read"),
+        });
+    }
+    let needs_key = format!(
+        "needs the key: encrypted with age; {}",
+        crypt::IDENTITY_HINT
+    );
+    if rep.no_key {
+        for c in ["decode", "complete"] {
+            if want.contains(c) {
+                checks.push(Check::skip(c, needs_key.clone()));
+            }
+        }
+        return (Some(scanned), checks);
+    }
+    if let Some(e) = &rep.error {
+        if want.contains("decode") {
+            checks.push(Check::fail("decode", format!("age: {e}")));
+        }
+        if want.contains("complete") {
+            checks.push(Check::fail(
+                "complete",
+                "cannot tell: the artifact does not decrypt",
+            ));
+        }
+        scanned.0.decode_error = Some(format!("age: {e}"));
+        return (Some(scanned), checks);
+    }
+    let recorded_plain = section
+        .and_then(|s| s.get("plaintext_sha256"))
+        .and_then(Value::as_str);
+    if let Some(p) = recorded_plain
+        && p != plain_sha
+    {
+        let msg = format!("the decrypted content's SHA-256 is {plain_sha}, the record says {p}");
+        if want.contains("decode") {
+            checks.push(Check::fail("decode", msg.clone()));
+        }
+        scanned.0.decode_error = Some(msg);
+        if want.contains("complete") {
+            checks.push(Check::fail(
+                "complete",
+                "cannot tell: the decrypted content is not the recorded one",
+            ));
+        }
+        return (Some(scanned), checks);
+    }
+    let inner: BTreeSet<&'static str> = want
+        .iter()
+        .copied()
+        .filter(|c| *c == "decode" || *c == "complete")
+        .collect();
+    for mut c in content_checks(record, path, gzip, &scanned.0, &inner) {
+        if c.name == "decode" && c.ok != Some(false) {
+            c.ok = Some(true);
+            c.detail = format!(
+                "age stream decrypts ({} bytes{}); {}",
+                rep.plain_bytes,
+                if recorded_plain.is_some() {
+                    ", SHA-256 as recorded"
+                } else {
+                    ", no recorded plaintext SHA-256"
+                },
+                if gzip {
+                    c.detail.clone()
+                } else {
+                    "not compressed".to_string()
+                }
+            );
+        }
+        checks.push(c);
+    }
+    (Some(scanned), checks)
 }
 
 /// The checks of one content scan: checksum, decode and complete.
@@ -824,7 +1001,12 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
     let need_scan = want("checksum") || want("decode") || want("complete") || want("restore");
     let gzip = load::is_gzip_format(&format);
     let mut scan = None;
-    if need_scan {
+    if crypt::is_encrypted_format(&format) && (need_scan || want("encryption")) {
+        let inner_gzip = load::is_gzip_format(crypt::inner_format(&format));
+        let (s, c) = encrypted_scan(record, &path, inner_gzip, None, &opts.checks);
+        checks.extend(c);
+        scan = s.map(|(s, _, _)| s);
+    } else if need_scan {
         match scan_content(&path, gzip) {
             Ok(s) => scan = Some(s),
             Err(e) => checks.push(Check::fail(
@@ -833,7 +1015,10 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
             )),
         }
     }
-    if let Some(s) = &scan {
+    if let Some(s) = scan
+        .as_ref()
+        .filter(|_| !crypt::is_encrypted_format(&format))
+    {
         checks.extend(content_checks(record, &path, gzip, s, &opts.checks));
     }
     if want("permissions") {
@@ -865,6 +1050,14 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
             Check::fail(
                 "restore",
                 "not attempted: the artifact failed the checks above",
+            )
+        } else if crypt::is_encrypted_format(&format) && crypt::keys().is_none() {
+            Check::fail(
+                "restore",
+                format!(
+                    "needs the key: encrypted with age; {}",
+                    crypt::IDENTITY_HINT
+                ),
             )
         } else {
             let content = scan

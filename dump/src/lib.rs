@@ -119,6 +119,9 @@ pub struct Cli {
     #[arg(long)]
     pub demo: bool,
 
+    #[command(flatten, next_help_heading = "Encryption")]
+    pub encrypt: lfb_core::crypt::EncryptArgs,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -144,6 +147,8 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
     let env = cli.store.env()?;
     let store = cli.store.store()?;
+    lfb_core::crypt::set_encrypt_args(cli.encrypt.clone());
+    lfb_core::crypt::encryption()?;
     let mut out = RecordWriter::new();
     let result = (|| {
         let database = if cli.demo {

@@ -37,6 +37,7 @@ pub const CHECKS: &[&str] = &[
     "drill",
     "placeholder",
     "conflict",
+    "encryption",
 ];
 
 /// Freshness limits applied to tags present in the store unless told otherwise.
@@ -84,6 +85,8 @@ pub struct Config {
     pub journal_window: Duration,
     /// How old a group's newest successful restore test may be.
     pub max_drill_age: Duration,
+    /// `--require-encryption`: every artifact must be age-encrypted.
+    pub require_encryption: bool,
 }
 
 impl Config {
@@ -515,6 +518,51 @@ fn perm_problems(mode: u32, uid: u32, euid: u32) -> Vec<PermProblem> {
         p.push(PermProblem::Owner);
     }
     p
+}
+
+/// `--require-encryption`: every artifact not encrypted with age (its name
+/// has no `.age`) is critical, listed by group.
+pub fn encryption(inv: &Inventory) -> Vec<Finding> {
+    let mut plain: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
+    let mut encrypted = 0usize;
+    for a in &inv.artifacts {
+        if a.name.ext.ends_with(".age") {
+            encrypted += 1;
+        } else {
+            plain.entry(a.group.clone()).or_default().push(a);
+        }
+    }
+    if plain.is_empty() {
+        return vec![Finding::ok(
+            "encryption",
+            Group::store(),
+            format!("all {encrypted} artifacts are encrypted with age"),
+        )];
+    }
+    plain
+        .into_iter()
+        .map(|(g, arts)| {
+            let names: Vec<String> = arts.iter().map(|a| a.id()).collect();
+            Finding::crit(
+                "encryption",
+                g,
+                format!(
+                    "{} not encrypted: {}",
+                    if arts.len() == 1 {
+                        "1 artifact is".to_string()
+                    } else {
+                        format!("{} artifacts are", arts.len())
+                    },
+                    list_text(&names)
+                ),
+            )
+            .with("count", arts.len())
+            .with(
+                "ids",
+                json!(names.iter().take(LIST_MAX).collect::<Vec<_>>()),
+            )
+        })
+        .collect()
 }
 
 /// Modes and owners of artifacts, sidecars, the journal and the store's

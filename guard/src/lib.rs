@@ -65,6 +65,7 @@ journal      failed events in logs/journal.ndjson that no later success of the s
 group resolved, in the last --journal-window (crit; --ack ID silences one)\n  \
 placeholder  evicted iCloud files: the backup is not on this disk (warn)\n  \
 conflict     conflict copies of iCloud, Dropbox, Nextcloud, Syncthing (warn)\n  \
+encryption   with --require-encryption: artifacts not encrypted with age (crit)\n  \
 scan         a folder or file of the store cannot be read (crit)\n\n\
 Times come from records (created_at) or file names, never from modification times, \
 which cloud clients rewrite. Output: one JSON finding per line on stdout, then a \
@@ -156,6 +157,13 @@ pub struct Cli {
     /// Exit 1 on warnings too
     #[arg(long)]
     pub strict: bool,
+
+    /// Report every artifact not encrypted with age (critical)
+    ///
+    /// For a store in a synced folder that must hold only ciphertext: any
+    /// artifact without `.age` (lfb-dump/lfb-archive --encrypt-to) is listed.
+    #[arg(long)]
+    pub require_encryption: bool,
 
     /// Print one monitoring-plugin status line instead of NDJSON
     ///
@@ -319,6 +327,7 @@ pub fn config(cli: &Cli, now: DateTime<Utc>) -> Result<Config> {
         env,
         journal_window: cli.journal_window,
         max_drill_age: cli.max_drill_age,
+        require_encryption: cli.require_encryption,
     })
 }
 
@@ -424,6 +433,9 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
         findings.extend(drills::remembered(&drills));
     }
     findings.extend(checks::sync(&inv, cfg));
+    if cfg.require_encryption {
+        findings.extend(checks::encryption(&inv));
+    }
     findings.retain(|f| cfg.runs(f.check));
 
     let groups = checks::groups(&inv);

@@ -68,6 +68,24 @@ pub fn umbrella() -> Command {
                 ),
         )
         .subcommand(
+            Command::new("keygen")
+                .about("Create an age identity (0600) for encrypted backups; print its recipient")
+                .long_about(
+                    "Create a new age X25519 identity in FILE (mode 0600; an existing file is \
+                     never overwritten) and print its recipient (age1…) on stdout, for \
+                     --encrypt-to or the config file's [encryption] recipients. The file is \
+                     the format of age-keygen: stock `age -d -i FILE` reads it. Keep it out of \
+                     the synced backup folder, and keep a copy offline: without it, encrypted \
+                     backups cannot be read.",
+                )
+                .arg(
+                    clap::Arg::new("file")
+                        .required(true)
+                        .value_name("FILE")
+                        .value_parser(clap::value_parser!(std::path::PathBuf)),
+                ),
+        )
+        .subcommand(
             Command::new("completions")
                 .about("Print shell completions for lfb and every tool")
                 .arg(
@@ -145,4 +163,29 @@ pub fn check_generated(workspace: &Path) -> Result<(), String> {
             problems.join("; ")
         ))
     }
+}
+
+/// `lfb keygen FILE`: writes a new identity, returns its recipient.
+pub fn keygen(file: &Path) -> Result<String, String> {
+    use lfb_core::crypt;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (text, recipient) = crypt::generate();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| {
+            format!(
+                "cannot create '{}': {}",
+                file.display(),
+                lfb_core::error::describe_io(&e)
+            )
+        })?;
+    use lfb_core::crypt::ExposeSecret as _;
+    f.write_all(text.expose_secret().as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write '{}': {e}", file.display()))?;
+    Ok(recipient)
 }

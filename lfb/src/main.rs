@@ -49,6 +49,23 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Some(("keygen", sub)) => {
+            let file = sub.get_one::<PathBuf>("file").expect("required");
+            match lfb::keygen(file) {
+                Ok(recipient) => {
+                    eprintln!(
+                        "lfb: wrote identity {} (keep it out of the synced folder)",
+                        file.display()
+                    );
+                    println!("{recipient}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("lfb: error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Some(("config", sub)) => {
             let Some(("check", check)) = sub.subcommand() else {
                 unreachable!("clap requires a config subcommand")

@@ -193,6 +193,9 @@ pub struct Cli {
     #[arg(long, conflicts_with_all = ["files_to", "files_only"])]
     pub globals: bool,
 
+    #[command(flatten, next_help_heading = "Encryption")]
+    pub identity: lfb_core::crypt::IdentityArgs,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -437,11 +440,25 @@ fn layout(cli: &Cli) -> files::Layout {
     }
 }
 
+/// An encrypted artifact cannot be restored without its key: said before
+/// anything is read or touched (exit 2).
+fn need_key(record: &Record) -> Result<()> {
+    if lfb_core::crypt::record_is_encrypted(record) && lfb_core::crypt::keys().is_none() {
+        return Err(Error::usage(format!(
+            "{} is encrypted with age: {}; nothing was changed",
+            record.label(),
+            lfb_core::crypt::IDENTITY_HINT
+        )));
+    }
+    Ok(())
+}
+
 /// Runs lfb-restore.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let started = Instant::now();
     let env = cli.store.env()?;
     let store = cli.store.store()?;
+    lfb_core::crypt::load_keys(&cli.identity)?;
     if let Some(t) = &cli.tag {
         lfb_core::cli::check_tag(t)?;
     }
@@ -456,6 +473,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             ));
         }
         let (record, verified) = artifact(&cli, &store, &env, None, ui)?;
+        need_key(&record)?;
         return restore_files_only(&cli, &store, record, verified, ui, started);
     }
     let db = target(&cli)?;
@@ -471,6 +489,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if cli.exec.is_none() && cli.file.is_none() && !cli.latest {
         cli.exec = record.exec().map(str::to_string);
     }
+    need_key(&record)?;
     if record.failed() {
         return Err(Error::failed(format!(
             "{} is a failed record: refusing to restore it; nothing was changed (choose another with -f FILE, or --latest for the newest good one)",
@@ -486,8 +505,13 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // 1. The artifact must be whole before anything is touched. A plain
     // PostgreSQL dump is checked in full while it is loaded (one read, and
     // the transaction commits only if it passes): here only what is cheap.
-    let streamed = matches!(db, Database::Postgres(_) | Database::Mysql(_))
-        && matches!(record.format(), Some("sql" | "sql+gzip"));
+    let streamed = (matches!(db, Database::Postgres(_))
+        && matches!(
+            record.format(),
+            Some("sql" | "sql+gzip" | "sql+age" | "sql+gzip+age")
+        ))
+        || (matches!(db, Database::Mysql(_))
+            && matches!(record.format(), Some("sql" | "sql+gzip")));
     let pre = if streamed || verified.is_some() {
         Options {
             checks: ["exists", "size"].into_iter().collect(),
@@ -520,7 +544,8 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     });
     // 2. An archive's dump, extracted now: an archive without a dump for
     // this engine is refused before anything is touched.
-    let is_archive = record.format() == Some(lfb_core::archive::FORMAT);
+    let is_archive =
+        record.format().map(lfb_core::crypt::inner_format) == Some(lfb_core::archive::FORMAT);
     let scratch = if is_archive {
         Some(lfb_core::fsutil::ScratchDir::new("restore")?)
     } else {
@@ -819,7 +844,7 @@ fn restore_files_only(
     let path = record
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
-    if record.format() != Some(lfb_core::archive::FORMAT) {
+    if record.format().map(lfb_core::crypt::inner_format) != Some(lfb_core::archive::FORMAT) {
         return Err(Error::usage(format!(
             "--files-only needs a full archive; {} is a database dump",
             record.label()

@@ -137,6 +137,9 @@ pub struct Cli {
     #[arg(long)]
     pub quarantine: bool,
 
+    #[command(flatten, next_help_heading = "Encryption")]
+    pub identity: lfb_core::crypt::IdentityArgs,
+
     #[command(flatten)]
     pub store: StoreArgs,
 
@@ -444,6 +447,9 @@ fn fix_permissions(path: &Path, ui: &Ui) {
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let opts = options(&cli);
     let configured = cli.store.store()?;
+    // A named identity that cannot be read stops the run (exit 2); none at
+    // all only skips the checks of encrypted artifacts that need it.
+    lfb_core::crypt::load_keys(&cli.identity)?;
     let from_stdin = cli.paths.is_empty() && !cli.all;
     let records: Vec<Record> = if !cli.paths.is_empty() {
         cli.paths
@@ -517,10 +523,15 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         // Remembered when it proves something: a failure, or a pass that
         // read the whole content (a pass of `--checks exists` does not make
         // an artifact "verified" for prune).
-        if !ok
-            || ["checksum", "decode", "complete"]
-                .iter()
-                .all(|c| opts.checks.contains(c))
+        // A failure that only says the key given does not open the file is
+        // about the key, not the artifact: not remembered (a good backup
+        // must not become "failed" for prune and restore).
+        let key_only = !ok && only_the_key_failed(&record);
+        if (!ok && !key_only)
+            || (ok
+                && ["checksum", "decode", "complete"]
+                    .iter()
+                    .all(|c| opts.checks.contains(c)))
         {
             remember(&path, &mut record, &st, ui);
         }
@@ -564,4 +575,31 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         out.write(&record)?;
     }
     Ok(if failures > 0 { 1 } else { 0 })
+}
+
+/// True when every failed check of the record's `verify` section failed
+/// because no identity given opens the file (a wrong key).
+fn only_the_key_failed(record: &Record) -> bool {
+    let Some(checks) = record
+        .get("verify")
+        .and_then(|v| v.get("checks"))
+        .and_then(|c| c.as_array())
+    else {
+        return false;
+    };
+    let failed: Vec<&serde_json::Value> = checks
+        .iter()
+        .filter(|c| c.get("ok") == Some(&json!(false)))
+        .collect();
+    !failed.is_empty()
+        && failed.iter().all(|c| {
+            c.get("detail").and_then(|d| d.as_str()).is_some_and(|d| {
+                d.contains("no identity matches") || d.contains("does not decrypt")
+            })
+        })
+        && failed.iter().any(|c| {
+            c.get("detail")
+                .and_then(|d| d.as_str())
+                .is_some_and(|d| d.contains("no identity matches"))
+        })
 }
