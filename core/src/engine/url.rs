@@ -166,6 +166,21 @@ fn mysql_rest(s: &str) -> Option<&str> {
     (matches!(base, "mysql" | "mariadb") && driver_ok).then_some(rest)
 }
 
+/// What follows the scheme of a PostgreSQL URL: `postgresql://`,
+/// `postgres://`, and the SQLAlchemy driver forms (`postgresql+psycopg2://`,
+/// `postgresql+psycopg://`, `postgresql+asyncpg://`, any
+/// `postgresql+DRIVER://`): the driver only matters to Python.
+fn postgres_rest(s: &str) -> Option<&str> {
+    let (scheme, rest) = s.split_once("://")?;
+    let base = scheme.split_once('+').map_or(scheme, |(b, _)| b);
+    let driver_ok = scheme.split_once('+').is_none_or(|(_, d)| {
+        !d.is_empty()
+            && d.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    (matches!(base, "postgresql" | "postgres") && driver_ok).then_some(rest)
+}
+
 /// URL parameters a MySQL/MariaDB URL may carry, with the client option
 /// each becomes (`None`: accepted and ignored).
 pub const MYSQL_PARAMS: &[(&str, Option<&str>)] = &[
@@ -221,10 +236,7 @@ impl Database {
     /// Parses a URL or a path. A bare word that is not an existing file is
     /// an error naming it, so a typo is not taken for a new SQLite file.
     pub fn parse(s: &str) -> Result<Database> {
-        if let Some(rest) = s
-            .strip_prefix("postgresql://")
-            .or_else(|| s.strip_prefix("postgres://"))
-        {
+        if let Some(rest) = postgres_rest(s) {
             return Ok(Database::Postgres(parse_server(rest, "PostgreSQL")?));
         }
         if let Some(rest) = mysql_rest(s) {
@@ -402,5 +414,24 @@ mod tests {
         assert_eq!(p("./app.db"), PathBuf::from("./app.db"));
         assert!(Database::parse("sqlite://").is_err());
         assert!(Database::parse("redis://x").is_err());
+    }
+
+    #[test]
+    fn postgres_driver_suffixes() {
+        for scheme in [
+            "postgresql+psycopg2",
+            "postgresql+psycopg",
+            "postgres+asyncpg",
+        ] {
+            let d = Database::parse(&format!("{scheme}://app:pw@db.internal:5433/shop")).unwrap();
+            let Database::Postgres(c) = d else {
+                panic!("{scheme} is PostgreSQL")
+            };
+            assert_eq!(c.database.as_deref(), Some("shop"));
+            assert_eq!(c.port, Some(5433));
+            assert_eq!(c.password.as_ref().unwrap().expose(), "pw");
+        }
+        assert!(Database::parse("postgresql+://h/db").is_err());
+        assert!(Database::parse("postgresql+a b://h/db").is_err());
     }
 }
