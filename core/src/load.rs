@@ -39,7 +39,10 @@ pub fn open_decoded(path: &Path, format: &str) -> Result<Box<dyn Read + Send>> {
         ))
     } else {
         let f = File::open(path).with_path("open", path)?;
-        Box::new(BufReader::with_capacity(1 << 20, f))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            crate::progress::Counting(f),
+        ))
     };
     Ok(if is_gzip_format(format) {
         Box::new(MultiGzDecoder::new(r))

@@ -76,3 +76,43 @@ impl Drop for Progress {
         self.finish();
     }
 }
+
+/// What the running load has read so far (artifact bytes, and COPY blocks
+/// of a PostgreSQL dump begun), for a progress line that another thread
+/// draws (`lfb-restore` on a terminal). Reset with [`reset_load`].
+pub static LOAD_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Tables whose data a PostgreSQL dump has started to load.
+pub static LOAD_TABLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Starts counting a new load from zero.
+pub fn reset_load() {
+    LOAD_BYTES.store(0, std::sync::atomic::Ordering::Relaxed);
+    LOAD_TABLES.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A reader that adds what it reads to [`LOAD_BYTES`].
+#[derive(Debug)]
+pub struct Counting<R>(pub R);
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        LOAD_BYTES.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn counting_reader_adds_what_it_reads() {
+        let before = LOAD_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+        let mut r = Counting(&b"hello world"[..]);
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert!(LOAD_BYTES.load(std::sync::atomic::Ordering::Relaxed) >= before + 11);
+    }
+}

@@ -697,8 +697,8 @@ pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
     }
     let gzip = load::is_gzip_format(&format);
     let f = fs::File::open(&path).map_err(|e| Error::io_path("open", &path, e))?;
-    let (scan, tee, tee_error) =
-        scan_reader(f, gzip, Some(tee)).map_err(|e| Error::io_path("read", &path, e))?;
+    let (scan, tee, tee_error) = scan_reader(crate::progress::Counting(f), gzip, Some(tee))
+        .map_err(|e| Error::io_path("read", &path, e))?;
     let want: BTreeSet<&str> = ["checksum", "decode", "complete"].into_iter().collect();
     let checks = content_checks(record, &path, gzip, &scan, &want);
     Ok(Streamed {

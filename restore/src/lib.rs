@@ -619,6 +619,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     ));
     let ticker = Ticker::start(
         format!("restoring {}", record.label()),
+        dump_record.bytes(),
         !ui.quiet() && std::io::stderr().is_terminal(),
     );
     let res = match &db {
@@ -919,13 +920,36 @@ fn restore_files_only(
 
 /// A live "restoring …  12s" line on a terminal while the database loads
 /// (the engines report their own details when done); cleared when dropped.
+/// `120.3 MiB of 250.0 MiB read, 12 tables, 42.0s`: what the load has
+/// read of the artifact (and, for PostgreSQL dumps, the tables whose data
+/// it has begun), from the counters the loading code keeps.
+fn load_line(total: Option<u64>, elapsed: std::time::Duration) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let read = lfb_core::progress::LOAD_BYTES.load(Relaxed);
+    let tables = lfb_core::progress::LOAD_TABLES.load(Relaxed);
+    let size = lfb_core::units::format_size;
+    let mut line = match total {
+        Some(t) if t > 0 => format!("{} of {} read", size(read.min(t)), size(t)),
+        _ => format!("{} read", size(read)),
+    };
+    if tables > 0 {
+        line.push_str(&format!(
+            ", {tables} {}",
+            if tables == 1 { "table" } else { "tables" }
+        ));
+    }
+    line.push_str(&format!(", {}", lfb_core::units::format_duration(elapsed)));
+    line
+}
+
 struct Ticker {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Ticker {
-    fn start(label: String, enabled: bool) -> Ticker {
+    fn start(label: String, total: Option<u64>, enabled: bool) -> Ticker {
+        lfb_core::progress::reset_load();
         if !enabled {
             return Ticker {
                 stop: None,
@@ -940,10 +964,7 @@ impl Ticker {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 rx.recv_timeout(std::time::Duration::from_secs(1))
             {
-                eprint!(
-                    "\r\x1b[2K{label}: {}",
-                    lfb_core::units::format_duration(started.elapsed())
-                );
+                eprint!("\r\x1b[2K{label}: {}", load_line(total, started.elapsed()));
                 drawn = true;
             }
             if drawn {

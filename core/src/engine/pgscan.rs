@@ -117,6 +117,7 @@ impl PlainScanner {
             && !truncated
             && let Some(name) = copy_table(&line)
         {
+            crate::progress::LOAD_TABLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.copying = Some((name, 0));
         }
         self.head = line;
