@@ -80,7 +80,7 @@ pub fn section(
         canary.join("app_db_hourly_20261127T020000Z.sql.gz"),
         store.join("dev/evil_db_hourly_20261127T020000Z.sql.gz"),
     );
-    let canary_before = listing(&canary);
+    let mut canary_before = listing(&canary);
 
     let (mut panics, mut hangs, mut bad_exit, mut touched, mut runs) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
@@ -146,9 +146,25 @@ pub fn section(
             }
             let now = listing(&canary);
             if now != canary_before {
-                touched += 1;
-                report.note("malformed", format!("canary touched by {}", shown()));
+                // A file the command line names as the tool's own output
+                // (`--prometheus FILE`, `-o FILE`) is written as asked, like
+                // `> FILE` in a shell: not a confinement breach.
+                let asked = argv.windows(2).any(|w| {
+                    matches!(w[0].as_str(), "--prometheus" | "--output" | "-o")
+                        && Path::new(&w[1]).starts_with(&canary)
+                });
+                if asked {
+                    report.note(
+                        "malformed",
+                        format!("output written where asked: {}", shown()),
+                    );
+                } else {
+                    touched += 1;
+                    report.note("malformed", format!("canary touched by {}", shown()));
+                }
                 make_canary(&canary);
+                // The new canary is the baseline from now on.
+                canary_before = listing(&canary);
             }
             // Artifacts a run consumed or pruned come back, so later runs
             // still have work.
