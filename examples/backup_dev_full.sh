@@ -6,7 +6,7 @@
 : "${DATABASE_URL:?set DATABASE_URL}"
 archive_args=()
 [ -n "${LFB_MEDIA_DIR:-}" ] && archive_args+=(--media "$LFB_MEDIA_DIR")
-for c in ${LFB_CONFIG:-}; do archive_args+=(--config "$c"); done
+for c in ${LFB_CONFIG_FILES:-}; do archive_args+=(--config "$c"); done
 log "daily full backup of ${LEDGER_ENV:-dev}"
 lfb-dump "${quiet[@]}" --tag daily "${exec_args[@]}" \
   | lfb-archive "${quiet[@]}" --tag daily "${archive_args[@]}" --consume \

@@ -39,6 +39,16 @@ for f in "${LFB_ENV_FILE:-}" "$here/lfb.env" "${XDG_CONFIG_HOME:-${HOME:-/nonexi
   fi
 done
 
+# LFB_CONFIG names lfb's own config file (a TOML file) for every tool. The
+# first version of these scripts used it for the configuration files the
+# daily archive includes, now LFB_CONFIG_FILES: an old value that is not a
+# .toml file is moved over, with a warning, instead of breaking every tool.
+if [ -n "${LFB_CONFIG:-}" ] && [ -z "${LFB_CONFIG_FILES:-}" ] && [[ $LFB_CONFIG != *.toml ]]; then
+  echo "$(basename "$0"): warning: LFB_CONFIG='$LFB_CONFIG' is taken as LFB_CONFIG_FILES (the files to archive); LFB_CONFIG now names lfb's config file" >&2
+  LFB_CONFIG_FILES=$LFB_CONFIG
+  unset LFB_CONFIG
+fi
+
 # cargo install puts the tools in ~/.cargo/bin, which cron's PATH lacks.
 if [ -n "${HOME:-}" ] && [ -d "$HOME/.cargo/bin" ]; then
   case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH="$PATH:$HOME/.cargo/bin" ;; esac

@@ -322,7 +322,7 @@ fn daily_full_script_and_guard_script() {
         ("LEDGER_ENV", "dev".to_string()),
         ("LFB_MEDIA_DIR", media.to_string_lossy().into_owned()),
         (
-            "LFB_CONFIG",
+            "LFB_CONFIG_FILES",
             format!(
                 "{}/.env {}/docker-compose.yml",
                 project.path().display(),

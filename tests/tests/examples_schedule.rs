@@ -213,7 +213,7 @@ fn the_env_file_reads_as_systemd_reads_it_and_the_caller_wins() {
                 format!("DATABASE_URL={}", file_db.display())
             } else if l.starts_with("LFB_STORE=") {
                 format!("LFB_STORE={}", st.path().display())
-            } else if l.starts_with("LFB_MEDIA_DIR=") || l.starts_with("LFB_CONFIG=") {
+            } else if l.starts_with("LFB_MEDIA_DIR=") || l.starts_with("LFB_CONFIG_FILES=") {
                 String::new()
             } else {
                 l.to_string()
