@@ -19,7 +19,7 @@ fn a_long_restore_shows_bytes_and_tables_loaded_on_a_terminal() {
     pg.psql(
         "shop",
         "CREATE TABLE a (id int, pad text); \
-         INSERT INTO a SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g; \
+         INSERT INTO a SELECT g, md5(g::text) || repeat('x', 200) FROM generate_series(1, 1500000) g; \
          CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 1000);",
     );
     let st = store();
@@ -32,7 +32,8 @@ fn a_long_restore_shows_bytes_and_tables_loaded_on_a_terminal() {
     out.assert_ok();
     let rec = &out.records()[0];
     let path = rec["path"].as_str().unwrap();
-    // Under script(1) stderr is a terminal.
+    // Under script(1) stderr is a terminal. The restore must take more
+    // than the second after which the line first appears: 1.5 million rows.
     let cmd = format!(
         "{} --store {} --yes --no-safety-backup -f {} '{}'",
         bin("lfb-restore").display(),
