@@ -156,6 +156,12 @@ fn parse_server(rest: &str, scheme: &str) -> Result<ServerConn> {
 /// any `mysql+DRIVER://`): the driver only matters to Python, lfb always
 /// uses the server's own client programs.
 fn mysql_rest(s: &str) -> Option<&str> {
+    rest_after_scheme(s, &["mysql", "mariadb"])
+}
+
+/// What follows `BASE://` or `BASE+DRIVER://` when BASE is one of `bases`
+/// and DRIVER a plain word.
+fn rest_after_scheme<'a>(s: &'a str, bases: &[&str]) -> Option<&'a str> {
     let (scheme, rest) = s.split_once("://")?;
     let base = scheme.split_once('+').map_or(scheme, |(b, _)| b);
     let driver_ok = scheme.split_once('+').is_none_or(|(_, d)| {
@@ -163,7 +169,7 @@ fn mysql_rest(s: &str) -> Option<&str> {
             && d.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     });
-    (matches!(base, "mysql" | "mariadb") && driver_ok).then_some(rest)
+    (bases.contains(&base) && driver_ok).then_some(rest)
 }
 
 /// What follows the scheme of a PostgreSQL URL: `postgresql://`,
@@ -171,14 +177,7 @@ fn mysql_rest(s: &str) -> Option<&str> {
 /// `postgresql+psycopg://`, `postgresql+asyncpg://`, any
 /// `postgresql+DRIVER://`): the driver only matters to Python.
 fn postgres_rest(s: &str) -> Option<&str> {
-    let (scheme, rest) = s.split_once("://")?;
-    let base = scheme.split_once('+').map_or(scheme, |(b, _)| b);
-    let driver_ok = scheme.split_once('+').is_none_or(|(_, d)| {
-        !d.is_empty()
-            && d.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    });
-    (matches!(base, "postgresql" | "postgres") && driver_ok).then_some(rest)
+    rest_after_scheme(s, &["postgresql", "postgres"])
 }
 
 /// URL parameters a MySQL/MariaDB URL may carry, with the client option
