@@ -1,0 +1,455 @@
+//! The check vocabulary: the names users select, the result of one check,
+//! and how what a read of the file found becomes `checksum`, `encryption`,
+//! `decode` and `complete` checks (with pg_restore for custom-format dumps
+//! and the manifest for archives).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::compare_counts;
+use super::content::Content;
+use super::scan::{ContentScan, Tee, scan_reader};
+use crate::archive::{self, ArchiveReport};
+use crate::crypt;
+use crate::engine::postgres;
+use crate::load;
+use crate::record::Record;
+
+/// Every check, in the order they run.
+pub const ALL_CHECKS: &[&str] = &[
+    "exists",
+    "size",
+    "checksum",
+    "encryption",
+    "decode",
+    "complete",
+    "permissions",
+    "restore",
+];
+
+/// Checks run when none are selected (`restore` only with --restore-test).
+pub const DEFAULT_CHECKS: &[&str] = &[
+    "exists",
+    "size",
+    "checksum",
+    "encryption",
+    "decode",
+    "complete",
+    "permissions",
+];
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: &'static str,
+    /// `None`: not applicable to this artifact (e.g. no recorded checksum).
+    pub ok: Option<bool>,
+    pub detail: String,
+    /// Passed, but with something a person should fix (`"warning": true`):
+    /// lfb-verify's permissions of a file lfb did not create.
+    pub warning: bool,
+}
+
+impl Check {
+    pub(super) fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: Some(true),
+            detail: detail.into(),
+            warning: false,
+        }
+    }
+    pub(super) fn fail(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: Some(false),
+            detail: detail.into(),
+            warning: false,
+        }
+    }
+    pub(super) fn skip(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            ok: None,
+            detail: detail.into(),
+            warning: false,
+        }
+    }
+    pub(super) fn to_value(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("name".into(), json!(self.name));
+        match self.ok {
+            Some(ok) => m.insert("ok".into(), json!(ok)),
+            None => m.insert("skipped".into(), json!(true)),
+        };
+        m.insert("detail".into(), json!(self.detail));
+        if self.warning {
+            m.insert("warning".into(), json!(true));
+        }
+        Value::Object(m)
+    }
+}
+
+/// Parses a comma-separated check list.
+pub fn parse_checks(list: &str) -> std::result::Result<Vec<&'static str>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            ALL_CHECKS
+                .iter()
+                .copied()
+                .find(|c| *c == s)
+                .ok_or_else(|| format!("unknown check '{s}' (checks: {})", ALL_CHECKS.join(", ")))
+        })
+        .collect()
+}
+
+pub(super) type EncScan = (ContentScan, Option<Tee>, Option<io::Error>);
+
+/// Reads an encrypted artifact once: the ciphertext is hashed as stored
+/// (`checksum`), its age header is matched with the record (`encryption`),
+/// and, with a key, the plaintext is decrypted, hashed against the
+/// record's `encryption.plaintext_sha256` and scanned like any artifact
+/// (`decode`, `complete`). Without a key those two are skipped, saying so.
+pub(super) fn encrypted_scan(
+    record: &Record,
+    path: &Path,
+    gzip: bool,
+    tee: Option<Tee>,
+    want: &BTreeSet<&'static str>,
+) -> (Option<EncScan>, Vec<Check>) {
+    let mut checks = Vec::new();
+    let opened = fs::File::open(path).and_then(|f| crypt::Decrypting::new(f, crypt::keys()));
+    let d = match opened {
+        Ok(d) => d,
+        Err(e) => {
+            checks.push(Check::fail(
+                "checksum",
+                format!("cannot read: {}", crate::error::describe_io(&e)),
+            ));
+            return (None, checks);
+        }
+    };
+    let handle = d.report_handle();
+    let scanned = scan_reader(d, gzip, tee);
+    let rep = handle.get();
+    let mut scanned = match scanned {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(Check::fail(
+                "checksum",
+                format!("cannot read: {}", crate::error::describe_io(&e)),
+            ));
+            return (None, checks);
+        }
+    };
+    let plain_sha = std::mem::replace(&mut scanned.0.sha256, rep.cipher_sha256.clone());
+    let section = record.get("encryption");
+    if want.contains("checksum") {
+        checks.push(match record.sha256() {
+            Some(h) if h == rep.cipher_sha256 => {
+                Check::pass("checksum", "SHA-256 of the ciphertext matches the record")
+            }
+            Some(h) => Check::fail(
+                "checksum",
+                format!("SHA-256 is {}, the record says {h}", rep.cipher_sha256),
+            ),
+            None => Check::skip(
+                "checksum",
+                format!("no recorded checksum (SHA-256 {})", rep.cipher_sha256),
+            ),
+        });
+    }
+    if want.contains("encryption") {
+        checks.push(match &rep.header {
+            Some(Ok(stanzas)) => match crypt::match_recipients(stanzas, section) {
+                Ok(d) => Check::pass("encryption", d),
+                Err(d) => Check::fail("encryption", d),
+            },
+            Some(Err(e)) => Check::fail("encryption", e.clone()),
+            None => Check::fail("encryption", "the age header was not read"),
+        });
+    }
+    let needs_key = format!(
+        "needs the key: encrypted with age; {}",
+        crypt::IDENTITY_HINT
+    );
+    if rep.no_key {
+        for c in ["decode", "complete"] {
+            if want.contains(c) {
+                checks.push(Check::skip(c, needs_key.clone()));
+            }
+        }
+        return (Some(scanned), checks);
+    }
+    if let Some(e) = &rep.error {
+        if want.contains("decode") {
+            checks.push(Check::fail("decode", format!("age: {e}")));
+        }
+        if want.contains("complete") {
+            checks.push(Check::fail(
+                "complete",
+                "cannot tell: the artifact does not decrypt",
+            ));
+        }
+        scanned.0.decode_error = Some(format!("age: {e}"));
+        return (Some(scanned), checks);
+    }
+    let recorded_plain = section
+        .and_then(|s| s.get("plaintext_sha256"))
+        .and_then(Value::as_str);
+    if let Some(p) = recorded_plain
+        && p != plain_sha
+    {
+        let msg = format!("the decrypted content's SHA-256 is {plain_sha}, the record says {p}");
+        if want.contains("decode") {
+            checks.push(Check::fail("decode", msg.clone()));
+        }
+        scanned.0.decode_error = Some(msg);
+        if want.contains("complete") {
+            checks.push(Check::fail(
+                "complete",
+                "cannot tell: the decrypted content is not the recorded one",
+            ));
+        }
+        return (Some(scanned), checks);
+    }
+    let inner: BTreeSet<&'static str> = want
+        .iter()
+        .copied()
+        .filter(|c| *c == "decode" || *c == "complete")
+        .collect();
+    for mut c in content_checks(record, path, gzip, &scanned.0, &inner) {
+        if c.name == "decode" && c.ok != Some(false) {
+            c.ok = Some(true);
+            c.detail = format!(
+                "age stream decrypts ({} bytes{}); {}",
+                rep.plain_bytes,
+                if recorded_plain.is_some() {
+                    ", SHA-256 as recorded"
+                } else {
+                    ", no recorded plaintext SHA-256"
+                },
+                if gzip {
+                    c.detail.clone()
+                } else {
+                    "not compressed".to_string()
+                }
+            );
+        }
+        checks.push(c);
+    }
+    (Some(scanned), checks)
+}
+
+/// The checks of one content scan: checksum, decode and complete.
+pub(super) fn content_checks(
+    record: &Record,
+    path: &Path,
+    gzip: bool,
+    s: &ContentScan,
+    want: &BTreeSet<&'static str>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if want.contains("checksum") {
+        checks.push(match record.sha256() {
+            Some(h) if h == s.sha256 => Check::pass("checksum", "SHA-256 matches the record"),
+            Some(h) => Check::fail(
+                "checksum",
+                format!("SHA-256 is {}, the record says {h}", s.sha256),
+            ),
+            None => Check::skip(
+                "checksum",
+                format!("no recorded checksum (SHA-256 {})", s.sha256),
+            ),
+        });
+    }
+    if want.contains("decode") {
+        checks.push(if !gzip {
+            Check::skip("decode", "not compressed")
+        } else {
+            match &s.decode_error {
+                Some(e) => Check::fail("decode", format!("gzip: {e}")),
+                None => Check::pass(
+                    "decode",
+                    format!("gzip stream decodes ({} bytes)", s.decoded_bytes),
+                ),
+            }
+        });
+    }
+    if want.contains("complete") {
+        checks.push(complete_check(record, path, s));
+    }
+    checks
+}
+
+fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
+    if s.decode_error.is_some() {
+        return Check::fail("complete", "cannot tell: the stream does not decode");
+    }
+    let content = s.content.unwrap_or(Content::Unknown);
+    match content {
+        Content::PgCustom => return custom_toc(path),
+        Content::Tar => {
+            return match &s.archive {
+                Some(report) => archive_check(record, report),
+                None => tar_complete(record, path),
+            };
+        }
+        _ => {}
+    }
+    match s.complete.clone().unwrap_or(Err("not scanned".into())) {
+        Err(e) => Check::fail("complete", e),
+        Ok(detail) => {
+            // The rows in the stream must be the rows the record promises.
+            if let (Some(found), Some(recorded)) = (&s.stream_tables, record.tables())
+                && let Some(diff) = compare_counts(&recorded, found)
+            {
+                return Check::fail(
+                    "complete",
+                    format!("row counts in the dump differ from the record: {diff}"),
+                );
+            }
+            Check::pass("complete", detail)
+        }
+    }
+}
+
+/// The `complete` check of an archive on its own read of the file (the
+/// verifier normally gets the same report from its shared read).
+pub fn tar_complete(record: &Record, path: &Path) -> Check {
+    match load::open_decoded(path, archive::FORMAT) {
+        Ok(r) => archive_check(record, &archive::check_stream(r)),
+        Err(e) => Check::fail("complete", e.line()),
+    }
+}
+
+/// Judges an archive's report: every problem names its member. An archive
+/// without `manifest.json` passes only when its record was derived from a
+/// file name (the original scripts' `*_full_backup_*.tar.gz`), and then only
+/// for reading to its end, as `tar tzf` did.
+fn archive_check(record: &Record, report: &ArchiveReport) -> Check {
+    let mut problems = report.problems.clone();
+    if let Some(e) = &report.stream_error {
+        problems.push(e.clone());
+    }
+    if report.manifest.is_none() && problems.is_empty() {
+        return if record.get("derived").is_some() {
+            Check::pass(
+                "complete",
+                format!(
+                    "tar stream reads to its end ({} members; no lfb manifest to check them against)",
+                    report.entries
+                ),
+            )
+        } else {
+            Check::fail(
+                "complete",
+                format!("no {} as the first member", archive::MANIFEST),
+            )
+        };
+    }
+    if !problems.is_empty() {
+        let more = problems.len().saturating_sub(3);
+        problems.truncate(3);
+        let mut detail = problems.join("; ");
+        if more > 0 {
+            detail.push_str(&format!(" (and {more} more)"));
+        }
+        return Check::fail("complete", detail);
+    }
+    let mut detail = format!(
+        "{} members match the manifest (sizes and SHA-256)",
+        report.entries
+    );
+    if !report.dumps.is_empty() {
+        detail.push_str(&format!("; {}", report.dumps.join("; ")));
+    }
+    if !report.changed.is_empty() {
+        detail.push_str(&format!(
+            "; {} changed while archived: {}",
+            report.changed.len(),
+            report.changed.join(", ")
+        ));
+    }
+    Check::pass("complete", detail)
+}
+
+/// Reads a whole custom-format archive as a restore would, writing the SQL
+/// to /dev/null: `pg_restore --list` reads only the table of contents, so a
+/// truncated file or a damaged compressed data block passes it. Bounded in
+/// memory (pg_restore streams) and in output (its stderr is drained).
+fn custom_read_all(pg_restore: &Path, path: &Path) -> std::result::Result<(), String> {
+    let out = std::process::Command::new(pg_restore)
+        .arg("--file")
+        .arg("/dev/null")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output();
+    match out {
+        Err(e) => Err(format!(
+            "cannot run pg_restore: {}",
+            crate::error::describe_io(&e)
+        )),
+        Ok(o) if !o.status.success() => Err(format!(
+            "pg_restore cannot read the whole archive: {}",
+            postgres::first_error_line(&String::from_utf8_lossy(&o.stderr))
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// A custom-format archive is complete when pg_restore reads a non-empty
+/// table of contents and then every data block.
+fn custom_toc(path: &Path) -> Check {
+    let installed = postgres::installed_clients();
+    let Some(newest) = postgres::newest_client(&installed) else {
+        return Check::fail("complete", "cannot check: pg_restore is not installed");
+    };
+    let out = std::process::Command::new(newest.1.join("pg_restore"))
+        .arg("--list")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Err(e) => Check::fail(
+            "complete",
+            format!("cannot run pg_restore: {}", crate::error::describe_io(&e)),
+        ),
+        Ok(o) if !o.status.success() => Check::fail(
+            "complete",
+            format!(
+                "pg_restore --list: {}",
+                postgres::first_error_line(&String::from_utf8_lossy(&o.stderr))
+            ),
+        ),
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let entries = text
+                .lines()
+                .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+                .count();
+            if entries == 0 {
+                return Check::fail(
+                    "complete",
+                    "pg_restore --list: the table of contents is empty",
+                );
+            }
+            // The table of contents is only the start: a truncated file or a
+            // damaged data block shows only when every block is read.
+            match custom_read_all(&newest.1.join("pg_restore"), path) {
+                Ok(()) => Check::pass(
+                    "complete",
+                    format!("table of contents has {entries} entries; every data block reads"),
+                ),
+                Err(e) => Check::fail("complete", e),
+            }
+        }
+    }
+}
