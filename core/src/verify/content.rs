@@ -2,13 +2,23 @@
 //! it is whole ([`Completeness`]): pg_dump's and mariadb-dump's completion
 //! trailers, SQLite's final COMMIT or whole pages, row counts found in the
 //! stream ([`compare_counts`]).
+//!
+//! The bottom of the verify layer: it uses only the engines' stream
+//! scanners. `crate::archive` uses it to judge the dumps inside an archive,
+//! and the rest of `verify` uses `crate::archive` to check an archive's tar
+//! stream, so the dependencies run one way:
+//!
+//! ```text
+//! verify (mod, checks, scan, restore_test) -> archive -> verify::content
+//! ```
+//!
+//! What happens to an archive's tar stream is therefore not decided here:
+//! the caller chooses a [`TarCheck`] (the verifier's runs
+//! `archive::check_stream` on a thread of its own; archive's own check of
+//! its embedded dumps runs none).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::mpsc::{self, SyncSender};
 
-use super::scan::ChannelReader;
-use crate::archive::{self, ArchiveReport};
 use crate::engine::mysqlscan::{self, MysqlScanner};
 use crate::engine::pgscan::PlainScanner;
 use crate::engine::postgres::TableCounts;
@@ -55,8 +65,32 @@ fn sniff(head: &[u8]) -> Content {
 /// Bytes of decoded content looked at to tell what it is.
 const HEAD: usize = 8192;
 
+/// Where the decoded stream of an archive (content [`Content::Tar`]) goes
+/// while its completeness is judged, and what comes back at the end.
+pub(crate) trait TarCheck {
+    type Report;
+    /// Called once, when the content turns out to be a tar stream.
+    fn start() -> Self;
+    /// Every decoded byte of the tar stream, in order, from its first.
+    fn feed(&mut self, b: &[u8]);
+    fn finish(self) -> Self::Report;
+}
+
+/// No check of tar streams: an archive found inside an archive is not
+/// looked into.
+pub(crate) struct NoTarCheck;
+
+impl TarCheck for NoTarCheck {
+    type Report = ();
+    fn start() -> Self {
+        NoTarCheck
+    }
+    fn feed(&mut self, _: &[u8]) {}
+    fn finish(self) {}
+}
+
 /// Judges completeness of decoded content as it streams.
-pub(crate) struct Completeness {
+pub(crate) struct Completeness<T: TarCheck = NoTarCheck> {
     head: Vec<u8>,
     content: Option<Content>,
     pg: PlainScanner,
@@ -64,26 +98,20 @@ pub(crate) struct Completeness {
     /// Last non-empty line seen (SQLite SQL dumps end with `COMMIT;`).
     tail: Vec<u8>,
     total: u64,
-    /// An archive's tar stream goes to a checking thread.
-    tar: Option<TarFeed>,
-}
-
-/// The decoded tar stream on its way to [`archive::check_stream`].
-struct TarFeed {
-    tx: SyncSender<Arc<Vec<u8>>>,
-    check: std::thread::JoinHandle<ArchiveReport>,
+    /// An archive's tar stream goes to its check.
+    tar: Option<T>,
 }
 
 /// What a completeness scan concluded.
-pub(crate) struct Verdict {
+pub(crate) struct Verdict<R = ()> {
     pub content: Content,
     pub complete: std::result::Result<String, String>,
     /// Row counts found in the stream (PostgreSQL plain dumps).
     pub tables: Option<TableCounts>,
-    pub archive: Option<ArchiveReport>,
+    pub archive: Option<R>,
 }
 
-impl Completeness {
+impl<T: TarCheck> Completeness<T> {
     pub(crate) fn new() -> Self {
         Completeness {
             head: Vec::new(),
@@ -114,15 +142,7 @@ impl Completeness {
         let c = sniff(&self.head);
         self.content = Some(c);
         if c == Content::Tar {
-            let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
-            let check = std::thread::spawn(move || {
-                archive::check_stream(ChannelReader {
-                    rx,
-                    cur: Arc::new(Vec::new()),
-                    pos: 0,
-                })
-            });
-            self.tar = Some(TarFeed { tx, check });
+            self.tar = Some(T::start());
         }
         let head = std::mem::take(&mut self.head);
         self.feed_known(&head);
@@ -134,10 +154,8 @@ impl Completeness {
             Some(Content::PgPlain) => self.pg.feed(b),
             Some(Content::MysqlSql) => self.my.feed(b),
             Some(Content::Tar) => {
-                if let Some(t) = &self.tar {
-                    // A checker that stopped early drains its input, so a
-                    // failed send only means it is gone; its report says why.
-                    let _ = t.tx.send(Arc::new(b.to_vec()));
+                if let Some(t) = self.tar.as_mut() {
+                    t.feed(b);
                 }
             }
             Some(Content::SqliteSql) => {
@@ -171,17 +189,11 @@ impl Completeness {
             .map(|stmt| format!("the dump selects or creates a database ({stmt})"))
     }
 
-    pub(crate) fn finish(mut self) -> Verdict {
+    pub(crate) fn finish(mut self) -> Verdict<T::Report> {
         if self.content.is_none() {
             self.decide();
         }
-        let archive = self.tar.take().map(|t| {
-            drop(t.tx);
-            t.check.join().unwrap_or_else(|_| ArchiveReport {
-                stream_error: Some("the archive check failed unexpectedly".into()),
-                ..Default::default()
-            })
-        });
+        let archive = self.tar.take().map(T::finish);
         let (content, complete, tables) = self.verdict();
         Verdict {
             content,

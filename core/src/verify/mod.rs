@@ -13,13 +13,18 @@
 //! This file is the public API (what to check, [`verify`],
 //! [`verify_while_copying`], the [`Outcome`]); the work is in its parts:
 //!
-//! - [`checks`]: the check vocabulary and how a scan becomes checks;
-//! - [`content`]: what decoded content is and whether it is whole;
-//! - [`scan`]: the one streaming read (reader, hash, decode, scan threads);
-//! - [`restore_test`]: restoring into a scratch database.
+//! - `checks.rs`: the check vocabulary and how a scan becomes checks;
+//! - `content.rs`: what decoded content is and whether it is whole;
+//! - `scan.rs`: the one streaming read (reader, hash, decode, scan threads);
+//! - `restore_test.rs`: restoring into a scratch database.
+//!
+//! Dependencies run one way: `content` is the bottom (engines' stream
+//! scanners only); [`crate::archive`] uses it for the dumps inside an
+//! archive; `checks`, `scan`, `restore_test` and this file use
+//! [`crate::archive`] for an archive's tar stream, never the reverse.
 
 mod checks;
-mod content;
+pub(crate) mod content;
 mod restore_test;
 mod scan;
 
@@ -39,7 +44,6 @@ use crate::load;
 use crate::record::{Record, format_time};
 
 pub use checks::{ALL_CHECKS, Check, DEFAULT_CHECKS, parse_checks, tar_complete};
-pub(crate) use content::Completeness;
 pub use content::{Content, compare_counts};
 pub use restore_test::source_server;
 pub use scan::Tee;

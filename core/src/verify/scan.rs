@@ -7,12 +7,12 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use sha2::{Digest, Sha256};
 
-use super::content::{Completeness, Content};
-use crate::archive::ArchiveReport;
+use super::content::{Completeness, Content, TarCheck};
+use crate::archive::{self, ArchiveReport};
 use crate::digest::hex;
 use crate::engine::postgres::TableCounts;
 
@@ -57,6 +57,43 @@ impl Read for ChannelReader {
     }
 }
 
+/// The decoded tar stream on its way to [`archive::check_stream`], which
+/// runs on a thread of its own.
+pub(super) struct TarFeed {
+    tx: SyncSender<Arc<Vec<u8>>>,
+    check: std::thread::JoinHandle<ArchiveReport>,
+}
+
+impl TarCheck for TarFeed {
+    type Report = ArchiveReport;
+
+    fn start() -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
+        let check = std::thread::spawn(move || {
+            archive::check_stream(ChannelReader {
+                rx,
+                cur: Arc::new(Vec::new()),
+                pos: 0,
+            })
+        });
+        TarFeed { tx, check }
+    }
+
+    fn feed(&mut self, b: &[u8]) {
+        // A checker that stopped early drains its input, so a failed send
+        // only means it is gone; its report says why.
+        let _ = self.tx.send(Arc::new(b.to_vec()));
+    }
+
+    fn finish(self) -> ArchiveReport {
+        drop(self.tx);
+        self.check.join().unwrap_or_else(|_| ArchiveReport {
+            stream_error: Some("the archive check failed unexpectedly".into()),
+            ..Default::default()
+        })
+    }
+}
+
 /// A writer that decoded content is copied to while it is checked (psql's
 /// stdin during a restore). It comes back afterwards, still open.
 pub type Tee = Box<dyn Write + Send>;
@@ -88,25 +125,26 @@ pub(super) fn scan_reader(
         hex(&h.finalize())
     });
     let scanner = std::thread::spawn(move || {
-        let mut comp = Completeness::new();
+        let mut comp = Completeness::<TarFeed>::new();
         let mut tee = tee;
         let mut tee_err = None;
         // Nothing is copied before the content is known (its first 8 KiB),
         // and content that must never reach a database stops the copy
         // before the block that completes it.
         let mut pending: Vec<u8> = Vec::new();
-        let mut copy = |bytes: &[u8], comp: &Completeness, tee_err: &mut Option<io::Error>| {
-            if tee_err.is_none()
-                && let Some(why) = comp.fatal()
-            {
-                *tee_err = Some(io::Error::other(why));
-            }
-            if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
-                && let Err(e) = t.write_all(bytes)
-            {
-                *tee_err = Some(e);
-            }
-        };
+        let mut copy =
+            |bytes: &[u8], comp: &Completeness<TarFeed>, tee_err: &mut Option<io::Error>| {
+                if tee_err.is_none()
+                    && let Some(why) = comp.fatal()
+                {
+                    *tee_err = Some(io::Error::other(why));
+                }
+                if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
+                    && let Err(e) = t.write_all(bytes)
+                {
+                    *tee_err = Some(e);
+                }
+            };
         for block in crx {
             comp.feed(&block);
             if !comp.decided() {
