@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use sha2::{Digest, Sha256};
 
-use super::content::{Completeness, Content, TarCheck};
+use super::content::{Completeness, Content, TarCheck, Verdict};
 use crate::archive::{self, ArchiveReport};
 use crate::digest::hex;
 use crate::engine::postgres::TableCounts;
@@ -109,111 +109,54 @@ pub(super) fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
 /// [`scan_content`] over any reader, copying the decoded content to `tee`.
 /// Returns the scan, the tee (so the caller decides when to close it) and
 /// the first error writing to it.
+///
+/// Four stages joined by bounded channels: this thread reads
+/// ([`read_blocks`]) and hands each block to [`hash_blocks`] and
+/// [`decode_blocks`]; the decoded content goes on to [`judge_and_copy`].
 pub(super) fn scan_reader(
-    mut f: impl Read,
+    f: impl Read,
     gzip: bool,
     tee: Option<Tee>,
 ) -> io::Result<(ContentScan, Option<Tee>, Option<io::Error>)> {
     let (htx, hrx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let (dtx, drx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(4);
-    let hasher = std::thread::spawn(move || {
-        let mut h = Sha256::new();
-        for b in hrx {
-            h.update(&b[..]);
-        }
-        hex(&h.finalize())
-    });
-    let scanner = std::thread::spawn(move || {
-        let mut comp = Completeness::<TarFeed>::new();
-        let mut tee = tee;
-        let mut tee_err = None;
-        // Nothing is copied before the content is known (its first 8 KiB),
-        // and content that must never reach a database stops the copy
-        // before the block that completes it.
-        let mut pending: Vec<u8> = Vec::new();
-        let mut copy =
-            |bytes: &[u8], comp: &Completeness<TarFeed>, tee_err: &mut Option<io::Error>| {
-                if tee_err.is_none()
-                    && let Some(why) = comp.fatal()
-                {
-                    *tee_err = Some(io::Error::other(why));
-                }
-                if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
-                    && let Err(e) = t.write_all(bytes)
-                {
-                    *tee_err = Some(e);
-                }
-            };
-        for block in crx {
-            comp.feed(&block);
-            if !comp.decided() {
-                pending.extend_from_slice(&block);
-                continue;
-            }
-            if !pending.is_empty() {
-                pending.extend_from_slice(&block);
-                copy(&std::mem::take(&mut pending), &comp, &mut tee_err);
-            } else {
-                copy(&block, &comp, &mut tee_err);
-            }
-        }
-        comp.settle();
-        if !pending.is_empty() {
-            copy(&pending, &comp, &mut tee_err);
-        }
-        (comp.finish(), tee, tee_err)
-    });
-    let decoder = std::thread::spawn(move || {
-        let mut err = None;
-        let mut decoded = 0u64;
-        let src = ChannelReader {
-            rx: drx,
-            cur: Arc::new(Vec::new()),
-            pos: 0,
-        };
-        let mut input: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(
-                io::BufReader::with_capacity(1 << 20, src),
-            ))
-        } else {
-            Box::new(src)
-        };
-        // One zeroed buffer, reused: the decoder returns pieces much smaller
-        // than it, gathered here and sent on in batches of 256 KiB or more.
-        let mut buf = vec![0u8; 1 << 20];
-        let mut filled = 0;
-        loop {
-            match input.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    decoded += n as u64;
-                    filled += n;
-                    if filled >= 256 * 1024 {
-                        if ctx.send(buf[..filled].to_vec()).is_err() {
-                            filled = 0;
-                            break;
-                        }
-                        filled = 0;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    err = Some(describe_gzip_error(&e, decoded));
-                    break;
-                }
-            }
-        }
-        if filled > 0 {
-            let _ = ctx.send(buf[..filled].to_vec());
-        }
-        // Drain what is left so the reader thread is never blocked.
-        drop(input);
-        if gzip && decoded == 0 && err.is_none() {
-            err = Some("not a gzip stream (empty)".to_string());
-        }
-        (err, decoded)
-    });
+    let hasher = std::thread::spawn(move || hash_blocks(hrx));
+    let scanner = std::thread::spawn(move || judge_and_copy(crx, tee));
+    let decoder = std::thread::spawn(move || decode_blocks(drx, gzip, ctx));
+    let read_err = read_blocks(f, htx, dtx);
+    let sha256 = hasher
+        .join()
+        .map_err(|_| io::Error::other("hash thread failed"))?;
+    let (decode_error, decoded) = decoder
+        .join()
+        .map_err(|_| io::Error::other("decode thread failed"))?;
+    let (verdict, tee, tee_err) = scanner
+        .join()
+        .map_err(|_| io::Error::other("scan thread failed"))?;
+    if let Some(e) = read_err {
+        return Err(e);
+    }
+    let scan = ContentScan {
+        sha256,
+        decode_error,
+        decoded_bytes: decoded,
+        content: Some(verdict.content),
+        complete: Some(verdict.complete),
+        stream_tables: verdict.tables,
+        archive: verdict.archive,
+    };
+    Ok((scan, tee, tee_err))
+}
+
+/// The reading stage: every block of the file to the hash and the decoder,
+/// until the end or a read error (returned). Dropping the senders at the
+/// end tells both stages the file is over.
+fn read_blocks(
+    mut f: impl Read,
+    htx: SyncSender<Arc<Vec<u8>>>,
+    dtx: SyncSender<Arc<Vec<u8>>>,
+) -> Option<io::Error> {
     let mut read_err = None;
     loop {
         let mut block = vec![0u8; 1 << 20];
@@ -237,28 +180,120 @@ pub(super) fn scan_reader(
     }
     drop(htx);
     drop(dtx);
-    let sha256 = hasher
-        .join()
-        .map_err(|_| io::Error::other("hash thread failed"))?;
-    let (decode_error, decoded) = decoder
-        .join()
-        .map_err(|_| io::Error::other("decode thread failed"))?;
-    let (verdict, tee, tee_err) = scanner
-        .join()
-        .map_err(|_| io::Error::other("scan thread failed"))?;
-    if let Some(e) = read_err {
-        return Err(e);
+    read_err
+}
+
+/// The hashing stage: SHA-256 of every byte as stored, in hex.
+fn hash_blocks(hrx: Receiver<Arc<Vec<u8>>>) -> String {
+    let mut h = Sha256::new();
+    for b in hrx {
+        h.update(&b[..]);
     }
-    let scan = ContentScan {
-        sha256,
-        decode_error,
-        decoded_bytes: decoded,
-        content: Some(verdict.content),
-        complete: Some(verdict.complete),
-        stream_tables: verdict.tables,
-        archive: verdict.archive,
+    hex(&h.finalize())
+}
+
+/// The decoding stage: inflates the stored bytes (or passes them through)
+/// and sends the content on in batches. Returns the decode error, if any,
+/// and how many decoded bytes came before it.
+fn decode_blocks(
+    drx: Receiver<Arc<Vec<u8>>>,
+    gzip: bool,
+    ctx: SyncSender<Vec<u8>>,
+) -> (Option<String>, u64) {
+    let mut err = None;
+    let mut decoded = 0u64;
+    let src = ChannelReader {
+        rx: drx,
+        cur: Arc::new(Vec::new()),
+        pos: 0,
     };
-    Ok((scan, tee, tee_err))
+    let mut input: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 20, src),
+        ))
+    } else {
+        Box::new(src)
+    };
+    // One zeroed buffer, reused: the decoder returns pieces much smaller
+    // than it, gathered here and sent on in batches of 256 KiB or more.
+    let mut buf = vec![0u8; 1 << 20];
+    let mut filled = 0;
+    loop {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                decoded += n as u64;
+                filled += n;
+                if filled >= 256 * 1024 {
+                    if ctx.send(buf[..filled].to_vec()).is_err() {
+                        filled = 0;
+                        break;
+                    }
+                    filled = 0;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                err = Some(describe_gzip_error(&e, decoded));
+                break;
+            }
+        }
+    }
+    if filled > 0 {
+        let _ = ctx.send(buf[..filled].to_vec());
+    }
+    // Drain what is left so the reader thread is never blocked.
+    drop(input);
+    if gzip && decoded == 0 && err.is_none() {
+        err = Some("not a gzip stream (empty)".to_string());
+    }
+    (err, decoded)
+}
+
+/// The completeness stage: judges the decoded content as it streams and
+/// copies it to `tee`. Returns the verdict, the tee and the first error
+/// writing to it.
+fn judge_and_copy(
+    crx: Receiver<Vec<u8>>,
+    tee: Option<Tee>,
+) -> (Verdict<ArchiveReport>, Option<Tee>, Option<io::Error>) {
+    let mut comp = Completeness::<TarFeed>::new();
+    let mut tee = tee;
+    let mut tee_err = None;
+    // Nothing is copied before the content is known (its first 8 KiB),
+    // and content that must never reach a database stops the copy
+    // before the block that completes it.
+    let mut pending: Vec<u8> = Vec::new();
+    let mut copy = |bytes: &[u8], comp: &Completeness<TarFeed>, tee_err: &mut Option<io::Error>| {
+        if tee_err.is_none()
+            && let Some(why) = comp.fatal()
+        {
+            *tee_err = Some(io::Error::other(why));
+        }
+        if let Some(t) = tee.as_mut().filter(|_| tee_err.is_none())
+            && let Err(e) = t.write_all(bytes)
+        {
+            *tee_err = Some(e);
+        }
+    };
+    for block in crx {
+        comp.feed(&block);
+        if !comp.decided() {
+            pending.extend_from_slice(&block);
+            continue;
+        }
+        if !pending.is_empty() {
+            pending.extend_from_slice(&block);
+            copy(&std::mem::take(&mut pending), &comp, &mut tee_err);
+        } else {
+            copy(&block, &comp, &mut tee_err);
+        }
+    }
+    comp.settle();
+    if !pending.is_empty() {
+        copy(&pending, &comp, &mut tee_err);
+    }
+    (comp.finish(), tee, tee_err)
 }
 
 fn describe_gzip_error(e: &io::Error, decoded: u64) -> String {
