@@ -15,7 +15,7 @@ use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
 use lfb_core::journal::{self, Event};
 use lfb_core::ndjson::{self, RecordWriter};
 use lfb_core::units::format_size;
-use lfb_core::verify::{self, ALL_CHECKS, DEFAULT_CHECKS, Options, Outcome};
+use lfb_core::verify::{self, CheckName, DEFAULT_CHECKS, Options, Outcome};
 use lfb_core::{Error, Record, Result, Store, fsutil, naming, store};
 use serde_json::json;
 
@@ -149,7 +149,7 @@ pub struct Cli {
 
 /// A comma-separated list of check names, as one flag value.
 #[derive(Debug, Clone)]
-pub struct CheckList(pub Vec<&'static str>);
+pub struct CheckList(pub Vec<CheckName>);
 
 fn parse_list(s: &str) -> std::result::Result<CheckList, String> {
     verify::parse_checks(s).map(CheckList)
@@ -162,19 +162,18 @@ impl ToolCli for Cli {
 }
 
 fn options(cli: &Cli) -> Options {
-    let mut checks: BTreeSet<&'static str> = match &cli.checks {
+    let mut checks: BTreeSet<CheckName> = match &cli.checks {
         Some(list) => list.0.iter().copied().collect(),
         None => DEFAULT_CHECKS.iter().copied().collect(),
     };
     if cli.restore_test {
-        checks.insert("restore");
+        checks.insert(CheckName::Restore);
     }
     if let Some(skip) = &cli.skip {
         for s in &skip.0 {
             checks.remove(s);
         }
     }
-    debug_assert!(checks.iter().all(|c| ALL_CHECKS.contains(c)));
     Options {
         checks,
         min_size: cli.min_size.unwrap_or(0),
@@ -358,7 +357,7 @@ fn judge_size(outcome: &mut Outcome, path: &Path, history: &mut History) {
     let Some(check) = outcome
         .checks
         .iter_mut()
-        .find(|c| c.name == "size" && c.ok == Some(true))
+        .find(|c| c.name == CheckName::Size && c.ok == Some(true))
     else {
         return;
     };
@@ -408,7 +407,10 @@ fn soften_permissions(outcome: &mut Outcome, record: &Record, path: &Path, ui: &
         return;
     }
     for c in outcome.checks.iter_mut() {
-        if c.name == "permissions" && c.ok == Some(false) && c.detail.contains("group/other") {
+        if c.name == CheckName::Permissions
+            && c.ok == Some(false)
+            && c.detail.contains("group/other")
+        {
             c.ok = Some(true);
             c.warning = true;
             c.detail = format!(
@@ -529,7 +531,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         let key_only = !ok && only_the_key_failed(&record);
         if (!ok && !key_only)
             || (ok
-                && ["checksum", "decode", "complete"]
+                && [CheckName::Checksum, CheckName::Decode, CheckName::Complete]
                     .iter()
                     .all(|c| opts.checks.contains(c)))
         {

@@ -8,7 +8,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::compare_counts;
 use super::content::Content;
@@ -19,33 +20,71 @@ use crate::engine::postgres;
 use crate::load;
 use crate::record::Record;
 
+/// The name of a check: what users select with `--checks`/`--skip`, and
+/// the `name` of each entry of a record's `verify.checks`. Declared in the
+/// order the checks run (so a set of them iterates in that order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckName {
+    Exists,
+    Size,
+    Checksum,
+    Encryption,
+    Decode,
+    Complete,
+    Permissions,
+    Restore,
+}
+
+impl CheckName {
+    /// The name as users type it and records carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckName::Exists => "exists",
+            CheckName::Size => "size",
+            CheckName::Checksum => "checksum",
+            CheckName::Encryption => "encryption",
+            CheckName::Decode => "decode",
+            CheckName::Complete => "complete",
+            CheckName::Permissions => "permissions",
+            CheckName::Restore => "restore",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every check, in the order they run.
-pub const ALL_CHECKS: &[&str] = &[
-    "exists",
-    "size",
-    "checksum",
-    "encryption",
-    "decode",
-    "complete",
-    "permissions",
-    "restore",
+pub const ALL_CHECKS: &[CheckName] = &[
+    CheckName::Exists,
+    CheckName::Size,
+    CheckName::Checksum,
+    CheckName::Encryption,
+    CheckName::Decode,
+    CheckName::Complete,
+    CheckName::Permissions,
+    CheckName::Restore,
 ];
 
 /// Checks run when none are selected (`restore` only with --restore-test).
-pub const DEFAULT_CHECKS: &[&str] = &[
-    "exists",
-    "size",
-    "checksum",
-    "encryption",
-    "decode",
-    "complete",
-    "permissions",
+pub const DEFAULT_CHECKS: &[CheckName] = &[
+    CheckName::Exists,
+    CheckName::Size,
+    CheckName::Checksum,
+    CheckName::Encryption,
+    CheckName::Decode,
+    CheckName::Complete,
+    CheckName::Permissions,
 ];
 
-/// The result of one check.
+/// The result of one check: one entry of a record's `verify.checks`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
-    pub name: &'static str,
+    pub name: CheckName,
     /// `None`: not applicable to this artifact (e.g. no recorded checksum).
     pub ok: Option<bool>,
     pub detail: String,
@@ -54,8 +93,35 @@ pub struct Check {
     pub warning: bool,
 }
 
+/// A [`Check`] as records carry it: `"ok": BOOL`, or `"skipped": true` when
+/// the check did not apply; `"warning": true` only when set.
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    name: CheckName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<bool>,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    warning: bool,
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        CheckJson {
+            name: self.name,
+            ok: self.ok,
+            skipped: self.ok.is_none().then_some(true),
+            detail: &self.detail,
+            warning: self.warning,
+        }
+        .serialize(s)
+    }
+}
+
 impl Check {
-    pub(super) fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+    pub(super) fn pass(name: CheckName, detail: impl Into<String>) -> Check {
         Check {
             name,
             ok: Some(true),
@@ -63,7 +129,7 @@ impl Check {
             warning: false,
         }
     }
-    pub(super) fn fail(name: &'static str, detail: impl Into<String>) -> Check {
+    pub(super) fn fail(name: CheckName, detail: impl Into<String>) -> Check {
         Check {
             name,
             ok: Some(false),
@@ -71,7 +137,7 @@ impl Check {
             warning: false,
         }
     }
-    pub(super) fn skip(name: &'static str, detail: impl Into<String>) -> Check {
+    pub(super) fn skip(name: CheckName, detail: impl Into<String>) -> Check {
         Check {
             name,
             ok: None,
@@ -79,23 +145,10 @@ impl Check {
             warning: false,
         }
     }
-    pub(super) fn to_value(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        m.insert("name".into(), json!(self.name));
-        match self.ok {
-            Some(ok) => m.insert("ok".into(), json!(ok)),
-            None => m.insert("skipped".into(), json!(true)),
-        };
-        m.insert("detail".into(), json!(self.detail));
-        if self.warning {
-            m.insert("warning".into(), json!(true));
-        }
-        Value::Object(m)
-    }
 }
 
 /// Parses a comma-separated check list.
-pub fn parse_checks(list: &str) -> std::result::Result<Vec<&'static str>, String> {
+pub fn parse_checks(list: &str) -> std::result::Result<Vec<CheckName>, String> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -103,8 +156,11 @@ pub fn parse_checks(list: &str) -> std::result::Result<Vec<&'static str>, String
             ALL_CHECKS
                 .iter()
                 .copied()
-                .find(|c| *c == s)
-                .ok_or_else(|| format!("unknown check '{s}' (checks: {})", ALL_CHECKS.join(", ")))
+                .find(|c| c.as_str() == s)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = ALL_CHECKS.iter().map(|c| c.as_str()).collect();
+                    format!("unknown check '{s}' (checks: {})", names.join(", "))
+                })
         })
         .collect()
 }
@@ -121,7 +177,7 @@ pub(super) fn encrypted_scan(
     path: &Path,
     gzip: bool,
     tee: Option<Tee>,
-    want: &BTreeSet<&'static str>,
+    want: &BTreeSet<CheckName>,
 ) -> (Option<EncScan>, Vec<Check>) {
     let mut checks = Vec::new();
     let opened = fs::File::open(path).and_then(|f| crypt::Decrypting::new(f, crypt::keys()));
@@ -129,7 +185,7 @@ pub(super) fn encrypted_scan(
         Ok(d) => d,
         Err(e) => {
             checks.push(Check::fail(
-                "checksum",
+                CheckName::Checksum,
                 format!("cannot read: {}", crate::error::describe_io(&e)),
             ));
             return (None, checks);
@@ -142,7 +198,7 @@ pub(super) fn encrypted_scan(
         Ok(s) => s,
         Err(e) => {
             checks.push(Check::fail(
-                "checksum",
+                CheckName::Checksum,
                 format!("cannot read: {}", crate::error::describe_io(&e)),
             ));
             return (None, checks);
@@ -150,29 +206,30 @@ pub(super) fn encrypted_scan(
     };
     let plain_sha = std::mem::replace(&mut scanned.0.sha256, rep.cipher_sha256.clone());
     let section = record.get("encryption");
-    if want.contains("checksum") {
+    if want.contains(&CheckName::Checksum) {
         checks.push(match record.sha256() {
-            Some(h) if h == rep.cipher_sha256 => {
-                Check::pass("checksum", "SHA-256 of the ciphertext matches the record")
-            }
+            Some(h) if h == rep.cipher_sha256 => Check::pass(
+                CheckName::Checksum,
+                "SHA-256 of the ciphertext matches the record",
+            ),
             Some(h) => Check::fail(
-                "checksum",
+                CheckName::Checksum,
                 format!("SHA-256 is {}, the record says {h}", rep.cipher_sha256),
             ),
             None => Check::skip(
-                "checksum",
+                CheckName::Checksum,
                 format!("no recorded checksum (SHA-256 {})", rep.cipher_sha256),
             ),
         });
     }
-    if want.contains("encryption") {
+    if want.contains(&CheckName::Encryption) {
         checks.push(match &rep.header {
             Some(Ok(stanzas)) => match crypt::match_recipients(stanzas, section) {
-                Ok(d) => Check::pass("encryption", d),
-                Err(d) => Check::fail("encryption", d),
+                Ok(d) => Check::pass(CheckName::Encryption, d),
+                Err(d) => Check::fail(CheckName::Encryption, d),
             },
-            Some(Err(e)) => Check::fail("encryption", e.clone()),
-            None => Check::fail("encryption", "the age header was not read"),
+            Some(Err(e)) => Check::fail(CheckName::Encryption, e.clone()),
+            None => Check::fail(CheckName::Encryption, "the age header was not read"),
         });
     }
     let needs_key = format!(
@@ -180,20 +237,20 @@ pub(super) fn encrypted_scan(
         crypt::IDENTITY_HINT
     );
     if rep.no_key {
-        for c in ["decode", "complete"] {
-            if want.contains(c) {
+        for c in [CheckName::Decode, CheckName::Complete] {
+            if want.contains(&c) {
                 checks.push(Check::skip(c, needs_key.clone()));
             }
         }
         return (Some(scanned), checks);
     }
     if let Some(e) = &rep.error {
-        if want.contains("decode") {
-            checks.push(Check::fail("decode", format!("age: {e}")));
+        if want.contains(&CheckName::Decode) {
+            checks.push(Check::fail(CheckName::Decode, format!("age: {e}")));
         }
-        if want.contains("complete") {
+        if want.contains(&CheckName::Complete) {
             checks.push(Check::fail(
-                "complete",
+                CheckName::Complete,
                 "cannot tell: the artifact does not decrypt",
             ));
         }
@@ -207,25 +264,25 @@ pub(super) fn encrypted_scan(
         && p != plain_sha
     {
         let msg = format!("the decrypted content's SHA-256 is {plain_sha}, the record says {p}");
-        if want.contains("decode") {
-            checks.push(Check::fail("decode", msg.clone()));
+        if want.contains(&CheckName::Decode) {
+            checks.push(Check::fail(CheckName::Decode, msg.clone()));
         }
         scanned.0.decode_error = Some(msg);
-        if want.contains("complete") {
+        if want.contains(&CheckName::Complete) {
             checks.push(Check::fail(
-                "complete",
+                CheckName::Complete,
                 "cannot tell: the decrypted content is not the recorded one",
             ));
         }
         return (Some(scanned), checks);
     }
-    let inner: BTreeSet<&'static str> = want
+    let inner: BTreeSet<CheckName> = want
         .iter()
         .copied()
-        .filter(|c| *c == "decode" || *c == "complete")
+        .filter(|c| *c == CheckName::Decode || *c == CheckName::Complete)
         .collect();
     for mut c in content_checks(record, path, gzip, &scanned.0, &inner) {
-        if c.name == "decode" && c.ok != Some(false) {
+        if c.name == CheckName::Decode && c.ok != Some(false) {
             c.ok = Some(true);
             c.detail = format!(
                 "age stream decrypts ({} bytes{}); {}",
@@ -253,36 +310,38 @@ pub(super) fn content_checks(
     path: &Path,
     gzip: bool,
     s: &ContentScan,
-    want: &BTreeSet<&'static str>,
+    want: &BTreeSet<CheckName>,
 ) -> Vec<Check> {
     let mut checks = Vec::new();
-    if want.contains("checksum") {
+    if want.contains(&CheckName::Checksum) {
         checks.push(match record.sha256() {
-            Some(h) if h == s.sha256 => Check::pass("checksum", "SHA-256 matches the record"),
+            Some(h) if h == s.sha256 => {
+                Check::pass(CheckName::Checksum, "SHA-256 matches the record")
+            }
             Some(h) => Check::fail(
-                "checksum",
+                CheckName::Checksum,
                 format!("SHA-256 is {}, the record says {h}", s.sha256),
             ),
             None => Check::skip(
-                "checksum",
+                CheckName::Checksum,
                 format!("no recorded checksum (SHA-256 {})", s.sha256),
             ),
         });
     }
-    if want.contains("decode") {
+    if want.contains(&CheckName::Decode) {
         checks.push(if !gzip {
-            Check::skip("decode", "not compressed")
+            Check::skip(CheckName::Decode, "not compressed")
         } else {
             match &s.decode_error {
-                Some(e) => Check::fail("decode", format!("gzip: {e}")),
+                Some(e) => Check::fail(CheckName::Decode, format!("gzip: {e}")),
                 None => Check::pass(
-                    "decode",
+                    CheckName::Decode,
                     format!("gzip stream decodes ({} bytes)", s.decoded_bytes),
                 ),
             }
         });
     }
-    if want.contains("complete") {
+    if want.contains(&CheckName::Complete) {
         checks.push(complete_check(record, path, s));
     }
     checks
@@ -290,7 +349,10 @@ pub(super) fn content_checks(
 
 fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
     if s.decode_error.is_some() {
-        return Check::fail("complete", "cannot tell: the stream does not decode");
+        return Check::fail(
+            CheckName::Complete,
+            "cannot tell: the stream does not decode",
+        );
     }
     let content = s.content.unwrap_or(Content::Unknown);
     match content {
@@ -304,18 +366,18 @@ fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
         _ => {}
     }
     match s.complete.clone().unwrap_or(Err("not scanned".into())) {
-        Err(e) => Check::fail("complete", e),
+        Err(e) => Check::fail(CheckName::Complete, e),
         Ok(detail) => {
             // The rows in the stream must be the rows the record promises.
             if let (Some(found), Some(recorded)) = (&s.stream_tables, record.tables())
                 && let Some(diff) = compare_counts(&recorded, found)
             {
                 return Check::fail(
-                    "complete",
+                    CheckName::Complete,
                     format!("row counts in the dump differ from the record: {diff}"),
                 );
             }
-            Check::pass("complete", detail)
+            Check::pass(CheckName::Complete, detail)
         }
     }
 }
@@ -325,7 +387,7 @@ fn complete_check(record: &Record, path: &Path, s: &ContentScan) -> Check {
 pub fn tar_complete(record: &Record, path: &Path) -> Check {
     match load::open_decoded(path, archive::FORMAT) {
         Ok(r) => archive_check(record, &archive::check_stream(r)),
-        Err(e) => Check::fail("complete", e.line()),
+        Err(e) => Check::fail(CheckName::Complete, e.line()),
     }
 }
 
@@ -341,7 +403,7 @@ fn archive_check(record: &Record, report: &ArchiveReport) -> Check {
     if report.manifest.is_none() && problems.is_empty() {
         return if record.get("derived").is_some() {
             Check::pass(
-                "complete",
+                CheckName::Complete,
                 format!(
                     "tar stream reads to its end ({} members; no lfb manifest to check them against)",
                     report.entries
@@ -349,7 +411,7 @@ fn archive_check(record: &Record, report: &ArchiveReport) -> Check {
             )
         } else {
             Check::fail(
-                "complete",
+                CheckName::Complete,
                 format!("no {} as the first member", archive::MANIFEST),
             )
         };
@@ -361,7 +423,7 @@ fn archive_check(record: &Record, report: &ArchiveReport) -> Check {
         if more > 0 {
             detail.push_str(&format!(" (and {more} more)"));
         }
-        return Check::fail("complete", detail);
+        return Check::fail(CheckName::Complete, detail);
     }
     let mut detail = format!(
         "{} members match the manifest (sizes and SHA-256)",
@@ -377,7 +439,7 @@ fn archive_check(record: &Record, report: &ArchiveReport) -> Check {
             report.changed.join(", ")
         ));
     }
-    Check::pass("complete", detail)
+    Check::pass(CheckName::Complete, detail)
 }
 
 /// Reads a whole custom-format archive as a restore would, writing the SQL
@@ -410,7 +472,10 @@ fn custom_read_all(pg_restore: &Path, path: &Path) -> std::result::Result<(), St
 fn custom_toc(path: &Path) -> Check {
     let installed = postgres::installed_clients();
     let Some(newest) = postgres::newest_client(&installed) else {
-        return Check::fail("complete", "cannot check: pg_restore is not installed");
+        return Check::fail(
+            CheckName::Complete,
+            "cannot check: pg_restore is not installed",
+        );
     };
     let out = std::process::Command::new(newest.1.join("pg_restore"))
         .arg("--list")
@@ -419,11 +484,11 @@ fn custom_toc(path: &Path) -> Check {
         .output();
     match out {
         Err(e) => Check::fail(
-            "complete",
+            CheckName::Complete,
             format!("cannot run pg_restore: {}", crate::error::describe_io(&e)),
         ),
         Ok(o) if !o.status.success() => Check::fail(
-            "complete",
+            CheckName::Complete,
             format!(
                 "pg_restore --list: {}",
                 postgres::first_error_line(&String::from_utf8_lossy(&o.stderr))
@@ -437,7 +502,7 @@ fn custom_toc(path: &Path) -> Check {
                 .count();
             if entries == 0 {
                 return Check::fail(
-                    "complete",
+                    CheckName::Complete,
                     "pg_restore --list: the table of contents is empty",
                 );
             }
@@ -445,11 +510,61 @@ fn custom_toc(path: &Path) -> Check {
             // damaged data block shows only when every block is read.
             match custom_read_all(&newest.1.join("pg_restore"), path) {
                 Ok(()) => Check::pass(
-                    "complete",
+                    CheckName::Complete,
                     format!("table of contents has {entries} entries; every data block reads"),
                 ),
-                Err(e) => Check::fail("complete", e),
+                Err(e) => Check::fail(CheckName::Complete, e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire form of a check is the one records have always carried:
+    /// same keys, same order, `skipped` for a check that did not apply,
+    /// `warning` only when set.
+    #[test]
+    fn a_check_serializes_as_records_carry_it() {
+        let text = |c: &Check| serde_json::to_string(c).unwrap();
+        assert_eq!(
+            text(&Check::pass(CheckName::Checksum, "matches")),
+            r#"{"name":"checksum","ok":true,"detail":"matches"}"#
+        );
+        assert_eq!(
+            text(&Check::fail(CheckName::Complete, "truncated")),
+            r#"{"name":"complete","ok":false,"detail":"truncated"}"#
+        );
+        assert_eq!(
+            text(&Check::skip(CheckName::Decode, "not compressed")),
+            r#"{"name":"decode","skipped":true,"detail":"not compressed"}"#
+        );
+        let mut warned = Check::pass(CheckName::Permissions, "mode 0644");
+        warned.warning = true;
+        assert_eq!(
+            text(&warned),
+            r#"{"name":"permissions","ok":true,"detail":"mode 0644","warning":true}"#
+        );
+    }
+
+    #[test]
+    fn check_names_are_the_strings_users_type() {
+        for c in ALL_CHECKS {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+            assert_eq!(c.to_string(), c.as_str());
+            let back: CheckName = serde_json::from_value(c.as_str().into()).unwrap();
+            assert_eq!(back, *c);
+        }
+        assert_eq!(
+            parse_checks(" checksum,,restore ").unwrap(),
+            [CheckName::Checksum, CheckName::Restore]
+        );
+        assert_eq!(
+            parse_checks("checksum,restor").unwrap_err(),
+            "unknown check 'restor' (checks: exists, size, checksum, encryption, decode, \
+             complete, permissions, restore)"
+        );
     }
 }

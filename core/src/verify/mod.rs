@@ -35,7 +35,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::crypt;
 use crate::engine::postgres::TableCounts;
@@ -43,7 +44,7 @@ use crate::error::{Error, Result};
 use crate::load;
 use crate::record::{Record, format_time};
 
-pub use checks::{ALL_CHECKS, Check, DEFAULT_CHECKS, parse_checks, tar_complete};
+pub use checks::{ALL_CHECKS, Check, CheckName, DEFAULT_CHECKS, parse_checks, tar_complete};
 pub use content::{Content, compare_counts};
 pub use restore_test::source_server;
 pub use scan::Tee;
@@ -58,7 +59,7 @@ pub const DEFAULT_MIN_SIZE: u64 = 10 * 1024;
 /// What to check and how.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub checks: BTreeSet<&'static str>,
+    pub checks: BTreeSet<CheckName>,
     pub min_size: u64,
     /// `--scratch URL`: the exact scratch database for PostgreSQL restore tests.
     pub scratch: Option<String>,
@@ -80,6 +81,15 @@ pub struct Outcome {
     pub checks: Vec<Check>,
 }
 
+/// A record's `verify` section: when, whether every check passed, and each
+/// check in the order it ran.
+#[derive(Serialize)]
+struct VerifySection<'a> {
+    at: String,
+    ok: bool,
+    checks: &'a [Check],
+}
+
 impl Outcome {
     /// True when no check failed.
     pub fn ok(&self) -> bool {
@@ -91,11 +101,12 @@ impl Outcome {
     }
     /// The record's `verify` section.
     pub fn section(&self) -> Value {
-        json!({
-            "at": format_time(Utc::now()),
-            "ok": self.ok(),
-            "checks": self.checks.iter().map(Check::to_value).collect::<Vec<_>>(),
-        })
+        let section = VerifySection {
+            at: format_time(Utc::now()),
+            ok: self.ok(),
+            checks: &self.checks,
+        };
+        serde_json::to_value(section).expect("a verify section always serializes")
     }
     /// One line for people: `ok` or the failing checks with details.
     pub fn summary(&self) -> String {
@@ -105,7 +116,7 @@ impl Outcome {
                 .checks
                 .iter()
                 .filter(|c| c.ok == Some(true))
-                .map(|c| c.name)
+                .map(|c| c.name.as_str())
                 .collect();
             format!("ok ({})", names.join(", "))
         } else {
@@ -142,7 +153,9 @@ pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
     let f = fs::File::open(&path).map_err(|e| Error::io_path("open", &path, e))?;
     let (scan, tee, tee_error) = scan_reader(crate::progress::Counting(f), gzip, Some(tee))
         .map_err(|e| Error::io_path("read", &path, e))?;
-    let want: BTreeSet<&str> = ["checksum", "decode", "complete"].into_iter().collect();
+    let want: BTreeSet<CheckName> = [CheckName::Checksum, CheckName::Decode, CheckName::Complete]
+        .into_iter()
+        .collect();
     let checks = content_checks(record, &path, gzip, &scan, &want);
     Ok(Streamed {
         tables: scan.stream_tables.clone(),
@@ -169,9 +182,14 @@ fn verify_encrypted_while_copying(
         )));
     }
     let gzip = load::is_gzip_format(crypt::inner_format(format));
-    let want: BTreeSet<&str> = ["checksum", "encryption", "decode", "complete"]
-        .into_iter()
-        .collect();
+    let want: BTreeSet<CheckName> = [
+        CheckName::Checksum,
+        CheckName::Encryption,
+        CheckName::Decode,
+        CheckName::Complete,
+    ]
+    .into_iter()
+    .collect();
     let (scan, checks) = encrypted_scan(record, path, gzip, Some(tee), &want);
     let (tables, tee, tee_error) = match scan {
         Some((content, tee, err)) => (content.stream_tables, tee, err),
@@ -188,9 +206,12 @@ fn verify_encrypted_while_copying(
 /// Verifies one artifact record.
 pub fn verify(record: &Record, opts: &Options) -> Outcome {
     let mut checks = Vec::new();
-    let want = |n: &str| opts.checks.contains(n);
+    let want = |n: CheckName| opts.checks.contains(&n);
     let Some(path) = record.path() else {
-        checks.push(Check::fail("exists", "the record names no artifact path"));
+        checks.push(Check::fail(
+            CheckName::Exists,
+            "the record names no artifact path",
+        ));
         return Outcome { checks };
     };
     let format = record
@@ -211,46 +232,53 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
             Ok(_) => m,
             Err(e) => {
                 checks.push(Check::fail(
-                    "exists",
+                    CheckName::Exists,
                     format!("cannot read: {}", crate::error::describe_io(&e)),
                 ));
                 return Outcome { checks };
             }
         },
         Ok(_) => {
-            checks.push(Check::fail("exists", "not a regular file"));
+            checks.push(Check::fail(CheckName::Exists, "not a regular file"));
             return Outcome { checks };
         }
         Err(e) => {
-            checks.push(Check::fail("exists", crate::error::describe_io(&e)));
+            checks.push(Check::fail(
+                CheckName::Exists,
+                crate::error::describe_io(&e),
+            ));
             return Outcome { checks };
         }
     };
-    if want("exists") {
-        checks.push(Check::pass("exists", "regular, readable file"));
+    if want(CheckName::Exists) {
+        checks.push(Check::pass(CheckName::Exists, "regular, readable file"));
     }
     let size = meta.len();
-    if want("size") {
+    if want(CheckName::Size) {
         checks.push(match record.bytes() {
             _ if size < opts.min_size => Check::fail(
-                "size",
+                CheckName::Size,
                 format!(
                     "{size} bytes is under the minimum of {} bytes",
                     opts.min_size
                 ),
             ),
-            Some(b) if b != size => {
-                Check::fail("size", format!("{size} bytes, the record says {b}"))
-            }
-            Some(_) => Check::pass("size", format!("{size} bytes, as recorded")),
-            None => Check::pass("size", format!("{size} bytes (no recorded size)")),
+            Some(b) if b != size => Check::fail(
+                CheckName::Size,
+                format!("{size} bytes, the record says {b}"),
+            ),
+            Some(_) => Check::pass(CheckName::Size, format!("{size} bytes, as recorded")),
+            None => Check::pass(CheckName::Size, format!("{size} bytes (no recorded size)")),
         });
     }
 
-    let need_scan = want("checksum") || want("decode") || want("complete") || want("restore");
+    let need_scan = want(CheckName::Checksum)
+        || want(CheckName::Decode)
+        || want(CheckName::Complete)
+        || want(CheckName::Restore);
     let gzip = load::is_gzip_format(&format);
     let mut scan = None;
-    if crypt::is_encrypted_format(&format) && (need_scan || want("encryption")) {
+    if crypt::is_encrypted_format(&format) && (need_scan || want(CheckName::Encryption)) {
         let inner_gzip = load::is_gzip_format(crypt::inner_format(&format));
         let (s, c) = encrypted_scan(record, &path, inner_gzip, None, &opts.checks);
         checks.extend(c);
@@ -259,7 +287,7 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
         match scan_content(&path, gzip) {
             Ok(s) => scan = Some(s),
             Err(e) => checks.push(Check::fail(
-                "checksum",
+                CheckName::Checksum,
                 format!("cannot read: {}", crate::error::describe_io(&e)),
             )),
         }
@@ -270,17 +298,17 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
     {
         checks.extend(content_checks(record, &path, gzip, s, &opts.checks));
     }
-    if want("permissions") {
+    if want(CheckName::Permissions) {
         let mode = meta.mode() & 0o777;
         let uid = crate::sys::euid();
         checks.push(if mode & 0o077 != 0 {
             Check::fail(
-                "permissions",
+                CheckName::Permissions,
                 format!("mode {mode:04o} gives group/other access (want 0600)"),
             )
         } else if meta.uid() != uid {
             Check::fail(
-                "permissions",
+                CheckName::Permissions,
                 format!(
                     "owned by uid {}, not the current user (uid {uid})",
                     meta.uid()
@@ -288,21 +316,21 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
             )
         } else {
             Check::pass(
-                "permissions",
+                CheckName::Permissions,
                 format!("mode {mode:04o}, owned by the current user"),
             )
         });
     }
-    if want("restore") {
+    if want(CheckName::Restore) {
         let content_ok = checks.iter().all(|c| c.ok != Some(false));
         checks.push(if !content_ok {
             Check::fail(
-                "restore",
+                CheckName::Restore,
                 "not attempted: the artifact failed the checks above",
             )
         } else if crypt::is_encrypted_format(&format) && crypt::keys().is_none() {
             Check::fail(
-                "restore",
+                CheckName::Restore,
                 format!(
                     "needs the key: encrypted with age; {}",
                     crypt::IDENTITY_HINT
@@ -322,10 +350,10 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
                 .and_then(|s| s.complete.clone())
                 .and_then(|c| c.err());
             match unsafe_mysql {
-                Some(e) => Check::fail("restore", format!("not attempted: {e}")),
+                Some(e) => Check::fail(CheckName::Restore, format!("not attempted: {e}")),
                 None => match restore_test(record, &path, &format, content, stream, opts) {
-                    Ok(detail) => Check::pass("restore", detail),
-                    Err(e) => Check::fail("restore", e.line()),
+                    Ok(detail) => Check::pass(CheckName::Restore, detail),
+                    Err(e) => Check::fail(CheckName::Restore, e.line()),
                 },
             }
         });

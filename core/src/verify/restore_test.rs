@@ -9,6 +9,7 @@ use std::path::Path;
 use chrono::Utc;
 use serde_json::Value;
 
+use super::CheckName;
 use super::content::Content;
 use super::{Options, compare_counts, verify};
 use crate::archive;
@@ -32,7 +33,7 @@ fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
             return Ok("no database dumps in the archive: nothing to restore".to_string());
         }
         let inner = Options {
-            checks: ["restore"].into_iter().collect(),
+            checks: [CheckName::Restore].into_iter().collect(),
             ..opts.clone()
         };
         let mut details = Vec::new();
@@ -46,7 +47,7 @@ fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
             );
             let outcome = verify(&record, &inner);
             let _ = fs::remove_file(record.path().unwrap_or_default());
-            match outcome.checks.iter().find(|c| c.name == "restore") {
+            match outcome.checks.iter().find(|c| c.name == CheckName::Restore) {
                 Some(c) if c.ok == Some(true) => details.push(format!("{member}: {}", c.detail)),
                 Some(c) => {
                     return Err(Error::failed(format!("member {member}: {}", c.detail)));
