@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -165,6 +166,66 @@ pub fn parse_checks(list: &str) -> std::result::Result<Vec<CheckName>, String> {
         .collect()
 }
 
+/// `exists`: a regular file that can be opened for reading. Its metadata,
+/// or the failed check.
+pub(super) fn exists_check(path: &Path) -> std::result::Result<fs::Metadata, Check> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => match fs::File::open(path) {
+            Ok(_) => Ok(m),
+            Err(e) => Err(Check::fail(
+                CheckName::Exists,
+                format!("cannot read: {}", crate::error::describe_io(&e)),
+            )),
+        },
+        Ok(_) => Err(Check::fail(CheckName::Exists, "not a regular file")),
+        Err(e) => Err(Check::fail(
+            CheckName::Exists,
+            crate::error::describe_io(&e),
+        )),
+    }
+}
+
+/// `size`: at least `min_size`, and the size the record says.
+pub(super) fn size_check(record: &Record, size: u64, min_size: u64) -> Check {
+    match record.bytes() {
+        _ if size < min_size => Check::fail(
+            CheckName::Size,
+            format!("{size} bytes is under the minimum of {min_size} bytes"),
+        ),
+        Some(b) if b != size => Check::fail(
+            CheckName::Size,
+            format!("{size} bytes, the record says {b}"),
+        ),
+        Some(_) => Check::pass(CheckName::Size, format!("{size} bytes, as recorded")),
+        None => Check::pass(CheckName::Size, format!("{size} bytes (no recorded size)")),
+    }
+}
+
+/// `permissions`: no group/other access, owned by the current user.
+pub(super) fn permissions_check(meta: &fs::Metadata) -> Check {
+    let mode = meta.mode() & 0o777;
+    let uid = crate::sys::euid();
+    if mode & 0o077 != 0 {
+        Check::fail(
+            CheckName::Permissions,
+            format!("mode {mode:04o} gives group/other access (want 0600)"),
+        )
+    } else if meta.uid() != uid {
+        Check::fail(
+            CheckName::Permissions,
+            format!(
+                "owned by uid {}, not the current user (uid {uid})",
+                meta.uid()
+            ),
+        )
+    } else {
+        Check::pass(
+            CheckName::Permissions,
+            format!("mode {mode:04o}, owned by the current user"),
+        )
+    }
+}
+
 pub(super) type EncScan = (ContentScan, Option<Tee>, Option<io::Error>);
 
 /// Reads an encrypted artifact once: the ciphertext is hashed as stored
@@ -205,6 +266,28 @@ pub(super) fn encrypted_scan(
         }
     };
     let plain_sha = std::mem::replace(&mut scanned.0.sha256, rep.cipher_sha256.clone());
+    checks.extend(ciphertext_checks(record, &rep, want));
+    checks.extend(plaintext_checks(
+        record,
+        path,
+        gzip,
+        &rep,
+        &plain_sha,
+        &mut scanned.0,
+        want,
+    ));
+    (Some(scanned), checks)
+}
+
+/// What an encrypted artifact shows without its key: `checksum` (of the
+/// ciphertext as stored) and `encryption` (the age header against the
+/// record's recipients).
+fn ciphertext_checks(
+    record: &Record,
+    rep: &crypt::Report,
+    want: &BTreeSet<CheckName>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
     let section = record.get("encryption");
     if want.contains(&CheckName::Checksum) {
         checks.push(match record.sha256() {
@@ -232,6 +315,24 @@ pub(super) fn encrypted_scan(
             None => Check::fail(CheckName::Encryption, "the age header was not read"),
         });
     }
+    checks
+}
+
+/// `decode` and `complete` of an encrypted artifact: skipped without the
+/// key; with it, the decrypted content must match the record's plaintext
+/// SHA-256 and pass the checks of any artifact. A decryption failure or a
+/// plaintext that is not the recorded one becomes the scan's decode error.
+fn plaintext_checks(
+    record: &Record,
+    path: &Path,
+    gzip: bool,
+    rep: &crypt::Report,
+    plain_sha: &str,
+    scanned: &mut ContentScan,
+    want: &BTreeSet<CheckName>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let section = record.get("encryption");
     let needs_key = format!(
         "needs the key: encrypted with age; {}",
         crypt::IDENTITY_HINT
@@ -242,7 +343,7 @@ pub(super) fn encrypted_scan(
                 checks.push(Check::skip(c, needs_key.clone()));
             }
         }
-        return (Some(scanned), checks);
+        return checks;
     }
     if let Some(e) = &rep.error {
         if want.contains(&CheckName::Decode) {
@@ -254,8 +355,8 @@ pub(super) fn encrypted_scan(
                 "cannot tell: the artifact does not decrypt",
             ));
         }
-        scanned.0.decode_error = Some(format!("age: {e}"));
-        return (Some(scanned), checks);
+        scanned.decode_error = Some(format!("age: {e}"));
+        return checks;
     }
     let recorded_plain = section
         .and_then(|s| s.get("plaintext_sha256"))
@@ -267,21 +368,21 @@ pub(super) fn encrypted_scan(
         if want.contains(&CheckName::Decode) {
             checks.push(Check::fail(CheckName::Decode, msg.clone()));
         }
-        scanned.0.decode_error = Some(msg);
+        scanned.decode_error = Some(msg);
         if want.contains(&CheckName::Complete) {
             checks.push(Check::fail(
                 CheckName::Complete,
                 "cannot tell: the decrypted content is not the recorded one",
             ));
         }
-        return (Some(scanned), checks);
+        return checks;
     }
     let inner: BTreeSet<CheckName> = want
         .iter()
         .copied()
         .filter(|c| *c == CheckName::Decode || *c == CheckName::Complete)
         .collect();
-    for mut c in content_checks(record, path, gzip, &scanned.0, &inner) {
+    for mut c in content_checks(record, path, gzip, scanned, &inner) {
         if c.name == CheckName::Decode && c.ok != Some(false) {
             c.ok = Some(true);
             c.detail = format!(
@@ -301,7 +402,7 @@ pub(super) fn encrypted_scan(
         }
         checks.push(c);
     }
-    (Some(scanned), checks)
+    checks
 }
 
 /// The checks of one content scan: checksum, decode and complete.

@@ -31,7 +31,6 @@ mod scan;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use chrono::Utc;
@@ -49,9 +48,9 @@ pub use content::{Content, compare_counts};
 pub use restore_test::source_server;
 pub use scan::Tee;
 
-use checks::{content_checks, encrypted_scan};
+use checks::{content_checks, encrypted_scan, exists_check, permissions_check, size_check};
 use restore_test::restore_test;
-use scan::{scan_content, scan_reader};
+use scan::{ContentScan, scan_content, scan_reader};
 
 /// The original scripts' minimum backup size.
 pub const DEFAULT_MIN_SIZE: u64 = 10 * 1024;
@@ -203,18 +202,50 @@ fn verify_encrypted_while_copying(
     })
 }
 
-/// Verifies one artifact record.
+/// Verifies one artifact record: the selected checks, in the order of
+/// [`ALL_CHECKS`]. `exists` runs whatever was selected (everything else
+/// needs it); a file that fails it gets that one check and no other.
 pub fn verify(record: &Record, opts: &Options) -> Outcome {
-    let mut checks = Vec::new();
     let want = |n: CheckName| opts.checks.contains(&n);
     let Some(path) = record.path() else {
-        checks.push(Check::fail(
-            CheckName::Exists,
-            "the record names no artifact path",
-        ));
-        return Outcome { checks };
+        let failed = Check::fail(CheckName::Exists, "the record names no artifact path");
+        return Outcome {
+            checks: vec![failed],
+        };
     };
-    let format = record
+    let format = format_of(record, &path);
+    let meta = match exists_check(&path) {
+        Ok(meta) => meta,
+        Err(failed) => {
+            return Outcome {
+                checks: vec![failed],
+            };
+        }
+    };
+    let mut checks = Vec::new();
+    if want(CheckName::Exists) {
+        checks.push(Check::pass(CheckName::Exists, "regular, readable file"));
+    }
+    if want(CheckName::Size) {
+        checks.push(size_check(record, meta.len(), opts.min_size));
+    }
+    let (scan, read) = read_checks(record, &path, &format, opts);
+    checks.extend(read);
+    if want(CheckName::Permissions) {
+        checks.push(permissions_check(&meta));
+    }
+    if want(CheckName::Restore) {
+        let content_ok = checks.iter().all(|c| c.ok != Some(false));
+        let restore = restore_check(record, &path, &format, scan.as_ref(), content_ok, opts);
+        checks.push(restore);
+    }
+    Outcome { checks }
+}
+
+/// The record's format, else the one its file name's extension implies,
+/// else `unknown`.
+fn format_of(record: &Record, path: &Path) -> String {
+    record
         .format()
         .map(str::to_string)
         .or_else(|| {
@@ -224,67 +255,33 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
                 .find(|(e, _)| f.ends_with(&format!(".{e}")))
                 .map(|(_, fmt)| fmt.to_string())
         })
-        .unwrap_or_else(|| "unknown".to_string());
+        .unwrap_or_else(|| "unknown".to_string())
+}
 
-    // exists: everything else needs it.
-    let meta = match fs::metadata(&path) {
-        Ok(m) if m.is_file() => match fs::File::open(&path) {
-            Ok(_) => m,
-            Err(e) => {
-                checks.push(Check::fail(
-                    CheckName::Exists,
-                    format!("cannot read: {}", crate::error::describe_io(&e)),
-                ));
-                return Outcome { checks };
-            }
-        },
-        Ok(_) => {
-            checks.push(Check::fail(CheckName::Exists, "not a regular file"));
-            return Outcome { checks };
-        }
-        Err(e) => {
-            checks.push(Check::fail(
-                CheckName::Exists,
-                crate::error::describe_io(&e),
-            ));
-            return Outcome { checks };
-        }
-    };
-    if want(CheckName::Exists) {
-        checks.push(Check::pass(CheckName::Exists, "regular, readable file"));
-    }
-    let size = meta.len();
-    if want(CheckName::Size) {
-        checks.push(match record.bytes() {
-            _ if size < opts.min_size => Check::fail(
-                CheckName::Size,
-                format!(
-                    "{size} bytes is under the minimum of {} bytes",
-                    opts.min_size
-                ),
-            ),
-            Some(b) if b != size => Check::fail(
-                CheckName::Size,
-                format!("{size} bytes, the record says {b}"),
-            ),
-            Some(_) => Check::pass(CheckName::Size, format!("{size} bytes, as recorded")),
-            None => Check::pass(CheckName::Size, format!("{size} bytes (no recorded size)")),
-        });
-    }
-
+/// The checks of the one read of the file (`checksum`, `encryption`,
+/// `decode`, `complete`), when any of them or the restore test needs it;
+/// returns what the read found for the restore test.
+fn read_checks(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    opts: &Options,
+) -> (Option<ContentScan>, Vec<Check>) {
+    let want = |n: CheckName| opts.checks.contains(&n);
+    let mut checks = Vec::new();
     let need_scan = want(CheckName::Checksum)
         || want(CheckName::Decode)
         || want(CheckName::Complete)
         || want(CheckName::Restore);
-    let gzip = load::is_gzip_format(&format);
+    let gzip = load::is_gzip_format(format);
     let mut scan = None;
-    if crypt::is_encrypted_format(&format) && (need_scan || want(CheckName::Encryption)) {
-        let inner_gzip = load::is_gzip_format(crypt::inner_format(&format));
-        let (s, c) = encrypted_scan(record, &path, inner_gzip, None, &opts.checks);
+    if crypt::is_encrypted_format(format) && (need_scan || want(CheckName::Encryption)) {
+        let inner_gzip = load::is_gzip_format(crypt::inner_format(format));
+        let (s, c) = encrypted_scan(record, path, inner_gzip, None, &opts.checks);
         checks.extend(c);
         scan = s.map(|(s, _, _)| s);
     } else if need_scan {
-        match scan_content(&path, gzip) {
+        match scan_content(path, gzip) {
             Ok(s) => scan = Some(s),
             Err(e) => checks.push(Check::fail(
                 CheckName::Checksum,
@@ -294,69 +291,52 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
     }
     if let Some(s) = scan
         .as_ref()
-        .filter(|_| !crypt::is_encrypted_format(&format))
+        .filter(|_| !crypt::is_encrypted_format(format))
     {
-        checks.extend(content_checks(record, &path, gzip, s, &opts.checks));
+        checks.extend(content_checks(record, path, gzip, s, &opts.checks));
     }
-    if want(CheckName::Permissions) {
-        let mode = meta.mode() & 0o777;
-        let uid = crate::sys::euid();
-        checks.push(if mode & 0o077 != 0 {
-            Check::fail(
-                CheckName::Permissions,
-                format!("mode {mode:04o} gives group/other access (want 0600)"),
-            )
-        } else if meta.uid() != uid {
-            Check::fail(
-                CheckName::Permissions,
-                format!(
-                    "owned by uid {}, not the current user (uid {uid})",
-                    meta.uid()
-                ),
-            )
-        } else {
-            Check::pass(
-                CheckName::Permissions,
-                format!("mode {mode:04o}, owned by the current user"),
-            )
-        });
+    (scan, checks)
+}
+
+/// The `restore` check: a test restore into a scratch database, attempted
+/// only when every check before it passed, with the key for an encrypted
+/// artifact, and never for a MySQL dump that would switch databases.
+fn restore_check(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    scan: Option<&ContentScan>,
+    content_ok: bool,
+    opts: &Options,
+) -> Check {
+    if !content_ok {
+        return Check::fail(
+            CheckName::Restore,
+            "not attempted: the artifact failed the checks above",
+        );
     }
-    if want(CheckName::Restore) {
-        let content_ok = checks.iter().all(|c| c.ok != Some(false));
-        checks.push(if !content_ok {
-            Check::fail(
-                CheckName::Restore,
-                "not attempted: the artifact failed the checks above",
-            )
-        } else if crypt::is_encrypted_format(&format) && crypt::keys().is_none() {
-            Check::fail(
-                CheckName::Restore,
-                format!(
-                    "needs the key: encrypted with age; {}",
-                    crypt::IDENTITY_HINT
-                ),
-            )
-        } else {
-            let content = scan
-                .as_ref()
-                .and_then(|s| s.content)
-                .unwrap_or(Content::Unknown);
-            let stream = scan.as_ref().and_then(|s| s.stream_tables.clone());
-            // A MySQL dump that would switch databases is never loaded,
-            // whichever checks were selected.
-            let unsafe_mysql = scan
-                .as_ref()
-                .filter(|_| content == Content::MysqlSql)
-                .and_then(|s| s.complete.clone())
-                .and_then(|c| c.err());
-            match unsafe_mysql {
-                Some(e) => Check::fail(CheckName::Restore, format!("not attempted: {e}")),
-                None => match restore_test(record, &path, &format, content, stream, opts) {
-                    Ok(detail) => Check::pass(CheckName::Restore, detail),
-                    Err(e) => Check::fail(CheckName::Restore, e.line()),
-                },
-            }
-        });
+    if crypt::is_encrypted_format(format) && crypt::keys().is_none() {
+        return Check::fail(
+            CheckName::Restore,
+            format!(
+                "needs the key: encrypted with age; {}",
+                crypt::IDENTITY_HINT
+            ),
+        );
     }
-    Outcome { checks }
+    let content = scan.and_then(|s| s.content).unwrap_or(Content::Unknown);
+    let stream = scan.and_then(|s| s.stream_tables.clone());
+    // A MySQL dump that would switch databases is never loaded,
+    // whichever checks were selected.
+    let unsafe_mysql = scan
+        .filter(|_| content == Content::MysqlSql)
+        .and_then(|s| s.complete.clone())
+        .and_then(|c| c.err());
+    match unsafe_mysql {
+        Some(e) => Check::fail(CheckName::Restore, format!("not attempted: {e}")),
+        None => match restore_test(record, path, format, content, stream, opts) {
+            Ok(detail) => Check::pass(CheckName::Restore, detail),
+            Err(e) => Check::fail(CheckName::Restore, e.line()),
+        },
+    }
 }
