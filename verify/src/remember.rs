@@ -104,3 +104,64 @@ fn only_the_key_failed(record: &Record) -> bool {
                 .is_some_and(|d| d.contains("no identity matches"))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lfb_core::verify::CheckName::*;
+
+    fn with_checks(checks: serde_json::Value) -> Record {
+        let mut r = Record::from_object(
+            json!({"schema": "lfb/1", "path": "/x/a_db_manual_20260101T000000Z.sql"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        r.set("verify", json!({"checks": checks}));
+        r
+    }
+
+    fn opts(checks: &[CheckName]) -> Options {
+        Options {
+            checks: checks.iter().copied().collect(),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn a_pass_is_remembered_only_when_it_read_the_whole_content() {
+        let r = with_checks(json!([{"name": "exists", "ok": true}]));
+        assert!(worth_remembering(&r, true, &Options::default()));
+        assert!(worth_remembering(
+            &r,
+            true,
+            &opts(&[Checksum, Decode, Complete])
+        ));
+        assert!(!worth_remembering(&r, true, &opts(&[Exists])));
+        assert!(!worth_remembering(&r, true, &opts(&[Checksum, Decode])));
+    }
+
+    #[test]
+    fn a_failure_is_remembered_unless_only_the_key_failed() {
+        let corrupt = with_checks(json!([{"name": "decode", "ok": false, "detail": "CRC"}]));
+        assert!(worth_remembering(&corrupt, false, &opts(&[Exists])));
+        let wrong_key = with_checks(json!([
+            {"name": "decode", "ok": false, "detail": "age: no identity matches"},
+            {"name": "complete", "ok": false, "detail": "cannot tell: the artifact does not decrypt"},
+        ]));
+        assert!(!worth_remembering(&wrong_key, false, &Options::default()));
+        // "does not decrypt" with no "no identity matches" beside it is not
+        // about the key given (a damaged file).
+        let damaged = with_checks(json!([
+            {"name": "complete", "ok": false, "detail": "cannot tell: the artifact does not decrypt"},
+        ]));
+        assert!(worth_remembering(&damaged, false, &Options::default()));
+        // A key failure beside a failure of the artifact itself is remembered.
+        let both = with_checks(json!([
+            {"name": "checksum", "ok": false, "detail": "SHA-256 is 00, the record says 11"},
+            {"name": "decode", "ok": false, "detail": "age: no identity matches"},
+        ]));
+        assert!(worth_remembering(&both, false, &Options::default()));
+    }
+}

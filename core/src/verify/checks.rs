@@ -318,6 +318,20 @@ fn ciphertext_checks(
     checks
 }
 
+/// `decode` and `complete` of an encrypted artifact without its key:
+/// skipped, saying what is needed.
+fn needs_key(want: &BTreeSet<CheckName>) -> Vec<Check> {
+    let needs_key = format!(
+        "needs the key: encrypted with age; {}",
+        crypt::IDENTITY_HINT
+    );
+    [CheckName::Decode, CheckName::Complete]
+        .into_iter()
+        .filter(|c| want.contains(c))
+        .map(|c| Check::skip(c, needs_key.clone()))
+        .collect()
+}
+
 /// `decode` and `complete` of an encrypted artifact: skipped without the
 /// key; with it, the decrypted content must match the record's plaintext
 /// SHA-256 and pass the checks of any artifact. A decryption failure or a
@@ -333,17 +347,8 @@ fn plaintext_checks(
 ) -> Vec<Check> {
     let mut checks = Vec::new();
     let section = record.get("encryption");
-    let needs_key = format!(
-        "needs the key: encrypted with age; {}",
-        crypt::IDENTITY_HINT
-    );
     if rep.no_key {
-        for c in [CheckName::Decode, CheckName::Complete] {
-            if want.contains(&c) {
-                checks.push(Check::skip(c, needs_key.clone()));
-            }
-        }
-        return checks;
+        return needs_key(want);
     }
     if let Some(e) = &rep.error {
         if want.contains(&CheckName::Decode) {
