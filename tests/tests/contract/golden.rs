@@ -12,7 +12,7 @@
 //! the types of the masked ones are compared.
 //!
 //! A deliberate change to the records: `LFB_UPDATE_GOLDEN=1 cargo test -p
-//! lfb-tests --test golden`, then review the diff of the golden file.
+//! lfb-tests --test contract golden`, then review the diff of the golden file.
 
 use std::path::Path;
 use std::process::Command;
