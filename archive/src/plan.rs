@@ -104,26 +104,39 @@ pub struct Sources {
 /// their records stop it as failed backups (exit 1).
 pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
     let mut plan = Plan::default();
-    let mut taken: BTreeMap<String, String> = BTreeMap::new();
-    // Claims a member path; false when the same source already has it (two
-    // globs matching one file), an error when another source does.
-    let mut claim = |member: &str, from: &Path, what: &str| -> Result<bool> {
+    let mut taken = Claims::default();
+    plan_dumps(dumps, &mut taken, &mut plan)?;
+    plan_media(src, &mut taken, &mut plan, ui)?;
+    plan_config(src, &mut taken, &mut plan, ui)?;
+    Ok(plan)
+}
+
+/// Member paths already taken, and by which source.
+#[derive(Default)]
+struct Claims(BTreeMap<String, String>);
+
+impl Claims {
+    /// Claims a member path; false when the same source already has it (two
+    /// globs matching one file), an error when another source does.
+    fn claim(&mut self, member: &str, from: &Path, what: &str) -> Result<bool> {
         // The same thing named twice (`m` and `./m`, two matching globs) is
         // one source.
         let from = fs::canonicalize(from)
             .unwrap_or_else(|_| from.to_path_buf())
             .display()
             .to_string();
-        match taken.insert(member.to_string(), from.clone()) {
+        match self.0.insert(member.to_string(), from.clone()) {
             None => Ok(true),
             Some(other) if other == from => Ok(false),
             Some(other) => Err(Error::usage(format!(
                 "{what} '{from}' and '{other}' would both be stored as '{member}': rename one or leave one out"
             ))),
         }
-    };
+    }
+}
 
-    // Dumps.
+/// The dumps, as db/NAME, each checked against its record's size.
+fn plan_dumps(dumps: &[Record], taken: &mut Claims, plan: &mut Plan) -> Result<()> {
     let mut db = Vec::new();
     for r in dumps {
         if r.kind() == Some(Kind::Full) {
@@ -159,7 +172,7 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
         }
         let name = file_name_utf8(&path)?;
         let member = format!("db/{name}");
-        if !claim(&member, &path, "dump")? {
+        if !taken.claim(&member, &path, "dump")? {
             continue;
         }
         let mut entry = entry_for(&member, Role::Db, EntryKind::File, &meta, &path);
@@ -178,8 +191,23 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
         plan.entries.push(e);
         plan.dumps.push(d);
     }
+    Ok(())
+}
 
-    // Media folders.
+/// Where a source folder or file came from, for restoring it in place.
+fn source_dir(role: Role, member: &str, path: &Path) -> SourceDir {
+    SourceDir {
+        role,
+        member: member.to_string(),
+        from: absolute(path),
+        relative: std::env::current_dir()
+            .ok()
+            .and_then(|cwd| lfb_core::archive::relative_to(path, &cwd)),
+    }
+}
+
+/// The media folders, as media/NAME/..., sorted.
+fn plan_media(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> Result<()> {
     let mut roots = Vec::new();
     for dir in &src.media {
         let meta = fs::metadata(dir).map_err(|e| {
@@ -197,27 +225,23 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
         }
         let name = root_name(dir)?;
         let member = format!("media/{name}");
-        if !claim(&member, dir, "--media")? {
+        if !taken.claim(&member, dir, "--media")? {
             continue;
         }
         roots.push((member, dir.clone(), meta));
     }
     roots.sort_by(|a, b| a.0.cmp(&b.0));
     for (member, dir, meta) in roots {
-        plan.sources.push(SourceDir {
-            role: Role::Media,
-            member: member.clone(),
-            from: absolute(&dir),
-            relative: std::env::current_dir()
-                .ok()
-                .and_then(|cwd| lfb_core::archive::relative_to(&dir, &cwd)),
-        });
+        plan.sources.push(source_dir(Role::Media, &member, &dir));
         plan.entries
             .push(entry_for(&member, Role::Media, EntryKind::Dir, &meta, &dir));
-        walk(&dir, &member, "", Role::Media, &src.exclude, &mut plan, ui)?;
+        walk(&dir, &member, "", Role::Media, &src.exclude, plan, ui)?;
     }
+    Ok(())
+}
 
-    // Config files (and folders).
+/// The configuration files (and folders), as config/NAME, sorted.
+fn plan_config(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> Result<()> {
     let mut configs = Vec::new();
     for arg in &src.config {
         for path in expand(arg, ui)? {
@@ -235,52 +259,29 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
                 ))
             })?;
             if !(meta.is_file() || meta.is_dir()) {
-                skip(&mut plan, ui, &member, &path, kind_name(&meta));
+                skip(plan, ui, &member, &path, kind_name(&meta));
                 continue;
             }
-            if claim(&member, &path, "--config")? {
+            if taken.claim(&member, &path, "--config")? {
                 configs.push((member, path, meta));
             }
         }
     }
     configs.sort_by(|a, b| a.0.cmp(&b.0));
     for (member, path, meta) in configs {
-        plan.sources.push(SourceDir {
-            role: Role::Config,
-            member: member.clone(),
-            from: absolute(&path),
-            relative: std::env::current_dir()
-                .ok()
-                .and_then(|cwd| lfb_core::archive::relative_to(&path, &cwd)),
-        });
-        if meta.is_dir() {
-            plan.entries.push(entry_for(
-                &member,
-                Role::Config,
-                EntryKind::Dir,
-                &meta,
-                &path,
-            ));
-            walk(
-                &path,
-                &member,
-                "",
-                Role::Config,
-                &src.exclude,
-                &mut plan,
-                ui,
-            )?;
+        plan.sources.push(source_dir(Role::Config, &member, &path));
+        let kind = if meta.is_dir() {
+            EntryKind::Dir
         } else {
-            plan.entries.push(entry_for(
-                &member,
-                Role::Config,
-                EntryKind::File,
-                &meta,
-                &path,
-            ));
+            EntryKind::File
+        };
+        plan.entries
+            .push(entry_for(&member, Role::Config, kind, &meta, &path));
+        if meta.is_dir() {
+            walk(&path, &member, "", Role::Config, &src.exclude, plan, ui)?;
         }
     }
-    Ok(plan)
+    Ok(())
 }
 
 /// The paths a `--config` argument names: a glob's matches (sorted; none is

@@ -949,10 +949,7 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
         .map(str::to_string)
         .or_else(|| {
             let f = path.file_name()?.to_string_lossy().into_owned();
-            crate::naming::EXTENSIONS
-                .iter()
-                .find(|(e, _)| f.ends_with(&format!(".{e}")))
-                .map(|(_, fmt)| fmt.to_string())
+            crate::format::Format::split_file_name(&f).map(|(_, fmt)| fmt.to_string())
         })
         .unwrap_or_else(|| "unknown".to_string());
 

@@ -22,7 +22,7 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::Parser;
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
-use lfb_core::dump::{self, Compress, DumpRequest, Format};
+use lfb_core::dump::{self, Compress, DumpFormat, DumpRequest};
 use lfb_core::engine::url::{Database, ServerConn};
 use lfb_core::journal::{self, Event};
 use lfb_core::ndjson::{self, RecordWriter};
@@ -1094,7 +1094,7 @@ fn safety_backup(
         env: env.to_string(),
         tag: "pre-restore".to_string(),
         name: None,
-        format: Format::Sql,
+        format: DumpFormat::Sql,
         compress: Compress::Gzip,
         level: lfb_core::gzip::DEFAULT_LEVEL,
         output: None,
