@@ -42,8 +42,9 @@ its role, path, size, mode and mtime), then db/DUMP, media/FOLDER/..., config/FI
 last manifest-hashes.json with the SHA-256 of every file as it was stored. Every file \
 is read once: hashed as it goes into the tar stream, compressed on all cores (one \
 standard gzip member; JPEG, PNG, PDF, ZIP, video and gzip data are stored, not deflated) \
-and hashed again as it lands in STORE/ENV/NAME_full_TAG_TIMESTAMP.tar.gz.partial, renamed \
-to its final name only when complete and synced.\n\n\
+and hashed again as it lands in STORE/ENV/NAME_full_TAG_TIMESTAMP.tar.gz.PID.partial, \
+renamed to its final name only when complete and synced, after its sidecar (NAME.tar.gz.json, \
+the record) is written.\n\n\
 Symlinks are stored as links; FIFOs, sockets and devices are skipped with a warning. A \
 file that changes while it is read keeps the size the manifest promised, is flagged \
 \"changed_while_read\" in manifest-hashes.json and reported on stderr.\n\n\

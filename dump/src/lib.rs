@@ -25,9 +25,10 @@ use lfb_core::{Error, Kind, Result, demo};
     long_about = "Dump one database (PostgreSQL, MariaDB/MySQL or SQLite) into the backup store and print \
 its record as one line of JSON on stdout.\n\n\
 The dump streams straight through compression and SHA-256 into \
-STORE/ENV/NAME_db_TAG_TIMESTAMP.EXT.partial, which is renamed to its final name only \
+STORE/ENV/NAME_db_TAG_TIMESTAMP.EXT.PID.partial, which is renamed to its final name only \
 when the dump tool succeeded, the dump is complete and the file is synced to disk. \
-A sidecar NAME.EXT.json holds the record, and logs/journal.ndjson gets an event.\n\n\
+A sidecar NAME.EXT.json holds the record (written first, so an artifact never exists \
+without it), and logs/journal.ndjson gets an event.\n\n\
 On failure nothing is left under a final name, a record with an \"error\" section is \
 still printed (so `lfb-verify` and `lfb-prune` downstream see the failure), and the \
 exit code is 1 (the dump failed) or 2 (it could not start: bad arguments, database \
