@@ -242,18 +242,24 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
 /// file, each list as a whole).
 fn sources(cli: &Cli, env: &str) -> Result<Sources> {
     let file = lfb_core::config::current()?;
-    let media = match (cli.media.is_empty(), file) {
-        (true, Some(c)) => c.media(env),
-        _ => cli.media.clone(),
+    let from_file = |key: &str| match file {
+        Some(c) => format!("{key} of [env.{env}] in '{}'", c.path.display()),
+        None => key.to_string(),
     };
-    let config = match (cli.config.is_empty(), file) {
-        (true, Some(c)) => c.config_files(env),
-        _ => cli.config.clone(),
+    let (media, media_from) = match (cli.media.is_empty(), file) {
+        (true, Some(c)) => (c.media(env), from_file("media")),
+        _ => (cli.media.clone(), "--media".to_string()),
+    };
+    let (config, config_from) = match (cli.config.is_empty(), file) {
+        (true, Some(c)) => (c.config_files(env), from_file("config")),
+        _ => (cli.config.clone(), "--config".to_string()),
     };
     Ok(Sources {
         media,
         config,
         exclude: Excludes(cli.exclude.clone()),
+        media_from,
+        config_from,
     })
 }
 

@@ -97,6 +97,10 @@ pub struct Sources {
     pub media: Vec<PathBuf>,
     pub config: Vec<String>,
     pub exclude: Excludes,
+    /// Where `media` and `config` came from, for messages: `--media`,
+    /// `--config`, or the config file's section and key.
+    pub media_from: String,
+    pub config_from: String,
 }
 
 /// Walks everything the archive will hold. Sources that do not exist stop
@@ -212,20 +216,22 @@ fn plan_media(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> Re
     for dir in &src.media {
         let meta = fs::metadata(dir).map_err(|e| {
             Error::usage(format!(
-                "--media '{}': {}",
+                "{} '{}': {}",
+                src.media_from,
                 dir.display(),
                 lfb_core::error::describe_io(&e)
             ))
         })?;
         if !meta.is_dir() {
             return Err(Error::usage(format!(
-                "--media '{}': not a folder",
+                "{} '{}': not a folder",
+                src.media_from,
                 dir.display()
             )));
         }
         let name = root_name(dir)?;
         let member = format!("media/{name}");
-        if !taken.claim(&member, dir, "--media")? {
+        if !taken.claim(&member, dir, &src.media_from)? {
             continue;
         }
         roots.push((member, dir.clone(), meta));
@@ -244,7 +250,7 @@ fn plan_media(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> Re
 fn plan_config(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> Result<()> {
     let mut configs = Vec::new();
     for arg in &src.config {
-        for path in expand(arg, ui)? {
+        for path in expand(arg, &src.config_from, ui)? {
             let name = root_name(&path)?;
             let member = format!("config/{name}");
             if src.exclude.matches(&name, &name, &member) {
@@ -253,7 +259,8 @@ fn plan_config(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> R
             }
             let meta = fs::metadata(&path).map_err(|e| {
                 Error::usage(format!(
-                    "--config '{}': {}",
+                    "{} '{}': {}",
+                    src.config_from,
                     path.display(),
                     lfb_core::error::describe_io(&e)
                 ))
@@ -262,7 +269,7 @@ fn plan_config(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> R
                 skip(plan, ui, &member, &path, kind_name(&meta));
                 continue;
             }
-            if taken.claim(&member, &path, "--config")? {
+            if taken.claim(&member, &path, &src.config_from)? {
                 configs.push((member, path, meta));
             }
         }
@@ -286,13 +293,13 @@ fn plan_config(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> R
 
 /// The paths a `--config` argument names: a glob's matches (sorted; none is
 /// a warning), or the path itself, which must exist.
-fn expand(arg: &str, ui: &Ui) -> Result<Vec<PathBuf>> {
+fn expand(arg: &str, from: &str, ui: &Ui) -> Result<Vec<PathBuf>> {
     if !arg.contains(['*', '?', '[']) {
         let p = PathBuf::from(arg);
         return match fs::symlink_metadata(&p) {
             Ok(_) => Ok(vec![p]),
             Err(e) => Err(Error::usage(format!(
-                "--config '{arg}': {}",
+                "{from} '{arg}': {}",
                 lfb_core::error::describe_io(&e)
             ))),
         };
@@ -304,15 +311,15 @@ fn expand(arg: &str, ui: &Ui) -> Result<Vec<PathBuf>> {
     };
     let mut out = Vec::new();
     for m in glob::glob_with(arg, opts)
-        .map_err(|e| Error::usage(format!("--config '{arg}': invalid pattern: {e}")))?
+        .map_err(|e| Error::usage(format!("{from} '{arg}': invalid pattern: {e}")))?
     {
         match m {
             Ok(p) => out.push(p),
-            Err(e) => ui.warn(format!("--config '{arg}': {e}")),
+            Err(e) => ui.warn(format!("{from} '{arg}': {e}")),
         }
     }
     if out.is_empty() {
-        ui.warn(format!("--config '{arg}' matches nothing"));
+        ui.warn(format!("{from} '{arg}' matches nothing"));
     }
     out.sort();
     Ok(out)

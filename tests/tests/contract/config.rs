@@ -243,8 +243,10 @@ fn archive_sources_come_from_the_environment_section() {
         "",
     );
     out.assert_code(2);
+    // The message says where the folder was named: the file, not a flag.
     assert!(
-        out.stderr.contains("/nonexistent/lfb-media"),
+        out.stderr.contains("media of [env.prod] in '")
+            && out.stderr.contains("lfb.toml' '/nonexistent/lfb-media'"),
         "{}",
         out.stderr
     );
