@@ -25,6 +25,8 @@ pub mod ndjson;
 pub mod progress;
 pub mod record;
 #[cfg(feature = "s3")]
+pub mod remote;
+#[cfg(feature = "s3")]
 pub mod s3;
 pub mod store;
 pub mod sys;

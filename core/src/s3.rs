@@ -300,6 +300,17 @@ pub struct Part {
     pub size: u64,
 }
 
+/// The condition of a conditional write ([`Client::put_if`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Only if there is no object under the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object is this version (`If-Match: ETAG`).
+    Matches(String),
+    /// Unconditionally (a service without conditional writes).
+    Any,
+}
+
 /// Retry policy for throttling, 5xx and dropped connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
@@ -676,6 +687,62 @@ impl Client {
         let what = format!("upload s3://{}/{key}", self.location.bucket);
         self.send(&what, &sign, "PUT", &headers, Some(body))
             .map(drop)
+    }
+
+    /// Writes a small object only if `cond` holds (`If-None-Match: *` to
+    /// create it, `If-Match: ETAG` to replace that version): the service
+    /// decides, so of two machines writing at once exactly one wins.
+    /// Returns the new ETag, or `None` when the condition did not hold
+    /// (412 PreconditionFailed, or 409 ConditionalRequestConflict while
+    /// another conditional write of the key is in flight).
+    pub fn put_if(&self, key: &str, body: &[u8], cond: &Condition) -> Result<Option<String>> {
+        let sign = || self.bucket.put_object(self.creds(), key).sign(SIGN_FOR);
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        match cond {
+            Condition::Absent => headers.push(("if-none-match", "*".to_string())),
+            Condition::Matches(etag) => headers.push(("if-match", etag.clone())),
+            Condition::Any => {}
+        }
+        let what = format!("write s3://{}/{key}", self.location.bucket);
+        match self.send(&what, &sign, "PUT", &headers, Some(body)) {
+            Ok(r) => Ok(Some(r.headers.get("etag").cloned().unwrap_or_default())),
+            Err(Error::Failed(m)) if m.contains("HTTP 412") || m.contains("HTTP 409") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A small object (a sidecar, the lease) and its ETag; `None` when
+    /// there is no such object. At most `limit` bytes are read.
+    pub fn get_small(&self, key: &str, limit: u64) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        let sign = || self.bucket.get_object(self.creds(), key).sign(SIGN_FOR);
+        let what = format!("download s3://{}/{key}", self.location.bucket);
+        match self.send(&what, &sign, "GET", &[], None) {
+            Ok(r) => {
+                let etag = r.headers.get("etag").cloned();
+                let mut buf = Vec::new();
+                r.body
+                    .into_reader()
+                    .take(limit)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| {
+                        Error::failed(format!("{what}: {}", crate::error::describe_io(&e)))
+                    })?;
+                Ok(Some((buf, etag)))
+            }
+            Err(Error::Failed(m)) if m.contains("HTTP 404") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes `key` (an object already gone is not an error).
+    pub fn delete(&self, key: &str) -> Result<()> {
+        let sign = || self.bucket.delete_object(self.creds(), key).sign(SIGN_FOR);
+        let what = format!("delete s3://{}/{key}", self.location.bucket);
+        match self.send(&what, &sign, "DELETE", &[], None) {
+            Ok(_) => Ok(()),
+            Err(Error::Failed(m)) if m.contains("HTTP 404") => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Streams the object `key`.

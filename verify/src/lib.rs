@@ -5,6 +5,8 @@
 //! with named checks that fail loudly, and a restore test that compares
 //! every table's row count with the record.
 
+pub mod remote;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -445,6 +447,9 @@ fn fix_permissions(path: &Path, ui: &Ui) {
 
 /// Runs lfb-verify.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    if let Some(location) = lfb_core::remote::location(&cli.store)? {
+        return remote::run(cli, location, ui);
+    }
     let opts = options(&cli);
     let configured = cli.store.store()?;
     // A named identity that cannot be read stops the run (exit 2); none at
