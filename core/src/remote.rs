@@ -253,8 +253,13 @@ impl RemoteStore {
         }
         out.commit(&target)?;
         if !a.derived {
+            // Where the copy came from: a restore's record then names the object.
             let mut r = a.record.clone();
             r.set("path", json!(target.to_string_lossy()));
+            r.set(
+                "offsite",
+                json!({"source": self.describe(), "key": a.key, "url": self.url(&a.key)}),
+            );
             let mut text = r.to_line();
             text.push('\n');
             fsutil::write_atomic(&store::sidecar_path(&target), text.as_bytes())?;
@@ -311,7 +316,16 @@ impl RemoteStore {
 
     /// Takes the store's lease for `tool`, waiting up to `wait` for
     /// another holder; see [`Lease`].
+    /// `LFB_S3_LOCK_WAIT` (a duration) overrides `wait`.
     pub fn lock(&self, tool: &str, wait: Duration) -> Result<Lease<'_>> {
+        let wait = match std::env::var("LFB_S3_LOCK_WAIT")
+            .ok()
+            .filter(|s| !s.is_empty())
+        {
+            None => wait,
+            Some(v) => crate::units::parse_duration(&v)
+                .map_err(|e| Error::usage(format!("invalid LFB_S3_LOCK_WAIT '{v}': {e}")))?,
+        };
         Lease::acquire(self, tool, wait, lease_ttl()?)
     }
 }

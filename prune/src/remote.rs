@@ -104,6 +104,10 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
         .enumerate()
         .map(|(i, a)| (store.url(&a.key), i))
         .collect();
+    let delay = std::env::var("LFB_PRUNE_DELETE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(std::time::Duration::from_millis);
     let mut act = |i: usize, lease: &mut Option<_>| -> Option<String> {
         if !carry_out || decisions[i].keep {
             return None;
@@ -112,6 +116,11 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
         let res = lease.check().and_then(|()| store.delete(&arts[i]));
         match res {
             Ok(()) => {
+                // A pause after each deletion, for the test of two prunes at
+                // once; not part of the documented interface.
+                if let Some(d) = delay {
+                    std::thread::sleep(d);
+                }
                 deleted.0 += 1;
                 deleted.1 += candidates[i].bytes;
                 ui.debug(format!(
