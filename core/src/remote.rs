@@ -330,6 +330,15 @@ impl RemoteStore {
     }
 }
 
+/// How long a lease on a service that ignores conditional writes settles
+/// before it is read back: `LFB_S3_LEASE_SETTLE` (a duration), else 2s.
+fn settle_time() -> Duration {
+    std::env::var("LFB_S3_LEASE_SETTLE")
+        .ok()
+        .and_then(|v| crate::units::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(2))
+}
+
 /// How long a lease is valid: `LFB_S3_LEASE` (a duration), else 15 minutes.
 fn lease_ttl() -> Result<Duration> {
     match std::env::var("LFB_S3_LEASE").ok().filter(|s| !s.is_empty()) {
@@ -345,19 +354,25 @@ fn lease_ttl() -> Result<Duration> {
 /// - Taken by a conditional create (`PUT` with `If-None-Match: *`): of two
 ///   machines taking it at once the service lets exactly one write it; the
 ///   other sees 412 and waits.
-/// - A lease past its `expires_at` (its holder was killed) is taken over by
+/// - A lease past its `expires_at` (its holder was killed), or held by a
+///   process of this machine that no longer exists, is taken over by
 ///   a conditional replace (`If-Match` on the expired version's ETag), so
 ///   two machines taking over the same dead lease cannot both win.
 /// - The holder stops deleting once its own lease has expired by its own
 ///   clock ([`Lease::check`]), and extends it (`If-Match` its version)
 ///   while it works, so a long prune keeps it and a dead one loses it.
 /// - Released by deleting the object.
-/// - A service that ignores the conditions (they answer 200 where S3
-///   answers 412) is caught by reading the lease back after writing it: a
-///   lease that names another holder means it was lost, and the run stops
-///   before changing anything. That is best effort (two writers in the same
-///   instant may each read their own write on an eventually consistent
-///   service); run one pruning machine per bucket there.
+/// - The lease is read before it is written, so a live lease is never
+///   overwritten, whatever the service does with conditions.
+/// - A service that ignores the conditions (it answers 200 where S3
+///   answers 412: s3rver, older MinIO) is detected by a second create of
+///   the same key right after the first, which it accepts. There the lease
+///   settles for `LFB_S3_LEASE_SETTLE` (2s) and is read back: of two
+///   machines that wrote it within that time only the last writer finds its
+///   own lease and goes on; the other stops (exit 2) before changing
+///   anything. That is best effort (it relies on read-after-write and on
+///   the two writes being less than the settle time apart); with such a
+///   service, let one machine prune a bucket.
 #[derive(Debug)]
 pub struct Lease<'a> {
     store: &'a RemoteStore,
@@ -385,17 +400,26 @@ fn lease_body(holder: &str, tool: &str, ttl: Duration) -> (Vec<u8>, String) {
 }
 
 fn lease_holder() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into());
+    let host = crate::sys::hostname();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{host}:{}:{nanos:08x}", std::process::id())
+}
+
+/// True when a lease holder (`HOST:PID:NONCE`) is a process of this
+/// machine that no longer exists (a run killed with SIGKILL): its lease is
+/// taken over at once rather than after it expires.
+fn dead_here(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (Some(_nonce), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    host == crate::sys::hostname()
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| p != std::process::id() && !crate::sys::process_exists(p))
 }
 
 impl<'a> Lease<'a> {
@@ -405,15 +429,11 @@ impl<'a> Lease<'a> {
         let start = Instant::now();
         let mut told = false;
         loop {
-            let (body, _) = lease_body(&holder, tool, ttl);
-            let taken_at = Instant::now();
-            if let Some(etag) = store.client.put_if(&key, &body, &Condition::Absent)? {
-                return Lease::confirm(store, key, holder, tool, etag, ttl, taken_at);
-            }
-            // Held: by whom, until when?
+            // Look first: on a service that ignores conditions, a blind
+            // write would replace a live lease.
             let current = store.client.get_small(&key, 1 << 16)?;
-            let (who, expired, etag) = match &current {
-                None => continue, // released in between: try again at once
+            let (cond, took_over) = match &current {
+                None => (Condition::Absent, None),
                 Some((text, etag)) => {
                     let v: Value = serde_json::from_slice(text).unwrap_or(Value::Null);
                     let who = format!(
@@ -426,42 +446,64 @@ impl<'a> Lease<'a> {
                         .as_str()
                         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                         // An unreadable lease counts as expired.
-                        .is_none_or(|t| t < chrono::Utc::now());
-                    (who, expired, etag.clone())
+                        .is_none_or(|t| t < chrono::Utc::now())
+                        || v["holder"].as_str().is_some_and(dead_here);
+                    if expired {
+                        let cond = etag.clone().map_or(Condition::Any, Condition::Matches);
+                        (cond, Some(who))
+                    } else {
+                        if start.elapsed() >= wait {
+                            return Err(Error::unavailable(format!(
+                                "store '{}' is locked by {who} (waited {}s for {})",
+                                store.describe(),
+                                wait.as_secs(),
+                                store.url(&key)
+                            )));
+                        }
+                        if !told {
+                            told = true;
+                            eprintln!(
+                                "{tool}: waiting for the lock of {}, held by {who} (up to {}s)",
+                                store.describe(),
+                                wait.as_secs()
+                            );
+                        }
+                        std::thread::sleep(Duration::from_millis(500));
+                        continue;
+                    }
                 }
             };
-            if expired && let Some(etag) = etag {
-                let (body, _) = lease_body(&holder, tool, ttl);
-                let taken_at = Instant::now();
-                if let Some(new) = store
-                    .client
-                    .put_if(&key, &body, &Condition::Matches(etag))?
-                {
-                    eprintln!(
-                        "{tool}: took over the expired lock of {} held by {who}",
-                        store.describe()
-                    );
-                    return Lease::confirm(store, key, holder, tool, new, ttl, taken_at);
-                }
+            let (body, _) = lease_body(&holder, tool, ttl);
+            let taken_at = Instant::now();
+            let Some(etag) = store.client.put_if(&key, &body, &cond)? else {
+                // Another machine wrote it first: look again.
                 continue;
-            }
-            if start.elapsed() >= wait {
-                return Err(Error::unavailable(format!(
-                    "store '{}' is locked by {who} (waited {}s for {})",
-                    store.describe(),
-                    wait.as_secs(),
-                    store.url(&key)
-                )));
-            }
-            if !told {
-                told = true;
+            };
+            if let Some(who) = took_over {
                 eprintln!(
-                    "{tool}: waiting for the lock of {}, held by {who} (up to {}s)",
-                    store.describe(),
-                    wait.as_secs()
+                    "{tool}: took over the expired lock of {} held by {who}",
+                    store.describe()
                 );
             }
-            std::thread::sleep(Duration::from_millis(500));
+            // Does the service enforce the condition? A second create of
+            // the same key must be refused; a service that accepts it
+            // ignores conditions (s3rver, older MinIO): then wait a moment
+            // and read the lease back, so of two machines that wrote it in
+            // the same moment only the last one goes on.
+            let enforced = store
+                .client
+                .put_if(&key, &body, &Condition::Absent)?
+                .is_none();
+            if !enforced {
+                if !told {
+                    eprintln!(
+                        "{tool}: {} does not enforce conditional writes: the lock is a best-effort lease",
+                        store.client.endpoint()
+                    );
+                }
+                std::thread::sleep(settle_time());
+            }
+            return Lease::confirm(store, key, holder, tool, etag, ttl, taken_at);
         }
     }
 

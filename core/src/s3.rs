@@ -373,6 +373,9 @@ fn xml_tag(xml: &str, t: &str) -> Option<String> {
         rest[..j]
             .replace("&quot;", "\"")
             .replace("&#34;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&apos;", "'")
             .replace("&amp;", "&"),
     )
 }
@@ -402,6 +405,53 @@ fn parse_list_parts(xml: &str) -> Option<(Vec<Part>, Option<u16>)> {
         false => None,
     };
     Some((parts, next))
+}
+
+/// A ListObjectsV2 reply read without regard to its namespace: the keys
+/// and sizes, and the continuation token of the next page. Keys are
+/// percent-decoded when the reply says `EncodingType` `url`.
+fn parse_list_objects(xml: &str) -> Option<(Vec<(String, u64)>, Option<String>)> {
+    let url_encoded = xml_tag(xml, "EncodingType").is_some_and(|e| e.trim() == "url");
+    let mut out = Vec::new();
+    for chunk in xml.split("<Contents>").skip(1) {
+        let body = chunk.split("</Contents>").next()?;
+        let key = xml_tag(body, "Key")?;
+        let key = match url_encoded {
+            true => percent_decode(&key)?,
+            false => key,
+        };
+        let size = xml_tag(body, "Size")?.trim().parse().ok()?;
+        out.push((key, size));
+    }
+    let truncated = xml_tag(xml, "IsTruncated").is_some_and(|v| v.trim() == "true");
+    let next = match truncated {
+        true => Some(xml_tag(xml, "NextContinuationToken")?),
+        false => None,
+    };
+    Some((out, next))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(s.get(i + 1..i + 3)?, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn describe_transport(e: &ureq::Error) -> String {
@@ -630,14 +680,22 @@ impl Client {
                 .body
                 .read_to_string()
                 .map_err(|e| Error::failed(format!("{what}: {e}")))?;
-            let page = ListObjectsV2::parse_response(&text)
-                .map_err(|e| Error::failed(format!("{what}: unreadable reply: {e}")))?;
-            out.extend(
-                page.contents
-                    .into_iter()
-                    .map(|c| (c.key, c.size.unwrap_or(0))),
-            );
-            match page.next_continuation_token {
+            // rusty-s3's parser is strict about the XML namespace; s3rver
+            // (and other small services) answer with another one, so a reply
+            // it refuses is read by the tolerant parser below.
+            let (objects, next) = match ListObjectsV2::parse_response(&text) {
+                Ok(page) => (
+                    page.contents
+                        .into_iter()
+                        .map(|c| (c.key, c.size.unwrap_or(0)))
+                        .collect(),
+                    page.next_continuation_token,
+                ),
+                Err(e) => parse_list_objects(&text)
+                    .ok_or_else(|| Error::failed(format!("{what}: unreadable reply: {e}")))?,
+            };
+            out.extend(objects);
+            match next {
                 Some(t) => token = Some(t),
                 None => return Ok(out),
             }
@@ -926,6 +984,26 @@ mod tests {
             (2, "\"ab\"", 5)
         );
         assert_eq!(next, None);
+    }
+
+    #[test]
+    fn listings_in_another_namespace_parse() {
+        // s3rver's reply, which rusty-s3 refuses for its namespace.
+        let xml = "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"http://doc.s3.amazonaws.com/2006-03-01/\">\
+                   <IsTruncated>true</IsTruncated><EncodingType>url</EncodingType>\
+                   <Contents><Key>acme/prod/a%20b.sql.gz</Key><Size>12</Size></Contents>\
+                   <Contents><Key>acme/prod/c.json</Key><Size>3</Size></Contents>\
+                   <NextContinuationToken>tok&amp;1</NextContinuationToken></ListBucketResult>";
+        assert!(ListObjectsV2::parse_response(xml).is_err());
+        let (objects, next) = parse_list_objects(xml).unwrap();
+        assert_eq!(
+            objects,
+            vec![
+                ("acme/prod/a b.sql.gz".to_string(), 12),
+                ("acme/prod/c.json".to_string(), 3)
+            ]
+        );
+        assert_eq!(next.as_deref(), Some("tok&1"));
     }
 
     #[test]

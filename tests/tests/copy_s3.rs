@@ -246,6 +246,14 @@ fn an_upload_killed_half_way_leaves_nothing_and_the_next_run_resumes_it() {
         "the parts already uploaded were kept: {rec}"
     );
     assert!(out.stderr.contains("resuming"), "{}", out.stderr);
+    // The killed run's lease (a dead process of this machine) is taken
+    // over at once, not after it expires; and released at the end.
+    assert!(
+        out.stderr.contains("took over the expired lock"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(moto.object("offsite", ".lfb/lock.json"), "missing");
     assert_eq!(
         moto.object("offsite", key),
         format!("{} {}", sha256sum(&big), 40 << 20)

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use lfb_tests::pg::PgServer;
 use lfb_tests::{bin, parse_ndjson, run, run_with_input, store};
-use s3_support::{Front, KEY, Moto, SECRET};
+use s3_support::{Front, Moto, SECRET};
 use serde_json::Value;
 
 /// An lfb tool with the test's S3 configuration, a private HOME and no
@@ -38,11 +38,19 @@ fn tool(name: &str, home: &Path, endpoint: &str) -> Command {
         .env("HOME", home)
         .env("XDG_STATE_HOME", home.join("state"))
         .env("XDG_DATA_HOME", home.join("data"))
-        .env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_ACCESS_KEY_ID", s3_support::KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
         .env("AWS_REGION", "us-east-1")
         .env("LFB_S3_ENDPOINT", endpoint)
         .env("LFB_S3_BACKOFF_MS", "20");
+    c
+}
+
+/// [`tool`] for the server `s`, with its credentials.
+fn on(s: &Moto, name: &str, home: &Path) -> Command {
+    let mut c = tool(name, home, &s.endpoint());
+    c.env("AWS_ACCESS_KEY_ID", s.key)
+        .env("AWS_SECRET_ACCESS_KEY", s.secret);
     c
 }
 
@@ -56,14 +64,14 @@ fn backups_in_bucket(moto: &Moto, bucket: &str, home: &Path, n: usize) -> Vec<Va
         if i > 0 {
             std::thread::sleep(Duration::from_millis(1100));
         }
-        let out = run(tool("lfb-dump", home, &moto.endpoint())
+        let out = run(on(moto, "lfb-dump", home)
             .arg("--store")
             .arg(st.path())
             .args(["-e", "prod", "--demo"]));
         out.assert_ok();
         recs.push(out.records().remove(0));
     }
-    run(tool("lfb-copy", home, &moto.endpoint())
+    run(on(moto, "lfb-copy", home)
         .arg("--store")
         .arg(st.path())
         .args(["--all", "--to", &format!("s3://{bucket}/acme")]))
@@ -583,4 +591,107 @@ fn wrong_credentials_a_missing_bucket_and_throttling() {
         "{}",
         out.stderr
     );
+}
+
+/// The same tools against a second S3 implementation, s3rver (npm), which
+/// differs from moto where services differ: it answers listings in another
+/// XML namespace, checks signatures, and ignores conditional writes (so the
+/// lease falls back to look-then-write and a read back).
+#[test]
+fn the_second_implementation_s3rver_copy_list_verify_prune_and_restore() {
+    let Some(srv) = Moto::s3rver("s3rver_copy_list_verify_prune_and_restore") else {
+        return;
+    };
+    let Some(pg) = PgServer::start("s3rver_restore") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let recs = backups_in_bucket(&srv, "second", h, 3);
+    let out = run(on(&srv, "lfb-list", h).args(["--store", "s3://second/acme"]));
+    out.assert_ok();
+    assert_eq!(out.records().len(), 3, "{}", out.stderr);
+    assert_eq!(out.records()[0]["id"], recs[2]["id"]);
+    let out = run(on(&srv, "lfb-verify", h).args(["--store", "s3://second/acme", "--all"]));
+    out.assert_ok();
+    assert!(out.records().iter().all(|r| r["verify"]["ok"] == true));
+    // A corrupted object is named and fails.
+    corrupt(
+        &srv,
+        "second",
+        &format!("acme/prod/{}", file_name(&recs[0])),
+    );
+    let out = run(on(&srv, "lfb-verify", h).args(["--store", "s3://second/acme", "--all"]));
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(&file_name(&recs[0])) && out.stderr.contains("checksum failed"),
+        "{}",
+        out.stderr
+    );
+
+    // Two prunes at once: the second sees the live lease and waits.
+    let prune = || {
+        let mut c = on(&srv, "lfb-prune", h);
+        c.args([
+            "--store",
+            "s3://second/acme",
+            "-e",
+            "prod",
+            "--keep-last",
+            "1",
+        ])
+        .env("LFB_PRUNE_DELETE_DELAY_MS", "400")
+        .env("LFB_S3_LEASE_SETTLE", "300ms")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        c
+    };
+    let first = prune().spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    let second = prune().spawn().unwrap();
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let (ea, eb) = (
+        String::from_utf8_lossy(&a.stderr).into_owned(),
+        String::from_utf8_lossy(&b.stderr).into_owned(),
+    );
+    assert!(a.status.success() && b.status.success(), "{ea}\n{eb}");
+    assert!(ea.contains("does not enforce conditional writes"), "{ea}");
+    assert!(
+        eb.contains("waiting for the lock of s3://second/acme"),
+        "{eb}"
+    );
+    assert_eq!(keys(&srv, "second", "acme/").len(), 2, "{ea}\n{eb}");
+
+    // Copy a PostgreSQL dump there, then restore it from the bucket only.
+    pg.create_db("ledger");
+    pg.psql(
+        "ledger",
+        "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 77);",
+    );
+    let st = store();
+    let out = run(on(&srv, "lfb-dump", h)
+        .arg("--store")
+        .arg(st.path())
+        .args(["-e", "prod"])
+        .arg(pg.url("ledger")));
+    out.assert_ok();
+    run(on(&srv, "lfb-copy", h).arg("--store").arg(st.path()).args([
+        "--all",
+        "--to",
+        "s3://second/acme",
+    ]))
+    .assert_ok();
+    let backed_up = pg.dump("ledger");
+    pg.psql("ledger", "DELETE FROM t;");
+    let fresh = tempfile::tempdir().unwrap();
+    let out = run(on(&srv, "lfb-restore", fresh.path())
+        .args(["--store", "s3://second/acme", "-e", "prod", "--latest"])
+        .args(["--confirm", "ledger"])
+        .arg(pg.url("ledger")));
+    out.assert_ok();
+    assert_eq!(pg.dump("ledger"), backed_up);
 }

@@ -17,11 +17,28 @@ use lfb_tests::require_db;
 pub const KEY: &str = "AKIALFBTESTKEY000001";
 pub const SECRET: &str = "lfb-test-secret-Zq8wX3vB";
 
-/// A moto server on a free port of 127.0.0.1, stopped when dropped.
+/// A moto server (or s3rver, [`Moto::s3rver`]) on a free port of
+/// 127.0.0.1, stopped when dropped.
 pub struct Moto {
     child: Child,
     pub port: u16,
+    /// The credentials the server accepts.
+    pub key: &'static str,
+    pub secret: &'static str,
     _dir: tempfile::TempDir,
+}
+
+/// s3rver's fixed credentials.
+pub const S3RVER_KEY: &str = "S3RVER";
+
+/// Where `.ci/run` installs s3rver (npm, project-local): `LFB_S3RVER`, else
+/// `.ci/node/node_modules/.bin/s3rver` in the workspace.
+pub fn s3rver_bin() -> std::path::PathBuf {
+    match std::env::var_os("LFB_S3RVER") {
+        Some(p) => p.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../.ci/node/node_modules/.bin/s3rver"),
+    }
 }
 
 impl Moto {
@@ -50,17 +67,69 @@ impl Moto {
         let moto = Moto {
             child,
             port,
+            key: KEY,
+            secret: SECRET,
             _dir: dir,
         };
+        moto.wait_for_port();
+        Some(moto)
+    }
+
+    /// The second S3 implementation: s3rver (npm), which checks signatures
+    /// (credentials S3RVER/S3RVER) and ignores conditional writes.
+    pub fn s3rver(test: &str) -> Option<Moto> {
+        let bin = s3rver_bin();
+        if !bin.exists() {
+            let why = format!(
+                "s3rver is not installed at {} (.ci/run installs it: npm install --prefix .ci/node s3rver)",
+                bin.display()
+            );
+            if require_db() {
+                panic!("{test}: {why}");
+            }
+            eprintln!("SKIPPED {test}: {why}");
+            return None;
+        }
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(&bin)
+            .arg("-d")
+            .arg(dir.path())
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--no-vhost-buckets",
+            ])
+            // s3rver 3.7 makes continuation tokens with a cipher OpenSSL 3
+            // only has in its legacy provider.
+            .env("NODE_OPTIONS", "--openssl-legacy-provider")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3rver");
+        let s = Moto {
+            child,
+            port,
+            key: S3RVER_KEY,
+            secret: S3RVER_KEY,
+            _dir: dir,
+        };
+        s.wait_for_port();
+        Some(s)
+    }
+
+    fn wait_for_port(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not start on port {port}"
+                "the S3 server did not start on port {}",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(moto)
     }
 
     pub fn endpoint(&self) -> String {
@@ -72,8 +141,10 @@ impl Moto {
         let script = format!(
             "import boto3, hashlib, sys\n\
              s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1',\n\
-                 aws_access_key_id='{KEY}', aws_secret_access_key='{SECRET}')\n{code}\n",
-            self.endpoint()
+                 aws_access_key_id='{}', aws_secret_access_key='{}')\n{code}\n",
+            self.endpoint(),
+            self.key,
+            self.secret
         );
         let out = Command::new("python3")
             .arg("-c")
@@ -138,7 +209,8 @@ impl Front {
         Front::start_with(upstream, fail, key, false)
     }
 
-    /// Like [`Front::start`], but every upload (PUT) is throttled.
+    /// Like [`Front::start`], but every upload (PUT) is throttled, except
+    /// the writes of the bucket's lease (`.lfb/lock.json`).
     pub fn failing_puts(upstream: u16) -> Front {
         Front::start_with(upstream, 0, None, true)
     }
@@ -198,7 +270,9 @@ fn serve(
         );
         let _ = conn.shutdown(Shutdown::Both);
     };
-    if refused.load(Ordering::SeqCst) < fail || (puts && text.starts_with("PUT ")) {
+    if refused.load(Ordering::SeqCst) < fail
+        || (puts && text.starts_with("PUT ") && !text.contains("/.lfb/lock.json"))
+    {
         refused.fetch_add(1, Ordering::SeqCst);
         return refuse(&mut conn, "503 Slow Down", "SlowDown");
     }
