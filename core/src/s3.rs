@@ -407,10 +407,13 @@ fn parse_list_parts(xml: &str) -> Option<(Vec<Part>, Option<u16>)> {
     Some((parts, next))
 }
 
+/// One page of a listing: keys with sizes, and the next page's token.
+type Listing = (Vec<(String, u64)>, Option<String>);
+
 /// A ListObjectsV2 reply read without regard to its namespace: the keys
 /// and sizes, and the continuation token of the next page. Keys are
 /// percent-decoded when the reply says `EncodingType` `url`.
-fn parse_list_objects(xml: &str) -> Option<(Vec<(String, u64)>, Option<String>)> {
+fn parse_list_objects(xml: &str) -> Option<Listing> {
     let url_encoded = xml_tag(xml, "EncodingType").is_some_and(|e| e.trim() == "url");
     let mut out = Vec::new();
     for chunk in xml.split("<Contents>").skip(1) {
