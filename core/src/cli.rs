@@ -19,7 +19,9 @@ pub struct StoreArgs {
     /// The folder holding dev/, test/, prod/, migrations/, logs/ and
     /// quarantine/. Without this flag: $LFB_STORE, else on macOS the iCloud
     /// Drive folder of the original scripts when iCloud Drive exists, else
-    /// $XDG_DATA_HOME/lfb/backups (~/.local/share/lfb/backups).
+    /// $XDG_DATA_HOME/lfb/backups (~/.local/share/lfb/backups). lfb-list,
+    /// lfb-verify, lfb-prune, lfb-guard and lfb-restore also take a bucket,
+    /// s3://BUCKET/PREFIX (the layout lfb-copy writes; AWS_* configuration).
     #[arg(long, value_name = "DIR", global = true)]
     pub store: Option<PathBuf>,
 
