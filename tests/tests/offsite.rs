@@ -695,3 +695,28 @@ fn the_second_implementation_s3rver_copy_list_verify_prune_and_restore() {
     out.assert_ok();
     assert_eq!(pg.dump("ledger"), backed_up);
 }
+
+/// A bucket given to a tool that needs a folder (lfb-dump, lfb-archive) is
+/// refused with one line; before, it became a local folder named `s3:`.
+#[test]
+fn a_tool_that_needs_a_folder_refuses_a_bucket() {
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    for store in ["--store", "LFB_STORE"] {
+        let mut c = tool("lfb-dump", home.path(), "http://127.0.0.1:9");
+        c.current_dir(cwd.path()).args(["-e", "prod", "--demo"]);
+        match store {
+            "--store" => c.args(["--store", "s3://acme-backups/ledgerflow"]),
+            _ => c.env("LFB_STORE", "s3://acme-backups/ledgerflow"),
+        };
+        let out = run(&mut c);
+        out.assert_code(2);
+        assert!(
+            out.stderr
+                .contains("the store 's3://acme-backups/ledgerflow' is a bucket: lfb-dump needs a store folder"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+    }
+}
