@@ -224,6 +224,17 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if records.is_empty() {
         ui.info("nothing to copy");
     }
+    // A copy into a bucket holds the bucket's lease, as a prune does: a
+    // prune of the bucket must not delete an object this run just found
+    // "already there" (and records as copied).
+    let lock_store = match (&dest, cli.verify || records.is_empty()) {
+        (Dest::Bucket(c), false) => Some(lfb_core::remote::RemoteStore::open(c.location.clone())?),
+        _ => None,
+    };
+    let mut lease = match &lock_store {
+        Some(s) => Some(s.lock(ui.tool(), lfb_core::publish::LOCK_WAIT)?),
+        None => None,
+    };
     let mut out = RecordWriter::new();
     let mut failed = 0usize;
     let mut copied = 0usize;
@@ -236,7 +247,13 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             continue;
         }
         let start = Instant::now();
-        let result = if cli.verify {
+        let held = match lease.as_mut() {
+            Some(l) => l.check(),
+            None => Ok(()),
+        };
+        let result = if let Err(e) = held {
+            Err(e)
+        } else if cli.verify {
             verify_one(&dest, &store, &rec)
         } else {
             copy_one(&dest, &store, &rec, cli.part_size, ui)
@@ -300,6 +317,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             }
         }
         out.write(&rec)?;
+    }
+    if let Some(l) = lease {
+        l.release()?;
     }
     if !cli.verify && (copied + skipped + failed) > 1 {
         ui.info(format!(

@@ -19,7 +19,9 @@ pub struct StoreArgs {
     /// The folder holding dev/, test/, prod/, migrations/, logs/ and
     /// quarantine/. Without this flag: $LFB_STORE, else on macOS the iCloud
     /// Drive folder of the original scripts when iCloud Drive exists, else
-    /// $XDG_DATA_HOME/lfb/backups (~/.local/share/lfb/backups).
+    /// $XDG_DATA_HOME/lfb/backups (~/.local/share/lfb/backups). lfb-list,
+    /// lfb-verify, lfb-prune, lfb-guard and lfb-restore also take a bucket,
+    /// s3://BUCKET/PREFIX (the layout lfb-copy writes; AWS_* configuration).
     #[arg(long, value_name = "DIR", global = true)]
     pub store: Option<PathBuf>,
 
@@ -45,13 +47,16 @@ impl StoreArgs {
     pub fn store(&self) -> Result<Store> {
         crate::config::set_flag(self.config_file.clone());
         let from_env = std::env::var_os("LFB_STORE").is_some_and(|s| !s.is_empty());
-        if self.store.is_none()
+        let store = if self.store.is_none()
             && !from_env
             && let Some(root) = crate::config::current()?.and_then(|c| c.store())
         {
-            return Ok(Store::at(&root));
-        }
-        Store::resolve(self.store.as_deref())
+            Store::at(&root)
+        } else {
+            Store::resolve(self.store.as_deref())?
+        };
+        refuse_bucket(&store)?;
+        Ok(store)
     }
     /// The environment: `--env`, `$LFB_ENV`, `$LEDGER_ENV`, the config
     /// file's `default_env`, else `dev`.
@@ -59,6 +64,35 @@ impl StoreArgs {
         crate::config::set_flag(self.config_file.clone());
         store::resolve_env(self.env.as_deref())
     }
+}
+
+/// A bucket (`s3://...`) where a tool needs a folder: without this, the
+/// path would be taken as a relative folder named `s3:`. The tools that
+/// take a bucket dispatch to their object-storage code before they ask for
+/// a folder store.
+fn refuse_bucket(store: &Store) -> Result<()> {
+    let given = store.root().to_string_lossy();
+    let Some(i) = given.find("/s3:/") else {
+        return Ok(());
+    };
+    let bucket = format!("s3://{}", &given[i + "/s3:/".len()..]);
+    Err(Error::usage(format!(
+        "the store '{bucket}' is a bucket: {} needs a store folder (lfb-list, lfb-verify, \
+         lfb-prune, lfb-guard and lfb-restore take a bucket; lfb-copy --to/--from moves \
+         backups between a folder and a bucket)",
+        tool_name_for_messages()
+    )))
+}
+
+fn tool_name_for_messages() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "this tool".into())
 }
 
 /// `-q` and `-v`, the same in every tool.

@@ -26,6 +26,8 @@ pub mod ndjson;
 pub mod progress;
 pub mod publish;
 pub mod record;
+#[cfg(feature = "s3")]
+pub mod remote;
 pub mod run;
 #[cfg(feature = "s3")]
 pub mod s3;

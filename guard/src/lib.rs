@@ -16,6 +16,7 @@ pub mod drills;
 pub mod finding;
 pub mod history;
 pub mod inventory;
+pub mod remote;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -458,6 +459,9 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
 }
 
 fn guard(cli: Cli, ui: &Ui) -> Result<u8> {
+    if let Some(location) = lfb_core::remote::location(&cli.store)? {
+        return remote::run(cli, location, ui);
+    }
     let now = match &cli.now {
         Some(s) => parse_now(s)?,
         None => Utc::now(),

@@ -12,6 +12,8 @@
 //! a second and a few tens of MiB; the full record of an artifact is read
 //! again only when it is printed as a record.
 
+pub mod remote;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::IsTerminal;
@@ -187,6 +189,9 @@ fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
 
 /// Runs lfb-list.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    if let Some(location) = lfb_core::remote::location(&cli.store)? {
+        return remote::run(cli, location, ui);
+    }
     let store = cli.store.store()?;
     if !store.root().is_dir() {
         return Err(Error::usage(format!(

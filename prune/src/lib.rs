@@ -14,6 +14,7 @@
 
 pub mod housekeeping;
 pub mod plan;
+pub mod remote;
 pub mod scope;
 
 use std::collections::{BTreeSet, HashMap};
@@ -313,6 +314,9 @@ impl Options {
 
 /// Runs lfb-prune.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    if let Some(location) = lfb_core::remote::location(&cli.store)? {
+        return remote::run(cli, location, ui);
+    }
     let opts = Options::from_cli(&cli)?;
     let store = cli.store.store()?;
     // All of stdin is read before anything else: a malformed line stops the

@@ -12,6 +12,7 @@ mod dry_run;
 mod files;
 mod mysql;
 mod pg;
+mod remote;
 mod select;
 mod sqlite;
 
@@ -460,6 +461,9 @@ fn need_key(record: &Record) -> Result<()> {
 
 /// Runs lfb-restore.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    if let Some(location) = lfb_core::remote::location(&cli.store)? {
+        return remote::run(cli, location, ui);
+    }
     let started = Instant::now();
     let env = cli.store.env()?;
     let store = cli.store.store()?;

@@ -25,6 +25,7 @@ mod cli;
 mod permissions;
 mod quarantine;
 mod remember;
+pub mod remote;
 mod size_history;
 
 use std::path::Path;
@@ -43,6 +44,9 @@ use size_history::History;
 
 /// Runs lfb-verify.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    if let Some(location) = lfb_core::remote::location(&cli.store)? {
+        return remote::run(cli, location, ui);
+    }
     let opts = cli::options(&cli);
     let configured = cli.store.store()?;
     // A named identity that cannot be read stops the run (exit 2); none at

@@ -80,7 +80,7 @@ pub(crate) fn remember(path: &Path, record: &mut Record, st: &Store, ui: &Ui) {
 
 /// True when every failed check of the record's `verify` section failed
 /// because no identity given opens the file (a wrong key).
-fn only_the_key_failed(record: &Record) -> bool {
+pub(crate) fn only_the_key_failed(record: &Record) -> bool {
     let Some(checks) = record
         .get("verify")
         .and_then(|v| v.get("checks"))

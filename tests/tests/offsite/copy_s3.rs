@@ -3,131 +3,19 @@
 //! and stopped when the test ends. The objects in the bucket are checked with
 //! boto3 (which moto brings along), not with lfb's own client.
 //!
-//! Two things moto cannot do are done by a small front in this file that
+//! Two things moto cannot do are done by a small front (s3_support.rs) that
 //! sits between lfb-copy and moto: answer 503 SlowDown to the first N
 //! requests (throttling), and refuse an access key the way S3 does (moto
 //! does not check the credentials of presigned requests).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use lfb_tests::{bin, parse_ndjson, require_db, run, run_with_input, sha256sum, store};
-
-const KEY: &str = "AKIALFBTESTKEY000001";
-const SECRET: &str = "lfb-test-secret-Zq8wX3vB";
-
-/// A moto server on a free port of 127.0.0.1, stopped when dropped.
-struct Moto {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Moto {
-    fn start(test: &str) -> Option<Moto> {
-        let have = Command::new("moto_server")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !have {
-            if require_db() {
-                panic!("{test}: moto_server is not installed (pip install 'moto[server]')");
-            }
-            eprintln!("SKIPPED {test}: moto_server is not installed (pip install 'moto[server]')");
-            return None;
-        }
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("moto.log")).unwrap())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Moto {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(moto)
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs a boto3 snippet (`s3` is a client of this server); its stdout.
-    fn py(&self, code: &str) -> String {
-        let script = format!(
-            "import boto3, hashlib, sys\n\
-             s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1',\n\
-                 aws_access_key_id='{KEY}', aws_secret_access_key='{SECRET}')\n{code}\n",
-            self.endpoint()
-        );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "boto3 script failed: {}\n{script}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn create_bucket(&self, name: &str) {
-        self.py(&format!("s3.create_bucket(Bucket='{name}')"));
-    }
-
-    /// SHA-256 and size of an object, or "missing".
-    fn object(&self, bucket: &str, key: &str) -> String {
-        self.py(&format!(
-            "try:\n    b = s3.get_object(Bucket='{bucket}', Key='{key}')['Body'].read()\n    \
-             print(hashlib.sha256(b).hexdigest(), len(b))\n\
-             except s3.exceptions.NoSuchKey:\n    print('missing')"
-        ))
-    }
-
-    fn multipart_uploads(&self, bucket: &str) -> usize {
-        self.py(&format!(
-            "print(len(s3.list_multipart_uploads(Bucket='{bucket}').get('Uploads', [])))"
-        ))
-        .parse()
-        .unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::s3_support::{Front, KEY, Moto, SECRET};
+use lfb_tests::{bin, parse_ndjson, run, run_with_input, sha256sum, store};
 
 /// lfb-copy with the test's S3 configuration and a private HOME.
 fn copy(st: &Path, home: &Path, endpoint: &str) -> Command {
@@ -356,6 +244,14 @@ fn an_upload_killed_half_way_leaves_nothing_and_the_next_run_resumes_it() {
         "the parts already uploaded were kept: {rec}"
     );
     assert!(out.stderr.contains("resuming"), "{}", out.stderr);
+    // The killed run's lease (a dead process of this machine) is taken
+    // over at once, not after it expires; and released at the end.
+    assert!(
+        out.stderr.contains("took over the expired lock"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(moto.object("offsite", ".lfb/lock.json"), "missing");
     assert_eq!(
         moto.object("offsite", key),
         format!("{} {}", sha256sum(&big), 40 << 20)
@@ -522,102 +418,6 @@ fn throttling_is_retried_with_backoff_then_fails_clearly() {
     // Backoff 20, 40, 80 ms: it waited, but not long.
     assert!(started.elapsed() >= Duration::from_millis(140));
     assert!(started.elapsed() < Duration::from_secs(20));
-}
-
-/// A TCP front for moto: refuses the first `fail` requests with 503
-/// SlowDown, refuses requests signed with another access key than `key`
-/// with 403 InvalidAccessKeyId, and relays everything else to moto.
-struct Front {
-    port: u16,
-    refused: Arc<AtomicUsize>,
-}
-
-impl Front {
-    fn start(upstream: u16, fail: usize, key: Option<&'static str>) -> Front {
-        Front::start_with(upstream, fail, key, false)
-    }
-
-    /// Like [`Front::start`], but every upload (PUT) is throttled.
-    fn failing_puts(upstream: u16) -> Front {
-        Front::start_with(upstream, 0, None, true)
-    }
-
-    fn start_with(upstream: u16, fail: usize, key: Option<&'static str>, puts: bool) -> Front {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let refused = Arc::new(AtomicUsize::new(0));
-        let r = refused.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
-                let r = r.clone();
-                std::thread::spawn(move || serve(conn, upstream, fail, key, puts, &r));
-            }
-        });
-        Front { port, refused }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-fn serve(
-    mut conn: TcpStream,
-    upstream: u16,
-    fail: usize,
-    key: Option<&str>,
-    puts: bool,
-    refused: &AtomicUsize,
-) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match conn.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let text = String::from_utf8_lossy(&head).to_string();
-    let refuse = |conn: &mut TcpStream, status: &str, code: &str| {
-        let len: usize = text
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap_or(0))
-            })
-            .unwrap_or(0);
-        let _ = std::io::copy(&mut (&*conn).take(len as u64), &mut std::io::sink());
-        let body = format!("<Error><Code>{code}</Code><Message>test front</Message></Error>");
-        let _ = write!(
-            conn,
-            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = conn.shutdown(Shutdown::Both);
-    };
-    if refused.load(Ordering::SeqCst) < fail || (puts && text.starts_with("PUT ")) {
-        refused.fetch_add(1, Ordering::SeqCst);
-        return refuse(&mut conn, "503 Slow Down", "SlowDown");
-    }
-    if let Some(k) = key
-        && !text.contains(&format!("X-Amz-Credential={k}"))
-    {
-        return refuse(&mut conn, "403 Forbidden", "InvalidAccessKeyId");
-    }
-    let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
-        return;
-    };
-    up.write_all(&head).unwrap();
-    let (mut c2, mut u2) = (conn.try_clone().unwrap(), up.try_clone().unwrap());
-    let back = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut u2, &mut c2);
-        let _ = c2.shutdown(Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut conn, &mut up);
-    let _ = up.shutdown(Shutdown::Write);
-    let _ = back.join();
 }
 
 #[test]
