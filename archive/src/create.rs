@@ -1,26 +1,26 @@
 //! Making one archive: plan, write, (verify), publish, (consume).
 //!
-//! The archive streams into `ARTIFACT.partial` in its final folder and is
-//! renamed to its final name only when complete and synced, under the store
-//! lock, with a free name (as `lfb-dump` does). With `--consume` the partial
-//! file is first read back and verified (every member against the manifest,
-//! embedded dumps complete), and only then are the included dumps removed,
-//! under the same lock as the rename.
+//! The archive streams into `ARTIFACT.<pid>.partial` in its final folder and
+//! is published by the [`Publisher`] as every artifact is: under the store
+//! lock, a free name, the sidecar, then the rename. With `--consume` the
+//! partial file is first read back and verified (every member against the
+//! manifest, embedded dumps complete), and only then, after the rename and
+//! under the same lock, are the included dumps removed.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 use lfb_core::archive::{self, Count, EntryKind, Manifest, Role};
 use lfb_core::cli::Ui;
-use lfb_core::dump::LOCK_WAIT;
 use lfb_core::error::{Error, Result};
-use lfb_core::fsutil::{self, AtomicFile};
+use lfb_core::format::Format;
+use lfb_core::fsutil;
 use lfb_core::journal::{self, Event};
-use lfb_core::lock::StoreLock;
 use lfb_core::naming::{self, ArtifactName};
+use lfb_core::publish::{Claim, Publisher};
 use lfb_core::record::format_time;
 use lfb_core::store::{self, OwnedArtifact, Store};
 use lfb_core::verify;
@@ -58,10 +58,6 @@ pub struct Outcome {
 /// exists under its final name only if this returns `Ok`.
 pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
     let started = Instant::now();
-    let created_at = Utc::now()
-        .duration_trunc(chrono::Duration::seconds(1))
-        .unwrap_or_else(|_| Utc::now());
-
     let plan = plan::build(dumps, &req.sources, ui)?;
     // --consume deletes only artifacts of the store (never a file a record
     // merely names): all are checked before anything is written.
@@ -70,7 +66,15 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
     } else {
         Vec::new()
     };
-    let dir = target_dir(req)?;
+    let publisher = Publisher::new(
+        &req.store,
+        Kind::Full,
+        &req.env,
+        &req.tag,
+        format(),
+        req.output.as_deref(),
+    )?;
+    let created_at = publisher.created_at();
     let name = req
         .name
         .clone()
@@ -78,173 +82,171 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
     let git = crate::git::state(&req.git.0, req.git.1, ui);
     let manifest = manifest(req, &plan, &name, created_at, git);
 
-    let first = first_choice(req, &dir, &name, created_at);
-    let file = AtomicFile::create(&first).map_err(Error::at_start)?;
+    let file = publisher.start(&name)?;
     let partial = file.partial_path().to_path_buf();
     let owner = stream::owner_of(&partial, created_at.timestamp().max(0) as u64);
     let (file, written) = stream::write(file, &partial, &manifest, &plan, req.level, owner, ui)?;
-
     if req.consume {
-        // The dumps are about to go: prove what is on disk first.
-        let mut probe = Record::new(
-            "new-archive",
-            Kind::Full,
-            &req.env,
-            &req.tag,
-            &partial,
-            created_at,
-            written.bytes,
-            &written.sha256,
-            &format(),
-        );
-        encryption_section(&mut probe, &written);
-        let opts = verify::Options {
-            checks: [
-                verify::CheckName::Checksum,
-                verify::CheckName::Decode,
-                verify::CheckName::Complete,
-            ]
-            .into_iter()
-            .collect(),
-            min_size: 0,
-            scratch: None,
-        };
-        let outcome = verify::verify(&probe, &opts);
-        if !outcome.ok() {
-            return Err(Error::failed(format!(
-                "the new archive failed verification, so it was not kept and no dump was removed: {}",
-                outcome.summary()
-            )));
-        }
-        ui.debug(format!("verified before consuming: {}", outcome.summary()));
+        verify_before_consuming(req, &publisher, &partial, &written, ui)?;
     }
 
-    // Publish under the lock: a free name, the rename, then --consume.
-    let mut problems = 0;
-    let mut consumed = vec![false; plan.dump_records.len()];
-    // The lock is held until the sidecar is written: no other run sees the
-    // archive without its record.
-    let (final_path, lock) = {
-        let lock = if req.output.is_none() || (req.consume && req.store.root().is_dir()) {
-            Some(StoreLock::acquire(&req.store, LOCK_WAIT)?)
-        } else {
-            None
-        };
-        let p = match &req.output {
-            Some(o) => {
-                file.commit(o)?;
-                std::path::absolute(o).unwrap_or_else(|_| o.clone())
-            }
-            None => {
-                let p = store::free_path(&dir, artifact_name(&name, &req.tag, created_at));
-                file.commit(&p)?;
-                p
-            }
-        };
-        if req.consume {
-            for (i, r) in owned.iter().enumerate() {
-                match consume(&req.store, r) {
-                    Ok(()) => consumed[i] = true,
-                    Err(e) => {
-                        problems += 1;
-                        ui.error(format!("--consume: {}", e.line()));
-                    }
-                }
-            }
-        }
-        (p, lock)
+    // Publish under the lock (also for --output when dumps are consumed
+    // from the store): the sidecar, the rename, then --consume. The
+    // sidecar says the dumps were consumed before they go: a crash in
+    // between leaves a dump that is also in the archive, never one lost.
+    let archived = Archived {
+        manifest: &manifest,
+        plan: &plan,
+        written: &written,
+        started,
     };
+    let mut claim = publisher.claim(file, &name, req.consume && req.store.root().is_dir())?;
+    let mut consumed = vec![req.consume; plan.dump_records.len()];
+    let mut record = archived.record(&publisher, &claim, &consumed);
+    claim.commit(&record)?;
+    let mut problems = 0;
+    for (i, r) in owned.iter().enumerate() {
+        if let Err(e) = consume(&req.store, r) {
+            consumed[i] = false;
+            problems += 1;
+            ui.error(format!("--consume: {}", e.line()));
+        }
+    }
+    if problems > 0 {
+        record = archived.record(&publisher, &claim, &consumed);
+        claim.rewrite(&record)?;
+    }
+    drop(claim);
 
-    let id = naming::artifact_id(&final_path, &ext());
-    let mut record = Record::new(
-        &id,
+    journal_events(req, &publisher, &archived, &record, &consumed, ui);
+    Ok(Outcome { record, problems })
+}
+
+/// With --consume, the partial file is read back and verified before any
+/// dump goes.
+fn verify_before_consuming(
+    req: &Request,
+    publisher: &Publisher,
+    partial: &Path,
+    written: &stream::Written,
+    ui: &Ui,
+) -> Result<()> {
+    let mut probe = Record::new(
+        "new-archive",
         Kind::Full,
         &req.env,
         &req.tag,
-        &final_path,
-        created_at,
+        partial,
+        publisher.created_at(),
         written.bytes,
         &written.sha256,
-        &format(),
+        publisher.format().as_str(),
     );
-    encryption_section(&mut record, &written);
-    record.set(
-        "members",
-        members_summary(&manifest, &plan, &written, &consumed),
-    );
-    if let Some(g) = &manifest.git {
-        record.set("git", serde_json::to_value(g).unwrap_or(Value::Null));
+    encryption_section(&mut probe, written);
+    let opts = verify::Options {
+        checks: [
+            verify::CheckName::Checksum,
+            verify::CheckName::Decode,
+            verify::CheckName::Complete,
+        ]
+        .into_iter()
+        .collect(),
+        min_size: 0,
+        scratch: None,
+    };
+    let outcome = verify::verify(&probe, &opts);
+    if !outcome.ok() {
+        return Err(Error::failed(format!(
+            "the new archive failed verification, so it was not kept and no dump was removed: {}",
+            outcome.summary()
+        )));
     }
-    if !manifest.meta.is_empty() {
-        record.set("meta", json!(manifest.meta));
-    }
-    record.set(
-        "stats",
-        json!({
-            "duration_ms": started.elapsed().as_millis() as u64,
-            "raw_bytes": written.raw_bytes,
-            "entries": plan.entries.len() as u64 + 2,
-        }),
-    );
-    let mut sidecar = record.to_line();
-    sidecar.push('\n');
-    fsutil::write_atomic(&store::sidecar_path(&final_path), sidecar.as_bytes())?;
-    drop(lock);
+    ui.debug(format!("verified before consuming: {}", outcome.summary()));
+    Ok(())
+}
 
-    // Into the store's journal: always for an archive in the store; for one
-    // written elsewhere (--output), only to record dumps it consumed from a
-    // store that keeps a journal.
-    let journal_it = req.output.is_none()
-        || (consumed.contains(&true) && req.store.root().join(store::LOGS).is_dir());
-    if journal_it {
-        let counts = &manifest.counts;
-        let n = |r: Role| counts.get(&r).map_or(0, |c| c.count);
-        let ev = Event::new(
-            ui.tool(),
-            "archive",
-            true,
-            format!(
-                "archived {} dumps, {} media files, {} config files",
-                n(Role::Db),
-                n(Role::Media),
-                n(Role::Config)
-            ),
-        )
-        .id(Some(&id))
-        .bytes(Some(written.bytes))
-        .duration(started.elapsed());
-        let mut events = vec![ev];
-        for (r, done) in plan.dump_records.iter().zip(&consumed) {
-            if *done {
-                events.push(
-                    Event::new(ui.tool(), "consume", true, format!("included in {id}"))
-                        .id(r.id())
-                        .bytes(r.bytes()),
-                );
-            }
+/// What one run wrote, for its record and journal.
+struct Archived<'a> {
+    manifest: &'a Manifest,
+    plan: &'a Plan,
+    written: &'a stream::Written,
+    started: Instant,
+}
+
+impl Archived<'_> {
+    /// The archive's record, with `consumed[i]` for each included dump.
+    fn record(&self, publisher: &Publisher, claim: &Claim, consumed: &[bool]) -> Record {
+        let mut record = publisher.record(claim, self.written.bytes, &self.written.sha256);
+        encryption_section(&mut record, self.written);
+        record.set(
+            "members",
+            members_summary(self.manifest, self.plan, self.written, consumed),
+        );
+        if let Some(g) = &self.manifest.git {
+            record.set("git", serde_json::to_value(g).unwrap_or(Value::Null));
         }
-        for ev in events {
-            if let Err(e) = journal::append(&req.store, &ev) {
-                ui.warn(e.line());
-            }
+        if !self.manifest.meta.is_empty() {
+            record.set("meta", json!(self.manifest.meta));
+        }
+        record.set(
+            "stats",
+            json!({
+                "duration_ms": self.started.elapsed().as_millis() as u64,
+                "raw_bytes": self.written.raw_bytes,
+                "entries": self.plan.entries.len() as u64 + 2,
+            }),
+        );
+        record
+    }
+}
+
+/// Into the store's journal: the archive when it is in the store, and the
+/// dumps it consumed (also for one written elsewhere with --output).
+fn journal_events(
+    req: &Request,
+    publisher: &Publisher,
+    archived: &Archived<'_>,
+    record: &Record,
+    consumed: &[bool],
+    ui: &Ui,
+) {
+    if !publisher.in_store() && !consumed.contains(&true) {
+        return;
+    }
+    let counts = &archived.manifest.counts;
+    let n = |r: Role| counts.get(&r).map_or(0, |c| c.count);
+    let id = record.id().unwrap_or_default();
+    let ev = Event::new(
+        ui.tool(),
+        "archive",
+        true,
+        format!(
+            "archived {} dumps, {} media files, {} config files",
+            n(Role::Db),
+            n(Role::Media),
+            n(Role::Config)
+        ),
+    )
+    .id(Some(id))
+    .bytes(Some(archived.written.bytes))
+    .duration(archived.started.elapsed());
+    journal::note(&req.store, &ev, ui);
+    for (r, done) in archived.plan.dump_records.iter().zip(consumed) {
+        if *done {
+            let ev = Event::new(ui.tool(), "consume", true, format!("included in {id}"))
+                .id(r.id())
+                .bytes(r.bytes());
+            journal::note(&req.store, &ev, ui);
         }
     }
-    Ok(Outcome { record, problems })
 }
 
 /// The record format: `tar+gzip`, or `tar+gzip+age` when encrypted (the
 /// whole archive is one age stream; its members inside are plain).
-fn format() -> String {
+fn format() -> Format {
     match lfb_core::crypt::encryption() {
-        Ok(Some(_)) => format!("{}{}", archive::FORMAT, lfb_core::crypt::FORMAT_SUFFIX),
-        _ => archive::FORMAT.to_string(),
-    }
-}
-
-fn ext() -> String {
-    match lfb_core::crypt::encryption() {
-        Ok(Some(_)) => format!("tar.gz.{}", lfb_core::crypt::EXT_SUFFIX),
-        _ => "tar.gz".to_string(),
+        Ok(Some(_)) => Format::TAR_GZIP.age(),
+        _ => Format::TAR_GZIP,
     }
 }
 
@@ -255,13 +257,6 @@ fn encryption_section(record: &mut Record, written: &stream::Written) {
         sec["plaintext_bytes"] = json!(bytes);
         record.set("encryption", sec);
     }
-}
-
-/// The folder the archive goes to (created 0700); an existing `--output`
-/// is refused.
-fn target_dir(req: &Request) -> Result<PathBuf> {
-    req.store
-        .target_dir(req.output.as_deref(), &req.env, &req.tag)
 }
 
 /// The name of the first included dump, else "app".
@@ -277,32 +272,6 @@ fn default_name(dumps: &[Record]) -> String {
         Some(n) => n.name,
         None => naming::sanitize_name(file.split('.').next().unwrap_or("app")),
     }
-}
-
-fn artifact_name(name: &str, tag: &str, t: DateTime<Utc>) -> ArtifactName {
-    ArtifactName {
-        name: name.to_string(),
-        kind: Kind::Full,
-        tag: tag.to_string(),
-        time: t,
-        ext: ext(),
-        legacy: false,
-    }
-}
-
-/// The path the partial file is written beside (the final name is settled
-/// under the lock at the end).
-fn first_choice(req: &Request, dir: &Path, name: &str, t: DateTime<Utc>) -> PathBuf {
-    if let Some(o) = &req.output {
-        return o.clone();
-    }
-    let file = artifact_name(name, &req.tag, t).file_name();
-    let mut p = dir.join(&file);
-    // A unique suffix keeps two concurrent runs from sharing a partial file.
-    if fsutil::partial_path(&p).exists() {
-        p = dir.join(format!("{file}.{}", std::process::id()));
-    }
-    p
 }
 
 fn manifest(

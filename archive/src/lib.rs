@@ -19,9 +19,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
-use lfb_core::journal::{self, Event};
-use lfb_core::ndjson::{self, RecordWriter};
-use lfb_core::{Error, Kind, Record, Result, store};
+use lfb_core::journal::Event;
+use lfb_core::ndjson;
+use lfb_core::run::Run;
+use lfb_core::{Kind, Record, Result, store};
 
 pub use create::{Outcome, Request, create};
 pub use plan::{Excludes, Sources};
@@ -41,8 +42,9 @@ its role, path, size, mode and mtime), then db/DUMP, media/FOLDER/..., config/FI
 last manifest-hashes.json with the SHA-256 of every file as it was stored. Every file \
 is read once: hashed as it goes into the tar stream, compressed on all cores (one \
 standard gzip member; JPEG, PNG, PDF, ZIP, video and gzip data are stored, not deflated) \
-and hashed again as it lands in STORE/ENV/NAME_full_TAG_TIMESTAMP.tar.gz.partial, renamed \
-to its final name only when complete and synced.\n\n\
+and hashed again as it lands in STORE/ENV/NAME_full_TAG_TIMESTAMP.tar.gz.PID.partial, \
+renamed to its final name only when complete and synced, after its sidecar (NAME.tar.gz.json, \
+the record) is written.\n\n\
 Symlinks are stored as links; FIFOs, sockets and devices are skipped with a warning. A \
 file that changes while it is read keeps the size the manifest promised, is flagged \
 \"changed_while_read\" in manifest-hashes.json and reported on stderr.\n\n\
@@ -66,7 +68,8 @@ pub struct Cli {
     /// Folder to include as media/NAME/ (repeatable)
     ///
     /// Stored with its modes, mtimes, empty folders and symlinks (as links).
-    /// A folder that does not exist stops the run (exit 2).
+    /// A folder that does not exist stops the run (exit 2). Without --media,
+    /// the config file's `media` of the environment ([env.ENV]).
     #[arg(short, long, value_name = "DIR")]
     pub media: Vec<PathBuf>,
 
@@ -74,7 +77,8 @@ pub struct Cli {
     ///
     /// A glob ('.env*') that matches nothing is a warning; a plain path that
     /// does not exist stops the run (exit 2). Quote globs so the shell leaves
-    /// them to lfb-archive.
+    /// them to lfb-archive. Without --config, the config file's `config` of
+    /// the environment ([env.ENV]).
     #[arg(long, value_name = "PATH_OR_GLOB")]
     pub config: Vec<String>,
 
@@ -170,16 +174,8 @@ fn parse_meta(s: &str) -> std::result::Result<(String, String), String> {
 
 /// Runs lfb-archive.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
-    lfb_core::cli::check_tag(&cli.tag)?;
-    if let Some(n) = &cli.name
-        && !lfb_core::naming::valid_name(n)
-    {
-        return Err(Error::usage(format!(
-            "invalid --name '{n}': use letters, digits, '-', '_' and '.'"
-        )));
-    }
-    let env = cli.store.env()?;
-    let store = cli.store.store()?;
+    let mut run = Run::start(&cli.store, ui, Kind::Full, &cli.tag, cli.name.as_deref())?;
+    let (env, store) = (run.env.clone(), run.store.clone());
     lfb_core::crypt::set_encrypt_args(cli.encrypt.clone());
     // Settled before anything is written: a bad recipient stops the run.
     lfb_core::crypt::encryption()?;
@@ -194,31 +190,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     } else {
         ndjson::stdin_records()?.unwrap_or_default()
     };
-    let mut out = RecordWriter::new();
 
     // Never bundle a failed dump: pass everything through untouched.
-    let failed: Vec<String> = inputs
-        .iter()
-        .filter(|r| r.failed())
-        .map(Record::label)
-        .collect();
-    if !failed.is_empty() {
-        for r in &inputs {
-            out.write(r)?;
-        }
-        let msg = format!(
-            "refusing to archive: {} failed upstream ({})",
-            if failed.len() == 1 {
-                "a record".to_string()
-            } else {
-                format!("{} records", failed.len())
-            },
-            failed.join(", ")
-        );
-        ui.error(&msg);
-        if cli.output.is_none() && store.root().is_dir() {
-            let _ = journal::append(&store, &Event::new(ui.tool(), "archive", false, msg));
-        }
+    if refuse_failed(&cli, &mut run, &inputs)? {
         return Ok(1);
     }
 
@@ -227,11 +201,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         env: env.clone(),
         tag: cli.tag.clone(),
         name: cli.name.clone(),
-        sources: Sources {
-            media: cli.media.clone(),
-            config: cli.config.clone(),
-            exclude: Excludes(cli.exclude.clone()),
-        },
+        sources: sources(&cli, &env)?,
         meta: cli.meta.iter().cloned().collect::<BTreeMap<_, _>>(),
         git: (
             cli.git.clone().unwrap_or_else(|| PathBuf::from(".")),
@@ -249,25 +219,76 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                 r.path().unwrap_or_default().display(),
                 lfb_core::units::format_size(r.bytes().unwrap_or(0))
             ));
-            out.write(r)?;
+            run.out.write(r)?;
             Ok(if outcome.problems > 0 { 1 } else { 0 })
         }
         Err(e) => {
             // The dumps were not consumed: they pass through, and the
             // failure travels down the pipeline as a record of its own.
             for r in &inputs {
-                out.write(r)?;
+                run.out.write(r)?;
             }
-            let mut rec = Record::failure(Kind::Full, &env, &cli.tag, &e.line());
-            rec.set(
-                "error",
-                serde_json::json!({"message": e.line(), "exit_code": e.exit_code()}),
-            );
-            out.write(&rec)?;
-            if cli.output.is_none() && store.root().is_dir() {
-                let _ = journal::append(&store, &Event::new(ui.tool(), "archive", false, e.line()));
+            run.out.write(&run.failure(&e).record())?;
+            if cli.output.is_none() {
+                run.journal(&Event::new(ui.tool(), "archive", false, e.line()));
             }
             Err(e)
         }
     }
+}
+
+/// What to include besides the dumps: `--media` and `--config`, else the
+/// config file's `media` and `config` of the environment (flags beat the
+/// file, each list as a whole).
+fn sources(cli: &Cli, env: &str) -> Result<Sources> {
+    let file = lfb_core::config::current()?;
+    let from_file = |key: &str| match file {
+        Some(c) => format!("{key} of [env.{env}] in '{}'", c.path.display()),
+        None => key.to_string(),
+    };
+    let (media, media_from) = match (cli.media.is_empty(), file) {
+        (true, Some(c)) => (c.media(env), from_file("media")),
+        _ => (cli.media.clone(), "--media".to_string()),
+    };
+    let (config, config_from) = match (cli.config.is_empty(), file) {
+        (true, Some(c)) => (c.config_files(env), from_file("config")),
+        _ => (cli.config.clone(), "--config".to_string()),
+    };
+    Ok(Sources {
+        media,
+        config,
+        exclude: Excludes(cli.exclude.clone()),
+        media_from,
+        config_from,
+    })
+}
+
+/// A failed record on stdin: every record passes through untouched, the
+/// refusal goes to stderr and the journal, and the run fails (true).
+fn refuse_failed(cli: &Cli, run: &mut Run<'_>, inputs: &[Record]) -> Result<bool> {
+    let failed: Vec<String> = inputs
+        .iter()
+        .filter(|r| r.failed())
+        .map(Record::label)
+        .collect();
+    if failed.is_empty() {
+        return Ok(false);
+    }
+    for r in inputs {
+        run.out.write(r)?;
+    }
+    let msg = format!(
+        "refusing to archive: {} failed upstream ({})",
+        if failed.len() == 1 {
+            "a record".to_string()
+        } else {
+            format!("{} records", failed.len())
+        },
+        failed.join(", ")
+    );
+    run.ui.error(&msg);
+    if cli.output.is_none() {
+        run.journal(&Event::new(run.ui.tool(), "archive", false, msg));
+    }
+    Ok(true)
 }

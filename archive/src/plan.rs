@@ -97,6 +97,10 @@ pub struct Sources {
     pub media: Vec<PathBuf>,
     pub config: Vec<String>,
     pub exclude: Excludes,
+    /// Where `media` and `config` came from, for messages: `--media`,
+    /// `--config`, or the config file's section and key.
+    pub media_from: String,
+    pub config_from: String,
 }
 
 /// Walks everything the archive will hold. Sources that do not exist stop
@@ -104,26 +108,39 @@ pub struct Sources {
 /// their records stop it as failed backups (exit 1).
 pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
     let mut plan = Plan::default();
-    let mut taken: BTreeMap<String, String> = BTreeMap::new();
-    // Claims a member path; false when the same source already has it (two
-    // globs matching one file), an error when another source does.
-    let mut claim = |member: &str, from: &Path, what: &str| -> Result<bool> {
+    let mut taken = Claims::default();
+    plan_dumps(dumps, &mut taken, &mut plan)?;
+    plan_media(src, &mut taken, &mut plan, ui)?;
+    plan_config(src, &mut taken, &mut plan, ui)?;
+    Ok(plan)
+}
+
+/// Member paths already taken, and by which source.
+#[derive(Default)]
+struct Claims(BTreeMap<String, String>);
+
+impl Claims {
+    /// Claims a member path; false when the same source already has it (two
+    /// globs matching one file), an error when another source does.
+    fn claim(&mut self, member: &str, from: &Path, what: &str) -> Result<bool> {
         // The same thing named twice (`m` and `./m`, two matching globs) is
         // one source.
         let from = fs::canonicalize(from)
             .unwrap_or_else(|_| from.to_path_buf())
             .display()
             .to_string();
-        match taken.insert(member.to_string(), from.clone()) {
+        match self.0.insert(member.to_string(), from.clone()) {
             None => Ok(true),
             Some(other) if other == from => Ok(false),
             Some(other) => Err(Error::usage(format!(
                 "{what} '{from}' and '{other}' would both be stored as '{member}': rename one or leave one out"
             ))),
         }
-    };
+    }
+}
 
-    // Dumps.
+/// The dumps, as db/NAME, each checked against its record's size.
+fn plan_dumps(dumps: &[Record], taken: &mut Claims, plan: &mut Plan) -> Result<()> {
     let mut db = Vec::new();
     for r in dumps {
         if r.kind() == Some(Kind::Full) {
@@ -159,7 +176,7 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
         }
         let name = file_name_utf8(&path)?;
         let member = format!("db/{name}");
-        if !claim(&member, &path, "dump")? {
+        if !taken.claim(&member, &path, "dump")? {
             continue;
         }
         let mut entry = entry_for(&member, Role::Db, EntryKind::File, &meta, &path);
@@ -178,49 +195,62 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
         plan.entries.push(e);
         plan.dumps.push(d);
     }
+    Ok(())
+}
 
-    // Media folders.
+/// Where a source folder or file came from, for restoring it in place.
+fn source_dir(role: Role, member: &str, path: &Path) -> SourceDir {
+    SourceDir {
+        role,
+        member: member.to_string(),
+        from: absolute(path),
+        relative: std::env::current_dir()
+            .ok()
+            .and_then(|cwd| lfb_core::archive::relative_to(path, &cwd)),
+    }
+}
+
+/// The media folders, as media/NAME/..., sorted.
+fn plan_media(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> Result<()> {
     let mut roots = Vec::new();
     for dir in &src.media {
         let meta = fs::metadata(dir).map_err(|e| {
             Error::usage(format!(
-                "--media '{}': {}",
+                "{} '{}': {}",
+                src.media_from,
                 dir.display(),
                 lfb_core::error::describe_io(&e)
             ))
         })?;
         if !meta.is_dir() {
             return Err(Error::usage(format!(
-                "--media '{}': not a folder",
+                "{} '{}': not a folder",
+                src.media_from,
                 dir.display()
             )));
         }
         let name = root_name(dir)?;
         let member = format!("media/{name}");
-        if !claim(&member, dir, "--media")? {
+        if !taken.claim(&member, dir, &src.media_from)? {
             continue;
         }
         roots.push((member, dir.clone(), meta));
     }
     roots.sort_by(|a, b| a.0.cmp(&b.0));
     for (member, dir, meta) in roots {
-        plan.sources.push(SourceDir {
-            role: Role::Media,
-            member: member.clone(),
-            from: absolute(&dir),
-            relative: std::env::current_dir()
-                .ok()
-                .and_then(|cwd| lfb_core::archive::relative_to(&dir, &cwd)),
-        });
+        plan.sources.push(source_dir(Role::Media, &member, &dir));
         plan.entries
             .push(entry_for(&member, Role::Media, EntryKind::Dir, &meta, &dir));
-        walk(&dir, &member, "", Role::Media, &src.exclude, &mut plan, ui)?;
+        walk(&dir, &member, "", Role::Media, &src.exclude, plan, ui)?;
     }
+    Ok(())
+}
 
-    // Config files (and folders).
+/// The configuration files (and folders), as config/NAME, sorted.
+fn plan_config(src: &Sources, taken: &mut Claims, plan: &mut Plan, ui: &Ui) -> Result<()> {
     let mut configs = Vec::new();
     for arg in &src.config {
-        for path in expand(arg, ui)? {
+        for path in expand(arg, &src.config_from, ui)? {
             let name = root_name(&path)?;
             let member = format!("config/{name}");
             if src.exclude.matches(&name, &name, &member) {
@@ -229,69 +259,47 @@ pub fn build(dumps: &[Record], src: &Sources, ui: &Ui) -> Result<Plan> {
             }
             let meta = fs::metadata(&path).map_err(|e| {
                 Error::usage(format!(
-                    "--config '{}': {}",
+                    "{} '{}': {}",
+                    src.config_from,
                     path.display(),
                     lfb_core::error::describe_io(&e)
                 ))
             })?;
             if !(meta.is_file() || meta.is_dir()) {
-                skip(&mut plan, ui, &member, &path, kind_name(&meta));
+                skip(plan, ui, &member, &path, kind_name(&meta));
                 continue;
             }
-            if claim(&member, &path, "--config")? {
+            if taken.claim(&member, &path, &src.config_from)? {
                 configs.push((member, path, meta));
             }
         }
     }
     configs.sort_by(|a, b| a.0.cmp(&b.0));
     for (member, path, meta) in configs {
-        plan.sources.push(SourceDir {
-            role: Role::Config,
-            member: member.clone(),
-            from: absolute(&path),
-            relative: std::env::current_dir()
-                .ok()
-                .and_then(|cwd| lfb_core::archive::relative_to(&path, &cwd)),
-        });
-        if meta.is_dir() {
-            plan.entries.push(entry_for(
-                &member,
-                Role::Config,
-                EntryKind::Dir,
-                &meta,
-                &path,
-            ));
-            walk(
-                &path,
-                &member,
-                "",
-                Role::Config,
-                &src.exclude,
-                &mut plan,
-                ui,
-            )?;
+        plan.sources.push(source_dir(Role::Config, &member, &path));
+        let kind = if meta.is_dir() {
+            EntryKind::Dir
         } else {
-            plan.entries.push(entry_for(
-                &member,
-                Role::Config,
-                EntryKind::File,
-                &meta,
-                &path,
-            ));
+            EntryKind::File
+        };
+        plan.entries
+            .push(entry_for(&member, Role::Config, kind, &meta, &path));
+        if meta.is_dir() {
+            walk(&path, &member, "", Role::Config, &src.exclude, plan, ui)?;
         }
     }
-    Ok(plan)
+    Ok(())
 }
 
 /// The paths a `--config` argument names: a glob's matches (sorted; none is
 /// a warning), or the path itself, which must exist.
-fn expand(arg: &str, ui: &Ui) -> Result<Vec<PathBuf>> {
+fn expand(arg: &str, from: &str, ui: &Ui) -> Result<Vec<PathBuf>> {
     if !arg.contains(['*', '?', '[']) {
         let p = PathBuf::from(arg);
         return match fs::symlink_metadata(&p) {
             Ok(_) => Ok(vec![p]),
             Err(e) => Err(Error::usage(format!(
-                "--config '{arg}': {}",
+                "{from} '{arg}': {}",
                 lfb_core::error::describe_io(&e)
             ))),
         };
@@ -303,15 +311,15 @@ fn expand(arg: &str, ui: &Ui) -> Result<Vec<PathBuf>> {
     };
     let mut out = Vec::new();
     for m in glob::glob_with(arg, opts)
-        .map_err(|e| Error::usage(format!("--config '{arg}': invalid pattern: {e}")))?
+        .map_err(|e| Error::usage(format!("{from} '{arg}': invalid pattern: {e}")))?
     {
         match m {
             Ok(p) => out.push(p),
-            Err(e) => ui.warn(format!("--config '{arg}': {e}")),
+            Err(e) => ui.warn(format!("{from} '{arg}': {e}")),
         }
     }
     if out.is_empty() {
-        ui.warn(format!("--config '{arg}' matches nothing"));
+        ui.warn(format!("{from} '{arg}' matches nothing"));
     }
     out.sort();
     Ok(out)

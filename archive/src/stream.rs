@@ -112,57 +112,8 @@ pub fn write(
     let mut buf = vec![0u8; READ];
     let mut hashes = Vec::new();
     for e in &plan.entries {
-        let m = &e.member;
-        let mode = archive::parse_mode(&m.mode).unwrap_or(0o644);
-        let owner = Owner {
-            uid: e.uid,
-            gid: e.gid,
-            mtime: m.mtime,
-        };
-        match m.kind {
-            EntryKind::Dir => {
-                let mut h = header(EntryType::Directory, 0, mode, owner);
-                tar.append_data(&mut h, format!("{}/", m.path), io::empty())
-                    .map_err(werr)?;
-            }
-            EntryKind::Symlink => {
-                let target = m.target.as_deref().unwrap_or_default().as_bytes();
-                let mut h = header(EntryType::Symlink, 0, mode, owner);
-                if target.len() > 100 {
-                    // The tar crate's own long-link path normalises the
-                    // target (`a//b` becomes `a/b`); readlink must get back
-                    // exactly what was there, so the GNU 'K' entry is
-                    // written here.
-                    tar.append(&long_link_header(target.len()), target.chain(&[0u8][..]))
-                        .map_err(werr)?;
-                }
-                h.set_link_name_literal(&target[..target.len().min(100)])
-                    .map_err(werr)?;
-                tar.append_data(&mut h, &m.path, io::empty())
-                    .map_err(werr)?;
-            }
-            EntryKind::File => {
-                let size = m.size.unwrap_or(0);
-                let mut h = header(EntryType::Regular, size, mode, owner);
-                // The header (and a long-name entry) only: the data follows
-                // from copy_file, exactly `size` bytes of it.
-                tar.append_data(&mut h, &m.path, io::empty())
-                    .map_err(werr)?;
-                let copied = copy_file(tar.get_mut(), e, &mut buf, &mut progress, partial)?;
-                if m.role == archive::Role::Db {
-                    check_dump(e, &copied)?;
-                }
-                if let Some(note) = &copied.note {
-                    ui.warn(format!("'{}' {note}", e.source.display()));
-                }
-                hashes.push(HashEntry {
-                    path: m.path.clone(),
-                    sha256: copied.sha256,
-                    size,
-                    changed_while_read: copied.note.is_some(),
-                    note: copied.note,
-                });
-            }
+        if let Some(h) = append_entry(&mut tar, e, &mut buf, &mut progress, partial, ui)? {
+            hashes.push(h);
         }
     }
     progress.finish();
@@ -201,6 +152,72 @@ pub fn write(
             plain,
         },
     ))
+}
+
+/// Appends one planned entry; a file's data is hashed on the way and its
+/// hash entry returned.
+fn append_entry(
+    tar: &mut tar::Builder<Sink>,
+    e: &Entry,
+    buf: &mut [u8],
+    progress: &mut Progress,
+    partial: &Path,
+    ui: &Ui,
+) -> Result<Option<HashEntry>> {
+    let werr = |err: io::Error| Error::io_path("write", partial, err);
+    let m = &e.member;
+    let mode = archive::parse_mode(&m.mode).unwrap_or(0o644);
+    let owner = Owner {
+        uid: e.uid,
+        gid: e.gid,
+        mtime: m.mtime,
+    };
+    match m.kind {
+        EntryKind::Dir => {
+            let mut h = header(EntryType::Directory, 0, mode, owner);
+            tar.append_data(&mut h, format!("{}/", m.path), io::empty())
+                .map_err(werr)?;
+        }
+        EntryKind::Symlink => {
+            let target = m.target.as_deref().unwrap_or_default().as_bytes();
+            let mut h = header(EntryType::Symlink, 0, mode, owner);
+            if target.len() > 100 {
+                // The tar crate's own long-link path normalises the
+                // target (`a//b` becomes `a/b`); readlink must get back
+                // exactly what was there, so the GNU 'K' entry is
+                // written here.
+                tar.append(&long_link_header(target.len()), target.chain(&[0u8][..]))
+                    .map_err(werr)?;
+            }
+            h.set_link_name_literal(&target[..target.len().min(100)])
+                .map_err(werr)?;
+            tar.append_data(&mut h, &m.path, io::empty())
+                .map_err(werr)?;
+        }
+        EntryKind::File => {
+            let size = m.size.unwrap_or(0);
+            let mut h = header(EntryType::Regular, size, mode, owner);
+            // The header (and a long-name entry) only: the data follows
+            // from copy_file, exactly `size` bytes of it.
+            tar.append_data(&mut h, &m.path, io::empty())
+                .map_err(werr)?;
+            let copied = copy_file(tar.get_mut(), e, buf, progress, partial)?;
+            if m.role == archive::Role::Db {
+                check_dump(e, &copied)?;
+            }
+            if let Some(note) = &copied.note {
+                ui.warn(format!("'{}' {note}", e.source.display()));
+            }
+            return Ok(Some(HashEntry {
+                path: m.path.clone(),
+                sha256: copied.sha256,
+                size,
+                changed_while_read: copied.note.is_some(),
+                note: copied.note,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// An lfb member's JSON: indented (people read it after `tar xzf`), with a
@@ -251,6 +268,11 @@ struct Copied {
 /// Copies exactly the size the header promised: a file that shrank is
 /// padded with zeros, one that grew is cut, one that vanished is all zeros.
 /// Any of these, or a different size or mtime afterwards, is a change.
+///
+/// Longer than most functions here on purpose: the size promise is one
+/// sequence (open, compare with what was planned, copy, pad, compare again)
+/// whose cases share `note` and `remaining`; split up, the order that makes
+/// it safe would be spread over several functions.
 fn copy_file(
     sink: &mut Sink,
     e: &Entry,

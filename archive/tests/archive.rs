@@ -560,6 +560,44 @@ fn a_dump_that_differs_from_its_record_is_not_archived() {
     assert!(lines[1]["error"].is_object());
 }
 
+/// The sidecar is written before the archive gets its final name: when the
+/// sidecar cannot be written (here a folder is in its way), no archive is
+/// left under the final name without its record, and no dump is consumed.
+/// (Before the Publisher, lfb-archive renamed first and then failed on the
+/// sidecar, leaving an archive with no record.)
+#[test]
+fn an_archive_never_appears_without_its_sidecar() {
+    let f = fixture();
+    let target = f.proj.join("out/bundle.tar.gz");
+    fs::create_dir_all(format!("{}.json", target.display())).unwrap();
+    let out = lfb_archive(&f.store, &f.proj)
+        .args(["--media", "media/uploads", "-o"])
+        .arg(&target)
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !target.exists(),
+        "the archive was renamed into place without its sidecar"
+    );
+    let left: Vec<String> = fs::read_dir(f.proj.join("out"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["bundle.tar.gz.json"],
+        "no partial left: {left:?}"
+    );
+}
+
 #[test]
 fn output_path_names_and_git_default_to_sensible_values() {
     let f = fixture();

@@ -289,6 +289,31 @@ impl Config {
         Ok(None)
     }
 
+    /// The media folders `[env.ENV] media` names, `~/` expanded; relative
+    /// paths are relative to the current folder, as on the command line.
+    /// lfb-archive uses them when no `--media` is given.
+    pub fn media(&self, env: &str) -> Vec<PathBuf> {
+        self.env(env)
+            .map(|s| s.media.iter().map(|m| expand_home(m)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The configuration files and globs `[env.ENV] config` names, `~/`
+    /// expanded. lfb-archive uses them when no `--config` is given.
+    pub fn config_files(&self, env: &str) -> Vec<String> {
+        self.env(env)
+            .map(|s| {
+                s.config
+                    .iter()
+                    .map(|c| match c.strip_prefix("~/") {
+                        Some(_) => expand_home(c).to_string_lossy().into_owned(),
+                        None => c.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Production databases the file names (besides `$LFB_PROD_DATABASES`).
     pub fn production(&self) -> &[String] {
         &self.file.production
@@ -369,6 +394,31 @@ ping = "https://hc-ping.com/abc"
         let e = c.database("prod").unwrap_err().line();
         assert!(e.contains("$LFB_TEST_NOT_SET_ANYWHERE"), "{e}");
         assert!(c.database("dev").unwrap().is_none());
+    }
+
+    #[test]
+    fn archive_sources_per_environment() {
+        let c = parse(
+            "[env.prod]\nmedia = [\"~/media\", \"/srv/m\"]\nconfig = [\"~/.env*\", \"compose.yml\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.media("prod"),
+            vec![expand_home("~/media"), PathBuf::from("/srv/m")]
+        );
+        assert_eq!(
+            c.config_files("prod"),
+            vec![
+                expand_home("~/.env*").to_string_lossy().into_owned(),
+                "compose.yml".to_string()
+            ]
+        );
+        assert!(c.media("dev").is_empty() && c.config_files("dev").is_empty());
+        let e = parse("[env.prod]\nmedias = [\"/m\"]\n").unwrap_err().line();
+        assert!(
+            e.contains("'/x/config.toml', line 2") && e.contains("medias"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -46,10 +46,11 @@ use sha2::{Digest, Sha256};
 
 use crate::digest::{HashingWriter, hex};
 use crate::error::{Error, Result};
+use crate::format::Format;
 use crate::record::Record;
 
-/// The suffix of encrypted record formats and file names.
-pub const FORMAT_SUFFIX: &str = "+age";
+/// The last extension of encrypted file names (their formats are
+/// [`Format::age`]).
 pub const EXT_SUFFIX: &str = "age";
 
 /// scrypt work factors (log2 N): what lfb writes, and the most it reads
@@ -62,12 +63,16 @@ pub const IDENTITY_HINT: &str = "pass --identity FILE or set LFB_AGE_IDENTITY_FI
 
 /// True for record formats that are age streams.
 pub fn is_encrypted_format(format: &str) -> bool {
-    format.ends_with(FORMAT_SUFFIX)
+    format.parse::<Format>().is_ok_and(Format::is_encrypted)
 }
 
-/// The format of what is inside the age stream (`sql+gzip+age` → `sql+gzip`).
+/// The format of what is inside the age stream (`sql+gzip+age` → `sql+gzip`);
+/// a format lfb does not know is returned as it is.
 pub fn inner_format(format: &str) -> &str {
-    format.strip_suffix(FORMAT_SUFFIX).unwrap_or(format)
+    match format.parse::<Format>() {
+        Ok(f) => f.inner().as_str(),
+        Err(_) => format,
+    }
 }
 
 /// True when a record describes an encrypted artifact (by its format, or

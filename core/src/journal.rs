@@ -115,3 +115,16 @@ pub fn append(store: &Store, event: &Event) -> Result<()> {
     f.write_all(event.to_line().as_bytes())
         .with_path("append to journal", &path)
 }
+
+/// The journal policy every tool follows: `event` goes into the store's
+/// journal when the store exists (no tool creates a store just to log in
+/// it), and a journal that cannot be written is a warning, never a failed
+/// run.
+pub fn note(store: &Store, event: &Event, ui: &crate::cli::Ui) {
+    if !store.root().is_dir() {
+        return;
+    }
+    if let Err(e) = append(store, event) {
+        ui.warn(e.line());
+    }
+}

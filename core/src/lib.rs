@@ -14,6 +14,7 @@ pub mod digest;
 pub mod dump;
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod fsutil;
 pub mod gzip;
 pub mod journal;
@@ -23,7 +24,9 @@ pub mod manpage;
 pub mod naming;
 pub mod ndjson;
 pub mod progress;
+pub mod publish;
 pub mod record;
+pub mod run;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod store;

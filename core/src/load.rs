@@ -17,9 +17,12 @@ use crate::engine::pgscript::{self, ScriptFilter};
 use crate::engine::postgres::{Postgres, TableCounts, capture_stderr, first_error_line};
 use crate::error::{Error, IoContext, Result};
 
-/// True for record formats that are gzip streams.
+/// True for record formats that are gzip streams (not encrypted ones:
+/// their inner format says, see [`crate::crypt::inner_format`]).
 pub fn is_gzip_format(format: &str) -> bool {
-    format.ends_with("+gzip")
+    format
+        .parse::<crate::format::Format>()
+        .is_ok_and(|f| f.is_gzip() && !f.is_encrypted())
 }
 
 /// The artifact's content, decompressed when it is a gzip stream.

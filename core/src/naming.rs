@@ -9,27 +9,11 @@
 
 use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
 
+use crate::format::Format;
 use crate::record::Kind;
 
 /// Timestamp layout inside lfb names.
 pub const STAMP: &str = "%Y%m%dT%H%M%SZ";
-
-/// Known artifact extensions and the record `format` each implies.
-pub const EXTENSIONS: &[(&str, &str)] = &[
-    // age-encrypted (crate::crypt): the plain artifact inside an age stream.
-    ("sql.gz.age", "sql+gzip+age"),
-    ("sql.age", "sql+age"),
-    ("dump.age", "pg-custom+age"),
-    ("sqlite3.gz.age", "sqlite+gzip+age"),
-    ("sqlite3.age", "sqlite+age"),
-    ("tar.gz.age", "tar+gzip+age"),
-    ("sql.gz", "sql+gzip"),
-    ("sql", "sql"),
-    ("dump", "pg-custom"),
-    ("sqlite3.gz", "sqlite+gzip"),
-    ("sqlite3", "sqlite"),
-    ("tar.gz", "tar+gzip"),
-];
 
 /// A parsed artifact file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,30 +76,9 @@ pub fn artifact_id(path: &std::path::Path, ext: &str) -> String {
     }
 }
 
-/// The record `format` an extension implies.
-pub fn format_for_ext(ext: &str) -> Option<&'static str> {
-    EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
-}
-
-/// The extension for a record `format`.
-pub fn ext_for_format(format: &str) -> Option<&'static str> {
-    EXTENSIONS
-        .iter()
-        .find(|(_, f)| *f == format)
-        .map(|(e, _)| *e)
-}
-
 fn split_ext(file: &str) -> Option<(&str, &'static str)> {
     // Longest match first: "sql.gz" before "gz"-less "sql".
-    let mut best: Option<(&str, &'static str)> = None;
-    for (ext, _) in EXTENSIONS {
-        if let Some(stem) = file.strip_suffix(ext).and_then(|s| s.strip_suffix('.'))
-            && best.is_none_or(|(_, e)| e.len() < ext.len())
-        {
-            best = Some((stem, ext));
-        }
-    }
-    best
+    Format::split_file_name(file).map(|(stem, f)| (stem, f.ext()))
 }
 
 impl ArtifactName {
@@ -151,7 +114,12 @@ impl ArtifactName {
 
     /// The record `format` implied by the extension.
     pub fn format(&self) -> &'static str {
-        format_for_ext(&self.ext).unwrap_or("unknown")
+        self.typed_format().map_or("unknown", Format::as_str)
+    }
+
+    /// The format implied by the extension.
+    pub fn typed_format(&self) -> Option<Format> {
+        Format::from_ext(&self.ext)
     }
 
     /// Parses a file name (no folder). `None` for anything lfb did not write

@@ -293,6 +293,10 @@ impl Record {
     pub fn format(&self) -> Option<&str> {
         self.str_field("format")
     }
+    /// The `format`, typed; `None` when missing or not one lfb writes.
+    pub fn typed_format(&self) -> Option<crate::format::Format> {
+        self.format()?.parse().ok()
+    }
     pub fn sha256(&self) -> Option<&str> {
         self.str_field("sha256")
     }

@@ -10,11 +10,11 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
-use lfb_core::dump::{self, Compress, DumpRequest, Format};
+use lfb_core::dump::{self, Compress, DumpFormat, DumpRequest};
 use lfb_core::engine::url::Database;
-use lfb_core::journal::{self, Event};
-use lfb_core::ndjson::RecordWriter;
-use lfb_core::{Error, Kind, Record, Result, demo};
+use lfb_core::journal::Event;
+use lfb_core::run::Run;
+use lfb_core::{Error, Kind, Result, demo};
 
 /// Dump one database into the backup store and print its record.
 #[derive(Parser, Debug)]
@@ -25,9 +25,10 @@ use lfb_core::{Error, Kind, Record, Result, demo};
     long_about = "Dump one database (PostgreSQL, MariaDB/MySQL or SQLite) into the backup store and print \
 its record as one line of JSON on stdout.\n\n\
 The dump streams straight through compression and SHA-256 into \
-STORE/ENV/NAME_db_TAG_TIMESTAMP.EXT.partial, which is renamed to its final name only \
+STORE/ENV/NAME_db_TAG_TIMESTAMP.EXT.PID.partial, which is renamed to its final name only \
 when the dump tool succeeded, the dump is complete and the file is synced to disk. \
-A sidecar NAME.EXT.json holds the record, and logs/journal.ndjson gets an event.\n\n\
+A sidecar NAME.EXT.json holds the record (written first, so an artifact never exists \
+without it), and logs/journal.ndjson gets an event.\n\n\
 On failure nothing is left under a final name, a record with an \"error\" section is \
 still printed (so `lfb-verify` and `lfb-prune` downstream see the failure), and the \
 exit code is 1 (the dump failed) or 2 (it could not start: bad arguments, database \
@@ -66,8 +67,8 @@ pub struct Cli {
     pub name: Option<String>,
 
     /// Dump format: sql (both engines), custom (PostgreSQL), native (SQLite)
-    #[arg(short = 'F', long, value_enum, default_value_t = Format::Sql)]
-    pub format: Format,
+    #[arg(short = 'F', long, value_enum, default_value_t = DumpFormat::Sql)]
+    pub format: DumpFormat,
 
     /// Compression of the artifact (custom format compresses internally)
     #[arg(short = 'c', long, value_enum, default_value_t = Compress::Gzip)]
@@ -137,50 +138,16 @@ impl ToolCli for Cli {
 
 /// Runs lfb-dump.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
-    lfb_core::cli::check_tag(&cli.tag)?;
-    if let Some(n) = &cli.name
-        && !lfb_core::naming::valid_name(n)
-    {
-        return Err(Error::usage(format!(
-            "invalid --name '{n}': use letters, digits, '-', '_' and '.'"
-        )));
-    }
-    let env = cli.store.env()?;
-    let store = cli.store.store()?;
+    let mut run = Run::start(&cli.store, ui, Kind::Db, &cli.tag, cli.name.as_deref())?;
+    let env = run.env.clone();
     lfb_core::crypt::set_encrypt_args(cli.encrypt.clone());
     lfb_core::crypt::encryption()?;
-    let mut out = RecordWriter::new();
-    let result = (|| {
-        let database = if cli.demo {
-            let p = demo::ensure(&demo::default_path())?;
-            ui.info(format!("demo database: {}", p.display()));
-            Database::Sqlite(p)
-        } else {
-            database(&cli, &env)?
-        };
-        let req = DumpRequest {
-            database,
-            store: store.clone(),
-            env: env.clone(),
-            tag: cli.tag.clone(),
-            // The config file's name goes with the config file's database.
-            name: cli.name.clone().or_else(|| {
-                (cli.database.is_none() && !cli.demo)
-                    .then(|| config_name(&env))
-                    .flatten()
-            }),
-            format: cli.format,
-            compress: cli.compress,
-            level: cli.level,
-            output: cli.output.clone(),
-            exec: cli.exec.clone(),
-        };
+    let result = request(&cli, &run, ui).and_then(|req| {
         if cli.globals && !matches!(req.database, Database::Postgres(_)) {
             return Err(Error::usage("--globals is for PostgreSQL databases"));
         }
-        let record = dump::dump(&req, ui)?;
-        Ok((record, req))
-    })();
+        Ok((dump::dump(&req, ui)?, req))
+    });
     match result {
         Ok((record, req)) => {
             ui.info(format!(
@@ -188,50 +155,81 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                 record.path().unwrap_or_default().display(),
                 lfb_core::units::format_size(record.bytes().unwrap_or(0))
             ));
-            out.write(&record)?;
+            run.out.write(&record)?;
             if cli.globals {
-                match dump::dump_globals(&req, cli.role_passwords, ui) {
-                    Ok(g) => {
-                        ui.info(format!(
-                            "wrote {} (roles and tablespaces)",
-                            g.path().unwrap_or_default().display()
-                        ));
-                        out.write(&g)?;
-                    }
-                    Err(e) => {
-                        let mut rec = Record::failure(Kind::Db, &env, &cli.tag, &e.line());
-                        rec.set(
-                            "error",
-                            serde_json::json!({"message": format!("globals: {}", e.line()), "exit_code": e.exit_code()}),
-                        );
-                        out.write(&rec)?;
-                        return Err(Error::failed(format!(
-                            "the database dump succeeded, the globals dump failed: {}",
-                            e.line()
-                        )));
-                    }
-                }
+                globals(&cli, &mut run, &req)?;
             }
             Ok(0)
         }
         Err(e) => {
             // The failure travels down the pipeline as a record, and into
             // the journal when the store can take it.
-            let mut rec = Record::failure(Kind::Db, &env, &cli.tag, &e.line());
-            rec.set(
-                "error",
-                serde_json::json!({"tool": ui.tool(), "message": e.line(), "exit_code": e.exit_code()}),
-            );
-            out.write(&rec)?;
-            if cli.output.is_none() && store.root().is_dir() {
+            let rec = run.failure(&e).tool(ui.tool()).record();
+            run.out.write(&rec)?;
+            if cli.output.is_none() {
                 let ev = Event::new(ui.tool(), "dump", false, e.line()).group(
                     &env,
                     cli.name.as_deref(),
                     &cli.tag,
                 );
-                let _ = journal::append(&store, &ev);
+                run.journal(&ev);
             }
             Err(e)
+        }
+    }
+}
+
+/// What to dump, where: the database from the argument, `$DATABASE_URL`
+/// or the config file (or the demo database).
+fn request(cli: &Cli, run: &Run<'_>, ui: &Ui) -> Result<DumpRequest> {
+    let env = &run.env;
+    let database = if cli.demo {
+        let p = demo::ensure(&demo::default_path())?;
+        ui.info(format!("demo database: {}", p.display()));
+        Database::Sqlite(p)
+    } else {
+        database(cli, env)?
+    };
+    Ok(DumpRequest {
+        database,
+        store: run.store.clone(),
+        env: env.clone(),
+        tag: cli.tag.clone(),
+        // The config file's name goes with the config file's database.
+        name: cli.name.clone().or_else(|| {
+            (cli.database.is_none() && !cli.demo)
+                .then(|| config_name(env))
+                .flatten()
+        }),
+        format: cli.format,
+        compress: cli.compress,
+        level: cli.level,
+        output: cli.output.clone(),
+        exec: cli.exec.clone(),
+    })
+}
+
+/// `--globals`: the server's roles and tablespaces, after the database. A
+/// failure prints its own failure record and fails the run.
+fn globals(cli: &Cli, run: &mut Run<'_>, req: &DumpRequest) -> Result<()> {
+    match dump::dump_globals(req, cli.role_passwords, run.ui) {
+        Ok(g) => {
+            run.ui.info(format!(
+                "wrote {} (roles and tablespaces)",
+                g.path().unwrap_or_default().display()
+            ));
+            run.out.write(&g)
+        }
+        Err(e) => {
+            let rec = run
+                .failure(&e)
+                .message(format!("globals: {}", e.line()))
+                .record();
+            run.out.write(&rec)?;
+            Err(Error::failed(format!(
+                "the database dump succeeded, the globals dump failed: {}",
+                e.line()
+            )))
         }
     }
 }

@@ -52,10 +52,9 @@ fn legacy_dump(artifact: &Path, scratch: &ScratchDir) -> Result<Record> {
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let file = name.rsplit('/').next().unwrap_or("").to_string();
         let in_db = name.starts_with("db/") || name.split('/').nth(1) == Some("db");
-        let format = lfb_core::naming::EXTENSIONS
-            .iter()
-            .find(|(ext, f)| file.ends_with(&format!(".{ext}")) && !f.starts_with("tar"))
-            .map(|(_, f)| *f);
+        let format = lfb_core::format::Format::split_file_name(&file)
+            .map(|(_, f)| f)
+            .filter(|f| !f.is_archive());
         if !(in_db && entry.header().entry_type().is_file())
             || format.is_none()
             || file.contains("..")
@@ -66,7 +65,10 @@ fn legacy_dump(artifact: &Path, scratch: &ScratchDir) -> Result<Record> {
         let mut f = lfb_core::fsutil::create_private_file(&out)?;
         io::copy(&mut entry, &mut f).map_err(|e| Error::io_path("write", &out, e))?;
         let mut rec = store::record_for_path(&out)?;
-        rec.set("format", serde_json::json!(format.expect("checked")));
+        rec.set(
+            "format",
+            serde_json::json!(format.expect("checked").as_str()),
+        );
         return Ok(rec);
     }
     Err(Error::failed("the archive holds no database dump (db/…)"))

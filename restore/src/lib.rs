@@ -22,7 +22,7 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::Parser;
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity};
-use lfb_core::dump::{self, Compress, DumpRequest, Format};
+use lfb_core::dump::{self, Compress, DumpFormat, DumpRequest};
 use lfb_core::engine::url::{Database, ServerConn};
 use lfb_core::journal::{self, Event};
 use lfb_core::ndjson::{self, RecordWriter};
@@ -510,13 +510,11 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // 1. The artifact must be whole before anything is touched. A plain
     // PostgreSQL dump is checked in full while it is loaded (one read, and
     // the transaction commits only if it passes): here only what is cheap.
-    let streamed = (matches!(db, Database::Postgres(_))
-        && matches!(
-            record.format(),
-            Some("sql" | "sql+gzip" | "sql+age" | "sql+gzip+age")
-        ))
-        || (matches!(db, Database::Mysql(_))
-            && matches!(record.format(), Some("sql" | "sql+gzip")));
+    let sql = record
+        .typed_format()
+        .filter(|f| f.body() == lfb_core::format::Body::Sql);
+    let streamed = (matches!(db, Database::Postgres(_)) && sql.is_some())
+        || (matches!(db, Database::Mysql(_)) && sql.is_some_and(|f| !f.is_encrypted()));
     let pre = if streamed || verified.is_some() {
         Options {
             checks: [CheckName::Exists, CheckName::Size].into_iter().collect(),
@@ -549,8 +547,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     });
     // 2. An archive's dump, extracted now: an archive without a dump for
     // this engine is refused before anything is touched.
-    let is_archive =
-        record.format().map(lfb_core::crypt::inner_format) == Some(lfb_core::archive::FORMAT);
+    let is_archive = record.typed_format().is_some_and(|f| f.is_archive());
     let scratch = if is_archive {
         Some(lfb_core::fsutil::ScratchDir::new("restore")?)
     } else {
@@ -728,11 +725,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     .id(record.id())
     .bytes(record.bytes())
     .duration(started.elapsed());
-    if store.root().is_dir()
-        && let Err(e) = journal::append(&store, &ev)
-    {
-        ui.warn(e.line());
-    }
+    journal::note(&store, &ev, ui);
     RecordWriter::new().write(&record)?;
     match res {
         Err(e) if e.line().contains(mysql::PARTLY) => Err(e),
@@ -824,16 +817,15 @@ fn restore_globals(
     }
     section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
     record.set("restore", section);
-    if store.root().is_dir() {
-        let msg = match &res {
-            Ok(_) => format!("restored globals into {}", db.redacted()),
-            Err(e) => e.line(),
-        };
-        let _ = journal::append(
-            store,
-            &Event::new(ui.tool(), "restore", res.is_ok(), msg).id(record.id()),
-        );
-    }
+    let msg = match &res {
+        Ok(_) => format!("restored globals into {}", db.redacted()),
+        Err(e) => e.line(),
+    };
+    journal::note(
+        store,
+        &Event::new(ui.tool(), "restore", res.is_ok(), msg).id(record.id()),
+        ui,
+    );
     RecordWriter::new().write(&record)?;
     res.map(|_| 0)
 }
@@ -850,7 +842,7 @@ fn restore_files_only(
     let path = record
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
-    if record.format().map(lfb_core::crypt::inner_format) != Some(lfb_core::archive::FORMAT) {
+    if !record.typed_format().is_some_and(|f| f.is_archive()) {
         return Err(Error::usage(format!(
             "--files-only needs a full archive; {} is a database dump",
             record.label()
@@ -906,16 +898,15 @@ fn restore_files_only(
     }
     section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
     record.set("restore", section);
-    if store.root().is_dir() {
-        let msg = match &res {
-            Ok(_) => "restored files".to_string(),
-            Err(e) => e.line(),
-        };
-        let _ = journal::append(
-            store,
-            &Event::new(ui.tool(), "restore", ok, msg).id(record.id()),
-        );
-    }
+    let msg = match &res {
+        Ok(_) => "restored files".to_string(),
+        Err(e) => e.line(),
+    };
+    journal::note(
+        store,
+        &Event::new(ui.tool(), "restore", ok, msg).id(record.id()),
+        ui,
+    );
     RecordWriter::new().write(&record)?;
     match res {
         Ok(_) => Ok(0),
@@ -1099,7 +1090,7 @@ fn safety_backup(
         env: env.to_string(),
         tag: "pre-restore".to_string(),
         name: None,
-        format: Format::Sql,
+        format: DumpFormat::Sql,
         compress: Compress::Gzip,
         level: lfb_core::gzip::DEFAULT_LEVEL,
         output: None,

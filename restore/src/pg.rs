@@ -218,7 +218,7 @@ fn load_into(conn: &ServerConn, admin: &Postgres, db: &str, record: &Record) -> 
     // Counts mean rows stored in each table itself (`FROM ONLY`), for plain
     // and custom dumps alike; they are compared inside the transaction.
     let want = record.tables();
-    if record.format() == Some("pg-custom") {
+    if record.typed_format() == Some(lfb_core::format::Format::PG_CUSTOM) {
         load::pg_custom_load(&pg, &db, &prelude, path, want.as_ref())?;
     } else {
         // Checked while loaded, in one read: the bytes psql runs are the

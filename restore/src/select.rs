@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use lfb_core::cli::Ui;
 use lfb_core::engine::url::Database;
+use lfb_core::format::Body;
 use lfb_core::naming::ArtifactName;
 use lfb_core::record::Kind;
 use lfb_core::verify;
@@ -136,9 +137,10 @@ impl Identity {
             });
         }
         if id.engine.is_none() {
-            id.engine = match r.format() {
-                Some("pg-custom") => Some("postgres".into()),
-                Some("sqlite" | "sqlite+gzip") => Some("sqlite".into()),
+            let format = r.typed_format().filter(|f| !f.is_encrypted());
+            id.engine = match format.map(|f| f.body()) {
+                Some(Body::PgCustom) => Some("postgres".into()),
+                Some(Body::Sqlite) => Some("sqlite".into()),
                 // The original scripts only ever dumped PostgreSQL.
                 _ if parsed.as_ref().is_some_and(|n| n.legacy) => Some("postgres".into()),
                 _ => None,

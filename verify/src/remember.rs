@@ -51,7 +51,7 @@ pub(crate) fn remember(path: &Path, record: &mut Record, st: &Store, ui: &Ui) {
         return;
     }
     let _lock = if st.root().is_dir() {
-        match lfb_core::lock::StoreLock::acquire(st, lfb_core::dump::LOCK_WAIT) {
+        match lfb_core::lock::StoreLock::acquire(st, lfb_core::publish::LOCK_WAIT) {
             Ok(l) => Some(l),
             Err(e) => {
                 ui.warn(format!("verification not remembered: {}", e.line()));

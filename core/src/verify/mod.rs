@@ -250,10 +250,7 @@ fn format_of(record: &Record, path: &Path) -> String {
         .map(str::to_string)
         .or_else(|| {
             let f = path.file_name()?.to_string_lossy().into_owned();
-            crate::naming::EXTENSIONS
-                .iter()
-                .find(|(e, _)| f.ends_with(&format!(".{e}")))
-                .map(|(_, fmt)| fmt.to_string())
+            crate::format::Format::split_file_name(&f).map(|(_, fmt)| fmt.to_string())
         })
         .unwrap_or_else(|| "unknown".to_string())
 }

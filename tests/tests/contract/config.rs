@@ -171,6 +171,87 @@ fn flags_beat_environment_beat_the_file() {
     assert_eq!(out.records()[0]["env"], "test");
 }
 
+/// lfb-archive takes the environment's `media` and `config` from the file;
+/// `--media` and `--config` replace them (each list as a whole); the
+/// environment chosen by `LFB_ENV` or `-e` picks the section.
+#[test]
+fn archive_sources_come_from_the_environment_section() {
+    let home = tempfile::tempdir().unwrap();
+    let st = store();
+    let media = home.path().join("media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.txt"), b"a").unwrap();
+    std::fs::write(media.join("b.txt"), b"b").unwrap();
+    let other = home.path().join("other-media");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("c.txt"), b"c").unwrap();
+    std::fs::write(home.path().join(".env"), b"SECRET=1\n").unwrap();
+    let cfg = home.path().join("lfb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "store = \"{st}\"\n[env.prod]\nmedia = [\"{media}\"]\nconfig = [\"~/.env\"]\n",
+            st = st.path().display(),
+            media = media.display(),
+        ),
+    )
+    .unwrap();
+    let archive = |args: &[&str], vars: &[(&str, &str)]| {
+        let mut c = tool("lfb-archive", home.path());
+        c.arg("--config-file").arg(&cfg).args(args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = lfb_tests::run_with_input(&mut c, "");
+        out.assert_ok();
+        out.records()[0].clone()
+    };
+    // The file's media folder and config file, for the environment given
+    // by the flag or by LFB_ENV.
+    for (args, vars) in [
+        (&["-e", "prod"][..], &[][..]),
+        (&[][..], &[("LFB_ENV", "prod")][..]),
+    ] {
+        let r = archive(args, vars);
+        assert_eq!(r["env"], "prod", "{r}");
+        assert_eq!(r["members"]["media"]["count"], 2, "{r}");
+        assert_eq!(r["members"]["config"]["count"], 1, "{r}");
+    }
+    // The flag replaces the file's list; the other list still comes from
+    // the file.
+    let r = archive(&["-e", "prod", "--media", other.to_str().unwrap()], &[]);
+    assert_eq!(r["members"]["media"]["count"], 1, "{r}");
+    assert_eq!(r["members"]["config"]["count"], 1, "{r}");
+    // An environment the file has no section for: nothing but the dumps.
+    let r = archive(&["-e", "dev"], &[]);
+    assert_eq!(r["members"]["media"]["count"], 0, "{r}");
+    assert_eq!(r["members"]["config"]["count"], 0, "{r}");
+    // A media folder the file names that does not exist stops the run.
+    std::fs::write(
+        &cfg,
+        format!(
+            "store = \"{}\"\n[env.prod]\nmedia = [\"/nonexistent/lfb-media\"]\n",
+            st.path().display()
+        ),
+    )
+    .unwrap();
+    let out = lfb_tests::run_with_input(
+        tool("lfb-archive", home.path())
+            .arg("--config-file")
+            .arg(&cfg)
+            .args(["-e", "prod"]),
+        "",
+    );
+    out.assert_code(2);
+    // The message says where the folder was named: the file, not a flag.
+    assert!(
+        out.stderr.contains("media of [env.prod] in '")
+            && out.stderr.contains("lfb.toml' '/nonexistent/lfb-media'"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn malformed_files_name_the_line_and_key() {
     let home = tempfile::tempdir().unwrap();
