@@ -152,10 +152,19 @@ fn verify_one(
     if remember::worth_remembering(record, ok, opts) {
         remember::remember(&path, record, &st, ui);
     }
+    // Remembering carries a failed restore test over (quick checks cannot
+    // clear it): the artifact then stays failed.
+    let ok = ok && record.verify_ok() != Some(false);
     if ok {
         ui.info(format!("{}: {}", record.label(), outcome.summary()));
     } else {
-        ui.error(format!("{}: {}", record.label(), outcome.summary()));
+        let why = if outcome.ok() {
+            "its last restore test failed; run lfb-verify --restore-test to test it again"
+                .to_string()
+        } else {
+            outcome.summary()
+        };
+        ui.error(format!("{}: {why}", record.label()));
         if cli.quarantine && path.exists() {
             quarantine::quarantine_failed(&path, &st, record, ui);
         }
