@@ -46,10 +46,13 @@ impl StoreArgs {
     /// `store`, else the platform default.
     pub fn store(&self) -> Result<Store> {
         crate::config::set_flag(self.config_file.clone());
+        // The file is read (and a bad one refused) whether or not it gives
+        // the store: every tool stops on a config file it cannot trust.
+        let config = crate::config::current()?;
         let from_env = std::env::var_os("LFB_STORE").is_some_and(|s| !s.is_empty());
         let store = if self.store.is_none()
             && !from_env
-            && let Some(root) = crate::config::current()?.and_then(|c| c.store())
+            && let Some(root) = config.and_then(|c| c.store())
         {
             Store::at(&root)
         } else {

@@ -252,6 +252,56 @@ fn archive_sources_come_from_the_environment_section() {
     );
 }
 
+/// A bad config file stops every tool, also when the store comes from
+/// `--store` (lfb-list, lfb-guard and lfb-copy used to read the file only
+/// when it gave the store, and ran on with a broken one).
+#[test]
+fn every_tool_refuses_a_bad_file_even_with_store_given() {
+    let home = tempfile::tempdir().unwrap();
+    let st = home.path().join("store");
+    std::fs::create_dir_all(st.join("dev")).unwrap();
+    let cfg = home.path().join("c.toml");
+    std::fs::write(&cfg, "[env.prod]\ndatbase = \"sqlite:///x\"\n").unwrap();
+    let dest = home.path().join("offsite");
+    let cases: [(&str, &[&str]); 7] = [
+        ("lfb-list", &[]),
+        ("lfb-guard", &[]),
+        ("lfb-verify", &["--all"]),
+        (
+            "lfb-prune",
+            &["--keep-last", "1", "--no-stdin", "--dry-run"],
+        ),
+        (
+            "lfb-restore",
+            &["--latest", "--dry-run", "sqlite:///x.sqlite3"],
+        ),
+        ("lfb-copy", &["--all", "--to"]),
+        ("lfb-archive", &["--media"]),
+    ];
+    for (name, args) in cases {
+        let mut c = tool(name, home.path());
+        c.arg("--store")
+            .arg(&st)
+            .arg("--config-file")
+            .arg(&cfg)
+            .args(args);
+        if name == "lfb-copy" {
+            c.arg(&dest);
+        }
+        if name == "lfb-archive" {
+            c.arg(home.path());
+        }
+        let out = run(&mut c);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("line 2") && out.stderr.contains("datbase"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    assert!(!dest.exists(), "lfb-copy created its destination");
+}
+
 #[test]
 fn malformed_files_name_the_line_and_key() {
     let home = tempfile::tempdir().unwrap();
