@@ -147,4 +147,24 @@ fn bad_destinations_are_refused() {
         "{}",
         bad.stderr
     );
+    // A URL lfb does not speak is refused, not made a folder named `http:`.
+    let work = tempfile::tempdir().unwrap();
+    for url in [
+        "http://foo/bar",
+        "S3://bucket/x",
+        "s3:/bucket/x",
+        "gs://b/x",
+    ] {
+        let out = run(copy(st.path(), home.path())
+            .current_dir(work.path())
+            .args(["--all", "--to", url]));
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("unsupported location"),
+            "{url}: {}",
+            out.stderr
+        );
+    }
+    let made: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
+    assert!(made.is_empty(), "folders made for URLs: {made:?}");
 }
