@@ -3,7 +3,7 @@
 //! `--skip` takes; they are part of the output contract.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,10 +13,11 @@ use lfb_core::verify::{self, Options};
 use lfb_core::{Store, fsutil, sys};
 use serde_json::{Value, json};
 
+pub use crate::common::Verified;
+use crate::common::plural;
 use crate::finding::{Finding, Group};
 use crate::history;
 use crate::inventory::{Artifact, DebrisKind, FileInfo, Inventory};
-use crate::report::plural;
 
 /// Every check, in the order findings are printed.
 pub const CHECKS: &[&str] = &[
@@ -131,6 +132,7 @@ pub fn scan_errors(inv: &Inventory) -> Vec<Finding> {
 
 /// Expected tags that have no group (`missing`), and the age of each
 /// group's newest artifact against its tag's limit (`freshness`).
+// Long: one pass over the groups with the tag limits, the clock-skew and future-dated cases side by side.
 pub fn freshness(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
     let groups = groups(inv);
     let mut out = Vec::new();
@@ -219,6 +221,7 @@ pub fn freshness(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
 
 /// Artifacts under the minimum size (`size`), and a newest artifact much
 /// smaller than the ones before it (`shrink`).
+// Long: the size floor, the shrink rule and their messages read best together.
 pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     for (g, arts) in groups(inv) {
@@ -317,9 +320,6 @@ fn median(sorted: &[u64]) -> f64 {
         (sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0
     }
 }
-
-/// Results of re-reading artifacts, by path: true when every check passed.
-pub type Verified = BTreeMap<PathBuf, bool>;
 
 /// Re-reads the newest artifact of each group (every artifact with
 /// `--deep`, plus `--sample N` random others) with lfb-verify's own checks:
@@ -568,6 +568,7 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
 /// Modes and owners of artifacts, sidecars, the journal and the store's
 /// folders: group/other access or another owner is a warning, anything
 /// world-writable critical (anyone could replace a backup).
+// Long: one table of modes and owners for every kind of store file; splitting it scatters the policy.
 pub fn permissions(inv: &Inventory) -> Vec<Finding> {
     let euid = sys::euid();
     let mut by: BTreeMap<(Group, PermProblem), Vec<&FileInfo>> = BTreeMap::new();

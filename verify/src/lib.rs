@@ -457,10 +457,15 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             .map(|p| store::record_for_path(p))
             .collect::<Result<_>>()?
     } else if cli.all {
+        // Only reads: a store or an --env that does not exist is a mistake.
+        configured.require_existing()?;
         let env = match &cli.store.env {
             Some(_) => Some(cli.store.env()?),
             None => None,
         };
+        if let Some(e) = &env {
+            configured.require_env(e)?;
+        }
         // What a killed run left: not an artifact, but worth saying.
         for (side, _) in configured.orphan_sidecars()? {
             ui.warn(format!(

@@ -1,0 +1,204 @@
+//! The artifacts a run considers, one [`Item`] each: where it is, its
+//! group, what the planner sees of it, what was decided and what happened.
+//!
+//! Records are not kept (100,000 parsed sidecars are ~460 MB): the few
+//! fields planning reads are taken while the store is listed, and a record
+//! is read again when it is printed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lfb_core::chrono::{DateTime, Local, Utc};
+use lfb_core::naming::ArtifactName;
+use lfb_core::store;
+use lfb_core::{Record, Result, Store};
+
+use crate::Options;
+use crate::plan::{Candidate, Decision, Reasons};
+use crate::scope::Meta;
+
+/// One artifact in scope and everything prune knows and did about it.
+pub struct Item {
+    pub path: PathBuf,
+    pub name: ArtifactName,
+    /// The store folder it is in; shared by all artifacts of a folder.
+    pub folder: Arc<str>,
+    /// The record's environment when it is not the folder (`migrations/`).
+    pub env: Option<Box<str>>,
+    /// Its record was derived from the name (no sidecar).
+    pub derived: bool,
+    /// Its sidecar is a failed record (`verify.ok` false, or an `error`).
+    pub failed: bool,
+    /// The input record describing it, if any.
+    pub input: Option<usize>,
+    /// What the planner sees.
+    pub candidate: Candidate,
+    /// What the planner decided.
+    pub decision: Decision,
+    /// Why its deletion failed.
+    pub error: Option<String>,
+}
+
+impl Item {
+    pub fn env(&self) -> &str {
+        self.env.as_deref().unwrap_or(&self.folder)
+    }
+
+    /// What scope and grouping see of it.
+    pub fn meta(&self) -> Meta<'_> {
+        meta(&self.folder, &self.name, self.env())
+    }
+
+    /// Its group, readable: `prod/ledgerflow/db/hourly`.
+    pub fn group_key(&self, opts: &Options) -> String {
+        opts.group_by.key(&self.meta())
+    }
+}
+
+/// What scope and grouping see of an artifact (`env` from its record, which
+/// for `migrations/` is not the folder).
+pub fn meta<'a>(folder: &'a str, name: &'a ArtifactName, env: &'a str) -> Meta<'a> {
+    Meta {
+        folder,
+        env,
+        name: &name.name,
+        kind: name.kind,
+        tag: &name.tag,
+    }
+}
+
+/// Lists the artifacts in scope, oldest first (as the store lists them),
+/// each matched with its input record and made a planner candidate. A
+/// malformed sidecar stops the run here, before anything is deleted.
+///
+/// Also returns the tags of every artifact in the store, in scope or not,
+/// so a `--tag` that matches nothing can say which tags there are.
+pub fn list(
+    store: &Store,
+    opts: &Options,
+    input: &[Record],
+) -> Result<(Vec<Item>, BTreeSet<String>)> {
+    let inputs = InputPaths::new(store, input);
+    let mut tags = BTreeSet::new();
+    let mut groups: HashMap<String, usize> = HashMap::new();
+    let mut folders: HashMap<String, Arc<str>> = HashMap::new();
+    let mut out = Vec::new();
+    store.visit_sidecars(|found| {
+        if !tags.contains(&found.name.tag) {
+            tags.insert(found.name.tag.clone());
+        }
+        let env = store::env_of(&found.folder, found.sidecar.env.as_deref());
+        let m = meta(&found.folder, &found.name, env);
+        if !opts.scope.matches(&m) {
+            return Ok(());
+        }
+        let key = opts.group_by.key(&m);
+        let n = groups.len();
+        let group = *groups.entry(key).or_insert(n);
+        let j = inputs.find(&found.path);
+        let candidate = candidate(&found, group, j.and_then(|j| input[j].verify_ok()));
+        let env = (env != found.folder).then(|| env.into());
+        let folder = folders
+            .entry(found.folder.clone())
+            .or_insert_with(|| Arc::from(found.folder.as_str()))
+            .clone();
+        out.push(Item {
+            path: found.path,
+            name: found.name,
+            folder,
+            env,
+            derived: found.derived,
+            failed: found.sidecar.failed(),
+            input: j,
+            candidate,
+            decision: Decision {
+                keep: true,
+                reasons: Reasons::NONE,
+            },
+            error: None,
+        });
+        Ok(())
+    })?;
+    out.sort_by(|a, b| a.name.time.cmp(&b.name.time).then(a.path.cmp(&b.path)));
+    Ok((out, tags))
+}
+
+/// Input records name artifacts by absolute path; the store may have been
+/// reached through another spelling (a symlink, `..`), so both sides are
+/// compared canonically.
+struct InputPaths<'a> {
+    root: PathBuf,
+    store_root: &'a Path,
+    paths: HashMap<PathBuf, usize>,
+}
+
+impl<'a> InputPaths<'a> {
+    fn new(store: &'a Store, input: &[Record]) -> InputPaths<'a> {
+        let mut paths = HashMap::new();
+        for (j, r) in input.iter().enumerate() {
+            if let Some(p) = r.path() {
+                paths.entry(canonical(&p)).or_insert(j);
+            }
+        }
+        InputPaths {
+            root: fs::canonicalize(store.root()).unwrap_or_else(|_| store.root().to_path_buf()),
+            store_root: store.root(),
+            paths,
+        }
+    }
+
+    fn find(&self, path: &Path) -> Option<usize> {
+        if self.paths.is_empty() {
+            return None;
+        }
+        let p = match path.strip_prefix(self.store_root) {
+            Ok(rel) => self.root.join(rel),
+            Err(_) => canonical(path),
+        };
+        self.paths.get(&p).copied()
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    fs::canonicalize(p)
+        .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+/// What the planner needs of an artifact. `input_verified` is `verify.ok`
+/// of its record on stdin, which may know more than the sidecar:
+/// `lfb-verify` just checked the artifact upstream.
+fn candidate(found: &store::Found, group: usize, input_verified: Option<bool>) -> Candidate {
+    let name = &found.name;
+    // The record's creation time, else the name's: never the file's mtime.
+    let time = found.sidecar.created_at().unwrap_or(name.time);
+    // lfb names carry UTC; the original scripts wrote local time, and their
+    // days and months are the local ones.
+    let wall = if name.legacy {
+        time.with_timezone(&Local)
+            .naive_local()
+            .and_utc()
+            .timestamp()
+    } else {
+        time.timestamp()
+    };
+    let bytes = match (found.derived, found.sidecar.bytes) {
+        (false, Some(b)) => b,
+        _ => fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0),
+    };
+    Candidate {
+        group,
+        time: time.timestamp(),
+        wall,
+        verified: input_verified.or(found.sidecar.verify_ok()),
+        bytes,
+    }
+}
+
+/// When an artifact dated in the future is, for the warning about it.
+pub fn time_of(c: &Candidate) -> String {
+    DateTime::<Utc>::from_timestamp(c.time, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
