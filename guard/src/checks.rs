@@ -100,7 +100,7 @@ impl Config {
 pub fn groups(inv: &Inventory) -> BTreeMap<Group, Vec<&Artifact>> {
     let mut g: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
     for a in &inv.artifacts {
-        g.entry(a.group.clone()).or_default().push(a);
+        g.entry(Group::clone(&a.group)).or_default().push(a);
     }
     g
 }
@@ -362,14 +362,17 @@ pub fn integrity(inv: &Inventory, cfg: &Config, seed: u64) -> (Vec<Finding>, Ver
     for (a, outcome) in picked.iter().zip(outcomes) {
         verified.insert(a.file.path.clone(), outcome.ok());
         if outcome.ok() {
-            passed.entry(a.group.clone()).or_default().push(a.id());
+            passed
+                .entry(Group::clone(&a.group))
+                .or_default()
+                .push(a.id());
             continue;
         }
         let failed: Vec<&str> = outcome.failed().iter().map(|c| c.name).collect();
         out.push(
             Finding::crit(
                 "integrity",
-                a.group.clone(),
+                Group::clone(&a.group),
                 format!("{}: {}", a.id(), outcome.summary()),
             )
             .with("id", a.id())
@@ -452,7 +455,7 @@ pub fn sidecars(inv: &Inventory) -> Vec<Finding> {
             out.push(
                 Finding::warn(
                     "sidecar",
-                    a.group.clone(),
+                    Group::clone(&a.group),
                     format!(
                         "{}: unusable sidecar ({e}); its checksum cannot be checked",
                         a.id()
@@ -462,7 +465,7 @@ pub fn sidecars(inv: &Inventory) -> Vec<Finding> {
                 .with("path", a.file.path.to_string_lossy()),
             );
         } else if a.sidecar.is_none() && !a.name.legacy {
-            missing.entry(a.group.clone()).or_default().push(a);
+            missing.entry(Group::clone(&a.group)).or_default().push(a);
         }
     }
     for (g, arts) in missing {
@@ -529,7 +532,7 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
         if a.name.ext.ends_with(".age") {
             encrypted += 1;
         } else {
-            plain.entry(a.group.clone()).or_default().push(a);
+            plain.entry(Group::clone(&a.group)).or_default().push(a);
         }
     }
     if plain.is_empty() {
@@ -577,7 +580,7 @@ pub fn permissions(inv: &Inventory) -> Vec<Finding> {
         .artifacts
         .iter()
         .flat_map(|a| {
-            std::iter::once((&a.group, &a.file)).chain(a.sidecar.iter().map(|s| (&a.group, s)))
+            std::iter::once((&*a.group, &a.file)).chain(a.sidecar.iter().map(|s| (&*a.group, s)))
         })
         .chain(inv.store_files.iter().map(|f| (&STORE_GROUP, f)));
     for (g, f) in files {

@@ -80,10 +80,15 @@ pub struct Artifact {
     pub sidecar: Option<FileInfo>,
     /// Why the sidecar could not be used.
     pub sidecar_error: Option<String>,
-    pub group: Group,
+    /// Shared by the artifacts of a group.
+    pub group: Arc<Group>,
     /// From the record's `created_at`, else the name: never the mtime, which
     /// cloud clients and copies rewrite.
     pub created: DateTime<Utc>,
+    /// When its last restore test passed (`verify.restore_test`).
+    pub restore_test: Option<DateTime<Utc>>,
+    /// Its remembered verification failed (`verify.ok` false).
+    pub verify_failed: bool,
 }
 
 impl Artifact {
@@ -272,9 +277,10 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
         }
     }
 
-    // Artifacts found, before their records are read.
-    let mut found: Vec<Found> = Vec::new();
+    // Artifacts found, before their records are read: a folder at a time,
+    // so only one folder's listing is held beside the artifacts.
     for (folder, dir) in &artifact_dirs {
+        let mut found: Vec<Found> = Vec::new();
         let shared: Arc<str> = Arc::from(folder.as_str());
         let entries = list(dir, &mut inv.errors);
         let names: BTreeSet<&str> = entries.iter().map(|l| l.name.as_str()).collect();
@@ -327,16 +333,20 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
                 .map(|s| FileInfo::from_meta(s.path.clone(), &s.meta));
             found.push((file, name, shared.clone(), side));
         }
+        drop(sidecars);
+        drop(names);
+        drop(entries);
+        let mut loaded = load_records(found);
+        if let Some(env) = env {
+            let before = loaded.len();
+            loaded.retain(|a| a.group.env.as_deref() == Some(env));
+            inv.filtered_out += before - loaded.len();
+        }
+        inv.artifacts.extend(loaded);
     }
-
-    inv.artifacts = load_records(found);
-    if let Some(env) = env {
-        let before = inv.artifacts.len();
-        inv.artifacts
-            .retain(|a| a.group.env.as_deref() == Some(env));
-        inv.filtered_out = before - inv.artifacts.len();
-    }
-    inv.artifacts.sort_by(|a, b| {
+    inv.artifacts.shrink_to_fit();
+    // Paths are unique: an unstable sort orders the same, without a buffer.
+    inv.artifacts.sort_unstable_by(|a, b| {
         a.created
             .cmp(&b.created)
             .then(a.file.path.cmp(&b.file.path))
@@ -409,7 +419,14 @@ fn load_records(found: Vec<Found>) -> Vec<Artifact> {
     std::thread::scope(|s| {
         let handles: Vec<_> = parts
             .into_iter()
-            .map(|part| s.spawn(move || part.into_iter().map(load_one).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || {
+                    let mut groups = BTreeMap::new();
+                    part.into_iter()
+                        .map(|f| load_one(f, &mut groups))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         let mut out = Vec::new();
         for h in handles {
@@ -419,7 +436,10 @@ fn load_records(found: Vec<Found>) -> Vec<Artifact> {
     })
 }
 
-fn load_one((file, name, folder, sidecar): Found) -> Artifact {
+fn load_one(
+    (file, name, folder, sidecar): Found,
+    groups: &mut BTreeMap<Group, Arc<Group>>,
+) -> Artifact {
     // Only the few fields the checks read, not the whole record.
     let (summary, sidecar_error) = if sidecar.is_some() {
         match store::read_sidecar(&file.path) {
@@ -434,6 +454,14 @@ fn load_one((file, name, folder, sidecar): Found) -> Artifact {
     // A derived record names the folder's environment (prod for migrations/).
     let env = store::env_of(&folder, summary.env.as_deref()).to_string();
     let group = Group::of(&env, &name.name, name.kind.as_str(), &name.tag);
+    let group = match groups.get(&group) {
+        Some(g) => g.clone(),
+        None => {
+            let g = Arc::new(group.clone());
+            groups.insert(group, g.clone());
+            g
+        }
+    };
     let created = summary.created_at.unwrap_or(name.time);
     let id = summary
         .id
@@ -449,6 +477,8 @@ fn load_one((file, name, folder, sidecar): Found) -> Artifact {
         sidecar_error,
         group,
         created,
+        restore_test: summary.restore_test_at,
+        verify_failed: summary.verify_ok == Some(false),
     }
 }
 

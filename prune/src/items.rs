@@ -19,21 +19,23 @@ use crate::Options;
 use crate::plan::{Candidate, Decision, Reasons};
 use crate::scope::Meta;
 
-/// One artifact in scope and everything prune knows and did about it.
+/// One artifact in scope and everything prune knows and did about it. Kept
+/// small (a store of 100,000 artifacts is held whole): its name is parsed
+/// again from the path when it is needed, and its group is an index into
+/// [`Listing::groups`].
 pub struct Item {
     pub path: PathBuf,
-    pub name: ArtifactName,
+    /// The time in its name, which orders the listing.
+    pub time: DateTime<Utc>,
     /// The store folder it is in; shared by all artifacts of a folder.
     pub folder: Arc<str>,
-    /// The record's environment when it is not the folder (`migrations/`).
-    pub env: Option<Box<str>>,
     /// Its record was derived from the name (no sidecar).
     pub derived: bool,
     /// Its sidecar is a failed record (`verify.ok` false, or an `error`).
     pub failed: bool,
     /// The input record describing it, if any.
     pub input: Option<usize>,
-    /// What the planner sees.
+    /// What the planner sees (`candidate.group` indexes the group keys).
     pub candidate: Candidate,
     /// What the planner decided.
     pub decision: Decision,
@@ -42,19 +44,25 @@ pub struct Item {
 }
 
 impl Item {
-    pub fn env(&self) -> &str {
-        self.env.as_deref().unwrap_or(&self.folder)
+    /// Its name, parsed again from its path.
+    pub fn name(&self) -> ArtifactName {
+        self.path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(ArtifactName::parse)
+            .expect("listed artifacts have artifact names")
     }
+}
 
-    /// What scope and grouping see of it.
-    pub fn meta(&self) -> Meta<'_> {
-        meta(&self.folder, &self.name, self.env())
-    }
-
-    /// Its group, readable: `prod/ledgerflow/db/hourly`.
-    pub fn group_key(&self, opts: &Options) -> String {
-        opts.group_by.key(&self.meta())
-    }
+/// The artifacts in scope and what is known about the store around them.
+pub struct Listing {
+    /// Oldest first.
+    pub items: Vec<Item>,
+    /// Each group's key (`prod/ledgerflow/db/hourly`), by index.
+    pub groups: Vec<String>,
+    /// The tags of every artifact in the store, in scope or not, so a
+    /// `--tag` that matches nothing can say which tags there are.
+    pub tags: BTreeSet<String>,
 }
 
 /// What scope and grouping see of an artifact (`env` from its record, which
@@ -72,17 +80,11 @@ pub fn meta<'a>(folder: &'a str, name: &'a ArtifactName, env: &'a str) -> Meta<'
 /// Lists the artifacts in scope, oldest first (as the store lists them),
 /// each matched with its input record and made a planner candidate. A
 /// malformed sidecar stops the run here, before anything is deleted.
-///
-/// Also returns the tags of every artifact in the store, in scope or not,
-/// so a `--tag` that matches nothing can say which tags there are.
-pub fn list(
-    store: &Store,
-    opts: &Options,
-    input: &[Record],
-) -> Result<(Vec<Item>, BTreeSet<String>)> {
+pub fn list(store: &Store, opts: &Options, input: &[Record]) -> Result<Listing> {
     let inputs = InputPaths::new(store, input);
     let mut tags = BTreeSet::new();
-    let mut groups: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups = Vec::new();
     let mut folders: HashMap<String, Arc<str>> = HashMap::new();
     let mut out = Vec::new();
     store.visit_sidecars(|found| {
@@ -95,20 +97,24 @@ pub fn list(
             return Ok(());
         }
         let key = opts.group_by.key(&m);
-        let n = groups.len();
-        let group = *groups.entry(key).or_insert(n);
+        let group = match index.get(&key) {
+            Some(&g) => g,
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push(key);
+                groups.len() - 1
+            }
+        };
         let j = inputs.find(&found.path);
         let candidate = candidate(&found, group, j.and_then(|j| input[j].verify_ok()));
-        let env = (env != found.folder).then(|| env.into());
         let folder = folders
             .entry(found.folder.clone())
             .or_insert_with(|| Arc::from(found.folder.as_str()))
             .clone();
         out.push(Item {
+            time: found.name.time,
             path: found.path,
-            name: found.name,
             folder,
-            env,
             derived: found.derived,
             failed: found.sidecar.failed(),
             input: j,
@@ -121,8 +127,14 @@ pub fn list(
         });
         Ok(())
     })?;
-    out.sort_by(|a, b| a.name.time.cmp(&b.name.time).then(a.path.cmp(&b.path)));
-    Ok((out, tags))
+    // Paths are unique: an unstable sort orders the same, without a buffer.
+    out.sort_unstable_by(|a, b| a.time.cmp(&b.time).then_with(|| a.path.cmp(&b.path)));
+    out.shrink_to_fit();
+    Ok(Listing {
+        items: out,
+        groups,
+        tags,
+    })
 }
 
 /// Input records name artifacts by absolute path; the store may have been

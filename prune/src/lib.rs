@@ -37,7 +37,7 @@ use lfb_core::units::format_size;
 use lfb_core::{Error, Kind, Record, Result, Store, fsutil};
 use serde_json::Value;
 
-use crate::items::Item;
+use crate::items::{Item, Listing};
 use crate::plan::{Candidate, Policy, Reason};
 use crate::scope::{GroupBy, Scope};
 use crate::section::PruneSection;
@@ -350,16 +350,18 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         store.require_existing()?;
         store.require_env(env)?;
     }
-    let mut out = RecordWriter::new();
     if piped && input.is_empty() {
         let msg = "not pruning: stdin delivered no records, so the stage before lfb-prune \
                    failed or printed nothing; nothing was deleted (to prune the whole store, \
                    run with --no-stdin or </dev/null)";
         ui.error(msg);
-        out.write(&Record::tool_failure(ui.tool(), msg, 1))?;
+        RecordWriter::new().write(&Record::tool_failure(ui.tool(), msg, 1))?;
         return Ok(1);
     }
-    prune(&store, &opts, input, ui, &mut out)
+    let mut out = Stdout::default();
+    let code = prune(&store, &opts, input, ui, &mut out)?;
+    out.flush()?;
+    Ok(code)
 }
 
 /// Where the records go: [`prune`] hands each over as a record, or, for an
@@ -371,6 +373,11 @@ pub trait Output {
     fn line(&mut self, line: &str) -> Result<()> {
         self.record(&Record::from_json(line)?)
     }
+    /// The record just handed over is of an artifact just deleted: what was
+    /// held back goes out now.
+    fn deleted(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<F: FnMut(&Record) -> Result<()>> Output for F {
@@ -379,12 +386,59 @@ impl<F: FnMut(&Record) -> Result<()>> Output for F {
     }
 }
 
-impl Output for RecordWriter {
+/// stdout, a block of lines at a time rather than a write per line (a
+/// store of 100,000 artifacts is 100,000 lines). What is buffered goes out
+/// before a failed record (printed by [`RecordWriter::write`], so the run
+/// knows it printed one), after each deletion's record, and at the end.
+#[derive(Default)]
+pub struct Stdout {
+    writer: RecordWriter,
+    buf: String,
+}
+
+impl Stdout {
+    /// Bytes buffered before they are written.
+    const BLOCK: usize = 64 * 1024;
+
+    pub fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        // write_value adds the last newline.
+        let block = std::mem::take(&mut self.buf);
+        self.writer
+            .write_value(block.strip_suffix('\n').unwrap_or(&block))
+    }
+
+    fn push(&mut self, line: &str) -> Result<()> {
+        self.buf.push_str(line);
+        self.buf.push('\n');
+        if self.buf.len() >= Self::BLOCK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Output for Stdout {
     fn record(&mut self, record: &Record) -> Result<()> {
-        self.write(record)
+        if record.failed() {
+            self.flush()?;
+            return self.writer.write(record);
+        }
+        self.push(&record.to_line())
     }
     fn line(&mut self, line: &str) -> Result<()> {
-        self.write_value(line)
+        self.push(line)
+    }
+    fn deleted(&mut self) -> Result<()> {
+        self.flush()
+    }
+}
+
+impl Drop for Stdout {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
@@ -420,8 +474,10 @@ pub fn prune(
     } else {
         None
     };
-    let mut items = list_scope(store, opts, &input, ui)?;
-    plan_items(&mut items, opts, ui);
+    let Listing {
+        mut items, groups, ..
+    } = list_scope(store, opts, &input, ui)?;
+    plan_items(&mut items, &groups, opts, ui);
     let mut code = 0u8;
     let housekeeping_done = if carry_out {
         housekeep(store, opts, ui, &mut code)
@@ -440,6 +496,7 @@ pub fn prune(
         ui,
         carry_out,
         blocked: !failed.is_empty(),
+        groups: &groups,
         del: Deletions::default(),
     };
     run.print_and_delete(&mut items, &input, out)?;
@@ -466,9 +523,10 @@ pub fn prune(
 }
 
 /// Step 1: the artifacts in scope, oldest first.
-fn list_scope(store: &Store, opts: &Options, input: &[Record], ui: &Ui) -> Result<Vec<Item>> {
+fn list_scope(store: &Store, opts: &Options, input: &[Record], ui: &Ui) -> Result<Listing> {
     let t = Instant::now();
-    let (items, tags) = items::list(store, opts, input)?;
+    let listing = items::list(store, opts, input)?;
+    let (items, tags) = (&listing.items, &listing.tags);
     ui.debug(format!(
         "listed {} artifacts in scope in {:.1} ms",
         items.len(),
@@ -488,12 +546,12 @@ fn list_scope(store: &Store, opts: &Options, input: &[Record], ui: &Ui) -> Resul
             }
         ));
     }
-    Ok(items)
+    Ok(listing)
 }
 
 /// Step 2: the plan, one decision per artifact, with warnings about what
 /// the plan cannot honour (a group over budget, artifacts from the future).
-fn plan_items(items: &mut [Item], opts: &Options, ui: &Ui) {
+fn plan_items(items: &mut [Item], groups: &[String], opts: &Options, ui: &Ui) {
     let t = Instant::now();
     let candidates: Vec<Candidate> = items.iter().map(|i| i.candidate).collect();
     let decisions = plan::plan(&candidates, &opts.policy, opts.now.timestamp());
@@ -506,7 +564,7 @@ fn plan_items(items: &mut [Item], opts: &Options, ui: &Ui) {
         items.len(),
         t.elapsed().as_secs_f64() * 1e3
     ));
-    warn_over_budget(opts, items, ui);
+    warn_over_budget(opts, items, groups, ui);
     for item in items.iter() {
         if item.decision.reasons.contains(Reason::FutureDated) {
             ui.warn(format!(
@@ -570,6 +628,8 @@ struct Run<'a> {
     carry_out: bool,
     /// An input record failed: nothing is deleted.
     blocked: bool,
+    /// Group keys, by index.
+    groups: &'a [String],
     del: Deletions,
 }
 
@@ -596,6 +656,7 @@ impl Run<'_> {
         for &i in by_input.iter().flatten() {
             self.delete(&mut items[i]);
         }
+        out.deleted()?;
         let mut printed = vec![false; items.len()];
         for (j, rec) in input.iter().enumerate() {
             let mut rec = rec.clone();
@@ -609,9 +670,13 @@ impl Run<'_> {
             rec.set("prune", section.to_value());
             out.record(&rec)?;
         }
-        for (i, item) in items.iter_mut().enumerate() {
-            if !printed[i] {
-                self.print_one(item, out)?;
+        // The rest in order, their sidecars read ahead a batch at a time on
+        // every core (a batch is read before any of it is deleted).
+        let rest: Vec<usize> = (0..items.len()).filter(|&i| !printed[i]).collect();
+        for batch in rest.chunks(PRINT_BATCH) {
+            let lines = read_lines(items, batch);
+            for (&i, line) in batch.iter().zip(lines) {
+                self.print_one(&mut items[i], line, out)?;
             }
         }
         // Deletions are durable once their folders are synced.
@@ -625,29 +690,30 @@ impl Run<'_> {
 
     /// Reads an artifact's record (before the deletion removes its
     /// sidecar), deletes the artifact if the plan says so, and prints the
-    /// record with its `prune` section. A plain one-line sidecar is printed
-    /// as it is, with the section appended, without building the record; a
-    /// failed record is always built, so the run knows it printed one.
-    fn print_one(&mut self, item: &mut Item, out: &mut dyn Output) -> Result<()> {
-        let line = if item.derived || item.failed {
-            None
-        } else {
-            store::record_line(&item.path)
-        };
+    /// record with its `prune` section. A plain one-line sidecar, read
+    /// ahead into `line`, is printed as it is with the section appended,
+    /// without building the record; anything else is read whole here.
+    fn print_one(
+        &mut self,
+        item: &mut Item,
+        line: Option<String>,
+        out: &mut dyn Output,
+    ) -> Result<()> {
         let record = match line {
             Some(_) => None,
-            None => Some(store::load_record(&item.path, &item.name, &item.folder)?.0),
+            None => Some(store::load_record(&item.path, &item.name(), &item.folder)?.0),
         };
-        self.delete(item);
+        let deleted = self.delete(item);
         let section = self.section(item);
         match (line, record) {
-            (Some(line), _) => out.line(&with_section(&line, &section)),
+            (Some(line), _) => out.line(&with_section(&line, &section))?,
             (None, Some(mut rec)) => {
                 rec.set("prune", section.to_value());
-                out.record(&rec)
+                out.record(&rec)?;
             }
             (None, None) => unreachable!("a line or a record was read"),
         }
+        if deleted { out.deleted() } else { Ok(()) }
     }
 
     fn section(&self, item: &Item) -> PruneSection {
@@ -655,16 +721,16 @@ impl Run<'_> {
             &item.decision,
             self.blocked,
             self.opts.dry_run,
-            item.group_key(self.opts),
+            self.groups[item.candidate.group].clone(),
             item.error.clone(),
         )
     }
 
     /// Deletes an artifact the plan does not keep (when deletions happen),
     /// with its journal event.
-    fn delete(&mut self, item: &mut Item) {
+    fn delete(&mut self, item: &mut Item) -> bool {
         if !self.carry_out || item.decision.keep {
-            return;
+            return false;
         }
         let (store, ui) = (self.store, self.ui);
         let res = delete_artifact(store, &item.path);
@@ -684,11 +750,49 @@ impl Run<'_> {
                 Event::new(ui.tool(), "delete", false, e.line())
             }
         };
-        journal_event(store, &ev.id(Some(&item.name.id())).bytes(Some(bytes)), ui);
+        journal_event(
+            store,
+            &ev.id(Some(&item.name().id())).bytes(Some(bytes)),
+            ui,
+        );
         self.del
             .dirs
             .insert(fsutil::parent_dir(&item.path).to_path_buf());
+        true
     }
+}
+
+/// Records read ahead of printing at a time: bounds memory.
+const PRINT_BATCH: usize = 2048;
+
+/// The one-line records ([`store::record_line`]) of the artifacts `batch`
+/// indexes, read on every core. `None` for an artifact whose record must be
+/// built: no sidecar, a sidecar that is not one plain line, or a failed
+/// record (printed as a record, so the run knows it printed one).
+fn read_lines(items: &[Item], batch: &[usize]) -> Vec<Option<String>> {
+    let one = |&i: &usize| {
+        let item = &items[i];
+        if item.derived || item.failed {
+            None
+        } else {
+            store::record_line(&item.path)
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads == 1 || batch.len() < 64 {
+        return batch.iter().map(one).collect();
+    }
+    let one = &one;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = batch
+            .chunks(batch.len().div_ceil(threads))
+            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a sidecar-reading thread panicked"))
+            .collect()
+    })
 }
 
 /// A record line with its `prune` section appended (the line holds no
@@ -825,7 +929,7 @@ fn report_dry_housekeeping(store: &Store, opts: &Options, ui: &Ui) -> Result<()>
     Ok(())
 }
 
-fn warn_over_budget(opts: &Options, items: &[Item], ui: &Ui) {
+fn warn_over_budget(opts: &Options, items: &[Item], groups: &[String], ui: &Ui) {
     let Some(budget) = opts.policy.max_total_size else {
         return;
     };
@@ -838,10 +942,10 @@ fn warn_over_budget(opts: &Options, items: &[Item], ui: &Ui) {
     }
     let mut over: Vec<_> = kept.into_iter().filter(|(_, (b, _))| *b > budget).collect();
     over.sort_by_key(|(g, _)| *g);
-    for (_, (bytes, i)) in over {
+    for (g, (bytes, _)) in over {
         ui.warn(format!(
             "group {}: the artifacts it must keep take {}, more than --max-total-size {}",
-            items[i].group_key(opts),
+            groups[g],
             format_size(bytes),
             format_size(budget)
         ));

@@ -34,6 +34,9 @@ pub struct Sidecar {
     pub verify_at: Option<String>,
     /// The record has a `verify` section.
     pub has_verify: bool,
+    /// When its last restore test passed: `verify.restore_test.at` when
+    /// `verify.restore_test.ok` is true.
+    pub restore_test_at: Option<DateTime<Utc>>,
     /// The record carries an `error` section.
     pub error: bool,
 }
@@ -65,6 +68,9 @@ impl Sidecar {
                 .and_then(|a| a.as_str())
                 .map(str::to_string),
             has_verify: verify.is_some(),
+            restore_test_at: verify
+                .and_then(|v| v.get("restore_test"))
+                .and_then(passed_at),
             error: r.get("error").is_some(),
         }
     }
@@ -113,6 +119,7 @@ fn fast(text: &str) -> Option<Sidecar> {
         verify_ok: raw.verify.as_ref().and_then(|v| v.ok),
         verify_at: raw.verify.as_ref().and_then(|v| v.at.clone()),
         has_verify: raw.verify.is_some(),
+        restore_test_at: raw.verify.as_ref().and_then(|v| v.restore_test_at),
         error: raw.error,
     })
 }
@@ -236,6 +243,17 @@ impl<'de> Deserialize<'de> for Counts {
 struct Verify {
     ok: Option<bool>,
     at: Option<String>,
+    restore_test_at: Option<DateTime<Utc>>,
+}
+
+/// `at` of a section whose `ok` is true (a restore test that passed).
+fn passed_at(t: &serde_json::Value) -> Option<DateTime<Utc>> {
+    if !t.get("ok")?.as_bool()? {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(t.get("at")?.as_str()?)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 impl<'de> Deserialize<'de> for Verify {
@@ -248,6 +266,7 @@ impl<'de> Deserialize<'de> for Verify {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Verify, A::Error> {
                 let (mut ok, mut at, mut seen) = (None, None, (false, false));
+                let (mut restore_test_at, mut seen_test) = (None, false);
                 while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
                     match k.as_ref() {
                         "ok" if !seen.0 => {
@@ -261,13 +280,23 @@ impl<'de> Deserialize<'de> for Verify {
                                 .as_str()
                                 .map(str::to_string);
                         }
-                        "ok" | "at" => return Err(de::Error::custom("duplicate key")),
+                        "restore_test" if !seen_test => {
+                            seen_test = true;
+                            restore_test_at = passed_at(&m.next_value::<serde_json::Value>()?);
+                        }
+                        "ok" | "at" | "restore_test" => {
+                            return Err(de::Error::custom("duplicate key"));
+                        }
                         _ => {
                             m.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
-                Ok(Verify { ok, at })
+                Ok(Verify {
+                    ok,
+                    at,
+                    restore_test_at,
+                })
             }
         }
         d.deserialize_map(V)
@@ -289,6 +318,14 @@ mod tests {
                 r#"{{{base},"source":{{"engine":"postgres","tables":{{"public.t":1}}}},"verify":{{"at":"2026-11-27T03:00:00Z","ok":true,"checks":[]}}}}"#
             ),
             format!(r#"{{{base},"verify":{{"ok":false}}}}"#),
+            format!(
+                r#"{{{base},"verify":{{"ok":true,"restore_test":{{"ok":true,"at":"2026-11-27T04:00:00Z"}}}}}}"#
+            ),
+            format!(
+                r#"{{{base},"verify":{{"ok":true,"restore_test":{{"ok":false,"at":"2026-11-27T04:00:00Z"}}}}}}"#
+            ),
+            format!(r#"{{{base},"verify":{{"restore_test":{{"ok":true,"at":"soon"}}}}}}"#),
+            format!(r#"{{{base},"verify":{{"restore_test":5,"restore_test":{{}}}}}}"#),
             format!(r#"{{{base},"verify":{{"ok":"yes","at":5}}}}"#),
             format!(r#"{{{base},"verify":null}}"#),
             format!(r#"{{{base},"verify":{{"ok":true,"ok":false}}}}"#),
