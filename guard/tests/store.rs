@@ -613,6 +613,16 @@ fn env_limits_the_groups_checked() {
     assert_eq!(run.summary()["groups"], 2);
     let run = guard(s.root(), &["--env", "dev", "--expect", "daily"]);
     expect(&run, &[("freshness", "crit"), ("missing", "crit")], 1);
+    // An environment the store does not have is a mistake, not a healthy
+    // (empty) report.
+    let run = guard(s.root(), &["--env", "production"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no environment 'production' in store")
+            && run.stderr.contains("(it has: dev, prod)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -621,7 +631,14 @@ fn it_cannot_run_without_a_store_or_with_bad_values() {
     let gone = s.root().join("nope");
     let run = guard(&gone, &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no store at"), "{}", run.stderr);
+    // A read-only tool says so, and does not create it.
+    assert!(
+        run.stderr
+            .contains(&format!("store '{}' does not exist", gone.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(!gone.exists());
     // Only the failure record a failing tool prints for a pipe.
     assert!(
         run.stdout.starts_with("{\"schema\":\"lfb/1\",\"error\":"),
@@ -697,7 +714,7 @@ fn nagios_codes_and_status_lines() {
     let run = guard(&s.root().join("nope"), &["--nagios"]);
     assert_eq!(run.code, 3);
     assert!(
-        run.stdout.starts_with("LFB UNKNOWN - no store at"),
+        run.stdout.starts_with("LFB UNKNOWN - store '"),
         "{}",
         run.stdout
     );

@@ -93,10 +93,15 @@ fn read_records(cli: &Cli, configured: &Store, ui: &Ui) -> Result<Vec<Record>> {
             .collect::<Result<_>>();
     }
     if cli.all {
+        // Only reads: a store or an --env that does not exist is a mistake.
+        configured.require_existing()?;
         let env = match &cli.store.env {
             Some(_) => Some(cli.store.env()?),
             None => None,
         };
+        if let Some(e) = &env {
+            configured.require_env(e)?;
+        }
         // What a killed run left: not an artifact, but worth saying.
         for (side, _) in configured.orphan_sidecars()? {
             ui.warn(format!(

@@ -430,3 +430,146 @@ fn passwords_by_reference_never_shown() {
         );
     }
 }
+
+/// Issue 20: `production` of the config file makes a restore into that
+/// database a production restore (as `$LFB_PROD_DATABASES` does): `--yes`
+/// is not enough, `--confirm NAME` is.
+#[test]
+fn production_databases_come_from_the_config_file_too() {
+    let home = tempfile::tempdir().unwrap();
+    let st = store();
+    let db = sqlite_db(home.path(), "shop.sqlite3");
+    let cfg = home.path().join("lfb.toml");
+    std::fs::write(&cfg, "production = [\"shop.sqlite3\"]\n").unwrap();
+    let out = run(tool("lfb-dump", home.path())
+        .arg("--store")
+        .arg(st.path())
+        .arg(&db));
+    out.assert_ok();
+    let restore = |extra: &[&str], with_cfg: bool| {
+        let mut c = tool("lfb-restore", home.path());
+        c.env_remove("LFB_PROD_DATABASES")
+            .arg("--store")
+            .arg(st.path())
+            .args(["--latest", "--no-safety-backup"])
+            .args(extra)
+            .arg(&db);
+        if with_cfg {
+            c.arg("--config-file").arg(&cfg);
+        }
+        run(&mut c)
+    };
+    // Without the file it is an ordinary restore.
+    restore(&["--yes"], false).assert_ok();
+    let out = restore(&["--yes"], true);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("production restore")
+            && out
+                .stderr
+                .contains("listed in production of the config file")
+            && out.stderr.contains("--confirm shop.sqlite3"),
+        "{}",
+        out.stderr
+    );
+    restore(&["--confirm", "shop.sqlite3"], true).assert_ok();
+}
+
+/// Issue 20: tools that only read never create the store, and say it does
+/// not exist; an unknown `--env` is an error naming the environments there
+/// are; a `--tag` no backup has says so.
+#[test]
+fn read_only_tools_refuse_a_missing_store_an_unknown_env_and_tag() {
+    let home = tempfile::tempdir().unwrap();
+    let st = store();
+    let db = sqlite_db(home.path(), "app.sqlite3");
+    let gone = st.path().join("nope");
+    let tools: [&[&str]; 5] = [
+        &["lfb-verify", "--all"],
+        &["lfb-guard"],
+        &["lfb-list"],
+        &["lfb-prune", "--keep-last", "1", "--dry-run", "--no-stdin"],
+        &["lfb-restore", "--latest", "--yes"],
+    ];
+    for t in tools {
+        let mut c = tool(t[0], home.path());
+        c.arg("--store").arg(&gone).args(&t[1..]);
+        if t[0] == "lfb-restore" {
+            c.arg(&db);
+        }
+        let out = run(&mut c);
+        out.assert_code(2);
+        assert!(
+            out.stderr
+                .contains(&format!("store '{}' does not exist", gone.display())),
+            "{t:?}: {}",
+            out.stderr
+        );
+        assert!(!gone.exists(), "{t:?} created the store");
+    }
+    run(tool("lfb-dump", home.path())
+        .arg("--store")
+        .arg(st.path())
+        .args(["--tag", "hourly"])
+        .arg(&db))
+    .assert_ok();
+    let tools: [&[&str]; 5] = [
+        &["lfb-verify", "--all"],
+        &["lfb-guard"],
+        &["lfb-list"],
+        &["lfb-prune", "--keep-last", "1", "--dry-run", "--no-stdin"],
+        &["lfb-restore", "--latest", "--yes"],
+    ];
+    for t in tools {
+        let mut c = tool(t[0], home.path());
+        c.arg("--store")
+            .arg(st.path())
+            .args(&t[1..])
+            .args(["--env", "production"]);
+        if t[0] == "lfb-restore" {
+            c.arg(&db);
+        }
+        let out = run(&mut c);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("no environment 'production' in store")
+                && out.stderr.contains("(it has: dev)"),
+            "{t:?}: {}",
+            out.stderr
+        );
+    }
+    let out = run(tool("lfb-restore", home.path())
+        .arg("--store")
+        .arg(st.path())
+        .args(["--latest", "--yes", "--tag", "hourlyy"])
+        .arg(&db));
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("has tag 'hourlyy' (tags there: hourly)"),
+        "{}",
+        out.stderr
+    );
+    for t in [
+        &["lfb-list", "--tag", "hourlyy"][..],
+        &[
+            "lfb-prune",
+            "--keep-last",
+            "1",
+            "--no-stdin",
+            "--tag",
+            "hourlyy",
+        ],
+    ] {
+        let out = run(tool(t[0], home.path())
+            .arg("--store")
+            .arg(st.path())
+            .args(&t[1..]));
+        out.assert_ok();
+        assert!(
+            out.stderr.contains("no artifact has tag 'hourlyy'") && out.stderr.contains("hourly)"),
+            "{t:?}: {}",
+            out.stderr
+        );
+    }
+}
