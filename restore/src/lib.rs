@@ -84,7 +84,7 @@ lfb-restore -e prod --latest -u app -d ledgerflow --confirm ledgerflow\n  \
 lfb-restore --latest --tag daily --files-to /srv/app --yes sqlite:////srv/app/db.sqlite3"
 )]
 pub struct Cli {
-    /// Database to restore into [default: $DATABASE_URL, or -u/-d]
+    /// Database to restore into [default: $DATABASE_URL, else the config file's [env.ENV] database, or -u/-d]
     #[arg(value_name = "TARGET")]
     pub target: Option<String>,
 
@@ -211,7 +211,8 @@ impl ToolCli for Cli {
     }
 }
 
-/// The target database from TARGET, -u/-d and $DATABASE_URL.
+/// The target database from TARGET, -u/-d, $DATABASE_URL and the config
+/// file's `[env.ENV] database`.
 fn target(cli: &Cli) -> Result<Database> {
     let base = match (
         &cli.target,
@@ -219,6 +220,18 @@ fn target(cli: &Cli) -> Result<Database> {
     ) {
         (Some(t), _) => Some(Database::parse(t)?),
         (None, Some(url)) if cli.database.is_none() => Some(Database::parse(&url)?),
+        // The environment's database in the config file, as lfb-dump uses
+        // it: `lfb-restore -e dev --latest --yes` restores what
+        // `lfb-dump -e dev` backed up (a production target still needs
+        // --confirm).
+        (None, None) if cli.database.is_none() => {
+            // env() records --config-file before the file is read.
+            let env = cli.store.env()?;
+            match lfb_core::config::current()? {
+                Some(c) => c.database(&env)?,
+                None => None,
+            }
+        }
         _ => None,
     };
     match base {
@@ -244,7 +257,8 @@ fn target(cli: &Cli) -> Result<Database> {
                 ..Default::default()
             })),
             None => Err(Error::usage(
-                "no target database: give TARGET, -d DATABASE, or set DATABASE_URL",
+                "no target database: give TARGET, -d DATABASE, set DATABASE_URL, or give \
+                 [env.ENV] database in the config file",
             )),
         },
     }

@@ -573,3 +573,45 @@ fn read_only_tools_refuse_a_missing_store_an_unknown_env_and_tag() {
         );
     }
 }
+
+/// `lfb-restore --latest --yes` with no target restores into the
+/// environment's database from the config file, as `lfb-dump` backs it up;
+/// a target given (or $DATABASE_URL) wins.
+#[test]
+fn restore_takes_its_target_from_the_environment_section() {
+    let home = tempfile::tempdir().unwrap();
+    let st = home.path().join("backups");
+    let db = sqlite_db(home.path(), "app.sqlite3");
+    let cfg_dir = home.path().join(".config/lfb");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!(
+            "store = \"{}\"\ndefault_env = \"dev\"\n[env.dev]\ndatabase = \"sqlite:///{}\"\nname = \"app\"\n",
+            st.display(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    run(tool("lfb-dump", home.path()).args(["--tag", "manual"])).assert_ok();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DELETE FROM t;").unwrap();
+    drop(conn);
+    let out = run(tool("lfb-restore", home.path()).args(["--latest", "--yes"]));
+    out.assert_ok();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3, "restored into the config file's database");
+
+    // Without the section's database, the message says where one can come from.
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!("store = \"{}\"\n", st.display()),
+    )
+    .unwrap();
+    let out = run(tool("lfb-restore", home.path()).args(["--latest", "--yes"]));
+    out.assert_code(2);
+    assert!(out.stderr.contains("[env.ENV] database"), "{}", out.stderr);
+}
