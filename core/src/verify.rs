@@ -587,9 +587,8 @@ fn scan_reader(
             pos: 0,
         };
         let mut input: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(
-                io::BufReader::with_capacity(1 << 20, src),
-            ))
+            // lfb's gzip members inflate on all cores; other gzip serially.
+            Box::new(crate::gzip::members::Decoder::new(src))
         } else {
             Box::new(src)
         };
@@ -922,6 +921,14 @@ fn content_checks(
 }
 
 fn describe_gzip_error(e: &io::Error, decoded: u64) -> String {
+    // The member decoder's errors name the member's byte offset already.
+    let s = e.to_string();
+    if s.starts_with("gzip member at byte offset")
+        || s.starts_with("the gzip stream ends at byte offset")
+        || s.starts_with("data after the gzip stream")
+    {
+        return format!("{s}, after {decoded} decoded bytes");
+    }
     let what = match e.kind() {
         io::ErrorKind::UnexpectedEof => "unexpected end of file: the file is truncated".to_string(),
         _ => {

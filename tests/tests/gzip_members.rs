@@ -132,6 +132,35 @@ fn a_postgres_dump_is_members_that_gzip_python_and_psql_read() {
     let mut mine = Vec::new();
     std::io::Read::read_to_end(&mut d, &mut mine).unwrap();
     assert_eq!(mine, text.as_bytes());
+
+    // lfb-verify passes it, and fails a copy cut exactly at a member
+    // boundary (which gzip -t cannot tell from a whole file) in its decode
+    // check, naming the offset.
+    let v = run(lfb("lfb-verify", st.path()).arg(&art));
+    v.assert_ok();
+    let m = members_of(&art);
+    let cut_at = m[1].0;
+    let cut = work.path().join("cut.sql.gz");
+    let bytes = std::fs::read(&art).unwrap();
+    std::fs::write(&cut, &bytes[..cut_at as usize]).unwrap();
+    gzip_test(&cut);
+    let v = run(lfb("lfb-verify", st.path()).arg(&cut));
+    v.assert_code(1);
+    let rec = v.records().remove(0);
+    let decode = rec["verify"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "decode")
+        .unwrap_or_else(|| panic!("no decode check: {rec}"))
+        .clone();
+    assert_eq!(decode["ok"], false, "{rec}");
+    assert!(
+        decode.to_string().contains(&format!(
+            "ends at byte offset {cut_at} without its last member"
+        )),
+        "{decode}"
+    );
 }
 
 fn noise(n: usize, seed: u64) -> Vec<u8> {
