@@ -531,7 +531,9 @@ fn scan_reader(
 ) -> io::Result<(ContentScan, Option<Tee>, Option<io::Error>)> {
     let (htx, hrx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let (dtx, drx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
-    let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(4);
+    // Up to 2 pieces of decoded content queued (a piece is a whole gzip
+    // member's output, 4 MiB, or a serial batch): memory stays bounded.
+    let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(2);
     let hasher = std::thread::spawn(move || {
         let mut h = Sha256::new();
         for b in hrx {
@@ -586,14 +588,34 @@ fn scan_reader(
             cur: Arc::new(Vec::new()),
             pos: 0,
         };
-        let mut input: Box<dyn Read> = if gzip {
-            // lfb's gzip members inflate on all cores; other gzip serially.
-            Box::new(crate::gzip::members::Decoder::new(src))
-        } else {
-            Box::new(src)
-        };
-        // One zeroed buffer, reused: the decoder returns pieces much smaller
-        // than it, gathered here and sent on in batches of 256 KiB or more.
+        if gzip {
+            // lfb's gzip members inflate on all cores and come whole, with
+            // no copy; other gzip decodes serially in pieces of 1 MiB.
+            let mut input = crate::gzip::members::Decoder::new(src);
+            loop {
+                match input.next_chunk(1 << 20) {
+                    Ok(Some(chunk)) => {
+                        decoded += chunk.len() as u64;
+                        if ctx.send(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        err = Some(describe_gzip_error(&e, decoded));
+                        break;
+                    }
+                }
+            }
+            drop(input);
+            if decoded == 0 && err.is_none() {
+                err = Some("not a gzip stream (empty)".to_string());
+            }
+            return (err, decoded);
+        }
+        let mut input = src;
+        // One zeroed buffer, reused: pieces are gathered here and sent on
+        // in batches of 256 KiB or more.
         let mut buf = vec![0u8; 1 << 20];
         let mut filled = 0;
         loop {
@@ -622,9 +644,6 @@ fn scan_reader(
         }
         // Drain what is left so the reader thread is never blocked.
         drop(input);
-        if gzip && decoded == 0 && err.is_none() {
-            err = Some("not a gzip stream (empty)".to_string());
-        }
         (err, decoded)
     });
     let mut read_err = None;

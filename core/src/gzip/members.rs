@@ -433,6 +433,61 @@ impl Read for Decoder {
 }
 
 impl Decoder {
+    /// The next piece of the decoded stream as an owned buffer, `None` at
+    /// the end: a whole member's output when members are inflated in
+    /// parallel (no copy), else up to `max` bytes read serially. For a
+    /// consumer that passes buffers on (to another thread) rather than
+    /// reading into its own.
+    pub fn next_chunk(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
+        if self.pos < self.out.len() {
+            let rest = self.out.split_off(self.pos);
+            self.out.clear();
+            self.pos = 0;
+            return Ok(Some(rest));
+        }
+        if let Some((kind, msg)) = &self.failed {
+            return Err(io::Error::new(*kind, msg.clone()));
+        }
+        match self.next_member() {
+            Ok(true) => {
+                self.pos = 0;
+                return Ok(Some(std::mem::take(&mut self.out)));
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.failed = Some((e.kind(), e.to_string()));
+                self.shutdown();
+                return Err(e);
+            }
+        }
+        let mut buf = vec![0u8; max.max(1)];
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = match &mut self.mode {
+                Mode::Serial(d) => match d.read(&mut buf[filled..]) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if filled > 0 => {
+                        // Deliver what came before; the error comes next time.
+                        self.failed = Some((e.kind(), e.to_string()));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                },
+                _ => 0,
+            };
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            return Ok(None);
+        }
+        buf.truncate(filled);
+        Ok(Some(buf))
+    }
+
     fn shutdown(&mut self) {
         self.jobs.take();
         self.pending.clear();
@@ -621,6 +676,42 @@ mod tests {
         gz[n - 4..].copy_from_slice(&10u32.to_le_bytes());
         let e = decode(gz).unwrap_err();
         assert!(e.to_string().contains("offset 0"), "{e}");
+    }
+
+    #[test]
+    fn chunks_are_whole_members_or_serial_pieces() {
+        let data = text(5 << 20, 10);
+        for gz in [lfb_gzip(&data, 2), {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+            e.write_all(&data).unwrap();
+            e.finish().unwrap()
+        }] {
+            let mut d = Decoder::with_threads(Cursor::new(gz), 2);
+            let mut got = Vec::new();
+            let mut sizes = Vec::new();
+            while let Some(c) = d.next_chunk(1 << 20).unwrap() {
+                sizes.push(c.len());
+                got.extend_from_slice(&c);
+            }
+            assert_eq!(got, data);
+            assert!(sizes.iter().all(|&n| n > 0 && n <= 2 << 20), "{sizes:?}");
+        }
+        // A corrupt member stops it with the offset.
+        let mut gz = lfb_gzip(&data, 2);
+        let n = gz.len();
+        gz[n - 100] ^= 1;
+        let mut d = Decoder::with_threads(Cursor::new(gz), 2);
+        let err = loop {
+            match d.next_chunk(1 << 20) {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("corruption not found"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            err.to_string().contains("gzip member at byte offset"),
+            "{err}"
+        );
     }
 
     #[test]
