@@ -14,9 +14,10 @@
 # Quiet on success: a run that works prints nothing (so cron mails only
 # failures); -v as the first argument, or LFB_VERBOSE=1, shows the steps.
 #
-# LFB_PING_URL (healthchecks.io style, e.g. https://hc-ping.com/UUID): the
-# script pings URL/start when it starts, URL when it succeeds and URL/fail
-# when it fails, with the run's summary (and its messages) as the body.
+# LFB_PING_URL (healthchecks.io style, e.g. https://hc-ping.com/UUID), else
+# the config file's [notify] ping: the script pings URL/start when it
+# starts, URL when it succeeds and URL/fail when it fails, with the run's
+# summary (and its messages) as the body.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -52,6 +53,11 @@ fi
 # cargo install puts the tools in ~/.cargo/bin, which cron's PATH lacks.
 if [ -n "${HOME:-}" ] && [ -d "$HOME/.cargo/bin" ]; then
   case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH="$PATH:$HOME/.cargo/bin" ;; esac
+fi
+
+# The config file's [notify] ping when the environment names no URL.
+if [ -z "${LFB_PING_URL:-}" ] && command -v lfb >/dev/null; then
+  LFB_PING_URL=$(lfb config get notify.ping 2>/dev/null) || LFB_PING_URL=
 fi
 
 : "${LFB_KEEP:=7d}"

@@ -99,7 +99,13 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
         );
         encryption_section(&mut probe, &written);
         let opts = verify::Options {
-            checks: ["checksum", "decode", "complete"].into_iter().collect(),
+            checks: [
+                verify::CheckName::Checksum,
+                verify::CheckName::Decode,
+                verify::CheckName::Complete,
+            ]
+            .into_iter()
+            .collect(),
             min_size: 0,
             scratch: None,
         };

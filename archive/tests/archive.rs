@@ -239,7 +239,7 @@ fn verify_in_process(path: &str) -> lfb_core::verify::Outcome {
 }
 
 fn check<'a>(o: &'a lfb_core::verify::Outcome, name: &str) -> &'a lfb_core::verify::Check {
-    o.checks.iter().find(|c| c.name == name).unwrap()
+    o.checks.iter().find(|c| c.name.as_str() == name).unwrap()
 }
 
 #[test]
@@ -495,7 +495,7 @@ fn a_truncated_archive_fails_verification() {
     let bytes = fs::read(&path).unwrap();
     fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let v = verify_in_process(&path);
-    let failed: Vec<&str> = v.failed().iter().map(|c| c.name).collect();
+    let failed: Vec<&str> = v.failed().iter().map(|c| c.name.as_str()).collect();
     assert!(
         failed.contains(&"decode") && failed.contains(&"complete"),
         "{failed:?}"

@@ -55,11 +55,17 @@ _lfb() {
             lfb__subcmd__config,check)
                 cmd="lfb__subcmd__config__subcmd__check"
                 ;;
+            lfb__subcmd__config,get)
+                cmd="lfb__subcmd__config__subcmd__get"
+                ;;
             lfb__subcmd__config,help)
                 cmd="lfb__subcmd__config__subcmd__help"
                 ;;
             lfb__subcmd__config__subcmd__help,check)
                 cmd="lfb__subcmd__config__subcmd__help__subcmd__check"
+                ;;
+            lfb__subcmd__config__subcmd__help,get)
+                cmd="lfb__subcmd__config__subcmd__help__subcmd__get"
                 ;;
             lfb__subcmd__config__subcmd__help,help)
                 cmd="lfb__subcmd__config__subcmd__help__subcmd__help"
@@ -102,6 +108,9 @@ _lfb() {
                 ;;
             lfb__subcmd__help__subcmd__config,check)
                 cmd="lfb__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            lfb__subcmd__help__subcmd__config,get)
+                cmd="lfb__subcmd__help__subcmd__config__subcmd__get"
                 ;;
             *)
                 ;;
@@ -240,7 +249,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__config)
-            opts="-h --help check help"
+            opts="-h --help check get help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -271,8 +280,26 @@ _lfb() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        lfb__subcmd__config__subcmd__get)
+            opts="-h --config-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         lfb__subcmd__config__subcmd__help)
-            opts="check help"
+            opts="check get help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -286,6 +313,20 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__config__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__config__subcmd__help__subcmd__get)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -578,7 +619,7 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help__subcmd__config)
-            opts="check"
+            opts="check get"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -592,6 +633,20 @@ _lfb() {
             return 0
             ;;
         lfb__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        lfb__subcmd__help__subcmd__config__subcmd__get)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

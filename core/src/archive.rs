@@ -25,6 +25,10 @@
 //! manifest promised: it is zero-padded when it shrank, cut when it grew, and
 //! flagged `changed_while_read` in `manifest-hashes.json`, so the archive is
 //! always valid and always says which members are not a faithful copy.
+//!
+//! Dependencies: this module judges embedded dumps with
+//! `crate::verify::content` (the bottom of the verify layer) and is used by
+//! the rest of [`crate::verify`]; it never imports `verify`'s top level.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -38,7 +42,7 @@ use sha2::{Digest, Sha256};
 use crate::digest::{HashingReader, hex};
 use crate::error::{Error, IoContext, Result};
 use crate::record::Record;
-use crate::verify::{Completeness, Content, compare_counts};
+use crate::verify::content::{Completeness, Content, compare_counts};
 
 /// The first member.
 pub const MANIFEST: &str = "manifest.json";
@@ -578,7 +582,7 @@ fn read_dump<R: Read>(r: &mut R, dump: &Dump, report: &mut ArchiveReport) -> io:
         .map(crate::load::is_gzip_format)
         .unwrap_or_else(|| path.ends_with(".gz"));
     let mut hashing = HashingReader::new(r);
-    let mut comp = Completeness::new();
+    let mut comp: Completeness = Completeness::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut decode_error = None;
     if gzip {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lfb_core::record::format_time;
 use lfb_core::units::{format_duration, format_size};
-use lfb_core::verify::{self, Options};
+use lfb_core::verify::{self, CheckName, Options};
 use lfb_core::{Store, fsutil, sys};
 use serde_json::{Value, json};
 
@@ -353,7 +353,9 @@ pub fn integrity(inv: &Inventory, cfg: &Config, seed: u64) -> (Vec<Finding>, Ver
     // as placeholders instead.
     picked.retain(|a| !a.file.dataless);
     let opts = Options {
-        checks: ["checksum", "decode", "complete"].into_iter().collect(),
+        checks: [CheckName::Checksum, CheckName::Decode, CheckName::Complete]
+            .into_iter()
+            .collect(),
         ..Options::default()
     };
     let outcomes = parallel_verify(&picked, &opts);
@@ -365,7 +367,7 @@ pub fn integrity(inv: &Inventory, cfg: &Config, seed: u64) -> (Vec<Finding>, Ver
             passed.entry(a.group.clone()).or_default().push(a.id());
             continue;
         }
-        let failed: Vec<&str> = outcome.failed().iter().map(|c| c.name).collect();
+        let failed: Vec<&str> = outcome.failed().iter().map(|c| c.name.as_str()).collect();
         out.push(
             Finding::crit(
                 "integrity",

@@ -193,6 +193,57 @@ fn check_private(path: &Path, warnings: &mut Vec<String>) {
     }
 }
 
+/// `lfb config get KEY`: one value of the config file, unmasked, for
+/// scripts (`notify.ping`, `env.prod.database`, `retention.daily.keep_daily`).
+/// Prints a string as it is, a number or boolean in TOML form, an array one
+/// element per line; exit 1 (nothing printed) when the key is not set or there
+/// is no config file, 2 when the key names a whole section.
+pub fn get(flag: Option<PathBuf>, key: &str) -> Result<u8> {
+    lfb_core::config::set_flag(flag.clone());
+    let Some(config) = Config::load(flag.as_deref())? else {
+        return Ok(1);
+    };
+    let text = std::fs::read_to_string(&config.path).map_err(|e| {
+        Error::usage(format!(
+            "config file '{}': {}",
+            config.path.display(),
+            lfb_core::error::describe_io(&e)
+        ))
+    })?;
+    // The file parsed as a Config above, so it is valid TOML.
+    let root: toml::Value = toml::from_str(&text)
+        .map_err(|e| Error::usage(format!("config file '{}': {e}", config.path.display())))?;
+    let mut value = &root;
+    for part in key.split('.') {
+        match value.get(part) {
+            Some(v) => value = v,
+            None => return Ok(1),
+        }
+    }
+    let line = |v: &toml::Value| match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Table(_) => Err(Error::usage(format!(
+            "config key '{key}' is a section, not a value (name one of its keys)"
+        ))),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Datetime(d) => Ok(d.to_string()),
+        toml::Value::Array(_) => Err(Error::usage(format!(
+            "config key '{key}' is an array of arrays"
+        ))),
+    };
+    match value {
+        toml::Value::Array(items) => {
+            for item in items {
+                println!("{}", line(item)?);
+            }
+        }
+        v => println!("{}", line(v)?),
+    }
+    Ok(0)
+}
+
 /// Exit code and one-line message for an error, as every tool prints it.
 pub fn report(e: &Error) -> u8 {
     eprintln!("lfb: error: {}", e.line());

@@ -65,6 +65,26 @@ pub fn umbrella() -> Command {
                                 .value_parser(clap::value_parser!(std::path::PathBuf))
                                 .help("Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]"),
                         ),
+                )
+                .subcommand(
+                    Command::new("get")
+                        .about(
+                            "Print one value of the config file, unmasked, for scripts \
+                             (e.g. notify.ping, env.prod.database); exit 1 when it is not set",
+                        )
+                        .arg(
+                            clap::Arg::new("key")
+                                .required(true)
+                                .value_name("KEY")
+                                .help("Dotted key: store, notify.ping, env.NAME.media, retention.TAG.keep_daily, ..."),
+                        )
+                        .arg(
+                            clap::Arg::new("config-file")
+                                .long("config-file")
+                                .value_name("FILE")
+                                .value_parser(clap::value_parser!(std::path::PathBuf))
+                                .help("Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]"),
+                        ),
                 ),
         )
         .subcommand(

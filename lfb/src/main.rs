@@ -67,11 +67,16 @@ fn main() -> ExitCode {
             }
         }
         Some(("config", sub)) => {
-            let Some(("check", check)) = sub.subcommand() else {
-                unreachable!("clap requires a config subcommand")
+            let (name, args) = sub.subcommand().expect("clap requires a config subcommand");
+            let flag = args.get_one::<PathBuf>("config-file").cloned();
+            let result = match name {
+                "get" => {
+                    let key = args.get_one::<String>("key").expect("required");
+                    lfb::config_check::get(flag, key)
+                }
+                _ => lfb::config_check::run(flag),
             };
-            let flag = check.get_one::<PathBuf>("config-file").cloned();
-            match lfb::config_check::run(flag) {
+            match result {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => ExitCode::from(lfb::config_check::report(&e)),
             }

@@ -27,7 +27,7 @@ use lfb_core::engine::url::{Database, ServerConn};
 use lfb_core::journal::{self, Event};
 use lfb_core::ndjson::{self, RecordWriter};
 use lfb_core::record::format_time;
-use lfb_core::verify::{self, Options};
+use lfb_core::verify::{self, CheckName, Options};
 use lfb_core::{Error, Record, Result, Store, store};
 use serde_json::json;
 
@@ -307,9 +307,14 @@ fn artifact(
 
 fn quick_checks() -> Options {
     Options {
-        checks: ["exists", "checksum", "decode", "complete"]
-            .into_iter()
-            .collect(),
+        checks: [
+            CheckName::Exists,
+            CheckName::Checksum,
+            CheckName::Decode,
+            CheckName::Complete,
+        ]
+        .into_iter()
+        .collect(),
         min_size: 0,
         scratch: None,
     }
@@ -514,7 +519,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             && matches!(record.format(), Some("sql" | "sql+gzip")));
     let pre = if streamed || verified.is_some() {
         Options {
-            checks: ["exists", "size"].into_iter().collect(),
+            checks: [CheckName::Exists, CheckName::Size].into_iter().collect(),
             ..quick_checks()
         }
     } else {

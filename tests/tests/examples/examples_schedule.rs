@@ -149,6 +149,57 @@ fn quiet_on_success_pings_start_success_and_fail() {
     assert!(out.stderr.contains("hourly backup"), "{}", out.stderr);
 }
 
+#[test]
+fn the_config_file_gives_the_ping_url_and_the_store() {
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let db = st.path().join("app.sqlite3");
+    sqlite_db(&db, 100);
+    let (url, seen) = ping_server();
+    let cfg = home.path().join(".config/lfb");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.toml"),
+        format!(
+            "store = \"{}\"\n[notify]\nping = \"{url}\"\n",
+            st.path().display()
+        ),
+    )
+    .unwrap();
+    // Neither LFB_STORE nor LFB_PING_URL: both come from the file.
+    let vars = [("DATABASE_URL", db.display().to_string())];
+    let out = run(&mut script("backup_dev_db.sh", home.path(), &vars));
+    out.assert_ok();
+    let reqs = take(&seen);
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/ping-uuid/start", "/ping-uuid"], "{reqs:?}");
+    let dumps = std::fs::read_dir(st.path().join("dev"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".gz"))
+        .count();
+    assert_eq!(dumps, 1, "the dump went to the config file's store");
+
+    // `lfb config get` itself: a value, an unset key (exit 1), a section (2).
+    let lfb = |args: &[&str]| {
+        run(Command::new(bin("lfb"))
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path()))
+    };
+    let got = lfb(&["config", "get", "notify.ping"]);
+    got.assert_ok();
+    assert_eq!(got.stdout.trim(), url);
+    assert_eq!(lfb(&["config", "get", "notify.on_failure"]).code, 1);
+    let section = lfb(&["config", "get", "notify"]);
+    assert_eq!(section.code, 2, "{}", section.stderr);
+    assert!(
+        section.stderr.contains("'notify' is a section"),
+        "{}",
+        section.stderr
+    );
+}
+
 /// The assignments of an EnvironmentFile as systemd.exec(5) reads it:
 /// lines starting with # or ; are comments, KEY=VALUE otherwise, a value in
 /// quotes loses them, and nothing is expanded. Panics on a line systemd

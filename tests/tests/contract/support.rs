@@ -314,13 +314,24 @@ fn skip_probe() {
     assert!(skipped.is_none());
 }
 
+/// The full name the test harness gives test `name` of this module
+/// (`support::NAME`: the path without the binary's crate name), for
+/// `--exact` in a child run of this binary.
+fn this_module_test(name: &str) -> String {
+    let path = module_path!();
+    match path.split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_string(),
+    }
+}
+
 #[test]
 fn skip_obeys_lfb_require_db() {
     let probe = |require: Option<&str>| {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([
             "--exact",
-            "skip_probe",
+            &this_module_test("skip_probe"),
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -448,7 +459,7 @@ fn abandon_servers_probe() {
 fn servers_are_cleaned_up_when_the_process_dies() {
     let out = run(Command::new(std::env::current_exe().unwrap()).args([
         "--exact",
-        "abandon_servers_probe",
+        &this_module_test("abandon_servers_probe"),
         "--ignored",
         "--nocapture",
     ]));

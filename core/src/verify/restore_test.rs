@@ -1,0 +1,294 @@
+//! Restore tests: loading an artifact into a scratch database (a private
+//! SQLite file, or a PostgreSQL/MariaDB database created and always
+//! dropped) and comparing every table's row count with the record.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use chrono::Utc;
+use serde_json::Value;
+
+use super::CheckName;
+use super::content::Content;
+use super::{Options, compare_counts, verify};
+use crate::archive;
+use crate::cleanup;
+use crate::engine::postgres::{Postgres, TableCounts};
+use crate::engine::sqlite;
+use crate::engine::url::{Database, ServerConn};
+use crate::error::{Error, Result};
+use crate::load;
+use crate::record::Record;
+
+/// The restore test of an archive: each embedded dump is extracted to a
+/// private temporary folder and restore-tested exactly like a standalone
+/// dump, with its record from the manifest.
+fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
+    let scratch = crate::fsutil::ScratchDir::new("verify")?;
+    let dir = scratch.path();
+    (|| {
+        let dumps = archive::extract_dumps(path, dir)?;
+        if dumps.is_empty() {
+            return Ok("no database dumps in the archive: nothing to restore".to_string());
+        }
+        let inner = Options {
+            checks: [CheckName::Restore].into_iter().collect(),
+            ..opts.clone()
+        };
+        let mut details = Vec::new();
+        for record in dumps {
+            let member = format!(
+                "db/{}",
+                record
+                    .path()
+                    .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+                    .unwrap_or_default()
+            );
+            let outcome = verify(&record, &inner);
+            let _ = fs::remove_file(record.path().unwrap_or_default());
+            match outcome.checks.iter().find(|c| c.name == CheckName::Restore) {
+                Some(c) if c.ok == Some(true) => details.push(format!("{member}: {}", c.detail)),
+                Some(c) => {
+                    return Err(Error::failed(format!("member {member}: {}", c.detail)));
+                }
+                None => return Err(Error::failed(format!("member {member}: not restored"))),
+            }
+        }
+        Ok(details.join("; "))
+    })()
+}
+
+/// The server a PostgreSQL artifact came from, as a connection: the record's
+/// host, port and user, with a password from `$DATABASE_URL` when that URL
+/// names the same server (else libpq's PGPASSWORD / .pgpass).
+pub fn source_server(record: &Record) -> ServerConn {
+    let src = record.get("source");
+    let s = |k: &str| {
+        src.and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut conn = ServerConn {
+        host: s("host"),
+        port: src
+            .and_then(|v| v.get("port"))
+            .and_then(Value::as_u64)
+            .map(|p| p as u16),
+        user: s("user"),
+        database: s("database"),
+        ..Default::default()
+    };
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && let Ok(Database::Postgres(env)) = Database::parse(&url)
+        && (env.host == conn.host || conn.host.is_none())
+    {
+        if conn.host.is_none() {
+            conn.host = env.host.clone();
+            conn.port = env.port;
+        }
+        if conn.user.is_none() || conn.user == env.user {
+            conn.user = env.user.clone();
+            conn.password = env.password.clone();
+        }
+        conn.params = env.params.clone();
+    }
+    conn
+}
+
+static SCRATCH_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Restores the artifact into a scratch database of its kind and compares
+/// the row counts with the record's (else with those found in the stream).
+/// Returns the check's detail.
+pub(super) fn restore_test(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    content: Content,
+    stream_tables: Option<TableCounts>,
+    opts: &Options,
+) -> Result<String> {
+    let want = record.tables().or(stream_tables);
+    match content {
+        Content::SqliteSql | Content::SqliteNative => {
+            sqlite_restore_test(path, format, content, want.as_ref())
+        }
+        Content::PgPlain | Content::PgCustom
+            if record
+                .get("source")
+                .and_then(|s| s.get("globals"))
+                .and_then(Value::as_bool)
+                == Some(true) =>
+        {
+            // Roles and tablespaces are the server's, not a database's: a
+            // scratch database cannot hold them.
+            Ok(
+                "an lfb-dump --globals artifact (roles, tablespaces): complete, \
+                not loaded (roles are server-wide; see lfb-restore --globals)"
+                    .to_string(),
+            )
+        }
+        Content::PgPlain | Content::PgCustom => {
+            pg_restore_test(record, path, format, content, want.as_ref(), opts)
+        }
+        Content::MysqlSql => {
+            let mut r = load::open_decoded(path, format)?;
+            let (found, into) =
+                crate::engine::mysql::restore_test(record, &mut r, opts.scratch.as_deref())?;
+            finish_compare(want.as_ref(), &found, &into)
+        }
+        Content::Tar => archive_restore_test(path, opts),
+        Content::Unknown => Err(Error::failed("not a dump lfb can restore")),
+    }
+}
+
+/// A SQLite restore test: a private file that must pass `PRAGMA
+/// integrity_check`, removed with its folder at the end.
+fn sqlite_restore_test(
+    path: &Path,
+    format: &str,
+    content: Content,
+    want: Option<&TableCounts>,
+) -> Result<String> {
+    let scratch = crate::fsutil::ScratchDir::new("verify")?;
+    let db = scratch.path().join("scratch.sqlite3");
+    (|| {
+        let mut r = load::open_decoded(path, format)?;
+        if content == Content::SqliteSql {
+            load::sqlite_load(&db, &mut r)?;
+        } else {
+            let mut f = crate::fsutil::create_private_file(&db)?;
+            io::copy(&mut r, &mut f).map_err(|e| Error::io("cannot write scratch database", e))?;
+        }
+        let conn = rusqlite::Connection::open(&db)
+            .map_err(|e| Error::failed(format!("cannot open the restored database: {e}")))?;
+        let ic: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| Error::failed(format!("integrity_check: {e}")))?;
+        if ic != "ok" {
+            return Err(Error::failed(format!("PRAGMA integrity_check: {ic}")));
+        }
+        drop(conn);
+        let found = sqlite::table_counts(&db)?;
+        finish_compare(want, &found, "scratch SQLite database")
+    })()
+}
+
+/// The PostgreSQL server and scratch database of a restore test: --scratch
+/// URL, else a fresh `lfb_scratch_*` name on the server the dump came from.
+fn pg_scratch_target(record: &Record, opts: &Options) -> Result<(ServerConn, String)> {
+    Ok(match &opts.scratch {
+        Some(url) => match Database::parse(url)? {
+            Database::Postgres(c) => {
+                let db = c
+                    .database
+                    .clone()
+                    .ok_or_else(|| Error::usage("--scratch URL must name the scratch database"))?;
+                (c, db)
+            }
+            _ => return Err(Error::usage("--scratch must be a postgresql:// URL")),
+        },
+        None => {
+            let c = source_server(record);
+            let n = SCRATCH_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let db = format!(
+                "lfb_scratch_{}_{}_{n}",
+                std::process::id(),
+                Utc::now().timestamp()
+            );
+            (c, db)
+        }
+    })
+}
+
+/// A PostgreSQL restore test: the scratch database is created, loaded,
+/// counted and dropped, and cannot outlive this process.
+fn pg_restore_test(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    content: Content,
+    want: Option<&TableCounts>,
+    opts: &Options,
+) -> Result<String> {
+    let (server, scratch_db) = pg_scratch_target(record, opts)?;
+    let src = source_server(record);
+    if let Some(src_db) = &src.database {
+        let same_server =
+            server.host == src.host && server.port.unwrap_or(5432) == src.port.unwrap_or(5432);
+        if same_server && &scratch_db == src_db {
+            return Err(Error::usage(format!(
+                "refusing to restore-test into '{scratch_db}': it is the source database itself"
+            )));
+        }
+    }
+    let mut maint = server.clone();
+    maint.database = Some("postgres".into());
+    // Through the record's `--exec` prefix (lfb-verify --exec, or
+    // lfb-dump --exec upstream in the pipeline).
+    let pg = Postgres::connect(&maint, record.exec())?;
+    let exists = pg.psql_query(&format!(
+        "SELECT 1 FROM pg_database WHERE datname = '{}'",
+        scratch_db.replace('\'', "''")
+    ))?;
+    if !exists.trim().is_empty() {
+        return Err(Error::usage(format!(
+            "scratch database '{scratch_db}' already exists; lfb creates and drops its scratch database itself"
+        )));
+    }
+    let ident = format!("\"{}\"", scratch_db.replace('"', "\"\""));
+    let drop_sql = if pg.server.version_num >= 130000 {
+        format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)")
+    } else {
+        format!("DROP DATABASE IF EXISTS {ident}")
+    };
+    // Armed before the database exists: no scratch database outlives
+    // this process, however it ends. SIGINT/SIGTERM/SIGHUP drop it
+    // through `cleanup`; SIGKILL and the like through the watcher.
+    let watch = {
+        let mut cmd = pg.command("psql");
+        cmd.args(["-X", "-q", "-d", "postgres", "-c", &drop_sql]);
+        crate::watchdog::DeathWatch::spawn(&cmd)?
+    };
+    pg.psql_query(&format!("CREATE DATABASE {ident}"))?;
+    let dropper = {
+        let pg = pg.clone();
+        let drop_sql = drop_sql.clone();
+        cleanup::on_interrupt(move || {
+            let _ = pg.psql_query(&drop_sql);
+        })
+    };
+    let res = (|| {
+        if content == Content::PgPlain {
+            let mut r = load::open_decoded(path, format)?;
+            load::psql_load(&pg, &scratch_db, "", &mut r)?;
+        } else {
+            load::pg_custom_load(&pg, &scratch_db, "", path, None)?;
+        }
+        let found = pg.count_tables(Some(&scratch_db))?;
+        finish_compare(want, &found, &format!("scratch database {scratch_db}"))
+    })();
+    dropper.run_now();
+    drop(watch);
+    res
+}
+
+fn finish_compare(want: Option<&TableCounts>, found: &TableCounts, into: &str) -> Result<String> {
+    match want {
+        None => Ok(format!(
+            "restored into a {into}; {} tables (no recorded counts to compare)",
+            found.len()
+        )),
+        Some(w) => match compare_counts(w, found) {
+            Some(d) => Err(Error::failed(format!(
+                "row counts differ after restore: {d}"
+            ))),
+            None => Ok(format!(
+                "restored into a {into}: {} tables, {} rows, as recorded",
+                w.len(),
+                w.values().sum::<u64>()
+            )),
+        },
+    }
+}

@@ -1,0 +1,8 @@
+//! lfb-verify: the checks, verification remembered in sidecars, encryption with age.
+//!
+//! One test binary per area (faster to link than one per file); each module
+//! is one former test file.
+
+mod encryption;
+mod verify;
+mod verify_remembered;
