@@ -42,7 +42,7 @@ const BLOCK: usize = 1 << 20;
 /// Blocks per gzip member: the member size, chosen from the size cost
 /// measured in bench/RESULTS.md (members are unprimed: each costs a header,
 /// a trailer and the first 32 KiB compressed without a dictionary).
-pub const MEMBER_BLOCKS: usize = 4;
+pub const MEMBER_BLOCKS: usize = 2;
 /// Deflate's window: the dictionary carried from block to block.
 const WINDOW: usize = 32 * 1024;
 /// Bytes of a block compressed at level 1 to decide whether it compresses.

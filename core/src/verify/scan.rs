@@ -122,7 +122,7 @@ pub(super) fn scan_reader(
     let (htx, hrx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let (dtx, drx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     // Up to 2 pieces of decoded content queued (a piece is a whole gzip
-    // member's output, 4 MiB, or a batch): memory stays bounded.
+    // member's output, 2 MiB, or a batch): memory stays bounded.
     let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(2);
     let hasher = std::thread::spawn(move || hash_blocks(hrx));
     let scanner = std::thread::spawn(move || judge_and_copy(crx, tee));
