@@ -414,7 +414,7 @@ pub const ALL: &[Comparison] = &[
                 None,
             ),
             base(
-                r#""$PGBIN/psql" -X -q -d postgres -c "CREATE DATABASE $NEWDB" && gunzip -c "$ART" | "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$NEWDB" > /dev/null && "$PGBIN/psql" -X -At -d "$NEWDB" -c "SELECT format('SELECT count(*) FROM %I.%I', schemaname, relname) FROM pg_stat_user_tables" | "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 -d "$NEWDB" > /dev/null && "$PGBIN/psql" -X -q -d postgres -c "DROP DATABASE $NEWDB""#,
+                r#""$PGBIN/psql" -X -q -d postgres -c "CREATE DATABASE $NEWDB" && gunzip -c "$ART" | "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$NEWDB" > /dev/null && "$PGBIN/psql" -X -At -d "$NEWDB" -c "SELECT format('SELECT count(*) FROM %I.%I;', schemaname, relname) FROM pg_stat_user_tables" | "$PGBIN/psql" -X -At -v ON_ERROR_STOP=1 -d "$NEWDB" > /dev/null && "$PGBIN/psql" -X -q -d postgres -c "DROP DATABASE $NEWDB""#,
                 "createdb scratch && gunzip -c f | psql -v ON_ERROR_STOP=1 --single-transaction scratch && <count rows> && dropdb scratch",
                 None,
             ),
