@@ -465,8 +465,8 @@ pub const ALL: &[Comparison] = &[
         warmup: false,
         variants: &[
             lfb(
-                r#""$LFB/lfb-restore" -q --yes -f "$ART" "$NEWDB_URL""#,
-                "lfb-restore --yes -f f mysql://…/NEWDB",
+                r#""$LFB/lfb-restore" -q --yes -f "$ART" --from "$MYDB" "$NEWDB_URL""#,
+                "lfb-restore --yes -f f --from DB mysql://…/NEWDB",
                 None,
             ),
             base(
