@@ -223,8 +223,14 @@ fn build(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `target/release` of the target folder this binary was built into.
+/// `target/release` of the target folder this binary was built into, or
+/// `$LFB_BENCH_BIN_DIR` (CI's smoke test runs `--quick` on the debug
+/// binaries its tests built: it proves the harness works on a fresh machine;
+/// its ratios mean nothing).
 fn release_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LFB_BENCH_BIN_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().unwrap_or_default();
     let profile_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     match profile_dir.parent() {
