@@ -228,7 +228,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             for r in &inputs {
                 run.out.write(r)?;
             }
-            run.out.write(&run.failure(&e).record())?;
+            run.out.write(&run.failure(&e).tool(ui.tool()).record())?;
             if cli.output.is_none() {
                 run.journal(&Event::new(ui.tool(), "archive", false, e.line()));
             }

@@ -822,12 +822,17 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
     for p in &inv.partials {
         // A partial file written to in the last minutes belongs to a run in
         // progress (a dump streaming right now), not to one that died.
-        let active = p.file.mtime.is_some_and(|m| {
-            Utc::now()
-                .signed_duration_since(DateTime::<Utc>::from(m))
-                .num_seconds()
-                < PARTIAL_ACTIVE_SECS
-        });
+        // `NAME.<pid>.partial` of a process that no longer runs here was
+        // left by a killed run, however recent its last write.
+        let dead_writer =
+            partial_pid(&p.file.path).filter(|&pid| !lfb_core::sys::process_alive(pid));
+        let active = dead_writer.is_none()
+            && p.file.mtime.is_some_and(|m| {
+                Utc::now()
+                    .signed_duration_since(DateTime::<Utc>::from(m))
+                    .num_seconds()
+                    < PARTIAL_ACTIVE_SECS
+            });
         if active {
             out.push(
                 Finding::ok(
@@ -862,9 +867,11 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
             p.file.path.display(),
             format_size(p.file.bytes),
             if old {
-                " and was never cleaned up (lfb-prune removes it after a day)"
+                " and was never cleaned up (lfb-prune removes it after a day)".to_string()
+            } else if let Some(pid) = dead_writer {
+                format!(" (its writer, process {pid}, no longer runs on this machine)")
             } else {
-                " (or is still running)"
+                " (or is still running)".to_string()
             }
         );
         let f = if old {
@@ -886,6 +893,17 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// The writer's process id in a partial's name (`ARTIFACT.<pid>.partial`).
+fn partial_pid(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".partial")?;
+    let (_, pid) = stem.rsplit_once('.')?;
+    if pid.is_empty() || pid.len() > 10 || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 /// A non-empty `quarantine/`: artifacts failed verification and wait for
@@ -932,6 +950,16 @@ pub fn journal(store: &Store, cfg: &Config) -> Finding {
             );
         }
     };
+    let mut tail = tail;
+    if let Some(env) = &cfg.env {
+        // `--env prod` watches prod: other environments' failures are
+        // theirs (events without an environment concern the whole store).
+        tail.events.retain(|e| {
+            e.get("env")
+                .and_then(Value::as_str)
+                .is_none_or(|v| v == env)
+        });
+    }
     let open = crate::alarms::unresolved(&tail.events);
     if open.is_empty() {
         return Finding::ok(
