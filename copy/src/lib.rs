@@ -12,9 +12,13 @@
 //!   upload id is kept in a private state file, the parts already in the
 //!   bucket are listed and kept when their ETag is the MD5 of the local part;
 //!   a state file for other content aborts the old upload;
-//! - every copy is verified: size and SHA-256 read back, or the service's own
-//!   SHA-256 checksum when it returns one for the object;
-//! - memory is bounded by one part (`--part-size`, 16 MiB by default).
+//! - every copy is verified ([`verify_upload`]): its size, then the service's
+//!   own SHA-256 checksum when it returns one for the object, else the
+//!   service's MD5 of every part (ETags) and of the object, else its SHA-256
+//!   read back; a copy that differs is deleted;
+//! - parts go up from [`upload::WORKERS`] threads at once, and memory is
+//!   bounded by that many part buffers (`--part-size`, 16 MiB by default:
+//!   64 MiB).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -44,14 +48,15 @@ mod upload;
     about = "Copy backups to S3-compatible storage or another folder, verified",
     long_about = "Copy artifacts and their sidecars to another store: an S3-compatible bucket \
 (s3://BUCKET/PREFIX: AWS S3, MinIO, Cloudflare R2, Backblaze B2, Wasabi, ...) or another folder, \
-keeping the store's layout (ENV/NAME). Each copy is verified (size and SHA-256 read back, or the \
-service's own SHA-256 checksum), and what is already there and identical is skipped. Each record \
+keeping the store's layout (ENV/NAME). Each copy is verified (its size, then the service's own \
+SHA-256 checksum, else the service's MD5 of every part and of the object (ETags), else its SHA-256 \
+read back; a copy that differs is deleted), and what is already there and identical is skipped. Each record \
 is printed back with an `offsite` section (destination, key, bytes, verified, at, skipped).\n\n\
 What to copy: the records on stdin (lfb-list --verified | lfb-copy --to ...), the artifacts \
 given as arguments, or with --all / --tag / --env the artifacts of the local store. Failed \
 records in the input are passed through untouched and are not copied.\n\n\
-Large artifacts go up in parts (multipart upload) with memory bounded by one part; an upload \
-killed half way is resumed by the next run; nothing incomplete ever appears under the final \
+Large artifacts go up in parts (multipart upload), 4 parts at once, with memory bounded by 4 \
+parts; an upload killed half way is resumed by the next run; nothing incomplete ever appears under the final \
 name (in a folder: NAME.partial, fsync, rename).\n\n\
 S3 configuration comes from the environment, as for the AWS tools: AWS_ACCESS_KEY_ID, \
 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE with \
