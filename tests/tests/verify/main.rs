@@ -4,5 +4,6 @@
 //! is one former test file.
 
 mod encryption;
+mod restore_cannot_run;
 mod verify;
 mod verify_remembered;
