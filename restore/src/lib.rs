@@ -15,6 +15,7 @@ mod pg;
 mod remote;
 mod select;
 mod sqlite;
+mod target_lock;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -145,11 +146,15 @@ pub struct Cli {
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 
-    /// SQLite: how long to wait while another connection holds a lock
+    /// How long to wait for another lfb-restore into the same target, and (SQLite) while another connection holds a lock
     ///
-    /// The restore writes into the target database through SQLite's own
-    /// locking. After a second of waiting it says so on stderr; after
-    /// DURATION (e.g. 30s, 5m) it gives up with exit 1, the target unchanged.
+    /// Two lfb-restore runs into one target database (same engine, host,
+    /// port and database, or the same SQLite file) with the same store run
+    /// one after the other: the second waits, saying so after a second, and
+    /// after DURATION gives up with exit 2 naming the holder, nothing
+    /// changed. SQLite: the restore then writes through SQLite's own
+    /// locking and gives up after DURATION (e.g. 30s, 5m) with exit 1, the
+    /// target unchanged.
     #[arg(long, value_name = "DURATION", default_value = sqlite::DEFAULT_WAIT,
           value_parser = lfb_core::cli::parse_duration_arg)]
     pub wait: std::time::Duration,
@@ -607,6 +612,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
     // 3. Confirmation.
     confirm(&cli, prod.as_deref(), &db, &record)?;
+    let _one_at_a_time = target_lock::acquire(&store, &db, cli.wait, ui)?;
     // 4. Safety backup of the target as it is now.
     let safety = if cli.no_safety_backup {
         ui.warn("no safety backup (--no-safety-backup)");

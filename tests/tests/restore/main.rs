@@ -11,4 +11,5 @@ mod restore_pg_atomic;
 mod restore_pg_fidelity;
 mod restore_pg_globals;
 mod restore_progress;
+mod restore_target_lock;
 mod sqlite_fidelity;
