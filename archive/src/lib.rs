@@ -133,7 +133,8 @@ pub struct Cli {
 
     /// Write the archive to PATH (outside the store) instead
     ///
-    /// Its sidecar is written beside it.
+    /// Its sidecar is written beside it. A PATH inside the store is refused
+    /// (exit 2): no tool would count that file; use --store/--env/--tag.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
