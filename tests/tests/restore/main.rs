@@ -7,6 +7,7 @@ mod restore;
 mod restore_archive;
 mod restore_files;
 mod restore_identity;
+mod restore_not_a_dump;
 mod restore_pg_atomic;
 mod restore_pg_fidelity;
 mod restore_pg_globals;
