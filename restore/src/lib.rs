@@ -720,6 +720,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if let Some(p) = &safety {
         let undo = undo_command(&cli, &store, &target_env, p, &db, prod.is_some());
         ui.info(format!("to undo: {undo}"));
+        if let Some(note) = undo_password_note(&cli, &db) {
+            ui.info(note);
+        }
         section["undo"] = json!(undo);
     }
     record.set("restore", section);
@@ -1060,8 +1063,36 @@ fn undo_command(
     } else {
         w.push("--yes".into());
     }
-    w.push(sh_quote(&undo_target(db)));
+    // A MySQL password never goes on argv, and the clients read none from
+    // the environment: the undo takes its target, password included, from
+    // $DATABASE_URL as this restore did (see `undo_password_note`).
+    if !mysql_password(db) {
+        w.push(sh_quote(&undo_target(db)));
+    }
     w.join(" ")
+}
+
+/// A MySQL target whose password came from its URL (not `~/.my.cnf`).
+fn mysql_password(db: &Database) -> bool {
+    matches!(db, Database::Mysql(c) if c.password.is_some())
+}
+
+/// Where the undo command's MySQL password comes from, said after it.
+fn undo_password_note(cli: &Cli, db: &Database) -> Option<String> {
+    if !mysql_password(db) {
+        return None;
+    }
+    Some(if cli.target.is_none() {
+        "password: the undo command takes the target and its password from $DATABASE_URL, \
+         as this restore did"
+            .to_string()
+    } else {
+        format!(
+            "password: set DATABASE_URL as for this restore ({}, with its password): \
+             the undo command takes the target from it",
+            db.redacted()
+        )
+    })
 }
 
 /// Dumps the target as it is now (tag pre-restore) and verifies it. `None`
