@@ -234,7 +234,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                 }
                 run.out.write(r)?;
             }
-            run.out.write(&run.failure(&e).record())?;
+            run.out.write(&run.failure(&e).tool(ui.tool()).record())?;
             if cli.output.is_none() {
                 run.journal(&Event::new(ui.tool(), "archive", false, e.line()));
             }

@@ -123,6 +123,7 @@ fn a_missing_media_folder_exits_2_naming_it() {
     // The failure still travels down the pipeline as a record.
     let rec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rec["kind"], "full");
+    assert_eq!(rec["error"]["tool"], "lfb-archive", "{rec}");
     assert!(
         rec["error"]["message"]
             .as_str()

@@ -200,6 +200,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         return download(&cli, from, ui);
     }
     let store = cli.store.store()?;
+    // What to copy first: bad input (garbage on stdin, an unknown --env)
+    // stops the run before a destination folder is made.
+    let records = input_records(&cli, &store)?;
     let dest = match Location::parse(&cli.to)? {
         Some(loc) => {
             let client = Client::new(loc)?;
@@ -220,7 +223,6 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             Dest::Folder(p)
         }
     };
-    let records = input_records(&cli, &store)?;
     if records.is_empty() {
         ui.info("nothing to copy");
     }
@@ -381,6 +383,11 @@ fn input_records(cli: &Cli, store: &Store) -> Result<Vec<Record>> {
         Some(_) => Some(cli.store.env()?),
         None => None,
     };
+    if let Some(e) = &env {
+        // A misspelt --env is an error naming the ones there are, not
+        // "nothing to copy".
+        store.require_env(e)?;
+    }
     let mut arts = store.artifacts()?;
     arts.retain(|a| {
         env.as_deref().is_none_or(|e| a.in_env(e))

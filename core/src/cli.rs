@@ -46,10 +46,13 @@ impl StoreArgs {
     /// `store`, else the platform default.
     pub fn store(&self) -> Result<Store> {
         crate::config::set_flag(self.config_file.clone());
+        // The file is read (and a bad one refused) whether or not it gives
+        // the store: every tool stops on a config file it cannot trust.
+        let config = crate::config::current()?;
         let from_env = std::env::var_os("LFB_STORE").is_some_and(|s| !s.is_empty());
         let store = if self.store.is_none()
             && !from_env
-            && let Some(root) = crate::config::current()?.and_then(|c| c.store())
+            && let Some(root) = config.and_then(|c| c.store())
         {
             Store::at(&root)
         } else {
@@ -201,7 +204,9 @@ fn usage_message(e: &clap::Error) -> String {
         if line.starts_with("Usage:") || line.starts_with("For more information") {
             break;
         }
-        if !line.is_empty() {
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            parts.push(format!("(tip: {tip})"));
+        } else if !line.is_empty() {
             parts.push(line.trim_start_matches("error: ").to_string());
         }
     }
@@ -224,8 +229,13 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
                 return ExitCode::from(code);
             }
             if is_usage {
+                // One line on stderr, like every other error, and the
+                // failure record for the pipeline.
                 let name = C::command().get_name().to_string();
-                print_failure_record(&name, &usage_message(&e), 2);
+                let msg = usage_message(&e);
+                eprintln!("{name}: error: {msg}; see '{name} --help'");
+                print_failure_record(&name, &msg, 2);
+                return ExitCode::from(2);
             }
             e.exit()
         }

@@ -404,7 +404,30 @@ pub fn merge_verify(old: Option<&Value>, new: &Value) -> Value {
         Some(ok) => Some(json!({ "at": new.get("at").cloned().unwrap_or(Value::Null), "ok": ok })),
         None => old.and_then(|o| o.get("restore_test")).cloned(),
     };
-    if let (Some(r), Some(m)) = (restore, section.as_object_mut()) {
+    let Some(m) = section.as_object_mut() else {
+        return section;
+    };
+    if let Some(r) = restore {
+        // A failed restore test stands until a restore test passes: quick
+        // checks cannot clear it (the file can be whole and still not
+        // restore), so the section fails with the reason as its check.
+        if ran.is_none() && r.get("ok") == Some(&json!(false)) {
+            let at = r
+                .get("at")
+                .and_then(Value::as_str)
+                .unwrap_or("an earlier run");
+            m.insert("ok".into(), json!(false));
+            if let Some(checks) = m.get_mut("checks").and_then(Value::as_array_mut) {
+                checks.push(json!({
+                    "name": "restore",
+                    "ok": false,
+                    "detail": format!(
+                        "not run now; the last restore test ({at}) failed, and only a passing \
+                         one (--restore-test) clears that"
+                    ),
+                }));
+            }
+        }
         m.insert("restore_test".into(), r);
     }
     section
@@ -486,6 +509,34 @@ mod tests {
         assert_eq!(second["at"], "2026-11-02T00:00:00Z");
         assert_eq!(second["restore_test"]["at"], "2026-11-01T00:00:00Z");
         assert!(merge_verify(None, &quick).get("restore_test").is_none());
+    }
+
+    #[test]
+    fn a_failed_restore_test_stands_until_one_passes() {
+        let failed = json!({"at":"2026-11-01T00:00:00Z","ok":false,
+            "checks":[{"name":"checksum","ok":true},{"name":"restore","ok":false}]});
+        let first = merge_verify(None, &failed);
+        let quick =
+            json!({"at":"2026-11-02T00:00:00Z","ok":true,"checks":[{"name":"checksum","ok":true}]});
+        let second = merge_verify(Some(&first), &quick);
+        assert_eq!(second["ok"], false, "{second}");
+        assert_eq!(second["restore_test"]["ok"], false);
+        let last = &second["checks"].as_array().unwrap()[1];
+        assert_eq!(last["name"], "restore");
+        assert!(
+            last["detail"]
+                .as_str()
+                .unwrap()
+                .contains("2026-11-01T00:00:00Z")
+        );
+        // Another quick run keeps it failed; a passing restore test clears it.
+        let third = merge_verify(Some(&second), &quick);
+        assert_eq!(third["ok"], false);
+        let drill = json!({"at":"2026-11-03T00:00:00Z","ok":true,
+            "checks":[{"name":"checksum","ok":true},{"name":"restore","ok":true}]});
+        let fourth = merge_verify(Some(&third), &drill);
+        assert_eq!(fourth["ok"], true);
+        assert_eq!(fourth["restore_test"]["ok"], true);
     }
 
     #[test]

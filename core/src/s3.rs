@@ -52,6 +52,21 @@ impl Location {
     /// `Some` for an `s3://` location, `None` for anything else (a folder).
     pub fn parse(s: &str) -> Result<Option<Location>> {
         let Some(rest) = s.strip_prefix("s3://") else {
+            // `http://…`, `gs://…`, `S3://…`, `s3:/…`: a URL lfb does not
+            // speak, never a relative folder named `http:`.
+            let scheme = s.split_once(":/").map(|(scheme, _)| scheme);
+            if let Some(scheme) = scheme
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            {
+                return Err(Error::usage(format!(
+                    "unsupported location '{s}': lfb speaks s3://BUCKET/PREFIX (S3 and \
+                     S3-compatible services: give others their S3 endpoint with \
+                     AWS_ENDPOINT_URL); a folder is a path"
+                )));
+            }
             return Ok(None);
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -962,6 +977,11 @@ mod tests {
         let l = Location::parse("s3://my-bucket").unwrap().unwrap();
         assert_eq!(l.key("prod/a"), "prod/a");
         assert!(Location::parse("/some/folder").unwrap().is_none());
+        assert!(Location::parse("backups/a:b").unwrap().is_none());
+        for url in ["http://host/x", "S3://bucket/x", "s3:/bucket/x", "gs://b/x"] {
+            let e = Location::parse(url).unwrap_err().to_string();
+            assert!(e.contains("unsupported location") && e.contains(url), "{e}");
+        }
         assert!(Location::parse("s3://B").is_err());
         assert!(Location::parse("s3://bucket/a/../b").is_err());
     }

@@ -22,6 +22,9 @@ use crate::fsutil::{self, PARTIAL_SUFFIX};
 use crate::naming::{self, ArtifactName};
 use crate::record::{self, Record};
 
+mod summary;
+pub use summary::Sidecar;
+
 /// Folder of pre-migration backups.
 pub const MIGRATIONS: &str = "migrations";
 /// Folder of the journal.
@@ -260,6 +263,108 @@ impl Store {
         Ok(())
     }
 
+    /// Hands every artifact to `f` with the few fields of its sidecar that
+    /// listing and planning read ([`Sidecar`]), never building its record:
+    /// the fast way to go through a large store. Sidecars are read and
+    /// parsed on every core, a bounded batch at a time, and handed over in
+    /// the order [`Store::visit_artifacts`] uses. A sidecar that is not a
+    /// valid record stops the walk with the same error.
+    pub fn visit_sidecars(&self, mut f: impl FnMut(Found) -> Result<()>) -> Result<()> {
+        /// Artifacts read between two hand-overs: bounds memory.
+        const BATCH: usize = 8192;
+        for (folder, dir) in self.artifact_dirs()? {
+            let mut names: Vec<(String, ArtifactName)> = fs::read_dir(&dir)
+                .with_path("read", &dir)?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|file| ArtifactName::parse(&file).map(|n| (file, n)))
+                .collect();
+            names.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut rest = names.into_iter();
+            loop {
+                let batch: Vec<(String, ArtifactName)> = rest.by_ref().take(BATCH).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                for found in read_sidecars(&dir, &folder, batch)? {
+                    f(found)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks, for tools that only read the store, that it exists: they
+    /// never create it (exit 2 when it does not exist).
+    pub fn require_existing(&self) -> Result<()> {
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        Err(Error::usage(format!(
+            "store '{}' does not exist (give --store DIR or set LFB_STORE; lfb-dump creates it)",
+            self.root.display()
+        )))
+    }
+
+    /// `--env ENV`, given on the command line, must name an environment the
+    /// store has: its folder, or the env of a pre-migration backup (exit 2
+    /// naming the environments there are).
+    pub fn require_env(&self, env: &str) -> Result<()> {
+        if self.root.join(env).is_dir() {
+            return Ok(());
+        }
+        let mut envs = std::collections::BTreeSet::new();
+        for (folder, _) in self.artifact_dirs()? {
+            if folder != MIGRATIONS {
+                envs.insert(folder);
+            }
+        }
+        let migrations = self.root.join(MIGRATIONS);
+        if migrations.is_dir() {
+            let mut found = false;
+            self.visit_folder_sidecars(&migrations, |a| {
+                let e = env_of(MIGRATIONS, a.sidecar.env.as_deref());
+                found |= e == env;
+                envs.insert(e.to_string());
+                Ok(())
+            })?;
+            if found {
+                return Ok(());
+            }
+        }
+        let have = if envs.is_empty() {
+            "none yet".to_string()
+        } else {
+            envs.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        Err(Error::usage(format!(
+            "no environment '{env}' in store '{}' (it has: {have})",
+            self.root.display()
+        )))
+    }
+
+    fn visit_folder_sidecars(
+        &self,
+        dir: &Path,
+        mut f: impl FnMut(Found) -> Result<()>,
+    ) -> Result<()> {
+        let folder = dir
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let names: Vec<(String, ArtifactName)> = fs::read_dir(dir)
+            .with_path("read", dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|file| ArtifactName::parse(&file).map(|n| (file, n)))
+            .collect();
+        for found in read_sidecars(dir, &folder, names)? {
+            f(found)?;
+        }
+        Ok(())
+    }
+
     /// `*.partial` files left in artifact folders.
     pub fn partials(&self) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
@@ -273,6 +378,100 @@ impl Store {
         out.sort();
         Ok(out)
     }
+}
+
+/// An artifact found by [`Store::visit_sidecars`]: where it is, its name,
+/// and what its sidecar says (empty when it has none).
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub path: PathBuf,
+    pub name: ArtifactName,
+    /// The environment folder it lives in (`migrations` for that folder).
+    pub folder: String,
+    pub sidecar: Sidecar,
+    /// True when it has no sidecar (its record is derived from the name).
+    pub derived: bool,
+}
+
+/// What the sidecar of `artifact` says ([`Sidecar`]), `None` when it has
+/// none; a sidecar that is not a valid record is an error naming it, as
+/// [`load_record`] has it.
+pub fn read_sidecar(artifact: &Path) -> Result<Option<Sidecar>> {
+    let sidecar = sidecar_path(artifact);
+    match fs::read_to_string(&sidecar) {
+        Ok(text) => Sidecar::parse(&text)
+            .map(Some)
+            .map_err(|e| Error::input(format!("sidecar '{}': {}", sidecar.display(), e))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io_path("read", &sidecar, e)),
+    }
+}
+
+/// Reads the sidecars of `files` in `dir`, on every core, in order.
+fn read_sidecars(
+    dir: &Path,
+    folder: &str,
+    files: Vec<(String, ArtifactName)>,
+) -> Result<Vec<Found>> {
+    let one = |(file, name): (String, ArtifactName)| -> Result<Found> {
+        let path = dir.join(&file);
+        let (summary, derived) = match read_sidecar(&path)? {
+            Some(s) => (s, false),
+            None => {
+                // What a derived record says: the folder's environment.
+                let env = if folder == MIGRATIONS { "prod" } else { folder };
+                (
+                    Sidecar {
+                        id: Some(name.id()),
+                        env: Some(env.to_string()),
+                        tag: Some(name.tag.clone()),
+                        created_at: Some(name.time),
+                        ..Sidecar::default()
+                    },
+                    true,
+                )
+            }
+        };
+        Ok(Found {
+            path,
+            name,
+            folder: folder.to_string(),
+            sidecar: summary,
+            derived,
+        })
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || files.len() < 64 {
+        return files.into_iter().map(one).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    let mut parts: Vec<Vec<(String, ArtifactName)>> = Vec::new();
+    let mut files = files.into_iter();
+    loop {
+        let part: Vec<_> = files.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let one = &one;
+    let done: Vec<Result<Vec<Found>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || part.into_iter().map(one).collect::<Result<Vec<_>>>()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a sidecar-reading thread panicked"))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for part in done {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 fn default_root() -> Result<PathBuf> {
@@ -332,6 +531,32 @@ pub fn load_record(path: &Path, name: &ArtifactName, folder: &str) -> Result<(Re
         }
         Err(e) => Err(Error::io_path("read", &sidecar, e)),
     }
+}
+
+/// The record line of an artifact straight from its one-line sidecar, with
+/// `path` set to where the artifact is now, without building the record:
+/// the sidecar as it is when its `path` is current (the usual case), else
+/// with its one `"path":"…"` member replaced. `None` when the sidecar is not
+/// that simple (several lines, the same `path` string elsewhere too, a
+/// `prune` member a tool would replace): the caller then parses it whole.
+pub fn record_line(artifact: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct PathOnly {
+        path: Option<String>,
+    }
+    let text = fs::read_to_string(sidecar_path(artifact)).ok()?;
+    let text = text.trim_end();
+    if text.contains('\n') || !text.ends_with('}') || text.contains("\"prune\"") {
+        return None;
+    }
+    let stored = serde_json::from_str::<PathOnly>(text).ok()?.path?;
+    let now = artifact.to_str()?;
+    if stored == now {
+        return Some(text.to_string());
+    }
+    let needle = format!("\"path\":{}", serde_json::to_string(&stored).ok()?);
+    let with = format!("\"path\":{}", serde_json::to_string(now).ok()?);
+    (text.matches(&needle).count() == 1).then(|| text.replacen(&needle, &with, 1))
 }
 
 /// What can be said of an artifact from its name and folder alone.

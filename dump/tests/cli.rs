@@ -56,6 +56,8 @@ fn bad_arguments_exit_2_with_one_line() {
         vec!["--format", "custom", "x.db"],
         vec!["--env", "../etc", "x.db"],
         vec!["redis://localhost/0"],
+        vec!["--bogus", "x.db"],
+        vec!["--tga", "hourly", "x.db"],
     ] {
         let out = dump()
             .env_remove("DATABASE_URL")
@@ -67,6 +69,10 @@ fn bad_arguments_exit_2_with_one_line() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.trim().is_empty(), "{args:?}");
+        // One line, clap's errors included (they were several: error, tip,
+        // usage, help hint).
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("lfb-dump: error: "), "{args:?}: {err}");
     }
 }
 

@@ -3,7 +3,7 @@
 //! `--skip` takes; they are part of the output contract.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,10 +13,11 @@ use lfb_core::verify::{self, CheckName, Options};
 use lfb_core::{Store, fsutil, sys};
 use serde_json::{Value, json};
 
+pub use crate::common::Verified;
+use crate::common::plural;
 use crate::finding::{Finding, Group};
 use crate::history;
 use crate::inventory::{Artifact, DebrisKind, FileInfo, Inventory};
-use crate::report::plural;
 
 /// Every check, in the order findings are printed.
 pub const CHECKS: &[&str] = &[
@@ -99,7 +100,7 @@ impl Config {
 pub fn groups(inv: &Inventory) -> BTreeMap<Group, Vec<&Artifact>> {
     let mut g: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
     for a in &inv.artifacts {
-        g.entry(a.group.clone()).or_default().push(a);
+        g.entry(Group::clone(&a.group)).or_default().push(a);
     }
     g
 }
@@ -131,6 +132,7 @@ pub fn scan_errors(inv: &Inventory) -> Vec<Finding> {
 
 /// Expected tags that have no group (`missing`), and the age of each
 /// group's newest artifact against its tag's limit (`freshness`).
+// Long: one pass over the groups with the tag limits, the clock-skew and future-dated cases side by side.
 pub fn freshness(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
     let groups = groups(inv);
     let mut out = Vec::new();
@@ -219,6 +221,7 @@ pub fn freshness(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
 
 /// Artifacts under the minimum size (`size`), and a newest artifact much
 /// smaller than the ones before it (`shrink`).
+// Long: the size floor, the shrink rule and their messages read best together.
 pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     for (g, arts) in groups(inv) {
@@ -318,9 +321,6 @@ fn median(sorted: &[u64]) -> f64 {
     }
 }
 
-/// Results of re-reading artifacts, by path: true when every check passed.
-pub type Verified = BTreeMap<PathBuf, bool>;
-
 /// Re-reads the newest artifact of each group (every artifact with
 /// `--deep`, plus `--sample N` random others) with lfb-verify's own checks:
 /// checksum, decode, complete.
@@ -364,14 +364,17 @@ pub fn integrity(inv: &Inventory, cfg: &Config, seed: u64) -> (Vec<Finding>, Ver
     for (a, outcome) in picked.iter().zip(outcomes) {
         verified.insert(a.file.path.clone(), outcome.ok());
         if outcome.ok() {
-            passed.entry(a.group.clone()).or_default().push(a.id());
+            passed
+                .entry(Group::clone(&a.group))
+                .or_default()
+                .push(a.id());
             continue;
         }
         let failed: Vec<&str> = outcome.failed().iter().map(|c| c.name.as_str()).collect();
         out.push(
             Finding::crit(
                 "integrity",
-                a.group.clone(),
+                Group::clone(&a.group),
                 format!("{}: {}", a.id(), outcome.summary()),
             )
             .with("id", a.id())
@@ -454,7 +457,7 @@ pub fn sidecars(inv: &Inventory) -> Vec<Finding> {
             out.push(
                 Finding::warn(
                     "sidecar",
-                    a.group.clone(),
+                    Group::clone(&a.group),
                     format!(
                         "{}: unusable sidecar ({e}); its checksum cannot be checked",
                         a.id()
@@ -464,7 +467,7 @@ pub fn sidecars(inv: &Inventory) -> Vec<Finding> {
                 .with("path", a.file.path.to_string_lossy()),
             );
         } else if a.sidecar.is_none() && !a.name.legacy {
-            missing.entry(a.group.clone()).or_default().push(a);
+            missing.entry(Group::clone(&a.group)).or_default().push(a);
         }
     }
     for (g, arts) in missing {
@@ -531,7 +534,7 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
         if a.name.ext.ends_with(".age") {
             encrypted += 1;
         } else {
-            plain.entry(a.group.clone()).or_default().push(a);
+            plain.entry(Group::clone(&a.group)).or_default().push(a);
         }
     }
     if plain.is_empty() {
@@ -570,6 +573,7 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
 /// Modes and owners of artifacts, sidecars, the journal and the store's
 /// folders: group/other access or another owner is a warning, anything
 /// world-writable critical (anyone could replace a backup).
+// Long: one table of modes and owners for every kind of store file; splitting it scatters the policy.
 pub fn permissions(inv: &Inventory) -> Vec<Finding> {
     let euid = sys::euid();
     let mut by: BTreeMap<(Group, PermProblem), Vec<&FileInfo>> = BTreeMap::new();
@@ -578,7 +582,7 @@ pub fn permissions(inv: &Inventory) -> Vec<Finding> {
         .artifacts
         .iter()
         .flat_map(|a| {
-            std::iter::once((&a.group, &a.file)).chain(a.sidecar.iter().map(|s| (&a.group, s)))
+            std::iter::once((&*a.group, &a.file)).chain(a.sidecar.iter().map(|s| (&*a.group, s)))
         })
         .chain(inv.store_files.iter().map(|f| (&STORE_GROUP, f)));
     for (g, f) in files {
@@ -818,12 +822,17 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
     for p in &inv.partials {
         // A partial file written to in the last minutes belongs to a run in
         // progress (a dump streaming right now), not to one that died.
-        let active = p.file.mtime.is_some_and(|m| {
-            Utc::now()
-                .signed_duration_since(DateTime::<Utc>::from(m))
-                .num_seconds()
-                < PARTIAL_ACTIVE_SECS
-        });
+        // `NAME.<pid>.partial` of a process that no longer runs here was
+        // left by a killed run, however recent its last write.
+        let dead_writer =
+            partial_pid(&p.file.path).filter(|&pid| !lfb_core::sys::process_alive(pid));
+        let active = dead_writer.is_none()
+            && p.file.mtime.is_some_and(|m| {
+                Utc::now()
+                    .signed_duration_since(DateTime::<Utc>::from(m))
+                    .num_seconds()
+                    < PARTIAL_ACTIVE_SECS
+            });
         if active {
             out.push(
                 Finding::ok(
@@ -858,9 +867,11 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
             p.file.path.display(),
             format_size(p.file.bytes),
             if old {
-                " and was never cleaned up (lfb-prune removes it after a day)"
+                " and was never cleaned up (lfb-prune removes it after a day)".to_string()
+            } else if let Some(pid) = dead_writer {
+                format!(" (its writer, process {pid}, no longer runs on this machine)")
             } else {
-                " (or is still running)"
+                " (or is still running)".to_string()
             }
         );
         let f = if old {
@@ -882,6 +893,17 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// The writer's process id in a partial's name (`ARTIFACT.<pid>.partial`).
+fn partial_pid(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".partial")?;
+    let (_, pid) = stem.rsplit_once('.')?;
+    if pid.is_empty() || pid.len() > 10 || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
 }
 
 /// A non-empty `quarantine/`: artifacts failed verification and wait for
@@ -928,6 +950,16 @@ pub fn journal(store: &Store, cfg: &Config) -> Finding {
             );
         }
     };
+    let mut tail = tail;
+    if let Some(env) = &cfg.env {
+        // `--env prod` watches prod: other environments' failures are
+        // theirs (events without an environment concern the whole store).
+        tail.events.retain(|e| {
+            e.get("env")
+                .and_then(Value::as_str)
+                .is_none_or(|v| v == env)
+        });
+    }
     let open = crate::alarms::unresolved(&tail.events);
     if open.is_empty() {
         return Finding::ok(

@@ -63,38 +63,39 @@ fn failed_verification(r: &lfb_core::Record) -> Option<(String, String)> {
     Some((at, failed.join("; ")))
 }
 
-fn restore_test(r: &lfb_core::Record) -> Option<DateTime<Utc>> {
-    let t = r.get("verify")?.get("restore_test")?;
-    if t.get("ok")?.as_bool()? {
-        let at = t.get("at")?.as_str()?;
-        DateTime::parse_from_rfc3339(at)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
-    } else {
-        None
-    }
-}
-
-/// Every group's drills (sidecars read again, for the artifacts that have
-/// one).
+/// Every group's drills. Restore tests come from the inventory's sidecar
+/// summaries; only a group's newest artifact whose remembered verification
+/// failed has its record read again, for the failed checks' details.
 pub fn scan(inv: &Inventory) -> BTreeMap<Group, Drill> {
-    let mut out: BTreeMap<Group, Drill> = BTreeMap::new();
-    for a in &inv.artifacts {
-        let record = (!a.derived || a.sidecar.is_some()).then(|| a.record());
-        let last = record.as_ref().and_then(restore_test);
-        let failed = record.as_ref().and_then(failed_verification);
-        let d = out.entry(a.group.clone()).or_insert(Drill {
-            newest: (a.created, a.id(), failed.clone()),
-            last_ok: None,
-            since: a.created,
-        });
-        d.since = d.since.min(a.created);
-        d.last_ok = d.last_ok.max(last);
-        if a.created >= d.newest.0 {
-            d.newest = (a.created, a.id(), failed);
+    // Per group: its newest artifact (index), newest passed test, oldest.
+    type Seen = (usize, Option<DateTime<Utc>>, DateTime<Utc>);
+    let mut seen: BTreeMap<&Group, Seen> = BTreeMap::new();
+    for (i, a) in inv.artifacts.iter().enumerate() {
+        let e = seen.entry(&*a.group).or_insert((i, None, a.created));
+        e.2 = e.2.min(a.created);
+        e.1 = e.1.max(a.restore_test);
+        if a.created >= inv.artifacts[e.0].created {
+            e.0 = i;
         }
     }
-    out
+    seen.into_iter()
+        .map(|(g, (newest, last_ok, since))| {
+            let a = &inv.artifacts[newest];
+            let failed = if a.verify_failed && (!a.derived || a.sidecar.is_some()) {
+                failed_verification(&a.record())
+            } else {
+                None
+            };
+            (
+                Group::clone(g),
+                Drill {
+                    newest: (a.created, a.id(), failed),
+                    last_ok,
+                    since,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The `verification` findings: the newest artifact of a group whose

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -68,25 +69,35 @@ fn dataless(_meta: &fs::Metadata) -> bool {
 pub struct Artifact {
     pub file: FileInfo,
     pub name: ArtifactName,
-    /// The record's id (else the name's). The record itself is not kept:
-    /// [`Artifact::record`] reads it again for the few artifacts verified.
-    pub id: String,
-    /// The store folder it is in.
-    pub folder: String,
+    /// The record's id when it is not the name's. The record itself is not
+    /// kept: [`Artifact::record`] reads it again for the few artifacts
+    /// verified.
+    id: Option<Box<str>>,
+    /// The store folder it is in (shared by the folder's artifacts).
+    pub folder: Arc<str>,
     /// The record was derived from the name (no sidecar, or a broken one).
     pub derived: bool,
     pub sidecar: Option<FileInfo>,
     /// Why the sidecar could not be used.
     pub sidecar_error: Option<String>,
-    pub group: Group,
+    /// Shared by the artifacts of a group.
+    pub group: Arc<Group>,
     /// From the record's `created_at`, else the name: never the mtime, which
     /// cloud clients and copies rewrite.
     pub created: DateTime<Utc>,
+    /// When its last restore test passed (`verify.restore_test`).
+    pub restore_test: Option<DateTime<Utc>>,
+    /// Its remembered verification failed (`verify.ok` false).
+    pub verify_failed: bool,
 }
 
 impl Artifact {
+    /// The record's id, else the name's.
     pub fn id(&self) -> String {
-        self.id.clone()
+        match &self.id {
+            Some(id) => id.to_string(),
+            None => self.name.id(),
+        }
     }
 
     /// The record, read again from the sidecar (or derived from the name
@@ -223,6 +234,7 @@ fn group_of_name(file: &str, folder: &str) -> Group {
 }
 
 /// Lists the store. `env` keeps only the artifacts of that environment.
+// Long: one walk of the store folder by folder: each folder is read once and every file sorted into its kind here.
 pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     let mut inv = Inventory::default();
     let root = store.root();
@@ -265,9 +277,11 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
         }
     }
 
-    // Artifacts found, before their records are read.
-    let mut found: Vec<(FileInfo, ArtifactName, String, Option<FileInfo>)> = Vec::new();
+    // Artifacts found, before their records are read: a folder at a time,
+    // so only one folder's listing is held beside the artifacts.
     for (folder, dir) in &artifact_dirs {
+        let mut found: Vec<Found> = Vec::new();
+        let shared: Arc<str> = Arc::from(folder.as_str());
         let entries = list(dir, &mut inv.errors);
         let names: BTreeSet<&str> = entries.iter().map(|l| l.name.as_str()).collect();
         let mut sidecars: BTreeMap<&str, &Listed> = BTreeMap::new();
@@ -317,18 +331,22 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
             let side = sidecars
                 .get(l.name.as_str())
                 .map(|s| FileInfo::from_meta(s.path.clone(), &s.meta));
-            found.push((file, name, folder.clone(), side));
+            found.push((file, name, shared.clone(), side));
         }
+        drop(sidecars);
+        drop(names);
+        drop(entries);
+        let mut loaded = load_records(found);
+        if let Some(env) = env {
+            let before = loaded.len();
+            loaded.retain(|a| a.group.env.as_deref() == Some(env));
+            inv.filtered_out += before - loaded.len();
+        }
+        inv.artifacts.extend(loaded);
     }
-
-    inv.artifacts = load_records(found);
-    if let Some(env) = env {
-        let before = inv.artifacts.len();
-        inv.artifacts
-            .retain(|a| a.group.env.as_deref() == Some(env));
-        inv.filtered_out = before - inv.artifacts.len();
-    }
-    inv.artifacts.sort_by(|a, b| {
+    inv.artifacts.shrink_to_fit();
+    // Paths are unique: an unstable sort orders the same, without a buffer.
+    inv.artifacts.sort_unstable_by(|a, b| {
         a.created
             .cmp(&b.created)
             .then(a.file.path.cmp(&b.file.path))
@@ -377,53 +395,90 @@ fn partial(l: &Listed, folder: &str) -> Partial {
     }
 }
 
+/// An artifact listed, before its sidecar is read.
+type Found = (FileInfo, ArtifactName, Arc<str>, Option<FileInfo>);
+
 /// Reads the sidecars, on every core: parsing 10,000 of them one after the
-/// other would be most of the run.
-fn load_records(found: Vec<(FileInfo, ArtifactName, String, Option<FileInfo>)>) -> Vec<Artifact> {
+/// other would be most of the run. What was listed is moved into the
+/// artifacts, never copied (a store of 100,000 artifacts is held once).
+fn load_records(found: Vec<Found>) -> Vec<Artifact> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
     let chunk = found.len().div_ceil(workers).max(256);
+    let mut parts: Vec<Vec<Found>> = Vec::new();
+    let mut rest = found.into_iter();
+    loop {
+        let part: Vec<Found> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
     std::thread::scope(|s| {
-        let handles: Vec<_> = found
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(load_one).collect::<Vec<_>>()))
-            .collect();
-        handles
+        let handles: Vec<_> = parts
             .into_iter()
-            .flat_map(|h| h.join().expect("sidecar loading does not panic"))
-            .collect()
+            .map(|part| {
+                s.spawn(move || {
+                    let mut groups = BTreeMap::new();
+                    part.into_iter()
+                        .map(|f| load_one(f, &mut groups))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(h.join().expect("sidecar loading does not panic"));
+        }
+        out
     })
 }
 
-fn load_one(item: &(FileInfo, ArtifactName, String, Option<FileInfo>)) -> Artifact {
-    let (file, name, folder, sidecar) = item;
-    let (record, derived, sidecar_error) = if sidecar.is_some() {
-        match store::load_record(&file.path, name, folder) {
-            Ok((r, d)) => (r, d, None),
-            Err(e) => (
-                store::derived_record(&file.path, name, folder),
-                true,
-                Some(e.line()),
-            ),
+fn load_one(
+    (file, name, folder, sidecar): Found,
+    groups: &mut BTreeMap<Group, Arc<Group>>,
+) -> Artifact {
+    // Only the few fields the checks read, not the whole record.
+    let (summary, sidecar_error) = if sidecar.is_some() {
+        match store::read_sidecar(&file.path) {
+            Ok(s) => (s, None),
+            Err(e) => (None, Some(e.line())),
         }
     } else {
-        (store::derived_record(&file.path, name, folder), true, None)
+        (None, None)
     };
-    let env = store::artifact_env(folder, &record).to_string();
+    let derived = summary.is_none();
+    let summary = summary.unwrap_or_default();
+    // A derived record names the folder's environment (prod for migrations/).
+    let env = store::env_of(&folder, summary.env.as_deref()).to_string();
     let group = Group::of(&env, &name.name, name.kind.as_str(), &name.tag);
-    let created = record.created_at().unwrap_or(name.time);
+    let group = match groups.get(&group) {
+        Some(g) => g.clone(),
+        None => {
+            let g = Arc::new(group.clone());
+            groups.insert(group, g.clone());
+            g
+        }
+    };
+    let created = summary.created_at.unwrap_or(name.time);
+    let id = summary
+        .id
+        .filter(|id| *id != name.id())
+        .map(String::into_boxed_str);
     Artifact {
-        file: file.clone(),
-        name: name.clone(),
-        id: record.id().map(str::to_string).unwrap_or_else(|| name.id()),
-        folder: folder.clone(),
+        file,
+        name,
+        id,
+        folder,
         derived,
-        sidecar: sidecar.clone(),
+        sidecar,
         sidecar_error,
         group,
         created,
+        restore_test: summary.restore_test_at,
+        verify_failed: summary.verify_ok == Some(false),
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod alarms;
 pub mod checks;
+pub mod common;
 pub mod drills;
 pub mod finding;
 pub mod history;
@@ -241,6 +242,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
 
 /// Turns the flags into the checks' configuration (errors are usage
 /// errors: exit 2, or UNKNOWN with --nagios).
+// Long: checks every flag in turn, each with its own message.
 pub fn config(cli: &Cli, now: DateTime<Utc>) -> Result<Config> {
     let mut tags: BTreeMap<String, Expectation> = DEFAULT_MAX_AGE
         .iter()
@@ -458,6 +460,7 @@ pub fn inspect(store: &Store, cfg: &Config, ui: &Ui) -> (Vec<Finding>, Report) {
     (findings, report)
 }
 
+// Long: the tool's steps in order (store, inspect, print, alarms, exit code), each a call.
 fn guard(cli: Cli, ui: &Ui) -> Result<u8> {
     if let Some(location) = lfb_core::remote::location(&cli.store)? {
         return remote::run(cli, location, ui);
@@ -476,13 +479,18 @@ fn guard(cli: Cli, ui: &Ui) -> Result<u8> {
                 store.root().display()
             )));
         }
+        // A read-only tool: it never creates the store.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => store.require_existing()?,
         Err(e) => {
             return Err(Error::unavailable(format!(
-                "no store at '{}': {}",
+                "cannot read store '{}': {}",
                 store.root().display(),
                 lfb_core::error::describe_io(&e)
             )));
         }
+    }
+    if let Some(env) = &cfg.env {
+        store.require_env(env)?;
     }
     acknowledge(&store, &cfg, &cli.ack, ui)?;
     let (findings, report) = inspect(&store, &cfg, ui);

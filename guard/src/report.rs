@@ -14,6 +14,7 @@ use lfb_core::units::format_size;
 use lfb_core::{Error, Result};
 use serde_json::{Value, json};
 
+use crate::common::plural;
 use crate::finding::{self, Finding, Group, Severity};
 
 /// What is known of one group after the checks.
@@ -225,6 +226,7 @@ impl Report {
     }
 
     /// node-exporter textfile metrics (text exposition format 0.0.4).
+    // Long: one metric family after the other, in the order the exposition format lists them.
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
         let mut family = |name: &str, help: &str, samples: Vec<(String, String)>| {
@@ -325,15 +327,6 @@ impl Report {
     }
 }
 
-/// `1 group`, `2 groups`.
-pub(crate) fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 /// A label value escaped as the exposition format wants (folder names can
 /// hold anything).
 fn label_value(s: &str) -> String {
@@ -413,7 +406,7 @@ pub fn on_failure(cmd: &str, summary: &Value) -> Result<()> {
 pub fn group_stats(
     groups: &BTreeMap<Group, Vec<&crate::inventory::Artifact>>,
     findings: &[Finding],
-    verified: &crate::checks::Verified,
+    verified: &crate::common::Verified,
     min_size: u64,
 ) -> Vec<GroupStat> {
     let mut worst: BTreeMap<&Group, Severity> = BTreeMap::new();

@@ -499,6 +499,38 @@ fn a_leftover_partial_is_a_warning_and_critical_after_a_day() {
     expect(&guard(s.root(), &[]), &[("partial", "crit")], 1);
 }
 
+/// A `NAME.<pid>.partial` just written by a process that no longer runs
+/// was left by a killed run: a warning naming the process, not "a run in
+/// progress" (found by the user trial after a kill -9 of lfb-dump).
+#[test]
+fn a_fresh_partial_of_a_dead_process_is_a_leftover() {
+    let s = Store::healthy();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let left = s.root().join(format!(
+        "prod/ledgerflow_db_hourly_{}.sql.gz.{pid}.partial",
+        now().format("%Y%m%dT%H%M%SZ")
+    ));
+    write_private(&left, b"partial data");
+    let run = guard(s.root(), &[]);
+    expect(&run, &[("partial", "warn")], 0);
+    let msg = run.finding("partial")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains(&format!("process {pid}")), "{msg}");
+    // The same name with a live writer (this test) is a run in progress.
+    std::fs::remove_file(&left).unwrap();
+    let live = s.root().join(format!(
+        "prod/ledgerflow_db_hourly_{}.sql.gz.{}.partial",
+        now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    ));
+    write_private(&live, b"partial data");
+    expect(&guard(s.root(), &[]), &[], 0);
+}
+
 /// Sets a file's modification time `secs_ago` seconds into the past.
 fn set_mtime(p: &std::path::Path, secs_ago: u64) {
     let f = std::fs::File::options().write(true).open(p).unwrap();
@@ -592,6 +624,25 @@ fn a_failed_journal_event_is_critical_until_a_later_success_resolves_it() {
     expect(&guard(s.root(), &["--journal-window", "4h"]), &[], 0);
 }
 
+/// `--env prod` watches prod: a failure in another environment is not its
+/// alarm (found by the user trial: dev's failed dumps made prod critical).
+#[test]
+fn the_journal_check_keeps_to_the_environment_given() {
+    let s = Store::healthy();
+    let path = s.root().join("logs/journal.ndjson");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let ev = json!({"time": lfb_core::record::format_time(now() - Duration::minutes(5)),
+        "tool": "lfb-dump", "action": "dump", "env": "dev", "tag": "hourly", "ok": false,
+        "message": "cannot open SQLite database 'db.sqlite3'"});
+    writeln!(f, "{ev}").unwrap();
+    drop(f);
+    expect(&guard(s.root(), &[]), &[("journal", "crit")], 1);
+    expect(&guard(s.root(), &["--env", "prod"]), &[], 0);
+}
+
 #[test]
 fn a_non_empty_quarantine_is_a_warning() {
     let s = Store::healthy();
@@ -613,6 +664,16 @@ fn env_limits_the_groups_checked() {
     assert_eq!(run.summary()["groups"], 2);
     let run = guard(s.root(), &["--env", "dev", "--expect", "daily"]);
     expect(&run, &[("freshness", "crit"), ("missing", "crit")], 1);
+    // An environment the store does not have is a mistake, not a healthy
+    // (empty) report.
+    let run = guard(s.root(), &["--env", "production"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no environment 'production' in store")
+            && run.stderr.contains("(it has: dev, prod)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -621,7 +682,14 @@ fn it_cannot_run_without_a_store_or_with_bad_values() {
     let gone = s.root().join("nope");
     let run = guard(&gone, &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("no store at"), "{}", run.stderr);
+    // A read-only tool says so, and does not create it.
+    assert!(
+        run.stderr
+            .contains(&format!("store '{}' does not exist", gone.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(!gone.exists());
     // Only the failure record a failing tool prints for a pipe.
     assert!(
         run.stdout.starts_with("{\"schema\":\"lfb/1\",\"error\":"),
@@ -697,7 +765,7 @@ fn nagios_codes_and_status_lines() {
     let run = guard(&s.root().join("nope"), &["--nagios"]);
     assert_eq!(run.code, 3);
     assert!(
-        run.stdout.starts_with("LFB UNKNOWN - no store at"),
+        run.stdout.starts_with("LFB UNKNOWN - store '"),
         "{}",
         run.stdout
     );

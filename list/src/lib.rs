@@ -17,14 +17,14 @@ pub mod remote;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
 use lfb_core::chrono::{DateTime, NaiveDate, Utc};
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity, parse_duration_arg};
 use lfb_core::naming::{self, ArtifactName};
 use lfb_core::ndjson::RecordWriter;
-use lfb_core::store::{self, MIGRATIONS};
+use lfb_core::store;
 use lfb_core::units::{format_duration, format_size};
 use lfb_core::{Error, Kind, Result, Store};
 use serde::Deserialize;
@@ -193,12 +193,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         return remote::run(cli, location, ui);
     }
     let store = cli.store.store()?;
-    if !store.root().is_dir() {
-        return Err(Error::usage(format!(
-            "store '{}' does not exist (give --store DIR or set LFB_STORE; lfb-dump creates it)",
-            store.root().display()
-        )));
-    }
+    store.require_existing()?;
     if let Some(tag) = &cli.tag {
         lfb_core::cli::check_tag(tag)?;
     }
@@ -206,10 +201,10 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Some(e) => Some(store::resolve_env(Some(e))?),
         None => None,
     };
-    let all = inventory(&store)?;
     if let Some(e) = &env {
-        check_env_exists(&store, &all, e)?;
+        store.require_env(e)?;
     }
+    let all = inventory(&store)?;
     let now = Utc::now();
     let mut shown: Vec<&Entry> = all
         .iter()
@@ -321,28 +316,6 @@ fn entry(path: PathBuf, name: ArtifactName, folder: &str) -> Result<Entry> {
         derived: !has_sidecar,
         path,
     })
-}
-
-/// `--env ENV` must name an environment the store has.
-fn check_env_exists(store: &Store, all: &[Entry], env: &str) -> Result<()> {
-    if store.root().join(env).is_dir() || all.iter().any(|a| a.env == env) {
-        return Ok(());
-    }
-    let mut envs: BTreeSet<String> = all.iter().map(|a| a.env.clone()).collect();
-    for (folder, _) in store.artifact_dirs()? {
-        if folder != MIGRATIONS {
-            envs.insert(folder);
-        }
-    }
-    let have = if envs.is_empty() {
-        "none yet".to_string()
-    } else {
-        envs.into_iter().collect::<Vec<_>>().join(", ")
-    };
-    Err(Error::usage(format!(
-        "no environment '{env}' in store '{}' (it has: {have})",
-        store.root().display()
-    )))
 }
 
 fn keep(cli: &Cli, env: Option<&str>, a: &Entry, now: DateTime<Utc>) -> bool {
@@ -557,40 +530,13 @@ fn print_totals(rows: &[&Entry]) {
     print_columns(&lines);
 }
 
-#[derive(Deserialize)]
-struct PathOnly {
-    path: Option<String>,
-}
-
-/// The record line of an artifact straight from its one-line sidecar, with
-/// `path` set to where the artifact is now, without building the record:
-/// the sidecar as it is when its `path` is current (the usual case), else
-/// with its one `"path":"…"` member replaced. `None` when the sidecar is not
-/// that simple (several lines, the same `path` string elsewhere too): the
-/// caller then parses it whole.
-fn sidecar_line(artifact: &Path) -> Option<String> {
-    let text = fs::read_to_string(store::sidecar_path(artifact)).ok()?;
-    let text = text.trim_end();
-    if text.contains('\n') {
-        return None;
-    }
-    let stored = serde_json::from_str::<PathOnly>(text).ok()?.path?;
-    let now = artifact.to_str()?;
-    if stored == now {
-        return Some(text.to_string());
-    }
-    let needle = format!("\"path\":{}", serde_json::to_string(&stored).ok()?);
-    let with = format!("\"path\":{}", serde_json::to_string(now).ok()?);
-    (text.matches(&needle).count() == 1).then(|| text.replacen(&needle, &with, 1))
-}
-
 /// Prints each listed artifact's full record (its sidecar, or what its
 /// name tells), newest first.
 fn print_records(rows: &[&Entry]) -> Result<()> {
     let mut out = RecordWriter::new();
     for a in rows {
         if !a.derived
-            && let Some(line) = sidecar_line(&a.path)
+            && let Some(line) = store::record_line(&a.path)
         {
             out.write_value(&line)?;
             continue;

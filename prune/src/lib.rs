@@ -13,9 +13,12 @@
 //! one record per artifact considered.
 
 pub mod housekeeping;
+pub mod items;
 pub mod plan;
 pub mod remote;
+pub mod retention;
 pub mod scope;
+pub mod section;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -23,20 +26,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lfb_core::chrono::{DateTime, Local, Utc};
+use lfb_core::chrono::{DateTime, Utc};
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity, parse_duration_arg, parse_size_arg};
 use lfb_core::journal::{self, Event};
 use lfb_core::lock::StoreLock;
 use lfb_core::naming;
 use lfb_core::ndjson::{self, RecordWriter};
 use lfb_core::publish::LOCK_WAIT;
-use lfb_core::store::{self, StoredArtifact};
+use lfb_core::store;
 use lfb_core::units::format_size;
 use lfb_core::{Error, Kind, Record, Result, Store, fsutil};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::plan::{Candidate, Decision, Policy, Reason, Reasons};
-use crate::scope::{GroupBy, Meta, Scope};
+use crate::items::{Item, Listing};
+use crate::plan::{Candidate, Policy, Reason};
+use crate::scope::{GroupBy, Scope};
+use crate::section::PruneSection;
 
 /// Default size at which the journal is rotated: 10 MiB.
 pub const ROTATE_LOGS_AT: &str = "10MiB";
@@ -86,7 +91,7 @@ the plan is printed with action keep and reason input-failed, and the exit code 
 - anything at all when stdin is a pipe (or file) that delivered no records: the stage \
 before failed; a failure record is printed and the exit code is 1 (whole-store pruning: \
 --no-stdin, or stdin a terminal or </dev/null);\n  \
-- anything at all when no retention policy was given (exit 2);\n  \
+- anything at all when no retention policy was given (exit 2): policy flags, or for --tag TAG without them [retention.TAG] of the config file;\n  \
 - files it does not recognise as artifacts (notes.txt, random.sql.gz, …).\n\n\
 Records read on stdin (when it is not a terminal) are printed first, annotated; then the \
 record (sidecar, or derived from the name) of every other artifact considered. The \
@@ -273,15 +278,28 @@ impl Options {
             max_total_size: cli.max_total_size,
             min_keep: cli.min_keep,
         };
+        if let Some(t) = &cli.tag {
+            lfb_core::cli::check_tag(t)?;
+        }
+        // Flags win; without any, `--tag TAG` takes `[retention.TAG]` of
+        // the config file.
+        let policy = match (&cli.tag, policy.is_given()) {
+            (Some(tag), false) => {
+                lfb_core::config::set_flag(cli.store.config_file.clone());
+                match lfb_core::config::current()? {
+                    Some(cfg) => retention::from_file(cfg, tag, cli.min_keep)?.unwrap_or(policy),
+                    None => policy,
+                }
+            }
+            _ => policy,
+        };
         if !policy.is_given() {
             return Err(Error::usage(
                 "no retention policy given: pass at least one of --keep-within, --keep-last, \
                  --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly, \
-                 --max-total-size (nothing was deleted)",
+                 --max-total-size, or --tag TAG with [retention.TAG] in the config file \
+                 (nothing was deleted)",
             ));
-        }
-        if let Some(t) = &cli.tag {
-            lfb_core::cli::check_tag(t)?;
         }
         if let Some(n) = &cli.name
             && !naming::valid_name(n)
@@ -328,45 +346,103 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     } else {
         Vec::new()
     };
-    let mut out = RecordWriter::new();
+    // Only an --env given on the command line must exist: the default
+    // environment may simply have no backups yet.
+    if cli.store.env.is_some()
+        && let Some(env) = &opts.scope.env
+    {
+        store.require_existing()?;
+        store.require_env(env)?;
+    }
     if piped && input.is_empty() {
         let msg = "not pruning: stdin delivered no records, so the stage before lfb-prune \
                    failed or printed nothing; nothing was deleted (to prune the whole store, \
                    run with --no-stdin or </dev/null)";
         ui.error(msg);
-        out.write(&Record::tool_failure(ui.tool(), msg, 1))?;
+        RecordWriter::new().write(&Record::tool_failure(ui.tool(), msg, 1))?;
         return Ok(1);
     }
-    prune(&store, &opts, input, ui, &mut |r| out.write(r))
+    let mut out = Stdout::default();
+    let code = prune(&store, &opts, input, ui, &mut out)?;
+    out.flush()?;
+    Ok(code)
 }
 
-/// One artifact in scope, with what the planner needs to know of it. Its
-/// record is not kept (100,000 parsed sidecars are ~460 MB): the few fields
-/// planning reads are, and the record is read again when it is printed.
-struct Considered {
-    artifact: Listed,
-    /// The record's environment when it is not the folder (`migrations/`).
-    env: Option<Box<str>>,
-    created_at: Option<DateTime<Utc>>,
-    verified: Option<bool>,
-    recorded_bytes: Option<u64>,
-    group: usize,
-    /// The input record describing this artifact, if any.
-    input: Option<usize>,
+/// Where the records go: [`prune`] hands each over as a record, or, for an
+/// artifact whose one-line sidecar can be printed as it is (with its
+/// `prune` section added), as that line, without building the record.
+pub trait Output {
+    fn record(&mut self, record: &Record) -> Result<()>;
+    /// A record already serialized on one line.
+    fn line(&mut self, line: &str) -> Result<()> {
+        self.record(&Record::from_json(line)?)
+    }
+    /// The record just handed over is of an artifact just deleted: what was
+    /// held back goes out now.
+    fn deleted(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// Where an artifact is, without its record.
-struct Listed {
-    path: PathBuf,
-    name: naming::ArtifactName,
-    /// Shared by all artifacts of a folder.
-    folder: std::sync::Arc<str>,
-    derived: bool,
+impl<F: FnMut(&Record) -> Result<()>> Output for F {
+    fn record(&mut self, record: &Record) -> Result<()> {
+        self(record)
+    }
 }
 
-impl Considered {
-    fn env(&self) -> &str {
-        self.env.as_deref().unwrap_or(&self.artifact.folder)
+/// stdout, a block of lines at a time rather than a write per line (a
+/// store of 100,000 artifacts is 100,000 lines). What is buffered goes out
+/// before a failed record (printed by [`RecordWriter::write`], so the run
+/// knows it printed one), after each deletion's record, and at the end.
+#[derive(Default)]
+pub struct Stdout {
+    writer: RecordWriter,
+    buf: String,
+}
+
+impl Stdout {
+    /// Bytes buffered before they are written.
+    const BLOCK: usize = 64 * 1024;
+
+    pub fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        // write_value adds the last newline.
+        let block = std::mem::take(&mut self.buf);
+        self.writer
+            .write_value(block.strip_suffix('\n').unwrap_or(&block))
+    }
+
+    fn push(&mut self, line: &str) -> Result<()> {
+        self.buf.push_str(line);
+        self.buf.push('\n');
+        if self.buf.len() >= Self::BLOCK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Output for Stdout {
+    fn record(&mut self, record: &Record) -> Result<()> {
+        if record.failed() {
+            self.flush()?;
+            return self.writer.write(record);
+        }
+        self.push(&record.to_line())
+    }
+    fn line(&mut self, line: &str) -> Result<()> {
+        self.push(line)
+    }
+    fn deleted(&mut self) -> Result<()> {
+        self.flush()
+    }
+}
+
+impl Drop for Stdout {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
@@ -388,15 +464,10 @@ pub fn prune(
     opts: &Options,
     input: Vec<Record>,
     ui: &Ui,
-    out: &mut dyn FnMut(&Record) -> Result<()>,
+    out: &mut dyn Output,
 ) -> Result<u8> {
     let started = Instant::now();
-    if !store.root().is_dir() {
-        return Err(Error::unavailable(format!(
-            "no store at '{}'",
-            store.root().display()
-        )));
-    }
+    store.require_existing()?;
     let failed: Vec<usize> = (0..input.len()).filter(|&i| input[i].failed()).collect();
     let carry_out = !opts.dry_run && failed.is_empty();
     // Held from listing to the last deletion, so a dump publishing meanwhile
@@ -407,243 +478,47 @@ pub fn prune(
     } else {
         None
     };
-
-    let t = Instant::now();
-    let considered = consider(store, opts, &input)?;
-    ui.debug(format!(
-        "listed {} artifacts in scope in {:.1} ms",
-        considered.len(),
-        t.elapsed().as_secs_f64() * 1e3
-    ));
-    let candidates: Vec<Candidate> = considered.iter().map(|c| candidate(c, &input)).collect();
-    let t = Instant::now();
-    let decisions = plan::plan(&candidates, &opts.policy, opts.now.timestamp());
-    ui.debug(format!(
-        "planned {} artifacts in {:.1} ms",
-        candidates.len(),
-        t.elapsed().as_secs_f64() * 1e3
-    ));
-    warn_over_budget(opts, &considered, &candidates, &decisions, ui);
-    for (i, d) in decisions.iter().enumerate() {
-        if d.reasons.contains(Reason::FutureDated) {
-            let when = lfb_core::chrono::DateTime::from_timestamp(candidates[i].time, 0)
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default();
-            ui.warn(format!(
-                "{}: kept: dated in the future ({when}); not counted as the newest or by any keep rule",
-                considered[i].artifact.path.display()
-            ));
-        }
-    }
-
-    let mut errors: Vec<Option<String>> = vec![None; considered.len()];
+    let Listing {
+        mut items, groups, ..
+    } = list_scope(store, opts, &input, ui)?;
+    plan_items(&mut items, &groups, opts, ui);
     let mut code = 0u8;
-    let mut housekeeping_done = Vec::new();
-    if carry_out {
-        // Housekeeping problems are reported and make the exit code 1, but
-        // never stop the run: the records of what was deleted must still be
-        // printed.
-        match housekeeping::journal_rotation(store, opts.rotate_logs_at, opts.now)
-            .and_then(|t| t.map(|t| rotate(store, &t).map(|()| t)).transpose())
+    let housekeeping_done = if carry_out {
+        housekeep(store, opts, ui, &mut code)
+    } else {
+        if opts.dry_run
+            && failed.is_empty()
+            && let Err(e) = report_dry_housekeeping(store, opts, ui)
         {
-            Ok(Some(t)) => {
-                housekeeping_done.push(format!("rotated the journal to {}", t.display()))
-            }
-            Ok(None) => {}
-            Err(e) => {
-                ui.error(e.line());
-                code = 1;
-            }
-        }
-        let leftovers = housekeeping::stale_partials(store, &opts.scope).and_then(|mut v| {
-            if let Some(keep) = opts.keep_logs {
-                v.extend(housekeeping::old_segments(store, keep, opts.now)?);
-            }
-            Ok(v)
-        });
-        let leftovers = leftovers.unwrap_or_else(|e| {
-            ui.error(e.line());
-            code = 1;
-            Vec::new()
-        });
-        for p in leftovers {
-            match fs::remove_file(&p) {
-                Ok(()) => housekeeping_done.push(format!("removed {}", p.display())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    ui.error(Error::io_path("remove", &p, e).line());
-                    code = 1;
-                }
-            }
-        }
-        for h in &housekeeping_done {
-            ui.debug(h);
-        }
-    } else if opts.dry_run
-        && failed.is_empty()
-        && let Err(e) = report_dry_housekeeping(store, opts, ui)
-    {
-        ui.warn(e.line());
-    }
-
-    // Records: the input first, then every other artifact considered. An
-    // artifact is deleted just before its record is printed, its record
-    // read again from its sidecar first (records are not held in memory).
-    let mut del = Deletions::default();
-    let delete = |i: usize, errors: &mut Vec<Option<String>>, del: &mut Deletions| {
-        if !carry_out || decisions[i].keep {
-            return;
-        }
-        let a = &considered[i].artifact;
-        let res = delete_artifact(store, &a.path);
-        let why = decisions[i].reasons.names().join(", ");
-        let ev = match &res {
-            Ok(()) => {
-                del.count += 1;
-                del.bytes += candidates[i].bytes;
-                ui.debug(format!("deleted {} ({why})", a.path.display()));
-                Event::new(ui.tool(), "delete", true, format!("deleted: {why}"))
-            }
-            Err(e) => {
-                ui.error(e.line());
-                errors[i] = Some(e.line());
-                del.failed = true;
-                Event::new(ui.tool(), "delete", false, e.line())
-            }
-        };
-        journal_event(
-            store,
-            &ev.id(Some(&a.name.id())).bytes(Some(candidates[i].bytes)),
-            ui,
-        );
-        del.dirs.insert(fsutil::parent_dir(&a.path).to_path_buf());
-    };
-    let by_input: HashMap<usize, usize> = considered
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| c.input.map(|j| (j, i)))
-        .collect();
-    for &i in by_input.values() {
-        delete(i, &mut errors, &mut del);
-    }
-    let section = |i: usize, errors: &[Option<String>]| -> Value {
-        prune_section(
-            opts,
-            &failed,
-            &decisions[i],
-            &errors[i],
-            group_key(&considered[i], opts),
-        )
-    };
-    let mut printed = vec![false; considered.len()];
-    for (j, rec) in input.iter().enumerate() {
-        let mut rec = rec.clone();
-        match by_input.get(&j) {
-            Some(&i) => {
-                rec.set("prune", section(i, &errors));
-                printed[i] = true;
-            }
-            None => {
-                let why = if rec.failed() {
-                    Reason::InputFailed.name()
-                } else {
-                    "not-considered"
-                };
-                rec.set(
-                    "prune",
-                    json!({"action": "none", "reasons": [why], "dry_run": opts.dry_run}),
-                );
-            }
-        }
-        out(&rec)?;
-    }
-    for (i, c) in considered.iter().enumerate() {
-        if printed[i] {
-            continue;
-        }
-        let a = &c.artifact;
-        let (mut rec, _) = store::load_record(&a.path, &a.name, &a.folder)?;
-        delete(i, &mut errors, &mut del);
-        rec.set("prune", section(i, &errors));
-        out(&rec)?;
-    }
-    // Deletions are durable once their folders are synced.
-    for d in &del.dirs {
-        if let Err(e) = fsutil::sync_dir(d) {
             ui.warn(e.line());
         }
-    }
-    if del.failed {
+        Vec::new()
+    };
+    let mut run = Run {
+        store,
+        opts,
+        ui,
+        carry_out,
+        blocked: !failed.is_empty(),
+        groups: &groups,
+        del: Deletions::default(),
+    };
+    run.print_and_delete(&mut items, &input, out)?;
+    if run.del.failed {
         code = 1;
     }
-    let deleted = (del.count, del.bytes);
-
-    let groups = considered
-        .iter()
-        .map(|c| c.group)
-        .collect::<BTreeSet<_>>()
-        .len();
-    let planned_deletions: Vec<usize> = (0..considered.len())
-        .filter(|&i| !decisions[i].keep)
-        .collect();
-    let planned_bytes: u64 = planned_deletions.iter().map(|&i| candidates[i].bytes).sum();
+    let del = run.del;
     if !failed.is_empty() {
-        let names: Vec<String> = failed
-            .iter()
-            .map(|&j| describe_failure(&input[j]))
-            .collect();
-        let msg = format!(
-            "not pruning: {} input record{} failed: {}; nothing was deleted ({} deletion{} planned)",
-            failed.len(),
-            if failed.len() == 1 { "" } else { "s" },
-            names.join("; "),
-            planned_deletions.len(),
-            if planned_deletions.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-        );
-        ui.error(&msg);
-        if !opts.dry_run {
-            journal_event(
-                store,
-                &Event::new(ui.tool(), "prune", false, msg).duration(started.elapsed()),
-                ui,
-            );
-        }
+        report_blocked(store, opts, &input, &failed, &items, ui, started);
         return Ok(1);
     }
-    let summary = if opts.dry_run {
-        format!(
-            "dry run: would delete {} of {} artifacts ({}) in {} group{}",
-            planned_deletions.len(),
-            considered.len(),
-            format_size(planned_bytes),
-            groups,
-            if groups == 1 { "" } else { "s" }
-        )
-    } else {
-        format!(
-            "deleted {} of {} artifacts ({}) in {} group{}{}",
-            deleted.0,
-            considered.len(),
-            format_size(deleted.1),
-            groups,
-            if groups == 1 { "" } else { "s" },
-            if housekeeping_done.is_empty() {
-                String::new()
-            } else {
-                format!("; housekeeping: {}", housekeeping_done.len())
-            }
-        )
-    };
+    let summary = summary(opts, &items, &del, housekeeping_done.len());
     ui.info(&summary);
     if !opts.dry_run {
         journal_event(
             store,
             &Event::new(ui.tool(), "prune", code == 0, summary)
-                .bytes(Some(deleted.1))
+                .bytes(Some(del.bytes))
                 .duration(started.elapsed()),
             ui,
         );
@@ -651,163 +526,350 @@ pub fn prune(
     Ok(code)
 }
 
-/// What scope and grouping see of an artifact (`env` from its record, which
-/// for `migrations/` is not the folder).
-fn meta<'a>(folder: &'a str, name: &'a naming::ArtifactName, env: &'a str) -> Meta<'a> {
-    Meta {
-        folder,
-        env,
-        name: &name.name,
-        kind: name.kind,
-        tag: &name.tag,
+/// Step 1: the artifacts in scope, oldest first.
+fn list_scope(store: &Store, opts: &Options, input: &[Record], ui: &Ui) -> Result<Listing> {
+    let t = Instant::now();
+    let listing = items::list(store, opts, input)?;
+    let (items, tags) = (&listing.items, &listing.tags);
+    ui.debug(format!(
+        "listed {} artifacts in scope in {:.1} ms",
+        items.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    ));
+    // `--tag hourlyy` is not a silent empty success.
+    if let Some(t) = &opts.scope.tag
+        && !tags.contains(t)
+    {
+        let have: Vec<&str> = tags.iter().map(String::as_str).collect();
+        ui.warn(format!(
+            "no artifact has tag '{t}' (tags in the store: {}): nothing to prune",
+            if have.is_empty() {
+                "none".to_string()
+            } else {
+                have.join(", ")
+            }
+        ));
+    }
+    Ok(listing)
+}
+
+/// Step 2: the plan, one decision per artifact, with warnings about what
+/// the plan cannot honour (a group over budget, artifacts from the future).
+fn plan_items(items: &mut [Item], groups: &[String], opts: &Options, ui: &Ui) {
+    let t = Instant::now();
+    let candidates: Vec<Candidate> = items.iter().map(|i| i.candidate).collect();
+    let decisions = plan::plan(&candidates, &opts.policy, opts.now.timestamp());
+    drop(candidates);
+    for (item, d) in items.iter_mut().zip(decisions) {
+        item.decision = d;
+    }
+    ui.debug(format!(
+        "planned {} artifacts in {:.1} ms",
+        items.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    ));
+    warn_over_budget(opts, items, groups, ui);
+    for item in items.iter() {
+        if item.decision.reasons.contains(Reason::FutureDated) {
+            ui.warn(format!(
+                "{}: kept: dated in the future ({}); not counted as the newest or by any keep rule",
+                item.path.display(),
+                items::time_of(&item.candidate)
+            ));
+        }
     }
 }
 
-fn group_key(c: &Considered, opts: &Options) -> String {
-    opts.group_by
-        .key(&meta(&c.artifact.folder, &c.artifact.name, c.env()))
-}
-
-/// The artifacts in scope, grouped, each matched with its input record.
-fn consider(store: &Store, opts: &Options, input: &[Record]) -> Result<Vec<Considered>> {
-    // Input records name artifacts by absolute path; the store may have been
-    // reached through another spelling (a symlink, `..`), so both sides are
-    // compared canonically.
-    let root = fs::canonicalize(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
-    let mut inputs: HashMap<PathBuf, usize> = HashMap::new();
-    for (j, r) in input.iter().enumerate() {
-        if let Some(p) = r.path() {
-            inputs.entry(canonical(&p)).or_insert(j);
+/// Step 3 (a run that deletes): rotate the journal, remove stale partials,
+/// orphan sidecars and old journal segments. Problems are reported and make
+/// the exit code 1, but never stop the run: the records of what was
+/// deleted must still be printed. Returns what was done.
+fn housekeep(store: &Store, opts: &Options, ui: &Ui, code: &mut u8) -> Vec<String> {
+    let mut done = Vec::new();
+    match housekeeping::journal_rotation(store, opts.rotate_logs_at, opts.now)
+        .and_then(|t| t.map(|t| rotate(store, &t).map(|()| t)).transpose())
+    {
+        Ok(Some(t)) => done.push(format!("rotated the journal to {}", t.display())),
+        Ok(None) => {}
+        Err(e) => {
+            ui.error(e.line());
+            *code = 1;
         }
     }
-    let mut groups: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::new();
-    let mut folders: HashMap<String, std::sync::Arc<str>> = HashMap::new();
-    store.visit_artifacts(|artifact| {
-        let StoredArtifact {
-            path,
-            name,
-            folder,
-            record,
-            derived,
-        } = artifact;
-        let env = store::artifact_env(&folder, &record).to_string();
-        if !opts.scope.matches(&meta(&folder, &name, &env)) {
-            return Ok(());
+    let leftovers = housekeeping::stale_partials(store, &opts.scope).and_then(|mut v| {
+        if let Some(keep) = opts.keep_logs {
+            v.extend(housekeeping::old_segments(store, keep, opts.now)?);
         }
-        let key = opts.group_by.key(&meta(&folder, &name, &env));
-        let n = groups.len();
-        let group = *groups.entry(key).or_insert(n);
-        let input = if inputs.is_empty() {
+        Ok(v)
+    });
+    let leftovers = leftovers.unwrap_or_else(|e| {
+        ui.error(e.line());
+        *code = 1;
+        Vec::new()
+    });
+    for p in leftovers {
+        match fs::remove_file(&p) {
+            Ok(()) => done.push(format!("removed {}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                ui.error(Error::io_path("remove", &p, e).line());
+                *code = 1;
+            }
+        }
+    }
+    for h in &done {
+        ui.debug(h);
+    }
+    done
+}
+
+/// Step 4: carrying the plan out and printing, with what it needs.
+struct Run<'a> {
+    store: &'a Store,
+    opts: &'a Options,
+    ui: &'a Ui,
+    /// Deletions happen (not a dry run, no input record failed).
+    carry_out: bool,
+    /// An input record failed: nothing is deleted.
+    blocked: bool,
+    /// Group keys, by index.
+    groups: &'a [String],
+    del: Deletions,
+}
+
+impl Run<'_> {
+    /// Prints the input records first, then every other artifact
+    /// considered. An artifact is deleted just before its record is
+    /// printed, its record read again from its sidecar first (records are
+    /// not held in memory); artifacts named on stdin are deleted before
+    /// anything is printed.
+    fn print_and_delete(
+        &mut self,
+        items: &mut [Item],
+        input: &[Record],
+        out: &mut dyn Output,
+    ) -> Result<()> {
+        // The artifact each input record describes (the last, should two
+        // spellings of one path be listed).
+        let mut by_input: Vec<Option<usize>> = vec![None; input.len()];
+        for (i, item) in items.iter().enumerate() {
+            if let Some(j) = item.input {
+                by_input[j] = Some(i);
+            }
+        }
+        for &i in by_input.iter().flatten() {
+            self.delete(&mut items[i]);
+        }
+        out.deleted()?;
+        let mut printed = vec![false; items.len()];
+        for (j, rec) in input.iter().enumerate() {
+            let mut rec = rec.clone();
+            let section = match by_input[j] {
+                Some(i) => {
+                    printed[i] = true;
+                    self.section(&items[i])
+                }
+                None => PruneSection::not_considered(rec.failed(), self.opts.dry_run),
+            };
+            rec.set("prune", section.to_value());
+            out.record(&rec)?;
+        }
+        // The rest in order, their sidecars read ahead a batch at a time on
+        // every core (a batch is read before any of it is deleted).
+        let rest: Vec<usize> = (0..items.len()).filter(|&i| !printed[i]).collect();
+        for batch in rest.chunks(PRINT_BATCH) {
+            let lines = read_lines(items, batch);
+            for (&i, line) in batch.iter().zip(lines) {
+                self.print_one(&mut items[i], line, out)?;
+            }
+        }
+        // Deletions are durable once their folders are synced.
+        for d in &self.del.dirs {
+            if let Err(e) = fsutil::sync_dir(d) {
+                self.ui.warn(e.line());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an artifact's record (before the deletion removes its
+    /// sidecar), deletes the artifact if the plan says so, and prints the
+    /// record with its `prune` section. A plain one-line sidecar, read
+    /// ahead into `line`, is printed as it is with the section appended,
+    /// without building the record; anything else is read whole here.
+    fn print_one(
+        &mut self,
+        item: &mut Item,
+        line: Option<String>,
+        out: &mut dyn Output,
+    ) -> Result<()> {
+        let record = match line {
+            Some(_) => None,
+            None => Some(store::load_record(&item.path, &item.name(), &item.folder)?.0),
+        };
+        let deleted = self.delete(item);
+        let section = self.section(item);
+        match (line, record) {
+            (Some(line), _) => out.line(&with_section(&line, &section))?,
+            (None, Some(mut rec)) => {
+                rec.set("prune", section.to_value());
+                out.record(&rec)?;
+            }
+            (None, None) => unreachable!("a line or a record was read"),
+        }
+        if deleted { out.deleted() } else { Ok(()) }
+    }
+
+    fn section(&self, item: &Item) -> PruneSection {
+        PruneSection::considered(
+            &item.decision,
+            self.blocked,
+            self.opts.dry_run,
+            self.groups[item.candidate.group].clone(),
+            item.error.clone(),
+        )
+    }
+
+    /// Deletes an artifact the plan does not keep (when deletions happen),
+    /// with its journal event.
+    fn delete(&mut self, item: &mut Item) -> bool {
+        if !self.carry_out || item.decision.keep {
+            return false;
+        }
+        let (store, ui) = (self.store, self.ui);
+        let res = delete_artifact(store, &item.path);
+        let why = item.decision.reasons.names().join(", ");
+        let bytes = item.candidate.bytes;
+        let ev = match &res {
+            Ok(()) => {
+                self.del.count += 1;
+                self.del.bytes += bytes;
+                ui.debug(format!("deleted {} ({why})", item.path.display()));
+                Event::new(ui.tool(), "delete", true, format!("deleted: {why}"))
+            }
+            Err(e) => {
+                ui.error(e.line());
+                item.error = Some(e.line());
+                self.del.failed = true;
+                Event::new(ui.tool(), "delete", false, e.line())
+            }
+        };
+        journal_event(
+            store,
+            &ev.id(Some(&item.name().id())).bytes(Some(bytes)),
+            ui,
+        );
+        self.del
+            .dirs
+            .insert(fsutil::parent_dir(&item.path).to_path_buf());
+        true
+    }
+}
+
+/// Records read ahead of printing at a time: bounds memory.
+const PRINT_BATCH: usize = 2048;
+
+/// The one-line records ([`store::record_line`]) of the artifacts `batch`
+/// indexes, read on every core. `None` for an artifact whose record must be
+/// built: no sidecar, a sidecar that is not one plain line, or a failed
+/// record (printed as a record, so the run knows it printed one).
+fn read_lines(items: &[Item], batch: &[usize]) -> Vec<Option<String>> {
+    let one = |&i: &usize| {
+        let item = &items[i];
+        if item.derived || item.failed {
             None
         } else {
-            let p = match path.strip_prefix(store.root()) {
-                Ok(rel) => root.join(rel),
-                Err(_) => canonical(&path),
-            };
-            inputs.get(&p).copied()
-        };
-        // Keep what planning reads; the record itself is dropped here.
-        let shared = folders
-            .entry(folder.clone())
-            .or_insert_with(|| std::sync::Arc::from(folder.as_str()))
-            .clone();
-        out.push(Considered {
-            env: (env != folder).then(|| env.into_boxed_str()),
-            created_at: record.created_at(),
-            verified: record.verify_ok(),
-            recorded_bytes: record.bytes(),
-            artifact: Listed {
-                path,
-                name,
-                folder: shared,
-                derived,
-            },
-            group,
-            input,
-        });
-        Ok(())
-    })?;
-    // Oldest first, as the store lists them.
-    out.sort_by(|a, b| {
-        a.artifact
-            .name
-            .time
-            .cmp(&b.artifact.name.time)
-            .then(a.artifact.path.cmp(&b.artifact.path))
-    });
-    Ok(out)
-}
-
-fn canonical(p: &Path) -> PathBuf {
-    fs::canonicalize(p)
-        .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
-}
-
-/// What the planner needs of an artifact.
-fn candidate(c: &Considered, input: &[Record]) -> Candidate {
-    let a = &c.artifact;
-    // The record's creation time, else the name's: never the file's mtime.
-    let time = c.created_at.unwrap_or(a.name.time);
-    // lfb names carry UTC; the original scripts wrote local time, and their
-    // days and months are the local ones.
-    let wall = if a.name.legacy {
-        time.with_timezone(&Local)
-            .naive_local()
-            .and_utc()
-            .timestamp()
-    } else {
-        time.timestamp()
+            store::record_line(&item.path)
+        }
     };
-    // A record on stdin may know more than the sidecar: `lfb-verify` just
-    // checked the artifact upstream.
-    let verified = c.input.and_then(|j| input[j].verify_ok()).or(c.verified);
-    let bytes = match (a.derived, c.recorded_bytes) {
-        (false, Some(b)) => b,
-        _ => fs::metadata(&a.path).map(|m| m.len()).unwrap_or(0),
-    };
-    Candidate {
-        group: c.group,
-        time: time.timestamp(),
-        wall,
-        verified,
-        bytes,
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads == 1 || batch.len() < 64 {
+        return batch.iter().map(one).collect();
     }
+    let one = &one;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = batch
+            .chunks(batch.len().div_ceil(threads))
+            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a sidecar-reading thread panicked"))
+            .collect()
+    })
 }
 
-/// The `prune` section of a record.
-fn prune_section(
+/// A record line with its `prune` section appended (the line holds no
+/// `prune` member: [`store::record_line`] makes sure of that).
+fn with_section(line: &str, section: &PruneSection) -> String {
+    let body = line.trim_end();
+    let body = body.strip_suffix('}').unwrap_or(body);
+    let section = serde_json::to_string(section).expect("a prune section always serializes");
+    format!("{body},\"prune\":{section}}}")
+}
+
+/// Step 5, when an input record failed: say so (nothing was deleted).
+fn report_blocked(
+    store: &Store,
     opts: &Options,
+    input: &[Record],
     failed: &[usize],
-    d: &Decision,
-    error: &Option<String>,
-    group: String,
-) -> Value {
-    let names = |r: Reasons| json!(r.names());
-    let mut s = serde_json::Map::new();
-    if !failed.is_empty() && !d.keep {
-        // The plan that was not carried out.
-        s.insert("action".into(), json!("keep"));
-        s.insert("reasons".into(), names(Reasons::of(Reason::InputFailed)));
-        s.insert("dry_run".into(), json!(opts.dry_run));
-        s.insert("group".into(), json!(group));
-        s.insert(
-            "planned".into(),
-            json!({"action": "delete", "reasons": d.reasons.names()}),
-        );
-        return Value::Object(s);
-    }
-    s.insert(
-        "action".into(),
-        json!(if d.keep { "keep" } else { "delete" }),
+    items: &[Item],
+    ui: &Ui,
+    started: Instant,
+) {
+    let planned = items.iter().filter(|i| !i.decision.keep).count();
+    let names: Vec<String> = failed
+        .iter()
+        .map(|&j| describe_failure(&input[j]))
+        .collect();
+    let msg = format!(
+        "not pruning: {} input record{} failed: {}; nothing was deleted ({} deletion{} planned)",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        names.join("; "),
+        planned,
+        if planned == 1 { "" } else { "s" },
     );
-    s.insert("reasons".into(), names(d.reasons));
-    s.insert("dry_run".into(), json!(opts.dry_run));
-    s.insert("group".into(), json!(group));
-    if let Some(e) = error {
-        s.insert("error".into(), json!(e));
+    ui.error(&msg);
+    if !opts.dry_run {
+        journal_event(
+            store,
+            &Event::new(ui.tool(), "prune", false, msg).duration(started.elapsed()),
+            ui,
+        );
     }
-    Value::Object(s)
+}
+
+/// Step 5: the one-line summary of the run.
+fn summary(opts: &Options, items: &[Item], del: &Deletions, housekeeping: usize) -> String {
+    let groups = items
+        .iter()
+        .map(|i| i.candidate.group)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let s = if groups == 1 { "" } else { "s" };
+    if opts.dry_run {
+        let planned: Vec<&Item> = items.iter().filter(|i| !i.decision.keep).collect();
+        let bytes: u64 = planned.iter().map(|i| i.candidate.bytes).sum();
+        return format!(
+            "dry run: would delete {} of {} artifacts ({}) in {groups} group{s}",
+            planned.len(),
+            items.len(),
+            format_size(bytes),
+        );
+    }
+    format!(
+        "deleted {} of {} artifacts ({}) in {groups} group{s}{}",
+        del.count,
+        items.len(),
+        format_size(del.bytes),
+        if housekeeping == 0 {
+            String::new()
+        } else {
+            format!("; housekeeping: {housekeeping}")
+        }
+    )
 }
 
 /// Removes an artifact, then its sidecar. In that order: a crash between
@@ -871,29 +933,23 @@ fn report_dry_housekeeping(store: &Store, opts: &Options, ui: &Ui) -> Result<()>
     Ok(())
 }
 
-fn warn_over_budget(
-    opts: &Options,
-    considered: &[Considered],
-    candidates: &[Candidate],
-    decisions: &[Decision],
-    ui: &Ui,
-) {
+fn warn_over_budget(opts: &Options, items: &[Item], groups: &[String], ui: &Ui) {
     let Some(budget) = opts.policy.max_total_size else {
         return;
     };
     let mut kept: HashMap<usize, (u64, usize)> = HashMap::new();
-    for (i, c) in candidates.iter().enumerate() {
-        if decisions[i].keep {
-            let e = kept.entry(c.group).or_insert((0, i));
-            e.0 += c.bytes;
+    for (i, item) in items.iter().enumerate() {
+        if item.decision.keep {
+            let e = kept.entry(item.candidate.group).or_insert((0, i));
+            e.0 += item.candidate.bytes;
         }
     }
     let mut over: Vec<_> = kept.into_iter().filter(|(_, (b, _))| *b > budget).collect();
     over.sort_by_key(|(g, _)| *g);
-    for (_, (bytes, i)) in over {
+    for (g, (bytes, _)) in over {
         ui.warn(format!(
             "group {}: the artifacts it must keep take {}, more than --max-total-size {}",
-            group_key(&considered[i], opts),
+            groups[g],
             format_size(bytes),
             format_size(budget)
         ));

@@ -257,6 +257,7 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: i64) -> Vec<Decision
 }
 
 /// Plans one group; `members` are its candidates' indices, newest first.
+// Long: every retention rule over one group in the order they apply; the oracle tests follow the same order.
 fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: &mut [Decision]) {
     let mut add = |i: u32, r: Reason| out[i as usize].reasons.add(r);
 

@@ -64,6 +64,8 @@ fn prune_at(store: &Path, now: &str) -> Command {
     c.env_remove("LFB_ENV")
         .env_remove("LEDGER_ENV")
         .env_remove("LFB_STORE")
+        .env_remove("LFB_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent-lfb-test")
         .env("TZ", "UTC")
         .arg("--store")
         .arg(store)
@@ -448,7 +450,7 @@ fn no_policy_exits_2_and_deletes_nothing() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no store at"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     assert!(!store.path().join("nope").exists());
 }
 

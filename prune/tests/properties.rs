@@ -629,10 +629,16 @@ fn run_prune(root: &Path, opts: &Options) -> (u8, Vec<Record>) {
         },
     );
     let mut records = Vec::new();
-    let code = prune(&Store::at(root), opts, Vec::new(), &ui, &mut |r| {
-        records.push(r.clone());
-        Ok(())
-    })
+    let code = prune(
+        &Store::at(root),
+        opts,
+        Vec::new(),
+        &ui,
+        &mut |r: &Record| {
+            records.push(r.clone());
+            Ok(())
+        },
+    )
     .unwrap();
     (code, records)
 }

@@ -76,6 +76,7 @@ fn ago(t: chrono::DateTime<Utc>) -> String {
 }
 
 /// Prints the report (and the record) and returns exit code 0.
+// Long: one line per fact of the plan, in the order people read them.
 pub fn report(plan: &Plan, ui: &Ui) -> Result<u8> {
     let r = &plan.record;
     let now = current_counts(plan.cli, plan.db)?;

@@ -256,6 +256,7 @@ fn media_folders(manifest: Option<&Manifest>) -> Vec<(PathBuf, String, Option<St
 /// Decides where each media folder and the configuration go, and refuses
 /// layouts that would nest configuration inside media or one media folder
 /// inside another.
+// Long: the layout rules (files-to, media-to, config-to) and their conflicts in one place.
 fn places(manifest: Option<&Manifest>, layout: &Layout) -> Result<Vec<Place>> {
     let mut out = Vec::new();
     let dir = layout.files_to.as_deref().map(abs);
@@ -387,6 +388,7 @@ fn read_manifest<R: Read>(
 
 /// Extracts an archive's media and configuration as `layout` says.
 /// Nothing is in place unless everything was extracted and checked.
+// Long: stage, check, then swap into place: splitting it would spread the rollback.
 pub fn extract(tar_stream: impl Read, layout: &Layout, ui: &Ui) -> Result<Vec<Done>> {
     let mut archive = tar::Archive::new(tar_stream);
     let mut entries = archive.entries().context("cannot read the archive")?;
@@ -599,6 +601,7 @@ fn recover_interrupted_swap(staging: &Path, dest: &Path, ui: &Ui) -> Result<()> 
     Ok(())
 }
 
+// Long: every tar entry type and its safety check side by side.
 fn extract_entry<R: Read>(
     mut entry: tar::Entry<'_, R>,
     places: &mut [Place],

@@ -73,7 +73,8 @@ checked (row counts); then one RENAME TABLE statement swaps every table in atomi
 after which routines, triggers, views and events are re-created (that last step is not \
 atomic; users and grants are not touched).\n\n\
 A production restore (environment prod, a backup taken in prod, or a target listed in \
-LFB_PROD_DATABASES, a comma list of database names, paths or URLs) needs --confirm NAME \
+LFB_PROD_DATABASES, a comma list of database names, paths or URLs, or in production of \
+the config file) needs --confirm NAME \
 naming the target database; --yes is never enough. Elsewhere lfb-restore asks on a \
 terminal, and needs --yes (or --confirm NAME) when not on one.",
     after_help = "Examples:\n  \
@@ -84,7 +85,7 @@ lfb-restore -e prod --latest -u app -d ledgerflow --confirm ledgerflow\n  \
 lfb-restore --latest --tag daily --files-to /srv/app --yes sqlite:////srv/app/db.sqlite3"
 )]
 pub struct Cli {
-    /// Database to restore into [default: $DATABASE_URL, or -u/-d]
+    /// Database to restore into [default: $DATABASE_URL, else the config file's [env.ENV] database, or -u/-d]
     #[arg(value_name = "TARGET")]
     pub target: Option<String>,
 
@@ -215,7 +216,8 @@ impl ToolCli for Cli {
     }
 }
 
-/// The target database from TARGET, -u/-d and $DATABASE_URL.
+/// The target database from TARGET, -u/-d, $DATABASE_URL and the config
+/// file's `[env.ENV] database`.
 fn target(cli: &Cli) -> Result<Database> {
     let base = match (
         &cli.target,
@@ -223,6 +225,18 @@ fn target(cli: &Cli) -> Result<Database> {
     ) {
         (Some(t), _) => Some(Database::parse(t)?),
         (None, Some(url)) if cli.database.is_none() => Some(Database::parse(&url)?),
+        // The environment's database in the config file, as lfb-dump uses
+        // it: `lfb-restore -e dev --latest --yes` restores what
+        // `lfb-dump -e dev` backed up (a production target still needs
+        // --confirm).
+        (None, None) if cli.database.is_none() => {
+            // env() records --config-file before the file is read.
+            let env = cli.store.env()?;
+            match lfb_core::config::current()? {
+                Some(c) => c.database(&env)?,
+                None => None,
+            }
+        }
         _ => None,
     };
     match base {
@@ -248,7 +262,8 @@ fn target(cli: &Cli) -> Result<Database> {
                 ..Default::default()
             })),
             None => Err(Error::usage(
-                "no target database: give TARGET, -d DATABASE, or set DATABASE_URL",
+                "no target database: give TARGET, -d DATABASE, set DATABASE_URL, or give \
+                 [env.ENV] database in the config file",
             )),
         },
     }
@@ -287,6 +302,11 @@ fn artifact(
         return Ok((store::record_for_path(&path)?, None));
     }
     if cli.latest {
+        // Only read: a store or an --env that does not exist is a mistake.
+        store.require_existing()?;
+        if cli.store.env.is_some() {
+            store.require_env(env)?;
+        }
         let want = select::Wanted {
             env,
             tag: cli.tag.as_deref(),
@@ -372,20 +392,35 @@ fn listed_as_prod(entry: &str, db: &Database) -> bool {
 /// Why a restore is a production restore, if it is (DESIGN.md, safety
 /// invariant 4): the target environment is prod, the backup was taken in
 /// prod, or the target is a database configured as production.
-fn production(env: &str, record: &Record, db: &Database) -> Option<String> {
+fn production(env: &str, record: &Record, db: &Database) -> Result<Option<String>> {
     if env == "prod" {
-        return Some("the target environment is prod".into());
+        return Ok(Some("the target environment is prod".into()));
     }
     if record.env() == Some("prod") {
-        return Some(format!("{} is a backup from prod", record.label()));
+        return Ok(Some(format!("{} is a backup from prod", record.label())));
     }
-    configured_prod(db).then(|| "the target is listed in LFB_PROD_DATABASES".into())
+    configured_prod(db)
 }
 
-fn configured_prod(db: &Database) -> bool {
-    std::env::var("LFB_PROD_DATABASES")
+/// Why the target is a configured production database, if it is: listed
+/// in `$LFB_PROD_DATABASES`, or in `production` of the config file (either
+/// is enough: a list can only add production databases, never remove one).
+fn configured_prod(db: &Database) -> Result<Option<String>> {
+    if std::env::var("LFB_PROD_DATABASES")
         .ok()
         .is_some_and(|list| list.split(',').any(|e| listed_as_prod(e, db)))
+    {
+        return Ok(Some("the target is listed in LFB_PROD_DATABASES".into()));
+    }
+    if let Some(c) = lfb_core::config::current()?
+        && c.production().iter().any(|e| listed_as_prod(e, db))
+    {
+        return Ok(Some(format!(
+            "the target is listed in production of the config file '{}'",
+            c.path.display()
+        )));
+    }
+    Ok(None)
 }
 
 fn confirm(cli: &Cli, prod: Option<&str>, db: &Database, artifact: &Record) -> Result<()> {
@@ -492,7 +527,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     }
     let db = target(&cli)?;
     let identity = Identity::of_target(&db);
-    let (mut record, verified) = artifact(&cli, &store, &env, Some(&identity), ui)?;
+    let (record, verified) = artifact(&cli, &store, &env, Some(&identity), ui)?;
     if pg::is_globals(&record) {
         // Refused with a hint to use --globals.
         return restore_globals(&cli, &store, &env, record, ui, started);
@@ -503,252 +538,369 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if cli.exec.is_none() && cli.file.is_none() && !cli.latest {
         cli.exec = record.exec().map(str::to_string);
     }
-    need_key(&record)?;
-    if record.failed() {
-        return Err(Error::failed(format!(
-            "{} is a failed record: refusing to restore it; nothing was changed (choose another with -f FILE, or --latest for the newest good one)",
-            record.label()
-        )));
-    }
-    // The right database, before anything else.
-    select::check(&record, &identity, cli.from.as_deref())?;
-    let path = record
-        .path()
-        .ok_or_else(|| Error::input("the record names no artifact path"))?;
+    let job = Job {
+        cli: &cli,
+        store: &store,
+        env: &env,
+        db: &db,
+        identity: &identity,
+        ui,
+        started,
+    };
+    job.restore(record, verified)
+}
 
-    // 1. The artifact must be whole before anything is touched. A plain
-    // PostgreSQL dump is checked in full while it is loaded (one read, and
-    // the transaction commits only if it passes): here only what is cheap.
-    let sql = record
-        .typed_format()
-        .filter(|f| f.body() == lfb_core::format::Body::Sql);
-    let streamed = (matches!(db, Database::Postgres(_)) && sql.is_some())
-        || (matches!(db, Database::Mysql(_)) && sql.is_some_and(|f| !f.is_encrypted()));
-    let pre = if streamed || verified.is_some() {
-        Options {
-            checks: [CheckName::Exists, CheckName::Size].into_iter().collect(),
-            ..quick_checks()
-        }
-    } else {
-        quick_checks()
-    };
-    let outcome = verify::verify(&record, &pre);
-    if !outcome.ok() {
-        return Err(Error::failed(format!(
-            "{} fails verification, nothing was changed: {}",
-            path.display(),
-            outcome.summary()
-        )));
-    }
-    let verification = verified.unwrap_or_else(|| {
-        let recorded = match (
-            record.verify_ok(),
-            record.get("verify").and_then(|v| v.get("at")),
-        ) {
-            (Some(true), Some(at)) => format!("verified at {}; ", at.as_str().unwrap_or("?")),
-            _ => String::new(),
-        };
-        if streamed {
-            format!("{recorded}checked while it is loaded (checksum, contents)")
+/// A database restore: what it restores into, and from where.
+struct Job<'a> {
+    cli: &'a Cli,
+    store: &'a Store,
+    env: &'a str,
+    db: &'a Database,
+    identity: &'a Identity,
+    ui: &'a Ui,
+    started: Instant,
+}
+
+/// The backup chosen and checked, before anything is touched.
+struct Checked {
+    record: Record,
+    path: PathBuf,
+    /// For people: how the backup is known to be good.
+    verification: String,
+    /// An archive's dump, extracted into `scratch`; else the record itself.
+    dump_record: Record,
+    scratch: Option<lfb_core::fsutil::ScratchDir>,
+    is_archive: bool,
+    /// Where an archive's files would go.
+    file_dests: Option<Vec<(PathBuf, bool)>>,
+}
+
+impl Job<'_> {
+    /// The steps of a database restore: check, (dry run or) confirm,
+    /// safety backup, load, report.
+    fn restore(&self, record: Record, verified: Option<String>) -> Result<u8> {
+        let mut checked = self.check(record, verified)?;
+        let prod = production(self.env, &checked.record, self.db)?;
+        // The safety backup belongs to the target's environment.
+        let target_env = if self.env == "prod" || configured_prod(self.db)?.is_some() {
+            "prod".to_string()
         } else {
-            format!("{recorded}checked now (checksum, contents)")
-        }
-    });
-    // 2. An archive's dump, extracted now: an archive without a dump for
-    // this engine is refused before anything is touched.
-    let is_archive = record.typed_format().is_some_and(|f| f.is_archive());
-    let scratch = if is_archive {
-        Some(lfb_core::fsutil::ScratchDir::new("restore")?)
-    } else {
-        None
-    };
-    let dump_record = match &scratch {
-        Some(s) => {
-            let d = archived::dump_for(&path, &db, s)?;
-            select::check(&d, &identity, cli.from.as_deref())?;
-            d
-        }
-        None => record.clone(),
-    };
-    if !is_archive && layout(&cli).wanted() {
-        return Err(Error::usage(format!(
-            "--files-to/--media-to/--config-to need a full archive; {} is a database dump",
-            record.label()
-        )));
-    }
-    // Where an archive's files would go: a layout that would nest them is
-    // refused now, before anything is touched.
-    let file_dests = if is_archive && layout(&cli).wanted() {
-        Some(files::destinations(
-            archived::tar_stream(&path)?,
-            &layout(&cli),
-        )?)
-    } else {
-        None
-    };
-    let prod = production(&env, &record, &db);
-    // The safety backup belongs to the target's environment.
-    let target_env = if env == "prod" || configured_prod(&db) {
-        "prod".to_string()
-    } else {
-        env.clone()
-    };
-    if cli.dry_run {
-        return dry_run::report(
-            &dry_run::Plan {
-                cli: &cli,
-                store: &store,
-                db: &db,
-                identity: &identity,
-                record,
-                dump_record: &dump_record,
-                verification: &verification,
-                production: prod.as_deref(),
-                target_env: &target_env,
-                files: file_dests.as_deref(),
-            },
-            ui,
-        );
-    }
-    // 3. Confirmation.
-    confirm(&cli, prod.as_deref(), &db, &record)?;
-    let _one_at_a_time = target_lock::acquire(&store, &db, cli.wait, ui)?;
-    // 4. Safety backup of the target as it is now.
-    let safety = if cli.no_safety_backup {
-        ui.warn("no safety backup (--no-safety-backup)");
-        None
-    } else {
-        safety_backup(&cli, &store, &target_env, &db, ui)?
-    };
-    // 5. Atomic clean restore (of the archive's dump, for a full archive).
-    let dump_path = dump_record.path().unwrap_or_else(|| path.clone());
-    let format = dump_record.format().unwrap_or("unknown").to_string();
-    ui.info(format!(
-        "restoring {} ({}) into {}",
-        record.label(),
-        lfb_core::units::format_size(dump_record.bytes().unwrap_or(0)),
-        db.redacted()
-    ));
-    let ticker = Ticker::start(
-        format!("restoring {}", record.label()),
-        dump_record.bytes(),
-        !ui.quiet() && std::io::stderr().is_terminal(),
-    );
-    let res = match &db {
-        Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), &dump_record, ui),
-        Database::Sqlite(target) => sqlite::restore(
-            target,
-            &dump_path,
-            &format,
-            dump_record.tables().as_ref(),
-            cli.wait,
-            ui,
-        ),
-        Database::Mysql(conn) => mysql::restore(conn, cli.exec.as_deref(), &dump_record, ui),
-    };
-    drop(ticker);
-    drop(scratch);
-    let files = match &res {
-        Ok(_) if is_archive && layout(&cli).wanted() => Some(files::extract(
-            archived::tar_stream(&path)?,
-            &layout(&cli),
-            ui,
-        )),
-        _ => None,
-    };
-    let ok;
-    let mut section = json!({
-        "at": format_time(Utc::now()),
-        "target": db.redacted(),
-        "production": prod.is_some(),
-        "safety_backup": safety.as_ref().map(|p| p.to_string_lossy().into_owned()),
-    });
-    match &res {
-        Ok(done) => {
-            let (counts_ok, detail) = match (&done.counts, dump_record.tables()) {
-                (Some(found), Some(want)) => match verify::compare_counts(&want, found) {
-                    None => (
-                        true,
-                        format!("{} tables, row counts as recorded", want.len()),
-                    ),
-                    Some(d) => (false, format!("row counts differ from the record: {d}")),
+            self.env.to_string()
+        };
+        if self.cli.dry_run {
+            return dry_run::report(
+                &dry_run::Plan {
+                    cli: self.cli,
+                    store: self.store,
+                    db: self.db,
+                    identity: self.identity,
+                    record: checked.record.clone(),
+                    dump_record: &checked.dump_record,
+                    verification: &checked.verification,
+                    production: prod.as_deref(),
+                    target_env: &target_env,
+                    files: checked.file_dests.as_deref(),
                 },
-                (Some(found), None) => {
-                    (true, format!("{} tables (no recorded counts)", found.len()))
-                }
-                _ => (true, String::new()),
-            };
-            ok = counts_ok;
-            section["ok"] = json!(counts_ok);
-            section["counts"] = json!(done.counts);
-            section["detail"] = json!(detail);
-            if counts_ok {
-                ui.info(format!(
-                    "restored {} into {}: {detail}",
-                    record.label(),
-                    db.redacted()
-                ));
-            } else {
-                ui.error(format!(
-                    "restored {} into {}, but {detail}",
-                    record.label(),
-                    db.redacted()
-                ));
+                self.ui,
+            );
+        }
+        // 3. Confirmation.
+        confirm(self.cli, prod.as_deref(), self.db, &checked.record)?;
+        let _one_at_a_time = target_lock::acquire(self.store, self.db, self.cli.wait, self.ui)?;
+        // 4. Safety backup of the target as it is now.
+        let safety = if self.cli.no_safety_backup {
+            self.ui.warn("no safety backup (--no-safety-backup)");
+            None
+        } else {
+            safety_backup(self.cli, self.store, &target_env, self.db, self.ui)?
+        };
+        // 5. Atomic clean restore (of the archive's dump, for a full archive).
+        let (res, files) = self.load(&mut checked)?;
+        self.report(
+            checked.record,
+            &checked.dump_record,
+            res,
+            files,
+            Outcome {
+                prod: prod.as_deref(),
+                safety: safety.as_deref(),
+                target_env: &target_env,
+            },
+        )
+    }
+
+    /// Steps 1 and 2: the record is one to restore, of the right database,
+    /// and its artifact is whole; an archive's dump is extracted and its
+    /// files' destinations checked. Nothing is touched yet.
+    // Long: the checks that must all pass before anything is touched, in the order they run.
+    fn check(&self, record: Record, verified: Option<String>) -> Result<Checked> {
+        let (cli, db) = (self.cli, self.db);
+        need_key(&record)?;
+        if record.failed() {
+            return Err(Error::failed(format!(
+                "{} is a failed record: refusing to restore it; nothing was changed (choose another with -f FILE, or --latest for the newest good one)",
+                record.label()
+            )));
+        }
+        // The right database, before anything else.
+        select::check(&record, self.identity, cli.from.as_deref())?;
+        let path = record
+            .path()
+            .ok_or_else(|| Error::input("the record names no artifact path"))?;
+
+        // 1. The artifact must be whole before anything is touched. A plain
+        // PostgreSQL dump is checked in full while it is loaded (one read, and
+        // the transaction commits only if it passes): here only what is cheap.
+        let sql = record
+            .typed_format()
+            .filter(|f| f.body() == lfb_core::format::Body::Sql);
+        let streamed = (matches!(db, Database::Postgres(_)) && sql.is_some())
+            || (matches!(db, Database::Mysql(_)) && sql.is_some_and(|f| !f.is_encrypted()));
+        let pre = if streamed || verified.is_some() {
+            Options {
+                checks: [CheckName::Exists, CheckName::Size].into_iter().collect(),
+                ..quick_checks()
             }
+        } else {
+            quick_checks()
+        };
+        let outcome = verify::verify(&record, &pre);
+        if !outcome.ok() {
+            return Err(Error::failed(format!(
+                "{} fails verification, nothing was changed: {}",
+                path.display(),
+                outcome.summary()
+            )));
         }
-        Err(e) => {
-            ok = false;
-            section["ok"] = json!(false);
-            section["error"] = json!(e.line());
+        let verification = verified.unwrap_or_else(|| describe_verification(&record, streamed));
+        // 2. An archive's dump, extracted now: an archive without a dump for
+        // this engine is refused before anything is touched.
+        let is_archive = record.typed_format().is_some_and(|f| f.is_archive());
+        let scratch = if is_archive {
+            Some(lfb_core::fsutil::ScratchDir::new("restore")?)
+        } else {
+            None
+        };
+        let dump_record = match &scratch {
+            Some(s) => {
+                let d = archived::dump_for(&path, db, s)?;
+                select::check(&d, self.identity, cli.from.as_deref())?;
+                d
+            }
+            None => record.clone(),
+        };
+        if !is_archive && layout(cli).wanted() {
+            return Err(Error::usage(format!(
+                "--files-to/--media-to/--config-to need a full archive; {} is a database dump",
+                record.label()
+            )));
+        }
+        // Where an archive's files would go: a layout that would nest them is
+        // refused now, before anything is touched.
+        let file_dests = if is_archive && layout(cli).wanted() {
+            Some(files::destinations(
+                archived::tar_stream(&path)?,
+                &layout(cli),
+            )?)
+        } else {
+            None
+        };
+        Ok(Checked {
+            record,
+            path,
+            verification,
+            dump_record,
+            scratch,
+            is_archive,
+            file_dests,
+        })
+    }
+
+    /// Step 5: loads the dump into the target (a live progress line on a
+    /// terminal), then an archive's files. The scratch copy of an
+    /// archive's dump is removed once loaded.
+    #[allow(clippy::type_complexity)]
+    fn load(
+        &self,
+        checked: &mut Checked,
+    ) -> Result<(Result<Restored>, Option<Result<Vec<files::Done>>>)> {
+        let (cli, db, ui) = (self.cli, self.db, self.ui);
+        let scratch = checked.scratch.take();
+        let (record, dump_record) = (&checked.record, &checked.dump_record);
+        let dump_path = dump_record.path().unwrap_or_else(|| checked.path.clone());
+        let format = dump_record.format().unwrap_or("unknown").to_string();
+        ui.info(format!(
+            "restoring {} ({}) into {}",
+            record.label(),
+            lfb_core::units::format_size(dump_record.bytes().unwrap_or(0)),
+            db.redacted()
+        ));
+        let ticker = Ticker::start(
+            format!("restoring {}", record.label()),
+            dump_record.bytes(),
+            !ui.quiet() && std::io::stderr().is_terminal(),
+        );
+        let res = match db {
+            Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), dump_record, ui),
+            Database::Sqlite(target) => sqlite::restore(
+                target,
+                &dump_path,
+                &format,
+                dump_record.tables().as_ref(),
+                cli.wait,
+                ui,
+            ),
+            Database::Mysql(conn) => mysql::restore(conn, cli.exec.as_deref(), dump_record, ui),
+        };
+        drop(ticker);
+        drop(scratch);
+        let files = match &res {
+            Ok(_) if checked.is_archive && layout(cli).wanted() => Some(files::extract(
+                archived::tar_stream(&checked.path)?,
+                &layout(cli),
+                ui,
+            )),
+            _ => None,
+        };
+        Ok((res, files))
+    }
+
+    /// Step 6: the record's `restore` section, the journal event, the
+    /// record on stdout and the exit code.
+    fn report(
+        &self,
+        mut record: Record,
+        dump_record: &Record,
+        res: Result<Restored>,
+        files: Option<Result<Vec<files::Done>>>,
+        how: Outcome,
+    ) -> Result<u8> {
+        let (cli, store, db, ui) = (self.cli, self.store, self.db, self.ui);
+        let mut section = json!({
+            "at": format_time(Utc::now()),
+            "target": db.redacted(),
+            "production": how.prod.is_some(),
+            "safety_backup": how.safety.map(|p| p.to_string_lossy().into_owned()),
+        });
+        let ok = match &res {
+            Ok(done) => loaded(&mut section, done, dump_record, &record, db, ui),
+            Err(e) => {
+                section["ok"] = json!(false);
+                section["error"] = json!(e.line());
+                false
+            }
+        };
+        let mut files_failed = None;
+        match files {
+            Some(Ok(done)) => {
+                report_files(&done, ui);
+                section["files"] = files_section(&done);
+            }
+            Some(Err(e)) => {
+                ui.error(format!("files not restored: {}", e.line()));
+                section["files"] = json!({"to": cli.files_to, "error": e.line()});
+                section["ok"] = json!(false);
+                files_failed = Some(e);
+            }
+            None => {}
+        }
+        section["duration_ms"] = json!(self.started.elapsed().as_millis() as u64);
+        if let Some(p) = how.safety {
+            let undo = undo_command(cli, store, how.target_env, p, db, how.prod.is_some());
+            ui.info(format!("to undo: {undo}"));
+            if let Some(note) = undo_password_note(cli, db) {
+                ui.info(note);
+            }
+            section["undo"] = json!(undo);
+        }
+        record.set("restore", section);
+        let ev = Event::new(
+            ui.tool(),
+            "restore",
+            ok,
+            match &res {
+                Ok(_) => format!("restored into {}", db.redacted()),
+                Err(e) => e.line(),
+            },
+        )
+        .id(record.id())
+        .bytes(record.bytes())
+        .duration(self.started.elapsed());
+        journal::note(store, &ev, ui);
+        RecordWriter::new().write(&record)?;
+        match res {
+            Err(e) if e.line().contains(mysql::PARTLY) => Err(e),
+            Err(e) => Err(Error::failed(format!(
+                "{}; the target is unchanged",
+                e.line()
+            ))),
+            Ok(_) if files_failed.is_some() => Ok(1),
+            Ok(_) => Ok(if ok { 0 } else { 1 }),
         }
     }
-    let mut files_failed = None;
-    match files {
-        Some(Ok(done)) => {
-            report_files(&done, ui);
-            section["files"] = files_section(&done);
-        }
-        Some(Err(e)) => {
-            ui.error(format!("files not restored: {}", e.line()));
-            section["files"] = json!({"to": cli.files_to, "error": e.line()});
-            section["ok"] = json!(false);
-            files_failed = Some(e);
-        }
-        None => {}
+}
+
+/// What the report says besides the load: production, the safety backup.
+struct Outcome<'a> {
+    prod: Option<&'a str>,
+    safety: Option<&'a Path>,
+    target_env: &'a str,
+}
+
+/// How a backup not chosen by `--latest` is known to be good.
+fn describe_verification(record: &Record, streamed: bool) -> String {
+    let recorded = match (
+        record.verify_ok(),
+        record.get("verify").and_then(|v| v.get("at")),
+    ) {
+        (Some(true), Some(at)) => format!("verified at {}; ", at.as_str().unwrap_or("?")),
+        _ => String::new(),
+    };
+    if streamed {
+        format!("{recorded}checked while it is loaded (checksum, contents)")
+    } else {
+        format!("{recorded}checked now (checksum, contents)")
     }
-    section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
-    if let Some(p) = &safety {
-        let undo = undo_command(&cli, &store, &target_env, p, &db, prod.is_some());
-        ui.info(format!("to undo: {undo}"));
-        if let Some(note) = undo_password_note(&cli, &db) {
-            ui.info(note);
-        }
-        section["undo"] = json!(undo);
-    }
-    record.set("restore", section);
-    let ev = Event::new(
-        ui.tool(),
-        "restore",
-        ok,
-        match &res {
-            Ok(_) => format!("restored into {}", db.redacted()),
-            Err(e) => e.line(),
+}
+
+/// A load that succeeded: its row counts against the record's, into the
+/// section; true when they match.
+fn loaded(
+    section: &mut serde_json::Value,
+    done: &Restored,
+    dump_record: &Record,
+    record: &Record,
+    db: &Database,
+    ui: &Ui,
+) -> bool {
+    let (counts_ok, detail) = match (&done.counts, dump_record.tables()) {
+        (Some(found), Some(want)) => match verify::compare_counts(&want, found) {
+            None => (
+                true,
+                format!("{} tables, row counts as recorded", want.len()),
+            ),
+            Some(d) => (false, format!("row counts differ from the record: {d}")),
         },
-    )
-    .id(record.id())
-    .bytes(record.bytes())
-    .duration(started.elapsed());
-    journal::note(&store, &ev, ui);
-    RecordWriter::new().write(&record)?;
-    match res {
-        Err(e) if e.line().contains(mysql::PARTLY) => Err(e),
-        Err(e) => Err(Error::failed(format!(
-            "{}; the target is unchanged",
-            e.line()
-        ))),
-        Ok(_) if files_failed.is_some() => Ok(1),
-        Ok(_) => Ok(if ok { 0 } else { 1 }),
+        (Some(found), None) => (true, format!("{} tables (no recorded counts)", found.len())),
+        _ => (true, String::new()),
+    };
+    section["ok"] = json!(counts_ok);
+    section["counts"] = json!(done.counts);
+    section["detail"] = json!(detail);
+    if counts_ok {
+        ui.info(format!(
+            "restored {} into {}: {detail}",
+            record.label(),
+            db.redacted()
+        ));
+    } else {
+        ui.error(format!(
+            "restored {} into {}, but {detail}",
+            record.label(),
+            db.redacted()
+        ));
     }
+    counts_ok
 }
 
 fn report_files(done: &[files::Done], ui: &Ui) {
@@ -812,7 +964,7 @@ fn restore_globals(
             outcome.summary()
         )));
     }
-    let prod = production(env, &record, &db);
+    let prod = production(env, &record, &db)?;
     confirm(cli, prod.as_deref(), &db, &record)?;
     let res = pg::restore_globals(conn, cli.exec.as_deref(), &record);
     let mut section =
@@ -844,6 +996,7 @@ fn restore_globals(
 }
 
 /// `--files-only`: extract an archive's media and config, no database.
+// Long: the whole --files-only path: check, dry run, extract, report.
 fn restore_files_only(
     cli: &Cli,
     store: &Store,
@@ -1057,7 +1210,8 @@ fn undo_command(
     }
     // The safety backup is from the target's environment: a production
     // one needs the confirmation again.
-    if prod || env == "prod" || configured_prod(db) {
+    // `prod` covers a configured production database too.
+    if prod || env == "prod" {
         w.push("--confirm".into());
         w.push(sh_quote(&target_name(db)));
     } else {
@@ -1082,9 +1236,14 @@ fn undo_password_note(cli: &Cli, db: &Database) -> Option<String> {
     if !mysql_password(db) {
         return None;
     }
-    Some(if cli.target.is_none() {
+    let from_env = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    Some(if cli.target.is_none() && from_env {
         "password: the undo command takes the target and its password from $DATABASE_URL, \
          as this restore did"
+            .to_string()
+    } else if cli.target.is_none() {
+        "password: the undo command takes the target and its password from the config \
+         file's database of the environment (password_file/password_env), as this restore did"
             .to_string()
     } else {
         format!(

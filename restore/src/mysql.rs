@@ -146,6 +146,7 @@ fn show_create(my: &Mysql, what: &str, db: &str, name: &str) -> Result<BTreeMap<
     Ok(head.into_iter().zip(row).collect())
 }
 
+// Long: one query per kind of object, read the same way.
 fn inventory(my: &Mysql, db: &str, with_definitions: bool) -> Result<Objects> {
     let lit = quote_literal(db);
     let mut o = Objects {
@@ -295,6 +296,7 @@ fn order_views(views: &[Definition], shadow: &str) -> Vec<Definition> {
 
 /// Restores the record's dump into the target database, atomically (see the
 /// module documentation).
+// Long: the shadow-database protocol step by step; its order is the atomicity argument.
 pub fn restore(
     conn: &ServerConn,
     exec: Option<&str>,

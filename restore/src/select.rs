@@ -311,6 +311,7 @@ pub struct Wanted<'a> {
 
 /// `--latest`: the newest backup of the wanted identity in the folders of
 /// the environment that passes verification.
+// Long: the filters of --latest and the message that explains an empty choice belong together.
 pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) -> Result<Chosen> {
     // `--from ID`: the identity of that artifact (a first, cheap pass).
     let mut from_identity = None;
@@ -328,11 +329,16 @@ pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) ->
     let horizon = chrono::Utc::now() + chrono::Duration::days(1);
     // Only the candidates are kept, not every record of the store.
     let mut candidates = Vec::new();
+    // The tags the environment's backups have, for `--tag` matching none.
+    let mut tags = std::collections::BTreeSet::new();
     store.visit_artifacts(|a| {
         if !a.in_env(want.env) {
             return Ok(());
         }
         let tag = a.record.tag().unwrap_or(&a.name.tag).to_string();
+        if want.tag.is_some() && !tags.contains(&tag) {
+            tags.insert(tag.clone());
+        }
         if want.tag.is_some_and(|t| tag != t) {
             return Ok(());
         }
@@ -430,6 +436,19 @@ pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) ->
         (None, Some(t)) => format!("of {}", t.describe()),
         (None, None) => String::new(),
     };
+    if let Some(t) = want.tag
+        && !tags.contains(t)
+    {
+        let have: Vec<&str> = tags.iter().map(String::as_str).collect();
+        return Err(Error::usage(format!(
+            "no artifact in {folders} has tag '{t}' (tags there: {}): nothing was changed",
+            if have.is_empty() {
+                "none".to_string()
+            } else {
+                have.join(", ")
+            }
+        )));
+    }
     let tag = want.tag.map(|t| format!(" tagged {t}")).unwrap_or_default();
     if failed > 0 {
         return Err(Error::failed(format!(

@@ -76,6 +76,7 @@ fn building_path(target: &Path) -> PathBuf {
 /// Restores `artifact` over the SQLite database `target`. `want` is the
 /// record's row counts, checked before the target is touched; `wait` bounds
 /// the wait for other connections' locks.
+// Long: build beside, check, then copy in with the backup API: one protocol.
 pub fn restore(
     target: &Path,
     artifact: &Path,

@@ -103,10 +103,15 @@ fn read_records(cli: &Cli, configured: &Store, ui: &Ui) -> Result<Vec<Record>> {
             .collect::<Result<_>>();
     }
     if cli.all {
+        // Only reads: a store or an --env that does not exist is a mistake.
+        configured.require_existing()?;
         let env = match &cli.store.env {
             Some(_) => Some(cli.store.env()?),
             None => None,
         };
+        if let Some(e) = &env {
+            configured.require_env(e)?;
+        }
         // What a killed run left: not an artifact, but worth saying.
         for (side, _) in configured.orphan_sidecars()? {
             ui.warn(format!(
@@ -162,10 +167,19 @@ fn verify_one(
     if remember::worth_remembering(record, ok, opts) {
         remember::remember(&path, record, &st, ui);
     }
+    // Remembering carries a failed restore test over (quick checks cannot
+    // clear it): the artifact then stays failed.
+    let ok = ok && record.verify_ok() != Some(false);
     if ok {
         ui.info(format!("{}: {}", record.label(), outcome.summary()));
     } else {
-        ui.error(format!("{}: {}", record.label(), outcome.summary()));
+        let why = if outcome.ok() {
+            "its last restore test failed; run lfb-verify --restore-test to test it again"
+                .to_string()
+        } else {
+            outcome.summary()
+        };
+        ui.error(format!("{}: {why}", record.label()));
         if cli.quarantine && path.exists() {
             quarantine::quarantine_failed(&path, &st, record, ui);
         }

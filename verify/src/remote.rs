@@ -158,7 +158,13 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
                 )),
             }
         }
-        if ok {
+        // A failed restore test carried over by the sidecar stands.
+        if ok && record.verify_ok() == Some(false) {
+            failures += 1;
+            ui.error(format!(
+                "{url}: its last restore test failed; run lfb-verify --restore-test to test it again"
+            ));
+        } else if ok {
             ui.info(format!("{url}: {summary}"));
         } else {
             failures += 1;

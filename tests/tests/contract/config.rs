@@ -252,6 +252,56 @@ fn archive_sources_come_from_the_environment_section() {
     );
 }
 
+/// A bad config file stops every tool, also when the store comes from
+/// `--store` (lfb-list, lfb-guard and lfb-copy used to read the file only
+/// when it gave the store, and ran on with a broken one).
+#[test]
+fn every_tool_refuses_a_bad_file_even_with_store_given() {
+    let home = tempfile::tempdir().unwrap();
+    let st = home.path().join("store");
+    std::fs::create_dir_all(st.join("dev")).unwrap();
+    let cfg = home.path().join("c.toml");
+    std::fs::write(&cfg, "[env.prod]\ndatbase = \"sqlite:///x\"\n").unwrap();
+    let dest = home.path().join("offsite");
+    let cases: [(&str, &[&str]); 7] = [
+        ("lfb-list", &[]),
+        ("lfb-guard", &[]),
+        ("lfb-verify", &["--all"]),
+        (
+            "lfb-prune",
+            &["--keep-last", "1", "--no-stdin", "--dry-run"],
+        ),
+        (
+            "lfb-restore",
+            &["--latest", "--dry-run", "sqlite:///x.sqlite3"],
+        ),
+        ("lfb-copy", &["--all", "--to"]),
+        ("lfb-archive", &["--media"]),
+    ];
+    for (name, args) in cases {
+        let mut c = tool(name, home.path());
+        c.arg("--store")
+            .arg(&st)
+            .arg("--config-file")
+            .arg(&cfg)
+            .args(args);
+        if name == "lfb-copy" {
+            c.arg(&dest);
+        }
+        if name == "lfb-archive" {
+            c.arg(home.path());
+        }
+        let out = run(&mut c);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("line 2") && out.stderr.contains("datbase"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    assert!(!dest.exists(), "lfb-copy created its destination");
+}
+
 #[test]
 fn malformed_files_name_the_line_and_key() {
     let home = tempfile::tempdir().unwrap();
@@ -379,4 +429,189 @@ fn passwords_by_reference_never_shown() {
             "{secret} shown"
         );
     }
+}
+
+/// Issue 20: `production` of the config file makes a restore into that
+/// database a production restore (as `$LFB_PROD_DATABASES` does): `--yes`
+/// is not enough, `--confirm NAME` is.
+#[test]
+fn production_databases_come_from_the_config_file_too() {
+    let home = tempfile::tempdir().unwrap();
+    let st = store();
+    let db = sqlite_db(home.path(), "shop.sqlite3");
+    let cfg = home.path().join("lfb.toml");
+    std::fs::write(&cfg, "production = [\"shop.sqlite3\"]\n").unwrap();
+    let out = run(tool("lfb-dump", home.path())
+        .arg("--store")
+        .arg(st.path())
+        .arg(&db));
+    out.assert_ok();
+    let restore = |extra: &[&str], with_cfg: bool| {
+        let mut c = tool("lfb-restore", home.path());
+        c.env_remove("LFB_PROD_DATABASES")
+            .arg("--store")
+            .arg(st.path())
+            .args(["--latest", "--no-safety-backup"])
+            .args(extra)
+            .arg(&db);
+        if with_cfg {
+            c.arg("--config-file").arg(&cfg);
+        }
+        run(&mut c)
+    };
+    // Without the file it is an ordinary restore.
+    restore(&["--yes"], false).assert_ok();
+    let out = restore(&["--yes"], true);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("production restore")
+            && out
+                .stderr
+                .contains("listed in production of the config file")
+            && out.stderr.contains("--confirm shop.sqlite3"),
+        "{}",
+        out.stderr
+    );
+    restore(&["--confirm", "shop.sqlite3"], true).assert_ok();
+}
+
+/// Issue 20: tools that only read never create the store, and say it does
+/// not exist; an unknown `--env` is an error naming the environments there
+/// are; a `--tag` no backup has says so.
+#[test]
+fn read_only_tools_refuse_a_missing_store_an_unknown_env_and_tag() {
+    let home = tempfile::tempdir().unwrap();
+    let st = store();
+    let db = sqlite_db(home.path(), "app.sqlite3");
+    let gone = st.path().join("nope");
+    let tools: [&[&str]; 5] = [
+        &["lfb-verify", "--all"],
+        &["lfb-guard"],
+        &["lfb-list"],
+        &["lfb-prune", "--keep-last", "1", "--dry-run", "--no-stdin"],
+        &["lfb-restore", "--latest", "--yes"],
+    ];
+    for t in tools {
+        let mut c = tool(t[0], home.path());
+        c.arg("--store").arg(&gone).args(&t[1..]);
+        if t[0] == "lfb-restore" {
+            c.arg(&db);
+        }
+        let out = run(&mut c);
+        out.assert_code(2);
+        assert!(
+            out.stderr
+                .contains(&format!("store '{}' does not exist", gone.display())),
+            "{t:?}: {}",
+            out.stderr
+        );
+        assert!(!gone.exists(), "{t:?} created the store");
+    }
+    run(tool("lfb-dump", home.path())
+        .arg("--store")
+        .arg(st.path())
+        .args(["--tag", "hourly"])
+        .arg(&db))
+    .assert_ok();
+    let tools: [&[&str]; 5] = [
+        &["lfb-verify", "--all"],
+        &["lfb-guard"],
+        &["lfb-list"],
+        &["lfb-prune", "--keep-last", "1", "--dry-run", "--no-stdin"],
+        &["lfb-restore", "--latest", "--yes"],
+    ];
+    for t in tools {
+        let mut c = tool(t[0], home.path());
+        c.arg("--store")
+            .arg(st.path())
+            .args(&t[1..])
+            .args(["--env", "production"]);
+        if t[0] == "lfb-restore" {
+            c.arg(&db);
+        }
+        let out = run(&mut c);
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("no environment 'production' in store")
+                && out.stderr.contains("(it has: dev)"),
+            "{t:?}: {}",
+            out.stderr
+        );
+    }
+    let out = run(tool("lfb-restore", home.path())
+        .arg("--store")
+        .arg(st.path())
+        .args(["--latest", "--yes", "--tag", "hourlyy"])
+        .arg(&db));
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("has tag 'hourlyy' (tags there: hourly)"),
+        "{}",
+        out.stderr
+    );
+    for t in [
+        &["lfb-list", "--tag", "hourlyy"][..],
+        &[
+            "lfb-prune",
+            "--keep-last",
+            "1",
+            "--no-stdin",
+            "--tag",
+            "hourlyy",
+        ],
+    ] {
+        let out = run(tool(t[0], home.path())
+            .arg("--store")
+            .arg(st.path())
+            .args(&t[1..]));
+        out.assert_ok();
+        assert!(
+            out.stderr.contains("no artifact has tag 'hourlyy'") && out.stderr.contains("hourly)"),
+            "{t:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// `lfb-restore --latest --yes` with no target restores into the
+/// environment's database from the config file, as `lfb-dump` backs it up;
+/// a target given (or $DATABASE_URL) wins.
+#[test]
+fn restore_takes_its_target_from_the_environment_section() {
+    let home = tempfile::tempdir().unwrap();
+    let st = home.path().join("backups");
+    let db = sqlite_db(home.path(), "app.sqlite3");
+    let cfg_dir = home.path().join(".config/lfb");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!(
+            "store = \"{}\"\ndefault_env = \"dev\"\n[env.dev]\ndatabase = \"sqlite:///{}\"\nname = \"app\"\n",
+            st.display(),
+            db.display()
+        ),
+    )
+    .unwrap();
+    run(tool("lfb-dump", home.path()).args(["--tag", "manual"])).assert_ok();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DELETE FROM t;").unwrap();
+    drop(conn);
+    let out = run(tool("lfb-restore", home.path()).args(["--latest", "--yes"]));
+    out.assert_ok();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3, "restored into the config file's database");
+
+    // Without the section's database, the message says where one can come from.
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!("store = \"{}\"\n", st.display()),
+    )
+    .unwrap();
+    let out = run(tool("lfb-restore", home.path()).args(["--latest", "--yes"]));
+    out.assert_code(2);
+    assert!(out.stderr.contains("[env.ENV] database"), "{}", out.stderr);
 }

@@ -147,4 +147,47 @@ fn bad_destinations_are_refused() {
         "{}",
         bad.stderr
     );
+    // A URL lfb does not speak is refused, not made a folder named `http:`.
+    let work = tempfile::tempdir().unwrap();
+    for url in [
+        "http://foo/bar",
+        "S3://bucket/x",
+        "s3:/bucket/x",
+        "gs://b/x",
+    ] {
+        let out = run(copy(st.path(), home.path())
+            .current_dir(work.path())
+            .args(["--all", "--to", url]));
+        out.assert_code(2);
+        assert!(
+            out.stderr.contains("unsupported location"),
+            "{url}: {}",
+            out.stderr
+        );
+    }
+    let made: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
+    assert!(made.is_empty(), "folders made for URLs: {made:?}");
+
+    // Bad input stops the run before the destination is made: an unknown
+    // --env names the ones there are; garbage on stdin names its line.
+    let dest = work.path().join("dest");
+    let out = run(copy(st.path(), home.path())
+        .args(["--all", "-e", "nosuch", "--to"])
+        .arg(&dest));
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("no environment 'nosuch'"),
+        "{}",
+        out.stderr
+    );
+    let out = run_with_input(
+        copy(st.path(), home.path()).arg("--to").arg(&dest),
+        "garbage\n",
+    );
+    out.assert_code(2);
+    assert!(out.stderr.contains("line 1"), "{}", out.stderr);
+    assert!(
+        !dest.exists(),
+        "a destination was made for a run that copied nothing"
+    );
 }

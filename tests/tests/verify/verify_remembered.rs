@@ -157,3 +157,50 @@ fn a_legacy_file_gets_a_sidecar_from_its_name() {
     run(tool("lfb-verify", st.path()).arg(&other)).assert_ok();
     assert!(!Path::new(&format!("{}.json", other.display())).exists());
 }
+
+/// A failed restore test stands: quick checks afterwards (`--all`) cannot
+/// make the artifact good again, so `lfb-restore --latest` still passes it
+/// over for the older one that did restore.
+#[test]
+fn a_failed_restore_test_is_not_cleared_by_quick_checks() {
+    let st = store();
+    let db = sqlite_db(st.path());
+    let good = dump(st.path(), &db);
+    run(tool("lfb-verify", st.path())
+        .arg("--restore-test")
+        .arg(&good))
+    .assert_ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let bad = dump(st.path(), &db);
+    // The record promises a row the dump does not hold: the file is whole
+    // (checksum, decode, complete pass) but it does not restore as recorded.
+    let side = format!("{}.json", bad.display());
+    let mut rec = sidecar(&bad);
+    rec["source"]["tables"]["t"] = serde_json::json!(3001);
+    std::fs::write(&side, serde_json::to_string(&rec).unwrap()).unwrap();
+    let out = run(tool("lfb-verify", st.path())
+        .arg("--restore-test")
+        .arg(&bad));
+    out.assert_code(1);
+    assert_eq!(sidecar(&bad)["verify"]["restore_test"]["ok"], false);
+
+    let out = run(tool("lfb-verify", st.path()).arg("--all"));
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("its last restore test failed"),
+        "{}",
+        out.stderr
+    );
+    let after = sidecar(&bad);
+    assert_eq!(after["verify"]["ok"], false, "{after}");
+    assert_eq!(after["verify"]["restore_test"]["ok"], false);
+    assert_eq!(sidecar(&good)["verify"]["ok"], true);
+
+    let target = st.path().join("copy.sqlite3");
+    let out = run(tool("lfb-restore", st.path())
+        .args(["--latest", "--dry-run", "--from", "app"])
+        .arg(format!("sqlite:///{}", target.display())));
+    out.assert_ok();
+    let chosen = out.records()[0]["path"].as_str().unwrap().to_string();
+    assert_eq!(chosen, good.display().to_string(), "{}", out.stderr);
+}

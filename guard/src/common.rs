@@ -1,0 +1,17 @@
+//! Small types and helpers the checks and the report both use, kept here so
+//! neither imports the other (`checks` finds, `report` presents).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Results of re-reading artifacts, by path: true when every check passed.
+pub type Verified = BTreeMap<PathBuf, bool>;
+
+/// `1 group`, `2 groups`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
