@@ -101,6 +101,13 @@ pub fn create(req: &Request, dumps: &[Record], ui: &Ui) -> Result<Outcome> {
         started,
     };
     let mut claim = publisher.claim(file, &name, req.consume && req.store.root().is_dir())?;
+    // Under the lock: another --consume of the same dumps may have
+    // published and removed them while this archive was written. Then this
+    // one is not kept (the partial goes with the claim) and nothing is
+    // removed: the dumps are in the other run's archive.
+    if req.consume {
+        still_there(&owned)?;
+    }
     let mut consumed = vec![req.consume; plan.dump_records.len()];
     let mut record = archived.record(&publisher, &claim, &consumed);
     claim.commit(&record)?;
@@ -405,6 +412,24 @@ fn confine_consumed(store: &Store, dumps: &[Record]) -> Result<Vec<OwnedArtifact
         "--consume removes only artifacts of the store '{}' (--store, LFB_STORE): {}; nothing was archived or removed",
         store.root().display(),
         refused.join("; ")
+    )))
+}
+
+/// Fails when a dump to consume is gone (another run consumed it). Called
+/// under the store lock, before anything is published.
+fn still_there(owned: &[OwnedArtifact]) -> Result<()> {
+    let gone: Vec<String> = owned
+        .iter()
+        .filter(|o| !o.path.is_file())
+        .map(|o| format!("'{}'", o.path.display()))
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "--consume: {} no longer there (another run archived and removed it while this \
+         archive was written): this archive was not kept and nothing was removed",
+        gone.join(", ")
     )))
 }
 

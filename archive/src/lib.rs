@@ -133,7 +133,8 @@ pub struct Cli {
 
     /// Write the archive to PATH (outside the store) instead
     ///
-    /// Its sidecar is written beside it.
+    /// Its sidecar is written beside it. A PATH inside the store is refused
+    /// (exit 2): no tool would count that file; use --store/--env/--tag.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
@@ -225,7 +226,12 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         Err(e) => {
             // The dumps were not consumed: they pass through, and the
             // failure travels down the pipeline as a record of its own.
+            // With --consume, one another run consumed meanwhile is gone
+            // (it is in that run's archive): its record does not pass.
             for r in &inputs {
+                if cli.consume && r.path().is_some_and(|p| !p.exists()) {
+                    continue;
+                }
                 run.out.write(r)?;
             }
             run.out.write(&run.failure(&e).tool(ui.tool()).record())?;

@@ -148,7 +148,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand restore" -s u -l user -d 'Postgr
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -s d -l database -d 'PostgreSQL database name (as restore_db_clean.sh -d)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l confirm -d 'Confirm a restore by naming the target database (needed for production)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l exec -d 'Run the database client programs through a command prefix (default: a stdin record\'s source.exec; MySQL: no password in the URL then)' -r
-complete -c lfb -n "__fish_lfb_using_subcommand restore" -l wait -d 'SQLite: how long to wait while another connection holds a lock' -r
+complete -c lfb -n "__fish_lfb_using_subcommand restore" -l wait -d 'How long to wait for another lfb-restore into the same target, and (SQLite) while another connection holds a lock' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l files-to -d 'Full archives: also restore media folders and configuration under DIR (the project folder)' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l media-to -d 'Full archives: put media folder FOLDER (its name or relative path in the archive) exactly at DEST (repeatable)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand restore" -l config-to -d 'Full archives: put configuration files in DIR (default DIR/config of --files-to)' -r -F

@@ -74,6 +74,51 @@ pub fn now() -> DateTime<Utc> {
         .unwrap_or_else(|_| Utc::now())
 }
 
+/// `--output` inside the store would make a file no tool counts (its name
+/// and folder are not the store's): refused before anything is written.
+fn refuse_inside_store(store: &Store, output: &Path) -> Result<()> {
+    if inside(store.root(), output) {
+        return Err(Error::usage(format!(
+            "-o '{}' is inside the store '{}': -o is for paths outside the store; \
+             use --store/--env/--tag to write into it",
+            output.display(),
+            store.root().display()
+        )));
+    }
+    Ok(())
+}
+
+/// True when `path` is `root` or below it, symlinks of the folders that
+/// exist resolved (and, lexically, as given).
+fn inside(root: &Path, path: &Path) -> bool {
+    let (Ok(root_abs), Ok(path_abs)) = (std::path::absolute(root), std::path::absolute(path))
+    else {
+        return false;
+    };
+    if path_abs.starts_with(&root_abs) {
+        return true;
+    }
+    let Ok(root_real) = root_abs.canonicalize() else {
+        return false;
+    };
+    // The nearest folder of `path` that exists, resolved, with the rest.
+    let mut base = path_abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = base.canonicalize() {
+            let full = rest.iter().rev().fold(real, |acc: PathBuf, c| acc.join(c));
+            return full.starts_with(&root_real);
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return false,
+        }
+    }
+}
+
 impl Publisher {
     /// A publisher for an artifact of `kind` in `format`, into the store's
     /// folder for `env` and `tag`, or to `output` (which must not exist).
@@ -86,6 +131,9 @@ impl Publisher {
         format: Format,
         output: Option<&Path>,
     ) -> Result<Publisher> {
+        if let Some(o) = output {
+            refuse_inside_store(store, o)?;
+        }
         let dir = store.target_dir(output, env, tag)?;
         Ok(Publisher {
             store: store.clone(),
@@ -258,6 +306,55 @@ mod tests {
     }
 
     #[test]
+    fn output_inside_the_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::os::unix::fs::symlink(&root, dir.path().join("link")).unwrap();
+        let store = Store::at(&root);
+        for o in [
+            root.join("dev/x.sql.gz"),
+            root.join("new/folder/x.sql.gz"),
+            dir.path().join("link/dev/x.sql.gz"),
+            root.join("dev/../x.sql.gz"),
+        ] {
+            let e = Publisher::new(
+                &store,
+                Kind::Db,
+                "dev",
+                "hourly",
+                Format::SQL_GZIP,
+                Some(&o),
+            )
+            .unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{}", o.display());
+            assert!(e.line().contains("-o is for paths outside the store"));
+        }
+        assert!(!root.join("new").exists());
+        let outside = dir.path().join("elsewhere/x.sql.gz");
+        Publisher::new(
+            &store,
+            Kind::Db,
+            "dev",
+            "hourly",
+            Format::SQL_GZIP,
+            Some(&outside),
+        )
+        .unwrap();
+        // A sibling whose name starts like the store is outside.
+        let sibling = dir.path().join("store2/x.sql.gz");
+        Publisher::new(
+            &store,
+            Kind::Db,
+            "dev",
+            "hourly",
+            Format::SQL_GZIP,
+            Some(&sibling),
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn the_partial_name_parses_back_for_housekeeping() {
         let dir = tempfile::tempdir().unwrap();
         let p = publisher(dir.path(), None);
@@ -297,7 +394,8 @@ mod tests {
     fn a_failed_rename_leaves_no_sidecar() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.sql.gz");
-        let p = publisher(dir.path(), Some(&out));
+        // --output is outside the store.
+        let p = publisher(&dir.path().join("store"), Some(&out));
         let f = p.start("app").unwrap();
         // Another writer takes the name between start and commit.
         std::fs::write(&out, b"theirs").unwrap();

@@ -85,7 +85,9 @@ pub struct Cli {
 
     /// Write the artifact to PATH (outside the store) instead
     ///
-    /// Its sidecar is written beside it; no journal event is written.
+    /// Its sidecar is written beside it; no journal event is written. A PATH
+    /// inside the store is refused (exit 2): no tool would count that file;
+    /// use --store/--env/--tag.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 

@@ -16,6 +16,7 @@ mod remote;
 mod section;
 mod select;
 mod sqlite;
+mod target_lock;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -147,11 +148,15 @@ pub struct Cli {
     #[arg(long, value_name = "PREFIX")]
     pub exec: Option<String>,
 
-    /// SQLite: how long to wait while another connection holds a lock
+    /// How long to wait for another lfb-restore into the same target, and (SQLite) while another connection holds a lock
     ///
-    /// The restore writes into the target database through SQLite's own
-    /// locking. After a second of waiting it says so on stderr; after
-    /// DURATION (e.g. 30s, 5m) it gives up with exit 1, the target unchanged.
+    /// Two lfb-restore runs into one target database (same engine, host,
+    /// port and database, or the same SQLite file) with the same store run
+    /// one after the other: the second waits, saying so after a second, and
+    /// after DURATION gives up with exit 2 naming the holder, nothing
+    /// changed. SQLite: the restore then writes through SQLite's own
+    /// locking and gives up after DURATION (e.g. 30s, 5m) with exit 1, the
+    /// target unchanged.
     #[arg(long, value_name = "DURATION", default_value = sqlite::DEFAULT_WAIT,
           value_parser = lfb_core::cli::parse_duration_arg)]
     pub wait: std::time::Duration,
@@ -602,6 +607,7 @@ impl Job<'_> {
         }
         // 3. Confirmation.
         confirm(self.cli, prod.as_deref(), self.db, &checked.record)?;
+        let _one_at_a_time = target_lock::acquire(self.store, self.db, self.cli.wait, self.ui)?;
         // 4. Safety backup of the target as it is now.
         let safety = if self.cli.no_safety_backup {
             self.ui.warn("no safety backup (--no-safety-backup)");
@@ -810,6 +816,9 @@ impl Job<'_> {
         if let Some(p) = how.safety {
             let undo = undo_command(cli, store, how.target_env, p, db, how.prod.is_some());
             ui.info(format!("to undo: {undo}"));
+            if let Some(note) = undo_password_note(cli, db) {
+                ui.info(note);
+            }
             section.undo = Some(undo);
         }
         record.set("restore", section::value(&section));
@@ -1225,8 +1234,41 @@ fn undo_command(
     } else {
         w.push("--yes".into());
     }
-    w.push(sh_quote(&undo_target(db)));
+    // A MySQL password never goes on argv, and the clients read none from
+    // the environment: the undo takes its target, password included, from
+    // $DATABASE_URL as this restore did (see `undo_password_note`).
+    if !mysql_password(db) {
+        w.push(sh_quote(&undo_target(db)));
+    }
     w.join(" ")
+}
+
+/// A MySQL target whose password came from its URL (not `~/.my.cnf`).
+fn mysql_password(db: &Database) -> bool {
+    matches!(db, Database::Mysql(c) if c.password.is_some())
+}
+
+/// Where the undo command's MySQL password comes from, said after it.
+fn undo_password_note(cli: &Cli, db: &Database) -> Option<String> {
+    if !mysql_password(db) {
+        return None;
+    }
+    let from_env = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    Some(if cli.target.is_none() && from_env {
+        "password: the undo command takes the target and its password from $DATABASE_URL, \
+         as this restore did"
+            .to_string()
+    } else if cli.target.is_none() {
+        "password: the undo command takes the target and its password from the config \
+         file's database of the environment (password_file/password_env), as this restore did"
+            .to_string()
+    } else {
+        format!(
+            "password: set DATABASE_URL as for this restore ({}, with its password): \
+             the undo command takes the target from it",
+            db.redacted()
+        )
+    })
 }
 
 /// Dumps the target as it is now (tag pre-restore) and verifies it. `None`

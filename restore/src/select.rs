@@ -255,6 +255,9 @@ pub fn check(r: &Record, target: &Identity, from: Option<&str>) -> Result<()> {
                     .map(|n| format!(" (use --from {n} to restore it into {})", target.describe()))
                     .unwrap_or_default()
             ))),
+            None if id.engine.is_none() && id.name.is_none() && id.real_path.is_none() => {
+                Err(not_recognised(r))
+            }
             None => Err(Error::usage(format!(
                 "{} is a backup of {}, not of the target {}: refused, nothing was changed; \
                  use --from {} to restore another database's backup into it",
@@ -267,6 +270,22 @@ pub fn check(r: &Record, target: &Identity, from: Option<&str>) -> Result<()> {
             ))),
         },
     }
+}
+
+/// A file with no sidecar whose name and format say nothing of what it
+/// holds: not "a backup of unknown engine database".
+fn not_recognised(r: &Record) -> Error {
+    let stem = r
+        .path()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .and_then(|f| f.split('.').next().map(str::to_string))
+        .unwrap_or_else(|| "NAME".into());
+    Error::usage(format!(
+        "{} is not a dump lfb recognises (no sidecar, and its name is not an lfb backup name): \
+         refused, nothing was changed; if it is a dump of the target's engine made by \
+         another tool, --from {stem} restores it anyway",
+        r.label()
+    ))
 }
 
 /// The backup `--latest` chose, and how it is known to be good.

@@ -41,7 +41,8 @@ The latest verify section is remembered in the artifact's sidecar (written atomi
 under the store lock; verify.restore_test keeps the latest restore test), so lfb-prune, \
 lfb-guard and lfb-restore --latest know it later. A file of the original scripts gets a \
 sidecar made from its name. Exit status: 0 all artifacts passed, 1 any failed, 2 bad \
-arguments or input.",
+arguments or input, or a restore test that could not start (a role without CREATEDB, \
+a MariaDB user without its password: not a verdict on the artifact, not remembered).",
     after_help = "Examples:\n  \
 lfb-dump postgresql:///ledgerflow | lfb-verify --restore-test | jq .verify.ok\n  \
 lfb-verify --all --quarantine\n  \
@@ -89,7 +90,9 @@ pub struct Cli {
     /// when it names that server, else PGPASSWORD or ~/.pgpass), created and
     /// always dropped, even on failure or Ctrl-C. MariaDB/MySQL: the same,
     /// a temporary lfb_scratch_* database on the source server (password
-    /// from a mysql:// $DATABASE_URL naming that server). SQLite: a file in
+    /// from a mysql:// $DATABASE_URL naming that server). The role needs
+    /// CREATEDB (MariaDB: CREATE and DROP), or give --scratch; a restore
+    /// test that cannot start exits 2 and is not remembered. SQLite: a file in
     /// a private lfb-verify-PID-… folder under $TMPDIR, removed at the end
     /// and on Ctrl-C/SIGTERM; one a SIGKILL left is removed by the next lfb
     /// run.

@@ -57,6 +57,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
 
     let mut out = RecordWriter::new();
     let mut failures = 0usize;
+    let mut could_not_run = 0usize;
     let mut history = History::default();
     for mut record in records {
         // The prefix: --exec, else the one a record on stdin carries; never
@@ -75,10 +76,19 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         }
         if !verify_one(&cli, &opts, &configured, &mut history, &mut record, ui) {
             failures += 1;
+            // The restore test could not start: exit 2, as for an
+            // unreachable database (the artifact is not judged).
+            could_not_run += usize::from(remember::restore_could_not_run(&record));
         }
         out.write(&record)?;
     }
-    Ok(if failures > 0 { 1 } else { 0 })
+    Ok(if could_not_run > 0 {
+        2
+    } else if failures > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 /// The records to verify: the PATHs given (each with its sidecar's record,

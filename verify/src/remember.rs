@@ -14,8 +14,14 @@ use serde_json::json;
 /// file (that is about the key, not the artifact: a good backup must not
 /// become "failed" for prune and restore). A pass does when it read the
 /// whole content (a pass of `--checks exists` does not make an artifact
-/// "verified" for prune). `record` carries the `verify` section already.
+/// "verified" for prune). A restore test that could not run (no CREATEDB,
+/// a refused password: see [`restore_could_not_run`]) is not a verdict on
+/// the artifact either, so that verification is not remembered at all.
+/// `record` carries the `verify` section already.
 pub(crate) fn worth_remembering(record: &Record, ok: bool, opts: &Options) -> bool {
+    if restore_could_not_run(record) {
+        return false;
+    }
     let key_only = !ok && only_the_key_failed(record);
     (!ok && !key_only)
         || (ok
@@ -76,6 +82,25 @@ pub(crate) fn remember(path: &Path, record: &mut Record, st: &Store, ui: &Ui) {
         }
         Err(e) => ui.warn(format!("verification not remembered: {}", e.line())),
     }
+}
+
+/// True when the record's restore check could not run: the scratch
+/// database could not be made (a role without CREATEDB, MariaDB access
+/// denied). lfb-verify then exits 2 and remembers nothing.
+pub(crate) fn restore_could_not_run(record: &Record) -> bool {
+    record
+        .get("verify")
+        .and_then(|v| v.get("checks"))
+        .and_then(|c| c.as_array())
+        .is_some_and(|checks| {
+            checks.iter().any(|c| {
+                c.get("name") == Some(&json!("restore"))
+                    && c.get("ok") == Some(&json!(false))
+                    && c.get("detail")
+                        .and_then(|d| d.as_str())
+                        .is_some_and(lfb_core::verify::could_not_run)
+            })
+        })
 }
 
 /// True when every failed check of the record's `verify` section failed
@@ -163,5 +188,21 @@ mod tests {
             {"name": "decode", "ok": false, "detail": "age: no identity matches"},
         ]));
         assert!(worth_remembering(&both, false, &Options::default()));
+    }
+
+    #[test]
+    fn a_restore_test_that_could_not_run_is_not_remembered() {
+        let denied = with_checks(json!([
+            {"name": "decode", "ok": true, "detail": "ok"},
+            {"name": "restore", "ok": false, "detail": "could not run: query failed: \
+              ERROR:  permission denied to create database; the role needs CREATEDB"},
+        ]));
+        assert!(restore_could_not_run(&denied));
+        assert!(!worth_remembering(&denied, false, &Options::default()));
+        let differs = with_checks(json!([
+            {"name": "restore", "ok": false, "detail": "row counts differ after restore: t 1 != 2"},
+        ]));
+        assert!(!restore_could_not_run(&differs));
+        assert!(worth_remembering(&differs, false, &Options::default()));
     }
 }

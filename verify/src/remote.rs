@@ -100,6 +100,7 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
 
     let mut out = RecordWriter::new();
     let mut failures = 0usize;
+    let mut could_not_run = 0usize;
     for item in items {
         let a = match item {
             Item::Passed(rec) => {
@@ -148,11 +149,7 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
         };
         drop(spool);
         record.set("verify", section.clone());
-        let key_only = !ok && crate::remember::only_the_key_failed(&record);
-        let full = [CheckName::Checksum, CheckName::Decode, CheckName::Complete]
-            .iter()
-            .all(|c| opts.checks.contains(c));
-        if (!ok && !key_only) || (ok && full) {
+        if crate::remember::worth_remembering(&record, ok, &opts) {
             match store.remember_verify(&a, &section) {
                 Ok(s) => record.set("verify", s),
                 Err(e) => ui.warn(format!(
@@ -171,9 +168,17 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
             ui.info(format!("{url}: {summary}"));
         } else {
             failures += 1;
+            could_not_run += usize::from(crate::remember::restore_could_not_run(&record));
             ui.error(format!("{url}: {summary}"));
         }
         out.write(&record)?;
     }
-    Ok(if failures > 0 { 1 } else { 0 })
+    // A restore test that could not start is exit 2, as for a local store.
+    Ok(if could_not_run > 0 {
+        2
+    } else if failures > 0 {
+        1
+    } else {
+        0
+    })
 }

@@ -45,7 +45,7 @@ use crate::record::{Record, format_time};
 
 pub use checks::{ALL_CHECKS, Check, CheckName, DEFAULT_CHECKS, parse_checks, tar_complete};
 pub use content::{Content, compare_counts};
-pub use restore_test::source_server;
+pub use restore_test::{COULD_NOT_RUN, could_not_run, source_server};
 pub use scan::Tee;
 
 use checks::{content_checks, encrypted_scan, exists_check, permissions_check, size_check};

@@ -49,6 +49,9 @@ fn archive_restore_test(path: &Path, opts: &Options) -> Result<String> {
             let _ = fs::remove_file(record.path().unwrap_or_default());
             match outcome.checks.iter().find(|c| c.name == CheckName::Restore) {
                 Some(c) if c.ok == Some(true) => details.push(format!("{member}: {}", c.detail)),
+                Some(c) if could_not_run(&c.detail) => {
+                    return Err(Error::unavailable(&c.detail));
+                }
                 Some(c) => {
                     return Err(Error::failed(format!("member {member}: {}", c.detail)));
                 }
@@ -98,10 +101,59 @@ pub fn source_server(record: &Record) -> ServerConn {
 
 static SCRATCH_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+/// How the detail of a restore check that could not run begins (the
+/// scratch database could not be made or reached): it is not a verdict on
+/// the artifact, so lfb-verify exits 2 and does not remember it.
+pub const COULD_NOT_RUN: &str = "could not run: ";
+
+/// True when a restore check's detail says the check could not run.
+pub fn could_not_run(detail: &str) -> bool {
+    detail.starts_with(COULD_NOT_RUN)
+}
+
+/// An error that kept the restore test from starting, as one line naming
+/// the cause and the fix (exit 2).
+fn not_started(e: Error) -> Error {
+    let line = e.line();
+    if could_not_run(&line) {
+        return Error::unavailable(line);
+    }
+    let fix = if line.contains("permission denied to create database") {
+        "the role needs CREATEDB to make a scratch database (ALTER ROLE ... CREATEDB), \
+         or give --scratch URL of a server and role that may create one"
+    } else if line.contains("using password: NO") {
+        "no password was given: put it in DATABASE_URL (mysql://USER:PASSWORD@HOST/DB) \
+         as for lfb-dump, or give --scratch URL"
+    } else if line.contains("Access denied") || line.contains("denied access") {
+        "the user needs CREATE and DROP to make a scratch database: grant them, \
+         or give --scratch URL of a server and user that may"
+    } else {
+        "give --scratch URL of a server where lfb may create a scratch database"
+    };
+    Error::unavailable(format!("{COULD_NOT_RUN}{line}; {fix}"))
+}
+
 /// Restores the artifact into a scratch database of its kind and compares
 /// the row counts with the record's (else with those found in the stream).
-/// Returns the check's detail.
+/// Returns the check's detail. An error that kept the test from starting
+/// (a server that cannot be reached, a role without CREATEDB, a refused
+/// password) is an `Unavailable` error whose line begins with
+/// [`COULD_NOT_RUN`].
 pub(super) fn restore_test(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    content: Content,
+    stream_tables: Option<TableCounts>,
+    opts: &Options,
+) -> Result<String> {
+    restore_test_inner(record, path, format, content, stream_tables, opts).map_err(|e| match e {
+        Error::Unavailable(_) => not_started(e),
+        other => other,
+    })
+}
+
+fn restore_test_inner(
     record: &Record,
     path: &Path,
     format: &str,
@@ -227,11 +279,13 @@ fn pg_restore_test(
     maint.database = Some("postgres".into());
     // Through the record's `--exec` prefix (lfb-verify --exec, or
     // lfb-dump --exec upstream in the pipeline).
-    let pg = Postgres::connect(&maint, record.exec())?;
-    let exists = pg.psql_query(&format!(
-        "SELECT 1 FROM pg_database WHERE datname = '{}'",
-        scratch_db.replace('\'', "''")
-    ))?;
+    let pg = Postgres::connect(&maint, record.exec()).map_err(not_started)?;
+    let exists = pg
+        .psql_query(&format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{}'",
+            scratch_db.replace('\'', "''")
+        ))
+        .map_err(not_started)?;
     if !exists.trim().is_empty() {
         return Err(Error::usage(format!(
             "scratch database '{scratch_db}' already exists; lfb creates and drops its scratch database itself"
@@ -251,7 +305,9 @@ fn pg_restore_test(
         cmd.args(["-X", "-q", "-d", "postgres", "-c", &drop_sql]);
         crate::watchdog::DeathWatch::spawn(&cmd)?
     };
-    pg.psql_query(&format!("CREATE DATABASE {ident}"))?;
+    // A role without CREATEDB stops here: that says nothing of the artifact.
+    pg.psql_query(&format!("CREATE DATABASE {ident}"))
+        .map_err(not_started)?;
     let dropper = {
         let pg = pg.clone();
         let drop_sql = drop_sql.clone();

@@ -7,4 +7,5 @@ mod dump_postgres;
 mod dump_sqlite;
 mod exec_prefix;
 mod lock;
+mod output_in_store;
 mod size_and_permissions;

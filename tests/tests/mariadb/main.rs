@@ -7,3 +7,4 @@ mod mariadb_django;
 mod mariadb_dump;
 mod mariadb_examples;
 mod mariadb_restore;
+mod mariadb_undo;

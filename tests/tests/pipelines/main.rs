@@ -3,6 +3,7 @@
 //! One test binary per area (faster to link than one per file); each module
 //! is one former test file.
 
+mod archive_consume_race;
 mod confinement;
 mod done_when;
 mod monitoring;

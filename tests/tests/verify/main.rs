@@ -6,5 +6,6 @@
 
 mod encryption;
 mod gzip_members;
+mod restore_cannot_run;
 mod verify;
 mod verify_remembered;
