@@ -518,7 +518,7 @@ mod tests {
         );
 
         // A valid archive whose members match the manifest, changes listed.
-        let gz = flate2::read::GzDecoder::new(fs::File::open(&out).unwrap());
+        let gz = flate2::read::MultiGzDecoder::new(fs::File::open(&out).unwrap());
         let report = check_stream(gz);
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert!(report.stream_error.is_none());

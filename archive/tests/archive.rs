@@ -439,7 +439,7 @@ fn a_member_changed_inside_the_archive_fails_verification_naming_it() {
     repack(Path::new(&control));
     let mut crec = f.record.clone();
     crec.set("kind", "full".into());
-    let out = lfb_core::archive::check_stream(flate2::read::GzDecoder::new(
+    let out = lfb_core::archive::check_stream(flate2::read::MultiGzDecoder::new(
         fs::File::open(&control).unwrap(),
     ));
     assert!(out.problems.is_empty(), "{:?}", out.problems);

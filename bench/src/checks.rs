@@ -155,6 +155,19 @@ pub fn check(r: &Run) -> Result<(), String> {
             }
             Ok(())
         }
+        Check::RestoreTest => {
+            if lfb {
+                let rec = last_record(r.run)?;
+                if rec["verify"]["ok"] != Value::Bool(true) {
+                    return Err(format!("verify.ok is not true: {}", rec["verify"]));
+                }
+                let checks = rec["verify"]["checks"].to_string();
+                if !checks.contains("restore") {
+                    return Err(format!("the restore check did not run: {checks}"));
+                }
+            }
+            Ok(())
+        }
         Check::Restore => {
             let db = r.newdb.ok_or("no target database")?;
             let found = if r.comparison.data == crate::comparisons::Data::MyArtifact {

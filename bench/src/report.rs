@@ -279,6 +279,69 @@ pub fn rss_table(outcomes: &[Outcome]) -> (String, usize) {
     (t, missed)
 }
 
+/// Largest acceptable wall-time growth per unit of input growth: 4.4x for
+/// 4x the data.
+pub const TIME_GROWTH_LIMIT: f64 = 1.1;
+
+/// The growth table: each lfb command measured at two or more scales, its
+/// wall time and peak RSS at the smallest and the largest, and whether time
+/// grew at most linearly (≤ 1.1x the input's growth) and memory stayed
+/// under the limit. Rows only for commands measured at two scales.
+pub fn growth_table(outcomes: &[Outcome]) -> (String, usize) {
+    let mut t = format!(
+        "| lfb command | scales | wall | wall growth (≤ {TIME_GROWTH_LIMIT:.1}x the input's) | peak RSS | under {RSS_LIMIT_MIB:.0} MiB |\n|---|---|---|---|---|---|\n"
+    );
+    let mut missed = 0;
+    let mut rows = 0;
+    let mut seen: Vec<&str> = Vec::new();
+    for o in outcomes {
+        let id = o.comparison.id;
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let mut points: Vec<(f64, f64, f64)> = outcomes
+            .iter()
+            .filter(|x| x.comparison.id == id && x.variants[0].status == Status::Ok)
+            .filter_map(|x| {
+                let s = &x.variants[0].samples;
+                Some((x.scale, s.wall()?.median, s.rss()?.median))
+            })
+            .collect();
+        if points.len() < 2 {
+            continue;
+        }
+        rows += 1;
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (lo, hi) = (points[0], points[points.len() - 1]);
+        let input = hi.0 / lo.0;
+        let g = hi.1 / lo.1;
+        let ok = g <= input * TIME_GROWTH_LIMIT;
+        let rss_max = points.iter().map(|p| p.2).fold(0.0, f64::max);
+        let rss_ok = rss_max < RSS_LIMIT_MIB;
+        missed += usize::from(!ok) + usize::from(!rss_ok);
+        let _ = writeln!(
+            t,
+            "| {} | {} → {} | {} → {} | {} for {:.0}x the input: {} | {} → {} | {} |",
+            md(o.comparison.variants[0].shown),
+            lo.0,
+            hi.0,
+            secs(lo.1),
+            secs(hi.1),
+            ratio(g),
+            input,
+            if ok { "met" } else { "**missed**" },
+            mib(lo.2),
+            mib(hi.2),
+            if rss_ok { "met" } else { "**missed**" }
+        );
+    }
+    if rows == 0 {
+        return (String::new(), 0);
+    }
+    (t, missed)
+}
+
 fn probes_table(probes: &[Probe]) -> String {
     let mut t = String::from(
         "| probe | input | output | wall | CPU | throughput |\n|---|---|---|---|---|---|\n",
@@ -353,6 +416,11 @@ pub fn render(h: &Header, outcomes: &[Outcome], probes: &[Probe], bounds: &[Stri
     let (rss, _) = rss_table(outcomes);
     r.push_str("\n## Peak RSS and input size\n\n");
     r.push_str(&rss);
+    let (growth, _) = growth_table(outcomes);
+    if !growth.is_empty() {
+        r.push_str("\n## Growth: cost as the data grows\n\nEvery lfb command measured at two scales (`--growth`): wall time must grow at most linearly with the data (≤ 4.4x for 4x), peak RSS must stay under the limit.\n\n");
+        r.push_str(&growth);
+    }
     if !probes.is_empty() {
         r.push_str("\n## What bounds the times: probes\n\nSingle steps of the pipelines measured alone on the same data (in-process probes use lfb-core's own code).\n\n");
         r.push_str(&probes_table(probes));

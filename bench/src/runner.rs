@@ -624,6 +624,13 @@ fn run_once(
     dir: &Path,
 ) -> Result<(Run, Option<u64>), Status> {
     let variant = &c.variants[i];
+    if let Some(program) = variant.needs
+        && !crate::bounds::which(program)
+    {
+        return Err(Status::Skipped(format!(
+            "{program} is not installed (apt-get install {program})"
+        )));
+    }
     let run_dir = dir.join(format!("v{i}"));
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir).map_err(|e| Status::Failed(e.to_string()))?;
@@ -632,7 +639,8 @@ fn run_once(
     if let Some(o) = &out_path {
         vars.push(("OUT".into(), o.to_string_lossy().into_owned()));
     }
-    let newdb = (c.check == Check::Restore).then(|| ctx.next_restore_db());
+    let newdb =
+        matches!(c.check, Check::Restore | Check::RestoreTest).then(|| ctx.next_restore_db());
     let mariadb = c.data == Data::MyArtifact;
     if let Some(db) = &newdb {
         if mariadb {

@@ -12,9 +12,13 @@
 //!   upload id is kept in a private state file, the parts already in the
 //!   bucket are listed and kept when their ETag is the MD5 of the local part;
 //!   a state file for other content aborts the old upload;
-//! - every copy is verified: size and SHA-256 read back, or the service's own
-//!   SHA-256 checksum when it returns one for the object;
-//! - memory is bounded by one part (`--part-size`, 16 MiB by default).
+//! - every copy is verified ([`verify_upload`]): its size, then the service's
+//!   own SHA-256 checksum when it returns one for the object, else the
+//!   service's MD5 of every part (ETags) and of the object, else its SHA-256
+//!   read back; a copy that differs is deleted;
+//! - parts go up from [`upload::WORKERS`] threads at once, and memory is
+//!   bounded by that many part buffers (`--part-size`, 16 MiB by default:
+//!   64 MiB).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -34,6 +38,8 @@ use lfb_core::{Error, Record, Result, Store, chrono, journal};
 use serde_json::json;
 use sha2::Digest;
 
+mod upload;
+
 /// Copy backups to another store: S3-compatible object storage or another folder.
 #[derive(Parser, Debug)]
 #[command(
@@ -42,14 +48,15 @@ use sha2::Digest;
     about = "Copy backups to S3-compatible storage or another folder, verified",
     long_about = "Copy artifacts and their sidecars to another store: an S3-compatible bucket \
 (s3://BUCKET/PREFIX: AWS S3, MinIO, Cloudflare R2, Backblaze B2, Wasabi, ...) or another folder, \
-keeping the store's layout (ENV/NAME). Each copy is verified (size and SHA-256 read back, or the \
-service's own SHA-256 checksum), and what is already there and identical is skipped. Each record \
+keeping the store's layout (ENV/NAME). Each copy is verified (its size, then the service's own \
+SHA-256 checksum, else the service's MD5 of every part and of the object (ETags), else its SHA-256 \
+read back; a copy that differs is deleted), and what is already there and identical is skipped. Each record \
 is printed back with an `offsite` section (destination, key, bytes, verified, at, skipped).\n\n\
 What to copy: the records on stdin (lfb-list --verified | lfb-copy --to ...), the artifacts \
 given as arguments, or with --all / --tag / --env the artifacts of the local store. Failed \
 records in the input are passed through untouched and are not copied.\n\n\
-Large artifacts go up in parts (multipart upload) with memory bounded by one part; an upload \
-killed half way is resumed by the next run; nothing incomplete ever appears under the final \
+Large artifacts go up in parts (multipart upload), 4 parts at once, with memory bounded by 4 \
+parts; an upload killed half way is resumed by the next run; nothing incomplete ever appears under the final \
 name (in a folder: NAME.partial, fsync, rename).\n\n\
 S3 configuration comes from the environment, as for the AWS tools: AWS_ACCESS_KEY_ID, \
 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE with \
@@ -127,6 +134,8 @@ impl ToolCli for Cli {
 const BY_READ_BACK: &str = "read-back";
 const BY_CHECKSUM: &str = "service-checksum";
 const BY_METADATA: &str = "metadata";
+/// The service's MD5 of every part it received (ETags), and of the object.
+const BY_PART_MD5: &str = "service-md5";
 
 /// What happened to one file (artifact or sidecar).
 #[derive(Debug)]
@@ -543,7 +552,7 @@ fn copy_file(
                 }
                 replaced = true;
             }
-            let resumed_parts = if size <= part_size {
+            let (resumed_parts, object_etag) = if size <= part_size {
                 let mut buf = Vec::with_capacity(size as usize);
                 File::open(path)
                     .and_then(|f| f.take(size).read_to_end(&mut buf))
@@ -554,37 +563,14 @@ fn copy_file(
                         path.display()
                     )));
                 }
-                c.put(&key, &buf, sha)?;
-                0
+                let md5: [u8; 16] = md5::Md5::digest(&buf).into();
+                let etag = c.put(&key, &buf, sha, &md5)?;
+                let md5 = digest::hex(&md5);
+                (0, (etag == md5).then_some(md5))
             } else {
                 multipart(c, path, &key, sha, size, part_size, ui)?
             };
-            // Verify: the service's own checksum when it has one for the
-            // whole object, else read it back.
-            let info = c
-                .head(&key)?
-                .ok_or_else(|| Error::failed(format!("{key}: not there after the upload")))?;
-            if info.size != size {
-                return Err(Error::failed(format!(
-                    "{key}: {} bytes in the bucket after the upload, {size} sent",
-                    info.size
-                )));
-            }
-            let verified_by = if info.checksum_sha256.as_deref() == Some(sha) {
-                BY_CHECKSUM
-            } else {
-                match dest.read_back(&key)? {
-                    Some((h, n)) if h == sha && n == size => BY_READ_BACK,
-                    Some((h, _)) => {
-                        return Err(Error::failed(format!(
-                            "{key}: read back with SHA-256 {h}, {sha} sent"
-                        )));
-                    }
-                    None => {
-                        return Err(Error::failed(format!("{key}: not there after the upload")));
-                    }
-                }
-            };
+            let verified_by = verify_upload(dest, c, &key, sha, size, object_etag.as_deref())?;
             Ok(Outcome {
                 bytes: size,
                 skipped: false,
@@ -643,6 +629,54 @@ fn copy_file(
     }
 }
 
+/// Verifies an object just uploaded, in the cheapest honest way the
+/// service allows: its size, then
+/// - the service's own SHA-256 of the whole object, when it returns one;
+/// - else the ETag: when the service returned each part's MD5 as its ETag
+///   (it computed them from the bytes it received) and the object's ETag is
+///   the one those parts make (`MD5(MD5_1 ‖ … ‖ MD5_N)-N`, or the MD5 of a
+///   single PUT), the object is exactly the bytes sent, in order;
+/// - else (an encrypted bucket, a service with other ETags) the object is
+///   read back whole and its SHA-256 compared.
+///
+/// A copy found to differ is deleted, so that a later run never skips it
+/// for its lfb metadata.
+fn verify_upload(
+    dest: &Dest,
+    c: &Client,
+    key: &str,
+    sha: &str,
+    size: u64,
+    object_etag: Option<&str>,
+) -> Result<&'static str> {
+    let info = c
+        .head(key)?
+        .ok_or_else(|| Error::failed(format!("{key}: not there after the upload")))?;
+    if info.size != size {
+        let _ = c.delete(key);
+        return Err(Error::failed(format!(
+            "{key}: {} bytes in the bucket after the upload, {size} sent; deleted it",
+            info.size
+        )));
+    }
+    if info.checksum_sha256.as_deref() == Some(sha) {
+        return Ok(BY_CHECKSUM);
+    }
+    if object_etag.is_some() && info.etag.as_deref() == object_etag {
+        return Ok(BY_PART_MD5);
+    }
+    match dest.read_back(key)? {
+        Some((h, n)) if h == sha && n == size => Ok(BY_READ_BACK),
+        Some((h, _)) => {
+            let _ = c.delete(key);
+            Err(Error::failed(format!(
+                "{key}: read back with SHA-256 {h}, {sha} sent; deleted it"
+            )))
+        }
+        None => Err(Error::failed(format!("{key}: not there after the upload"))),
+    }
+}
+
 fn skipped(size: u64, by: &'static str) -> Outcome {
     Outcome {
         bytes: size,
@@ -687,7 +721,9 @@ fn state_path(c: &Client, key: &str) -> Result<PathBuf> {
 }
 
 /// Uploads in parts, resuming a recorded upload of the same content.
-/// Returns how many parts were already in the bucket.
+/// Returns how many parts were already in the bucket, and the ETag the
+/// object has if the service kept exactly the bytes of every part
+/// ([`upload::Sent::object_etag`]).
 fn multipart(
     c: &Client,
     path: &Path,
@@ -696,7 +732,7 @@ fn multipart(
     size: u64,
     part_size: u64,
     ui: &Ui,
-) -> Result<u32> {
+) -> Result<(u32, Option<String>)> {
     let parts_total = size.div_ceil(part_size);
     if parts_total > 10_000 {
         return Err(Error::usage(format!(
@@ -754,43 +790,15 @@ fn multipart(
         .ok()
         .and_then(|v| v.parse().ok())
         .map(std::time::Duration::from_millis);
-    let mut f = File::open(path).with_path("read", path)?;
-    let mut whole = sha2::Sha256::new();
-    let mut buf = vec![0u8; part_size as usize];
-    let mut etags = Vec::with_capacity(parts_total as usize);
-    let mut resumed = 0u32;
-    for n in 1..=parts_total {
-        let len = part_size.min(size - (n - 1) * part_size) as usize;
-        f.read_exact(&mut buf[..len]).with_path("read", path)?;
-        let part = &buf[..len];
-        whole.update(part);
-        let md5 = digest::hex(&md5::Md5::digest(part));
-        let number = n as u16;
-        let have = existing.iter().find(|p| {
-            p.number == number && p.size == len as u64 && p.etag.trim_matches('"') == md5
-        });
-        let etag = match have {
-            Some(p) => {
-                resumed += 1;
-                p.etag.clone()
-            }
-            None => {
-                let etag = c.upload_part(key, &upload_id, number, part)?;
-                if etag.trim_matches('"') != md5 && !etag.contains('-') {
-                    ui.debug(format!(
-                        "{key}: part {number} ETag is not its MD5 (encrypted bucket?)"
-                    ));
-                }
-                if let Some(d) = delay {
-                    std::thread::sleep(d);
-                }
-                etag
-            }
-        };
-        ui.debug(format!("{key}: part {number}/{parts_total}"));
-        etags.push(etag);
-    }
-    if digest::hex(&whole.finalize()) != sha {
+    let target = upload::Target {
+        client: c,
+        key,
+        upload_id: &upload_id,
+        existing: &existing,
+        delay,
+    };
+    let sent = upload::send_parts(&target, path, size, part_size, ui)?;
+    if sent.sha256 != sha {
         c.abort_multipart(key, &upload_id)?;
         let _ = std::fs::remove_file(&state_file);
         return Err(Error::failed(format!(
@@ -798,9 +806,9 @@ fn multipart(
             path.display()
         )));
     }
-    c.complete_multipart(key, &upload_id, &etags)?;
+    c.complete_multipart(key, &upload_id, &sent.etags)?;
     let _ = std::fs::remove_file(&state_file);
-    Ok(resumed)
+    Ok((sent.resumed, sent.object_etag))
 }
 
 /// `--from s3://...`: downloads artifacts and sidecars into the folder `--to`.

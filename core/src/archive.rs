@@ -751,7 +751,7 @@ pub fn extract_dumps(path: &Path, dir: &Path) -> Result<Vec<Record>> {
 /// members).
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
     let f = fs::File::open(path).with_path("open", path)?;
-    let gz = flate2::read::GzDecoder::new(io::BufReader::new(f));
+    let gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(f));
     let mut archive = tar::Archive::new(gz);
     let mut entries = archive.entries().with_path("read", path)?;
     let mut first = entries

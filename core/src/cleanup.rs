@@ -6,7 +6,7 @@
 //! process exits with 128 + the signal number, as a shell would report.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
 type Action = Box<dyn FnOnce() + Send>;
@@ -14,6 +14,8 @@ type Action = Box<dyn FnOnce() + Send>;
 static ACTIONS: Mutex<BTreeMap<u64, Action>> = Mutex::new(BTreeMap::new());
 static NEXT: AtomicU64 = AtomicU64::new(1);
 static INSTALL: Once = Once::new();
+/// The signal being handled (0: none): set before the clean-up runs.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
 
 /// Keeps an action registered; dropping it unregisters without running it.
 #[derive(Debug)]
@@ -59,12 +61,32 @@ pub fn install() {
             .name("lfb-signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
+                    INTERRUPTED.store(sig, Ordering::SeqCst);
                     run_all();
                     std::process::exit(128 + sig);
                 }
             })
             .ok();
     });
+}
+
+/// Called by a tool's main thread before it exits: when a signal arrived,
+/// the clean-up is running on the signal thread, which exits the process
+/// with 128 + the signal when it is done. The main thread (whose work the
+/// clean-up just broke, so it is on its way out with an error) must not
+/// exit first: that would cut the clean-up short and report the wrong exit
+/// code. Returns the code to exit with if the signal thread never does.
+pub fn wait_if_interrupted() -> Option<u8> {
+    let sig = INTERRUPTED.load(Ordering::SeqCst);
+    if sig == 0 {
+        return None;
+    }
+    // The clean-up drops scratch databases and removes partial files; a
+    // minute is far more than it takes.
+    for _ in 0..600 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Some(u8::try_from(128 + sig).unwrap_or(u8::MAX))
 }
 
 /// Runs every registered action, newest first.

@@ -243,7 +243,11 @@ pub fn main<C: ToolCli>(run: fn(C, &Ui) -> Result<u8>) -> ExitCode {
     let name = C::command().get_name().to_string();
     let ui = Ui::new(&name, cli.verbosity());
     crate::cleanup::install();
-    match run(cli, &ui) {
+    let result = run(cli, &ui);
+    if let Some(code) = crate::cleanup::wait_if_interrupted() {
+        return ExitCode::from(code);
+    }
+    match result {
         Ok(0) => ExitCode::SUCCESS,
         Ok(code) if !C::failure_record_after_work() => ExitCode::from(code),
         Ok(code) => {

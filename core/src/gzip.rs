@@ -1,12 +1,15 @@
-//! gzip compression on all cores, as one standard gzip member.
+//! gzip compression on all cores, as a sequence of standard gzip members.
 //!
 //! The stream is cut into blocks; worker threads deflate them independently
 //! (raw deflate, each primed with the previous block's last 32 KiB as its
 //! dictionary, as pigz does, so the ratio stays within a fraction of a
 //! percent of single-threaded gzip), ending each with a sync flush so the
-//! pieces concatenate into one valid deflate stream. The CRC-32s of the blocks
-//! are combined for the trailer. The result is a single ordinary gzip member
-//! that `gzip -d`, `zcat` and every library read.
+//! pieces concatenate into one valid deflate stream. Every few MiB
+//! ([`MEMBER_BLOCKS`] blocks) the deflate stream ends and a new gzip member
+//! begins, unprimed: each member decodes on its own, and its header records
+//! its compressed size ([`members`]), so a reader inflates members on all
+//! cores ([`members::Decoder`]). Concatenated members are plain gzip, which
+//! `gzip -d`, `zcat`, `tar xzf` and every library read.
 //!
 //! Blocks that do not compress (JPEG, ZIP, video, random bytes) are detected
 //! with a cheap sample and written as stored blocks instead of being deflated
@@ -19,6 +22,8 @@
 //! the text around a photo is still deflated and the photo is not. Stored
 //! pieces are written as deflate stored blocks by hand (no zlib call at all);
 //! deflated pieces are primed with the 32 KiB before them, as blocks are.
+
+pub mod members;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -34,6 +39,10 @@ pub const DEFAULT_LEVEL: u32 = 4;
 
 /// Bytes per block handed to a worker.
 const BLOCK: usize = 1 << 20;
+/// Blocks per gzip member: the member size, chosen from the size cost
+/// measured in bench/RESULTS.md (members are unprimed: each costs a header,
+/// a trailer and the first 32 KiB compressed without a dictionary).
+pub const MEMBER_BLOCKS: usize = 2;
 /// Deflate's window: the dictionary carried from block to block.
 const WINDOW: usize = 32 * 1024;
 /// Bytes of a block compressed at level 1 to decide whether it compresses.
@@ -63,6 +72,7 @@ struct Job {
     dict: Option<Vec<u8>>,
     /// Byte ranges of `data` written under [`Hint::Incompressible`].
     stored: Vec<(usize, usize)>,
+    /// The last block of its member: its deflate stream ends here.
     last: bool,
     reply: SyncSender<io::Result<Done>>,
 }
@@ -81,7 +91,8 @@ pub fn default_threads() -> usize {
         .clamp(1, 16)
 }
 
-/// A writer producing one gzip member, compressing on worker threads.
+/// A writer producing a sequence of gzip members, compressing on worker
+/// threads.
 pub struct GzWriter<W: Write> {
     inner: Option<W>,
     level: u32,
@@ -89,11 +100,18 @@ pub struct GzWriter<W: Write> {
     dict: Vec<u8>,
     jobs: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,
-    pending: VecDeque<Receiver<io::Result<Done>>>,
+    /// Blocks in flight: their replies, and whether each ends a member
+    /// (and the stream).
+    pending: VecDeque<(Receiver<io::Result<Done>>, bool, bool)>,
     max_pending: usize,
+    member_blocks: usize,
+    /// Blocks submitted to the member being written.
+    blocks_in_member: usize,
+    /// The current member's compressed blocks, collected until it ends
+    /// (its header records its size).
+    member: Vec<u8>,
     crc: crc32fast::Hasher,
     total: u64,
-    header_written: bool,
     hint: Hint,
     /// Closed incompressible ranges of `buf`.
     stored: Vec<(usize, usize)>,
@@ -130,9 +148,11 @@ impl<W: Write> GzWriter<W> {
             workers,
             pending: VecDeque::new(),
             max_pending: threads * 2 + 1,
+            member_blocks: MEMBER_BLOCKS,
+            blocks_in_member: 0,
+            member: Vec::new(),
             crc: crc32fast::Hasher::new(),
             total: 0,
-            header_written: false,
             hint: Hint::Auto,
             stored: Vec::new(),
             stored_from: None,
@@ -165,22 +185,30 @@ impl<W: Write> GzWriter<W> {
         self.inner.as_mut().expect("writer is open")
     }
 
-    fn write_header(&mut self) -> io::Result<()> {
-        if !self.header_written {
-            self.header_written = true;
-            // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL OS=unix
-            let xfl = match self.level {
-                9 => 2,
-                0 | 1 => 4,
-                _ => 0,
-            };
-            let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3];
-            self.inner().write_all(&header)?;
-        }
-        Ok(())
+    /// Sets the member size in blocks of 1 MiB (default [`MEMBER_BLOCKS`]);
+    /// for measuring the size cost of members.
+    pub fn with_member_blocks(mut self, blocks: usize) -> Self {
+        self.member_blocks = blocks.max(1);
+        self
     }
 
+    fn xfl(&self) -> u8 {
+        match self.level {
+            9 => 2,
+            0 | 1 => 4,
+            _ => 0,
+        }
+    }
+
+    /// Hands the buffered block to a worker; `end` ends the member with it,
+    /// `last` the stream.
     fn submit(&mut self, last: bool) -> io::Result<()> {
+        self.blocks_in_member += 1;
+        let end = last || self.blocks_in_member == self.member_blocks;
+        // A member's first block has no dictionary: members are independent.
+        if self.blocks_in_member == 1 {
+            self.dict.clear();
+        }
         self.close_stored_range();
         let stored = std::mem::take(&mut self.stored);
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK));
@@ -198,15 +226,18 @@ impl<W: Write> GzWriter<W> {
             data,
             dict,
             stored,
-            last,
+            last: end,
             reply,
         };
+        if end {
+            self.blocks_in_member = 0;
+        }
         self.jobs
             .as_ref()
             .expect("writer is open")
             .send(job)
             .map_err(|_| io::Error::other("compression thread stopped"))?;
-        self.pending.push_back(rx);
+        self.pending.push_back((rx, end, last));
         while self.pending.len() >= self.max_pending {
             self.collect_one()?;
         }
@@ -214,16 +245,39 @@ impl<W: Write> GzWriter<W> {
     }
 
     fn collect_one(&mut self) -> io::Result<()> {
-        let Some(rx) = self.pending.pop_front() else {
+        let Some((rx, end, last)) = self.pending.pop_front() else {
             return Ok(());
         };
         let done = rx
             .recv()
             .map_err(|_| io::Error::other("compression thread stopped"))??;
-        self.write_header()?;
-        self.inner().write_all(&done.out)?;
+        self.member.extend_from_slice(&done.out);
         self.crc.combine(&done.crc);
         self.total += done.len;
+        if end {
+            self.write_member(last)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the collected member: header with its size, blocks, trailer.
+    fn write_member(&mut self, last: bool) -> io::Result<()> {
+        let size = members::HEADER_LEN + self.member.len() + 8;
+        let size = u32::try_from(size).map_err(|_| io::Error::other("gzip member over 4 GiB"))?;
+        let header = members::header(size, last, self.xfl());
+        let crc = std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize();
+        let isize = (self.total & 0xffff_ffff) as u32;
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&crc.to_le_bytes());
+        trailer[4..].copy_from_slice(&isize.to_le_bytes());
+        let body = std::mem::take(&mut self.member);
+        let w = self.inner();
+        w.write_all(&header)?;
+        w.write_all(&body)?;
+        w.write_all(&trailer)?;
+        self.member = body;
+        self.member.clear();
+        self.total = 0;
         Ok(())
     }
 
@@ -233,13 +287,6 @@ impl<W: Write> GzWriter<W> {
         while !self.pending.is_empty() {
             self.collect_one()?;
         }
-        self.write_header()?;
-        let crc = std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize();
-        let isize = (self.total & 0xffff_ffff) as u32;
-        let mut trailer = [0u8; 8];
-        trailer[..4].copy_from_slice(&crc.to_le_bytes());
-        trailer[4..].copy_from_slice(&isize.to_le_bytes());
-        self.inner().write_all(&trailer)?;
         self.shutdown();
         Ok(self.inner.take().expect("writer is open"))
     }
@@ -527,14 +574,14 @@ mod tests {
     }
 
     fn gunzip(data: &[u8]) -> Vec<u8> {
-        let mut d = flate2::read::GzDecoder::new(data);
+        let mut d = flate2::read::MultiGzDecoder::new(data);
         let mut out = Vec::new();
         d.read_to_end(&mut out).unwrap();
         out
     }
 
     #[test]
-    fn round_trips_as_one_member_at_all_sizes() {
+    fn round_trips_as_members_at_all_sizes() {
         for (n, threads) in [
             (0, 1),
             (1, 2),
@@ -549,8 +596,12 @@ mod tests {
                 w.write_all(chunk).unwrap();
             }
             let gz = w.finish().unwrap();
-            // GzDecoder (not MultiGzDecoder) reads only the first member.
             assert_eq!(gunzip(&gz), data, "n={n}");
+            let mut par = Vec::new();
+            members::Decoder::with_threads(std::io::Cursor::new(gz.clone()), threads)
+                .read_to_end(&mut par)
+                .unwrap();
+            assert_eq!(par, data, "n={n}");
         }
     }
 

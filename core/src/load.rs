@@ -11,8 +11,6 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::Stdio;
 
-use flate2::read::MultiGzDecoder;
-
 use crate::engine::pgscript::{self, ScriptFilter};
 use crate::engine::postgres::{Postgres, TableCounts, capture_stderr, first_error_line};
 use crate::error::{Error, IoContext, Result};
@@ -48,7 +46,9 @@ pub fn open_decoded(path: &Path, format: &str) -> Result<Box<dyn Read + Send>> {
         ))
     };
     Ok(if is_gzip_format(format) {
-        Box::new(MultiGzDecoder::new(r))
+        // lfb's gzip members inflate on all cores, ahead of the consumer
+        // (psql, SQLite); other gzip is one serial stream.
+        Box::new(crate::gzip::members::Decoder::new(r))
     } else {
         Box::new(r)
     })

@@ -305,6 +305,10 @@ pub struct ObjectInfo {
     pub checksum_sha256: Option<String>,
     /// The SHA-256 lfb recorded in the object's metadata (`x-amz-meta-lfb-sha256`).
     pub meta_sha256: Option<String>,
+    /// The object's ETag, without quotes: the MD5 of its bytes for a
+    /// single PUT, `MD5(part MD5s)-N` for a multipart upload (on services
+    /// that compute it so; not with SSE-KMS/SSE-C encryption).
+    pub etag: Option<String>,
 }
 
 /// A part already uploaded (ListParts).
@@ -360,6 +364,12 @@ pub struct Client {
     agent: ureq::Agent,
     retry: Retry,
 }
+
+// lfb-copy's upload workers share one client (and its connection pool).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Client>();
+};
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -575,9 +585,14 @@ impl Client {
                     }
                     let text = reply.body.read_to_string().unwrap_or_default();
                     let (code, message) = error_code(&text);
+                    // BadDigest: the bytes arrived damaged (Content-MD5
+                    // did not match); sending them again is the cure.
                     let throttled = status == 429
                         || status >= 500
-                        || matches!(code.as_str(), "SlowDown" | "RequestTimeout" | "Throttling");
+                        || matches!(
+                            code.as_str(),
+                            "SlowDown" | "RequestTimeout" | "Throttling" | "BadDigest"
+                        );
                     if !throttled {
                         return Err(self.classify(what, status, &code, &message, reply));
                     }
@@ -739,10 +754,15 @@ impl Client {
                     .filter(|b| b.len() == 32)
                     .map(|b| crate::digest::hex(&b));
                 let meta_sha256 = r.headers.get("x-amz-meta-lfb-sha256").cloned();
+                let etag = r
+                    .headers
+                    .get("etag")
+                    .map(|e| e.trim_matches('"').to_string());
                 Ok(Some(ObjectInfo {
                     size,
                     checksum_sha256,
                     meta_sha256,
+                    etag,
                 }))
             }
             Err(Error::Failed(m)) if m.contains("HTTP 404") => Ok(None),
@@ -751,18 +771,27 @@ impl Client {
     }
 
     /// Uploads `body` as `key` in one PUT (atomic: the object appears
-    /// whole or not at all), with its SHA-256 for the service to check.
-    pub fn put(&self, key: &str, body: &[u8], sha256_hex: &str) -> Result<()> {
+    /// whole or not at all), with its SHA-256 and MD5 (`Content-MD5`) for
+    /// the service to check. Returns the ETag the service gives it (quotes
+    /// removed).
+    pub fn put(&self, key: &str, body: &[u8], sha256_hex: &str, md5: &[u8]) -> Result<String> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(hex_bytes(sha256_hex));
         let sign = || self.bucket.put_object(self.creds(), key).sign(SIGN_FOR);
         let headers = [
+            (
+                "content-md5",
+                base64::engine::general_purpose::STANDARD.encode(md5),
+            ),
             ("x-amz-checksum-sha256", b64),
             ("x-amz-meta-lfb-sha256", sha256_hex.to_string()),
             ("content-type", "application/octet-stream".to_string()),
         ];
         let what = format!("upload s3://{}/{key}", self.location.bucket);
-        self.send(&what, &sign, "PUT", &headers, Some(body))
-            .map(drop)
+        let r = self.send(&what, &sign, "PUT", &headers, Some(body))?;
+        Ok(r.headers
+            .get("etag")
+            .map(|e| e.trim_matches('"').to_string())
+            .unwrap_or_default())
     }
 
     /// Writes a small object only if `cond` holds (`If-None-Match: *` to
@@ -851,13 +880,17 @@ impl Client {
         Ok(parsed.upload_id().to_string())
     }
 
-    /// Uploads part `number` (from 1); returns its ETag.
+    /// Uploads part `number` (from 1) with its MD5 as `Content-MD5` (AWS
+    /// and MinIO refuse a part whose bytes do not match it: BadDigest, which
+    /// is retried like a dropped connection); returns its ETag. Safe to call
+    /// from several threads at once (the agent is shared, `Send + Sync`).
     pub fn upload_part(
         &self,
         key: &str,
         upload_id: &str,
         number: u16,
         body: &[u8],
+        md5: &[u8],
     ) -> Result<String> {
         let sign = || {
             self.bucket
@@ -868,7 +901,11 @@ impl Client {
             "upload part {number} of s3://{}/{key}",
             self.location.bucket
         );
-        let r = self.send(&what, &sign, "PUT", &[], Some(body))?;
+        let headers = [(
+            "content-md5",
+            base64::engine::general_purpose::STANDARD.encode(md5),
+        )];
+        let r = self.send(&what, &sign, "PUT", &headers, Some(body))?;
         r.headers
             .get("etag")
             .cloned()

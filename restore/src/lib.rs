@@ -13,6 +13,7 @@ mod files;
 mod mysql;
 mod pg;
 mod remote;
+mod section;
 mod select;
 mod sqlite;
 
@@ -770,41 +771,48 @@ impl Job<'_> {
         how: Outcome,
     ) -> Result<u8> {
         let (cli, store, db, ui) = (self.cli, self.store, self.db, self.ui);
-        let mut section = json!({
-            "at": format_time(Utc::now()),
-            "target": db.redacted(),
-            "production": how.prod.is_some(),
-            "safety_backup": how.safety.map(|p| p.to_string_lossy().into_owned()),
-        });
+        let mut section = section::Database {
+            at: format_time(Utc::now()),
+            target: db.redacted(),
+            production: how.prod.is_some(),
+            safety_backup: how.safety.map(|p| p.to_string_lossy().into_owned()),
+            ok: false,
+            counts: None,
+            detail: None,
+            error: None,
+            files: None,
+            duration_ms: 0,
+            undo: None,
+        };
         let ok = match &res {
             Ok(done) => loaded(&mut section, done, dump_record, &record, db, ui),
             Err(e) => {
-                section["ok"] = json!(false);
-                section["error"] = json!(e.line());
+                section.error = Some(e.line());
                 false
             }
         };
+        section.ok = ok;
         let mut files_failed = None;
         match files {
             Some(Ok(done)) => {
                 report_files(&done, ui);
-                section["files"] = files_section(&done);
+                section.files = Some(files_section(&done));
             }
             Some(Err(e)) => {
                 ui.error(format!("files not restored: {}", e.line()));
-                section["files"] = json!({"to": cli.files_to, "error": e.line()});
-                section["ok"] = json!(false);
+                section.files = Some(json!({"to": cli.files_to, "error": e.line()}));
+                section.ok = false;
                 files_failed = Some(e);
             }
             None => {}
         }
-        section["duration_ms"] = json!(self.started.elapsed().as_millis() as u64);
+        section.duration_ms = self.started.elapsed().as_millis() as u64;
         if let Some(p) = how.safety {
             let undo = undo_command(cli, store, how.target_env, p, db, how.prod.is_some());
             ui.info(format!("to undo: {undo}"));
-            section["undo"] = json!(undo);
+            section.undo = Some(undo);
         }
-        record.set("restore", section);
+        record.set("restore", section::value(&section));
         let ev = Event::new(
             ui.tool(),
             "restore",
@@ -857,7 +865,7 @@ fn describe_verification(record: &Record, streamed: bool) -> String {
 /// A load that succeeded: its row counts against the record's, into the
 /// section; true when they match.
 fn loaded(
-    section: &mut serde_json::Value,
+    section: &mut section::Database,
     done: &Restored,
     dump_record: &Record,
     record: &Record,
@@ -875,9 +883,8 @@ fn loaded(
         (Some(found), None) => (true, format!("{} tables (no recorded counts)", found.len())),
         _ => (true, String::new()),
     };
-    section["ok"] = json!(counts_ok);
-    section["counts"] = json!(done.counts);
-    section["detail"] = json!(detail);
+    section.counts = Some(json!(done.counts));
+    section.detail = Some(detail.clone());
     if counts_ok {
         ui.info(format!(
             "restored {} into {}: {detail}",
@@ -958,21 +965,27 @@ fn restore_globals(
     let prod = production(env, &record, &db)?;
     confirm(cli, prod.as_deref(), &db, &record)?;
     let res = pg::restore_globals(conn, cli.exec.as_deref(), &record);
-    let mut section =
-        json!({"at": format_time(Utc::now()), "target": db.redacted(), "globals": true});
-    section["ok"] = json!(res.is_ok());
+    let mut section = section::Globals {
+        at: format_time(Utc::now()),
+        target: db.redacted(),
+        globals: true,
+        ok: res.is_ok(),
+        roles: None,
+        error: None,
+        duration_ms: 0,
+    };
     match &res {
         Ok(n) => {
             ui.info(format!(
                 "restored {n} roles and the tablespaces into {}",
                 db.redacted()
             ));
-            section["roles"] = json!(n);
+            section.roles = Some(*n);
         }
-        Err(e) => section["error"] = json!(e.line()),
+        Err(e) => section.error = Some(e.line()),
     }
-    section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
-    record.set("restore", section);
+    section.duration_ms = started.elapsed().as_millis() as u64;
+    record.set("restore", section::value(&section));
     let msg = match &res {
         Ok(_) => format!("restored globals into {}", db.redacted()),
         Err(e) => e.line(),
@@ -1045,16 +1058,20 @@ fn restore_files_only(
     }
     let res = files::extract(archived::tar_stream(&path)?, &layout(cli), ui);
     let ok = res.is_ok();
-    let mut section = json!({"at": format_time(Utc::now()), "ok": ok});
-    match &res {
+    let files = match &res {
         Ok(done) => {
             report_files(done, ui);
-            section["files"] = files_section(done);
+            files_section(done)
         }
-        Err(e) => section["files"] = json!({"error": e.line()}),
-    }
-    section["duration_ms"] = json!(started.elapsed().as_millis() as u64);
-    record.set("restore", section);
+        Err(e) => json!({"error": e.line()}),
+    };
+    let section = section::FilesOnly {
+        at: format_time(Utc::now()),
+        ok,
+        files,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    record.set("restore", section::value(&section));
     let msg = match &res {
         Ok(_) => "restored files".to_string(),
         Err(e) => e.line(),

@@ -15,6 +15,7 @@ use super::content::{Completeness, Content, TarCheck, Verdict};
 use crate::archive::{self, ArchiveReport};
 use crate::digest::hex;
 use crate::engine::postgres::TableCounts;
+use crate::gzip::members;
 
 /// What one read of the content found.
 #[derive(Debug, Default)]
@@ -120,7 +121,9 @@ pub(super) fn scan_reader(
 ) -> io::Result<(ContentScan, Option<Tee>, Option<io::Error>)> {
     let (htx, hrx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
     let (dtx, drx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
-    let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(4);
+    // Up to 2 pieces of decoded content queued (a piece is a whole gzip
+    // member's output, 2 MiB, or a batch): memory stays bounded.
+    let (ctx, crx) = mpsc::sync_channel::<Vec<u8>>(2);
     let hasher = std::thread::spawn(move || hash_blocks(hrx));
     let scanner = std::thread::spawn(move || judge_and_copy(crx, tee));
     let decoder = std::thread::spawn(move || decode_blocks(drx, gzip, ctx));
@@ -207,13 +210,10 @@ fn decode_blocks(
         cur: Arc::new(Vec::new()),
         pos: 0,
     };
-    let mut input: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(
-            io::BufReader::with_capacity(1 << 20, src),
-        ))
-    } else {
-        Box::new(src)
-    };
+    if gzip {
+        return decode_members(src, ctx);
+    }
+    let mut input = src;
     // One zeroed buffer, reused: the decoder returns pieces much smaller
     // than it, gathered here and sent on in batches of 256 KiB or more.
     let mut buf = vec![0u8; 1 << 20];
@@ -244,7 +244,36 @@ fn decode_blocks(
     }
     // Drain what is left so the reader thread is never blocked.
     drop(input);
-    if gzip && decoded == 0 && err.is_none() {
+    (err, decoded)
+}
+
+/// The decoding stage for gzip: lfb's members inflate on all cores and
+/// their outputs go on whole, with no copy ([`members::Decoder`]); other
+/// gzip decodes serially in pieces of 1 MiB. The decoder proves the whole
+/// stream: every member's CRC-32 and length, the end of the data, nothing
+/// trailing.
+fn decode_members(src: ChannelReader, ctx: SyncSender<Vec<u8>>) -> (Option<String>, u64) {
+    let mut err = None;
+    let mut decoded = 0u64;
+    let mut input = members::Decoder::new(src);
+    loop {
+        match input.next_chunk(1 << 20) {
+            Ok(Some(chunk)) => {
+                decoded += chunk.len() as u64;
+                if ctx.send(chunk).is_err() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                err = Some(describe_gzip_error(&e, decoded));
+                break;
+            }
+        }
+    }
+    // Drain what is left so the reader thread is never blocked.
+    drop(input);
+    if decoded == 0 && err.is_none() {
         err = Some("not a gzip stream (empty)".to_string());
     }
     (err, decoded)
@@ -297,6 +326,14 @@ fn judge_and_copy(
 }
 
 fn describe_gzip_error(e: &io::Error, decoded: u64) -> String {
+    // The member decoder's errors name the member's byte offset already.
+    let s = e.to_string();
+    if s.starts_with("gzip member at byte offset")
+        || s.starts_with("the gzip stream ends at byte offset")
+        || s.starts_with("data after the gzip stream")
+    {
+        return format!("{s}, after {decoded} decoded bytes");
+    }
     let what = match e.kind() {
         io::ErrorKind::UnexpectedEof => "unexpected end of file: the file is truncated".to_string(),
         _ => {

@@ -603,3 +603,97 @@ fn an_upload_throttled_for_good_fails_that_record_with_exit_1() {
     let key = rel(st.path(), dump["path"].as_str().unwrap());
     assert_eq!(moto.object("offsite", &key), "missing");
 }
+
+/// A TCP relay to `upstream` that flips one byte of the first request
+/// stream (lfb-copy → server) to pass `at` bytes: damage in transit, inside
+/// a part's body when `at` is past the small requests that come first.
+fn damaging_relay(upstream: u16, at: u64) -> u16 {
+    use std::io::Read;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let armed = Arc::new(AtomicBool::new(true));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let armed = armed.clone();
+            std::thread::spawn(move || {
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let (mut c2, mut u2) = (conn.try_clone().unwrap(), up.try_clone().unwrap());
+                let back = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u2, &mut c2);
+                    let _ = c2.shutdown(Shutdown::Write);
+                });
+                let mut seen = 0u64;
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let n = match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if seen <= at && at < seen + n as u64 && armed.swap(false, Ordering::SeqCst) {
+                        buf[(at - seen) as usize] ^= 0x01;
+                    }
+                    seen += n as u64;
+                    if up.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = up.shutdown(Shutdown::Write);
+                let _ = back.join();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_part_damaged_in_transit_is_caught_and_the_bad_copy_deleted() {
+    let Some(moto) = Moto::start("a_part_damaged_in_transit") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let big = big_artifact(st.path(), 24);
+    let key = "prod/big_db_manual_20261127T020000Z.sql.gz";
+    // moto does not check Content-MD5 (AWS and MinIO refuse such a part
+    // with BadDigest), but its ETag is the MD5 of the bytes it got: the
+    // part's ETag differs from its MD5, so lfb-copy reads the object back,
+    // finds it differs and deletes it.
+    let relay = damaging_relay(moto.port, 3 << 20);
+    let out = run(
+        copy(st.path(), home.path(), &format!("http://127.0.0.1:{relay}"))
+            .args(["--to", "s3://offsite", "--part-size", "8MiB", "-v"])
+            .arg(&big),
+    );
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("ETag is not its MD5")
+            && out.stderr.contains("read back with SHA-256")
+            && out.stderr.contains("deleted it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.records()[0]["offsite"]["ok"], false);
+    assert_eq!(moto.object("offsite", key), "missing");
+    assert_eq!(moto.multipart_uploads("offsite"), 0);
+
+    // Undamaged, the parts' ETags are their MD5s and the object's ETag the
+    // one they make: verified without reading 24 MiB back.
+    let out = run(copy(st.path(), home.path(), &moto.endpoint())
+        .args(["--to", "s3://offsite", "--part-size", "8MiB"])
+        .arg(&big));
+    out.assert_ok();
+    let rec = &out.records()[0];
+    assert_eq!(rec["offsite"]["verified"], true, "{rec}");
+    assert_eq!(rec["offsite"]["verified_by"], "service-md5", "{rec}");
+    assert_eq!(
+        moto.object("offsite", key),
+        format!("{} {}", sha256sum(&big), 24 << 20)
+    );
+}
