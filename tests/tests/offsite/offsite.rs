@@ -60,7 +60,7 @@ fn backups_in_bucket(moto: &Moto, bucket: &str, home: &Path, n: usize) -> Vec<Va
     let mut recs = Vec::new();
     for i in 0..n {
         if i > 0 {
-            std::thread::sleep(Duration::from_millis(1100));
+            std::thread::sleep(Duration::from_millis(2100));
         }
         let out = run(on(moto, "lfb-dump", home)
             .arg("--store")
@@ -212,7 +212,8 @@ fn list_verify_guard_and_prune_work_on_the_bucket() {
         .collect();
     assert_eq!(gaps.len(), 1, "{}", out.stdout);
     assert_eq!(gaps[0]["finding"]["severity"], "warn");
-    // Dumps 1.1 s apart are 1 or 2 whole seconds apart: at least one gap.
+    // Dumps 2.1 s apart are 2 or 3 whole seconds apart (1.1 s was 1 second
+    // apart when a dump takes under 0.9 s): every pair is a gap.
     assert!(gaps[0]["finding"]["values"]["gaps"].as_u64().unwrap() >= 1);
     let later = lfb_core::chrono::Utc::now() + lfb_core::chrono::Duration::days(2);
     let out = run(tool("lfb-guard", h, &e).args([
