@@ -290,6 +290,17 @@ struct Seen {
     sha256: String,
 }
 
+/// A tar stream that could not be read on, after member `after`.
+fn tar_err(e: io::Error, after: &str) -> String {
+    format!(
+        "tar stream unreadable after {after}: {}",
+        crate::error::describe_io(&e)
+    )
+}
+
+/// Reads the whole stream: the manifest first, then every member checked
+/// against it, then the recorded hashes against what was read. `Err` is a
+/// stream that cannot be read on; everything else goes into `report`.
 fn check_entries<R: Read>(
     archive: &mut tar::Archive<R>,
     report: &mut ArchiveReport,
@@ -297,37 +308,16 @@ fn check_entries<R: Read>(
     let mut entries = archive
         .entries()
         .map_err(|e| format!("tar stream: {}", crate::error::describe_io(&e)))?;
-    let mut last = String::from("the start");
-    let tar_err = |e: io::Error, after: &str| {
-        format!(
-            "tar stream unreadable after {after}: {}",
-            crate::error::describe_io(&e)
-        )
-    };
 
     // manifest.json first, or this is not an lfb archive.
     let Some(first) = entries.next() else {
         return Err("no members: the tar stream is empty".into());
     };
-    let mut first = first.map_err(|e| tar_err(e, &last))?;
+    let mut first = first.map_err(|e| tar_err(e, "the start"))?;
     report.entries += 1;
-    let first_path = member_path(&first);
-    let mut manifest_sha = String::new();
-    if first_path == MANIFEST && first.header().entry_type().is_file() {
-        let bytes = read_small(&mut first).map_err(|e| tar_err(e, MANIFEST))?;
-        manifest_sha = hex(&Sha256::digest(&bytes));
-        match serde_json::from_slice::<Manifest>(&bytes) {
-            Ok(m) => report.manifest = Some(m),
-            Err(e) => {
-                report
-                    .problems
-                    .push(format!("member {MANIFEST}: not a valid manifest ({e})"));
-            }
-        }
-    } else {
-        drain(&mut first).map_err(|e| tar_err(e, &first_path))?;
-    }
-    last = first_path;
+    let manifest_sha = check_manifest(&mut first, report)?;
+    let mut last = member_path(&first);
+    drop(first);
 
     let Some(manifest) = report.manifest.clone() else {
         // A foreign or legacy archive: all that can be said is whether
@@ -340,7 +330,57 @@ fn check_entries<R: Read>(
         }
         return Ok(());
     };
+    let (seen, hashes) = check_members(entries, &manifest, last, report)?;
+    for m in &manifest.members {
+        if !seen.contains_key(&m.path) {
+            report
+                .problems
+                .push(format!("member {}: missing from the archive", m.path));
+        }
+    }
+    let Some(hashes) = hashes else {
+        report.problems.push(format!(
+            "member {HASHES}: missing, so the archive is truncated (the SHA-256 of its files cannot be checked)"
+        ));
+        return Ok(());
+    };
+    check_hashes(&manifest, &seen, &hashes, &manifest_sha, report);
+    Ok(())
+}
 
+/// The first member: the manifest, parsed into `report.manifest` when it
+/// is one (else drained). The SHA-256 of its bytes, empty when it is not.
+fn check_manifest<R: Read>(
+    first: &mut tar::Entry<'_, R>,
+    report: &mut ArchiveReport,
+) -> std::result::Result<String, String> {
+    let first_path = member_path(first);
+    if first_path == MANIFEST && first.header().entry_type().is_file() {
+        let bytes = read_small(first).map_err(|e| tar_err(e, MANIFEST))?;
+        match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m) => report.manifest = Some(m),
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("member {MANIFEST}: not a valid manifest ({e})"));
+            }
+        }
+        Ok(hex(&Sha256::digest(&bytes)))
+    } else {
+        drain(first).map_err(|e| tar_err(e, &first_path))?;
+        Ok(String::new())
+    }
+}
+
+/// Every member after the manifest, checked against it as it is read
+/// (listed, once, header, SHA-256 of the dump record, a dump's
+/// completeness); what was read of each, and the hashes member.
+fn check_members<R: Read>(
+    entries: tar::Entries<'_, R>,
+    manifest: &Manifest,
+    mut last: String,
+    report: &mut ArchiveReport,
+) -> std::result::Result<(BTreeMap<String, Seen>, Option<Hashes>), String> {
     let listed: BTreeMap<&str, &Member> = manifest
         .members
         .iter()
@@ -408,20 +448,22 @@ fn check_entries<R: Read>(
         }
         seen.insert(path, Seen { sha256 });
     }
+    Ok((seen, hashes))
+}
 
-    for m in &manifest.members {
-        if !seen.contains_key(&m.path) {
-            report
-                .problems
-                .push(format!("member {}: missing from the archive", m.path));
-        }
-    }
-    let Some(hashes) = hashes else {
-        report.problems.push(format!(
-            "member {HASHES}: missing, so the archive is truncated (the SHA-256 of its files cannot be checked)"
-        ));
-        return Ok(());
-    };
+/// The hashes member against the manifest and what was read.
+fn check_hashes(
+    manifest: &Manifest,
+    seen: &BTreeMap<String, Seen>,
+    hashes: &Hashes,
+    manifest_sha: &str,
+    report: &mut ArchiveReport,
+) {
+    let listed: BTreeMap<&str, &Member> = manifest
+        .members
+        .iter()
+        .map(|m| (m.path.as_str(), m))
+        .collect();
     if hashes.manifest_sha256 != manifest_sha {
         report.problems.push(format!(
             "member {MANIFEST}: SHA-256 differs from the one {HASHES} holds"
@@ -464,7 +506,6 @@ fn check_entries<R: Read>(
                 .push(format!("member {}: no SHA-256 in {HASHES}", m.path));
         }
     }
-    Ok(())
 }
 
 /// A member's path as the manifest spells it (no trailing `/`).
@@ -616,14 +657,25 @@ fn read_dump<R: Read>(r: &mut R, dump: &Dump, report: &mut ArchiveReport) -> io:
             .push(format!("member {path}: gzip stream does not decode ({e})"));
         return Ok(sha256);
     }
-    let verdict = comp.finish();
+    report_verdict(path, comp.finish(), record.as_ref(), report);
+    Ok(sha256)
+}
+
+/// What the completeness scan of an embedded dump found, as a line of
+/// `report` (row counts compared with its record's when both have them).
+fn report_verdict(
+    path: &str,
+    verdict: crate::verify::content::Verdict,
+    record: Option<&Record>,
+    report: &mut ArchiveReport,
+) {
     match (verdict.content, verdict.complete) {
         (Content::PgCustom, _) => report
             .dumps
             .push(format!("{path}: PostgreSQL custom-format header")),
         (_, Err(e)) => report.problems.push(format!("member {path}: {e}")),
         (_, Ok(detail)) => {
-            let recorded = record.as_ref().and_then(Record::tables);
+            let recorded = record.and_then(Record::tables);
             match (verdict.tables, recorded) {
                 (Some(found), Some(want)) => match compare_counts(&want, &found) {
                     Some(diff) => report.problems.push(format!(
@@ -635,7 +687,6 @@ fn read_dump<R: Read>(r: &mut R, dump: &Dump, report: &mut ArchiveReport) -> io:
             }
         }
     }
-    Ok(sha256)
 }
 
 /// Extracts the embedded dumps of the archive at `path` (a `.tar.gz`) into

@@ -812,6 +812,7 @@ fn ssh_tag(public: &str) -> Option<(String, String)> {
 
 /// Compares the header's stanzas with the record's `encryption` section
 /// (see the module documentation for what can be compared without a key).
+// Long: describe the header's stanzas, then compare each recipient kind (X25519, ssh, scrypt, other) with the record, one short block each.
 pub fn match_recipients(
     stanzas: &[(String, Option<String>)],
     section: Option<&Value>,

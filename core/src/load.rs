@@ -185,6 +185,7 @@ pub enum Decision {
 /// truncated or corrupt half-way) leaves an open transaction that
 /// PostgreSQL rolls back when psql disconnects; psql itself dies with lfb
 /// ([`crate::sys::die_with_parent`]).
+// Long: one child's lifecycle (spawn, capture, interrupt guard, feed, commit or kill, wait, explain) whose ordering is the commit guarantee; kept in one place to read in order.
 pub fn psql_transaction(
     pg: &Postgres,
     db: &str,

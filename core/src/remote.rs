@@ -423,6 +423,7 @@ fn dead_here(holder: &str) -> bool {
 }
 
 impl<'a> Lease<'a> {
+    // Long: the lease protocol's retry loop (look, conditional write, check the service enforced it, back off), each step's reason inline; split it and the protocol is harder to check.
     fn acquire(store: &'a RemoteStore, tool: &str, wait: Duration, ttl: Duration) -> Result<Self> {
         let key = store.lease_key();
         let holder = lease_holder();

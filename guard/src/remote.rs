@@ -35,6 +35,7 @@ use lfb_core::units::{format_duration, format_size};
 use lfb_core::{Result, verify};
 
 use crate::Cli;
+use crate::checks::Config;
 use crate::finding::{self, Finding, Group, Severity};
 use crate::report::{self, GroupStat, Report};
 
@@ -43,6 +44,19 @@ const GAP_WINDOW_DAYS: i64 = 7;
 
 fn created(a: &RemoteArtifact) -> DateTime<Utc> {
     a.record.created_at().unwrap_or(a.name.time)
+}
+
+/// The artifacts of one group, oldest first.
+type Groups<'a> = BTreeMap<Group, Vec<&'a RemoteArtifact>>;
+
+/// One look at a bucket: what it holds and what was found so far.
+struct Run<'a> {
+    cfg: &'a Config,
+    store: &'a RemoteStore,
+    now: DateTime<Utc>,
+    findings: Vec<Finding>,
+    /// The artifacts re-read by `integrity`, by key: whether they passed.
+    verified: BTreeMap<String, bool>,
 }
 
 /// Runs lfb-guard against a bucket.
@@ -59,167 +73,23 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
         .into_iter()
         .filter(|a| cfg.env.as_deref().is_none_or(|e| a.in_env(e)))
         .collect();
-    let mut groups: BTreeMap<Group, Vec<&RemoteArtifact>> = BTreeMap::new();
-    for a in &inv {
-        let tag = a.record.tag().unwrap_or(&a.name.tag);
-        groups
-            .entry(Group::of(a.env(), &a.name.name, a.name.kind.as_str(), tag))
-            .or_default()
-            .push(a);
-    }
-    for v in groups.values_mut() {
-        v.sort_by_key(|a| created(a));
-    }
-    let mut findings = Vec::new();
-    if inv.is_empty() {
-        findings.push(Finding::crit(
-            "missing",
-            Group::store(),
-            format!("no artifacts in {}", store.describe()),
-        ));
-    }
-    for (tag, exp) in &cfg.tags {
-        if exp.explicit && !groups.keys().any(|g| g.tag.as_deref() == Some(tag)) {
-            findings.push(Finding::crit(
-                "missing",
-                Group::tag(cfg.env.as_deref(), tag),
-                format!("no artifact with tag '{tag}' in {}", store.describe()),
-            ));
-        }
-    }
-    let mut verified: BTreeMap<String, bool> = BTreeMap::new();
+    let groups = groups(&inv);
+    let mut run = Run {
+        cfg: &cfg,
+        store: &store,
+        now,
+        findings: Vec::new(),
+        verified: BTreeMap::new(),
+    };
+    run.missing(inv.is_empty(), &groups);
     for (g, arts) in &groups {
-        let newest = arts.last().expect("groups are never empty");
-        let limit = g
-            .tag
-            .as_deref()
-            .and_then(|t| cfg.tags.get(t))
-            .and_then(|e| e.max_age)
-            .and_then(|d| Duration::from_std(d).ok());
-        let age = now - created(newest);
-        if let Some(limit) = limit {
-            let fresh = age <= limit;
-            let msg = format!(
-                "newest copy is {} old (limit {})",
-                format_duration(age.to_std().unwrap_or_default()),
-                format_duration(limit.to_std().unwrap_or_default())
-            );
-            findings.push(
-                match fresh {
-                    true => Finding::ok("freshness", g.clone(), msg),
-                    false => Finding::crit("freshness", g.clone(), msg),
-                }
-                .with("age_seconds", age.num_seconds().max(0))
-                .with("newest", store.url(&newest.key)),
-            );
-            let since = now - Duration::days(GAP_WINDOW_DAYS);
-            let mut gaps = Vec::new();
-            for w in arts.windows(2) {
-                let (a, b) = (created(w[0]), created(w[1]));
-                if b >= since && b - a > limit {
-                    gaps.push(format!(
-                        "{} .. {} ({})",
-                        lfb_core::record::format_time(a),
-                        lfb_core::record::format_time(b),
-                        format_duration((b - a).to_std().unwrap_or_default())
-                    ));
-                }
-            }
-            if !gaps.is_empty() {
-                findings.push(
-                    Finding::warn(
-                        "gaps",
-                        g.clone(),
-                        format!(
-                            "{} gap{} longer than {} in the last {GAP_WINDOW_DAYS} days: {}",
-                            gaps.len(),
-                            if gaps.len() == 1 { "" } else { "s" },
-                            format_duration(limit.to_std().unwrap_or_default()),
-                            gaps.join(", ")
-                        ),
-                    )
-                    .with("gaps", gaps.len()),
-                );
-            }
-        }
-        for a in arts.iter() {
-            if a.size < cfg.min_size {
-                findings.push(Finding::crit(
-                    "size",
-                    g.clone(),
-                    format!(
-                        "{} is {} (under {})",
-                        store.url(&a.key),
-                        format_size(a.size),
-                        format_size(cfg.min_size)
-                    ),
-                ));
-            }
-            if a.derived {
-                findings.push(Finding::warn(
-                    "sidecar",
-                    g.clone(),
-                    format!("{} has no sidecar object", store.url(&a.key)),
-                ));
-            }
-            if cfg.require_encryption && !a.name.ext.ends_with("age") {
-                findings.push(Finding::crit(
-                    "encryption",
-                    g.clone(),
-                    format!("{} is not encrypted with age", store.url(&a.key)),
-                ));
-            }
-        }
-        if newest.record.verify_ok() == Some(false) {
-            findings.push(Finding::crit(
-                "verification",
-                g.clone(),
-                format!("{}: its last verification failed", store.url(&newest.key)),
-            ));
-        }
-        if cfg.runs("integrity") {
-            let reread: Vec<&&RemoteArtifact> = match cfg.deep {
-                true => arts.iter().collect(),
-                false => arts.iter().rev().take(1).collect(),
-            };
-            for a in reread {
-                let (ok, msg) = reread_one(&store, a);
-                verified.insert(a.key.clone(), ok);
-                findings.push(match ok {
-                    true => Finding::ok("integrity", g.clone(), msg),
-                    false => Finding::crit("integrity", g.clone(), msg),
-                });
-            }
-        }
+        run.check_group(g, arts);
     }
-    findings.retain(|f| cfg.runs(f.check));
-    let stats: Vec<GroupStat> = groups
-        .iter()
-        .map(|(g, arts)| {
-            let newest = arts.last().expect("groups are never empty");
-            GroupStat {
-                group: g.clone(),
-                artifacts: arts.len(),
-                newest_created: created(newest),
-                newest_bytes: newest.size,
-                last_success: arts
-                    .iter()
-                    .rev()
-                    .find(|a| {
-                        a.size >= cfg.min_size
-                            && verified.get(&a.key) != Some(&false)
-                            && a.record.verify_ok() != Some(false)
-                    })
-                    .map(|a| created(a)),
-                worst: findings
-                    .iter()
-                    .filter(|f| &f.group == g)
-                    .map(|f| f.severity)
-                    .max()
-                    .unwrap_or(Severity::Ok),
-            }
-        })
-        .collect();
+    run.findings.retain(|f| cfg.runs(f.check));
+    let stats = run.stats(&groups);
+    let Run {
+        findings, verified, ..
+    } = run;
     let report = Report {
         status: finding::worst(&findings),
         findings: findings.clone(),
@@ -234,12 +104,221 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
         restore_tests: BTreeMap::new(),
         duration: started.elapsed(),
     };
+    emit(&cli, &report, &findings, ui)
+}
+
+/// The artifacts grouped by environment, name, kind and tag, oldest first.
+fn groups(inv: &[RemoteArtifact]) -> Groups<'_> {
+    let mut groups: Groups = BTreeMap::new();
+    for a in inv {
+        let tag = a.record.tag().unwrap_or(&a.name.tag);
+        groups
+            .entry(Group::of(a.env(), &a.name.name, a.name.kind.as_str(), tag))
+            .or_default()
+            .push(a);
+    }
+    for v in groups.values_mut() {
+        v.sort_by_key(|a| created(a));
+    }
+    groups
+}
+
+impl Run<'_> {
+    /// `missing`: an empty bucket, and each tag named explicitly that has
+    /// no artifact.
+    fn missing(&mut self, empty: bool, groups: &Groups) {
+        if empty {
+            self.findings.push(Finding::crit(
+                "missing",
+                Group::store(),
+                format!("no artifacts in {}", self.store.describe()),
+            ));
+        }
+        for (tag, exp) in &self.cfg.tags {
+            if exp.explicit && !groups.keys().any(|g| g.tag.as_deref() == Some(tag)) {
+                self.findings.push(Finding::crit(
+                    "missing",
+                    Group::tag(self.cfg.env.as_deref(), tag),
+                    format!("no artifact with tag '{tag}' in {}", self.store.describe()),
+                ));
+            }
+        }
+    }
+
+    /// Every check of one group, in the order of its findings.
+    fn check_group(&mut self, g: &Group, arts: &[&RemoteArtifact]) {
+        let limit = g
+            .tag
+            .as_deref()
+            .and_then(|t| self.cfg.tags.get(t))
+            .and_then(|e| e.max_age)
+            .and_then(|d| Duration::from_std(d).ok());
+        if let Some(limit) = limit {
+            self.freshness(g, arts, limit);
+            self.gaps(g, arts, limit);
+        }
+        for a in arts {
+            self.per_artifact(g, a);
+        }
+        let newest = arts.last().expect("groups are never empty");
+        if newest.record.verify_ok() == Some(false) {
+            self.findings.push(Finding::crit(
+                "verification",
+                g.clone(),
+                format!(
+                    "{}: its last verification failed",
+                    self.store.url(&newest.key)
+                ),
+            ));
+        }
+        if self.cfg.runs("integrity") {
+            self.integrity(g, arts);
+        }
+    }
+
+    /// `freshness`: the newest artifact is younger than the tag's limit.
+    fn freshness(&mut self, g: &Group, arts: &[&RemoteArtifact], limit: Duration) {
+        let newest = arts.last().expect("groups are never empty");
+        let age = self.now - created(newest);
+        let fresh = age <= limit;
+        let msg = format!(
+            "newest copy is {} old (limit {})",
+            format_duration(age.to_std().unwrap_or_default()),
+            format_duration(limit.to_std().unwrap_or_default())
+        );
+        self.findings.push(
+            match fresh {
+                true => Finding::ok("freshness", g.clone(), msg),
+                false => Finding::crit("freshness", g.clone(), msg),
+            }
+            .with("age_seconds", age.num_seconds().max(0))
+            .with("newest", self.store.url(&newest.key)),
+        );
+    }
+
+    /// `gaps`: consecutive artifacts further apart than the limit within
+    /// the last [`GAP_WINDOW_DAYS`].
+    fn gaps(&mut self, g: &Group, arts: &[&RemoteArtifact], limit: Duration) {
+        let since = self.now - Duration::days(GAP_WINDOW_DAYS);
+        let mut gaps = Vec::new();
+        for w in arts.windows(2) {
+            let (a, b) = (created(w[0]), created(w[1]));
+            if b >= since && b - a > limit {
+                gaps.push(format!(
+                    "{} .. {} ({})",
+                    lfb_core::record::format_time(a),
+                    lfb_core::record::format_time(b),
+                    format_duration((b - a).to_std().unwrap_or_default())
+                ));
+            }
+        }
+        if !gaps.is_empty() {
+            self.findings.push(
+                Finding::warn(
+                    "gaps",
+                    g.clone(),
+                    format!(
+                        "{} gap{} longer than {} in the last {GAP_WINDOW_DAYS} days: {}",
+                        gaps.len(),
+                        if gaps.len() == 1 { "" } else { "s" },
+                        format_duration(limit.to_std().unwrap_or_default()),
+                        gaps.join(", ")
+                    ),
+                )
+                .with("gaps", gaps.len()),
+            );
+        }
+    }
+
+    /// `size`, `sidecar` and `encryption` of one artifact.
+    fn per_artifact(&mut self, g: &Group, a: &RemoteArtifact) {
+        let (cfg, store) = (self.cfg, self.store);
+        if a.size < cfg.min_size {
+            self.findings.push(Finding::crit(
+                "size",
+                g.clone(),
+                format!(
+                    "{} is {} (under {})",
+                    store.url(&a.key),
+                    format_size(a.size),
+                    format_size(cfg.min_size)
+                ),
+            ));
+        }
+        if a.derived {
+            self.findings.push(Finding::warn(
+                "sidecar",
+                g.clone(),
+                format!("{} has no sidecar object", store.url(&a.key)),
+            ));
+        }
+        if cfg.require_encryption && !a.name.ext.ends_with("age") {
+            self.findings.push(Finding::crit(
+                "encryption",
+                g.clone(),
+                format!("{} is not encrypted with age", store.url(&a.key)),
+            ));
+        }
+    }
+
+    /// `integrity`: the newest artifact (every one with `--deep`) re-read.
+    fn integrity(&mut self, g: &Group, arts: &[&RemoteArtifact]) {
+        let reread: Vec<&&RemoteArtifact> = match self.cfg.deep {
+            true => arts.iter().collect(),
+            false => arts.iter().rev().take(1).collect(),
+        };
+        for a in reread {
+            let (ok, msg) = reread_one(self.store, a);
+            self.verified.insert(a.key.clone(), ok);
+            self.findings.push(match ok {
+                true => Finding::ok("integrity", g.clone(), msg),
+                false => Finding::crit("integrity", g.clone(), msg),
+            });
+        }
+    }
+
+    /// Each group's line of the summary.
+    fn stats(&self, groups: &Groups) -> Vec<GroupStat> {
+        groups
+            .iter()
+            .map(|(g, arts)| {
+                let newest = arts.last().expect("groups are never empty");
+                GroupStat {
+                    group: g.clone(),
+                    artifacts: arts.len(),
+                    newest_created: created(newest),
+                    newest_bytes: newest.size,
+                    last_success: arts
+                        .iter()
+                        .rev()
+                        .find(|a| {
+                            a.size >= self.cfg.min_size
+                                && self.verified.get(&a.key) != Some(&false)
+                                && a.record.verify_ok() != Some(false)
+                        })
+                        .map(|a| created(a)),
+                    worst: self
+                        .findings
+                        .iter()
+                        .filter(|f| &f.group == g)
+                        .map(|f| f.severity)
+                        .max()
+                        .unwrap_or(Severity::Ok),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Prints the report (NDJSON or the Nagios line), the problems on stderr,
+/// writes the metrics, runs `--on-failure`; the exit code.
+fn emit(cli: &Cli, report: &Report, findings: &[Finding], ui: &Ui) -> Result<u8> {
     let summary = report.summary();
     if cli.nagios {
         print!("{}", report.nagios());
     } else {
         let mut out = RecordWriter::new();
-        for f in &findings {
+        for f in findings {
             out.write_value(&f.to_line())?;
         }
         out.write_value(&summary.to_string())?;

@@ -84,6 +84,7 @@ pub fn run(flag: Option<PathBuf>) -> Result<u8> {
     Ok(0)
 }
 
+// Long: one flat printout per section of the config file, in the file's order (env, retention, encryption, notify); nothing to factor out but writeln!s.
 fn describe_file(c: &Config, out: &mut String, warnings: &mut Vec<String>) -> Result<()> {
     if !c.production().is_empty() {
         let _ = writeln!(

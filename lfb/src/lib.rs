@@ -27,6 +27,7 @@ pub fn tools() -> Vec<(&'static str, Command)> {
 }
 
 /// The `lfb` command itself: its help lists the tools with one line each.
+// Long: one clap builder chain (the umbrella's help text and one subcommand per tool).
 pub fn umbrella() -> Command {
     let note = "`lfb TOOL ARGS...` runs `lfb-TOOL ARGS...`; `lfb TOOL --help` shows its options.\n\
                 `lfb completions SHELL` prints completions for lfb and every tool (bash, zsh, fish).";

@@ -61,7 +61,28 @@ pub fn run(mut cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
     };
     let store = RemoteStore::open(location)?;
     let inv = store.inventory()?;
-    let candidates: Vec<&RemoteArtifact> = if let Some(f) = &cli.file {
+    let candidates = candidates(&cli, &env, identity.as_ref(), &inv, &store, ui)?;
+    let spool = remote::spool_dir()?;
+    let local = fetch_first_good(&cli, candidates, &store, spool.path(), ui)?;
+    cli.file = Some(local);
+    cli.latest = false;
+    cli.store.store = Some(local_store()?);
+    let code = crate::run(cli, ui);
+    drop(spool);
+    code
+}
+
+/// The backups to try, in order: the one named by `-f`, the candidates of
+/// `--latest`, or the one record on stdin.
+fn candidates<'a>(
+    cli: &Cli,
+    env: &str,
+    identity: Option<&Identity>,
+    inv: &'a [RemoteArtifact],
+    store: &RemoteStore,
+    ui: &Ui,
+) -> Result<Vec<&'a RemoteArtifact>> {
+    if let Some(f) = &cli.file {
         let f = f.to_string_lossy();
         let found: Vec<&RemoteArtifact> = inv
             .iter()
@@ -69,7 +90,7 @@ pub fn run(mut cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
                 store.url(&a.key) == f
                     || a.rel == f
                     || a.key == f
-                    || (a.name.file_name() == f && a.in_env(&env))
+                    || (a.name.file_name() == f && a.in_env(env))
             })
             .collect();
         if found.is_empty() {
@@ -79,42 +100,46 @@ pub fn run(mut cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
                 store.describe()
             )));
         }
-        found
-    } else if cli.latest {
-        latest(&cli, &env, identity.as_ref(), &inv, &store, ui)?
-    } else {
-        match ndjson::stdin_records()? {
-            Some(recs) if recs.len() == 1 => {
-                let p = recs[0]
-                    .get("path")
-                    .and_then(|p| p.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                match remote::find(&inv, &p, &store) {
-                    Some(a) => vec![a],
-                    None => {
-                        return Err(Error::usage(format!(
-                            "the record on stdin names '{p}', which is not in {}",
-                            store.describe()
-                        )));
-                    }
-                }
-            }
-            _ => {
-                return Err(Error::usage(
-                    "nothing to restore: give -f NAME, --latest, or one record on stdin",
-                ));
+        return Ok(found);
+    }
+    if cli.latest {
+        return latest(cli, env, identity, inv, store, ui);
+    }
+    match ndjson::stdin_records()? {
+        Some(recs) if recs.len() == 1 => {
+            let p = recs[0]
+                .get("path")
+                .and_then(|p| p.as_str())
+                .unwrap_or_default()
+                .to_string();
+            match remote::find(inv, &p, store) {
+                Some(a) => Ok(vec![a]),
+                None => Err(Error::usage(format!(
+                    "the record on stdin names '{p}', which is not in {}",
+                    store.describe()
+                ))),
             }
         }
-    };
+        _ => Err(Error::usage(
+            "nothing to restore: give -f NAME, --latest, or one record on stdin",
+        )),
+    }
+}
 
-    let spool = remote::spool_dir()?;
+/// Spools the candidates in order into `spool` and returns the first that
+/// passes the quick checks (a named one that fails is an error).
+fn fetch_first_good(
+    cli: &Cli,
+    candidates: Vec<&RemoteArtifact>,
+    store: &RemoteStore,
+    spool: &std::path::Path,
+    ui: &Ui,
+) -> Result<PathBuf> {
     let quick = crate::quick_checks();
-    let mut chosen = None;
     for a in candidates {
         let url = store.url(&a.key);
         ui.info(format!("fetching {url} ({} bytes)", a.size));
-        let local = match store.spool(a, spool.path()) {
+        let local = match store.spool(a, spool) {
             Ok(p) => p,
             Err(e) => {
                 ui.warn(format!("skipping {url}: {}", e.line()));
@@ -135,21 +160,12 @@ pub fn run(mut cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
             let _ = std::fs::remove_file(&local);
             continue;
         }
-        chosen = Some(local);
-        break;
+        return Ok(local);
     }
-    let Some(local) = chosen else {
-        return Err(Error::failed(format!(
-            "no backup in {} passes its checks; nothing was changed",
-            store.describe()
-        )));
-    };
-    cli.file = Some(local);
-    cli.latest = false;
-    cli.store.store = Some(local_store()?);
-    let code = crate::run(cli, ui);
-    drop(spool);
-    code
+    Err(Error::failed(format!(
+        "no backup in {} passes its checks; nothing was changed",
+        store.describe()
+    )))
 }
 
 /// The candidates of `--latest`, newest first.

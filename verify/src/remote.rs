@@ -50,6 +50,47 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
     };
     let store = RemoteStore::open(location)?;
     let inv = store.inventory()?;
+    let items = items(&cli, &store, inv, stdin)?;
+    let mut out = RecordWriter::new();
+    let mut failures = 0usize;
+    let mut could_not_run = 0usize;
+    for item in items {
+        let a = match item {
+            Item::Passed(rec) => {
+                ui.warn(format!(
+                    "{}: failed upstream or not in {}, not verified",
+                    rec.label(),
+                    store.describe()
+                ));
+                failures += 1;
+                out.write(&rec)?;
+                continue;
+            }
+            Item::Object(a) => a,
+        };
+        let (record, verdict) = verify_one(&cli, &opts, &store, &a, ui)?;
+        failures += usize::from(verdict != Verdict::Passed);
+        could_not_run += usize::from(verdict == Verdict::CouldNotRun);
+        out.write(&record)?;
+    }
+    // A restore test that could not start is exit 2, as for a local store.
+    Ok(if could_not_run > 0 {
+        2
+    } else if failures > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// What to verify, in order: every artifact (`--all`, oldest first), the
+/// objects named, or the records on stdin.
+fn items(
+    cli: &Cli,
+    store: &RemoteStore,
+    inv: Vec<RemoteArtifact>,
+    stdin: Vec<Record>,
+) -> Result<Vec<Item>> {
     let mut items: Vec<Item> = Vec::new();
     if cli.all {
         let env = match &cli.store.env {
@@ -84,7 +125,7 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
             let hit = rec
                 .get("path")
                 .and_then(|p| p.as_str())
-                .and_then(|p| remote::find(&inv, p, &store));
+                .and_then(|p| remote::find(&inv, p, store));
             match hit {
                 Some(a) if rec.get("error").is_none() => {
                     let mut a = a.clone();
@@ -97,88 +138,87 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
             }
         }
     }
+    Ok(items)
+}
 
-    let mut out = RecordWriter::new();
-    let mut failures = 0usize;
-    let mut could_not_run = 0usize;
-    for item in items {
-        let a = match item {
-            Item::Passed(rec) => {
-                ui.warn(format!(
-                    "{}: failed upstream or not in {}, not verified",
-                    rec.label(),
-                    store.describe()
-                ));
-                failures += 1;
-                out.write(&rec)?;
-                continue;
-            }
-            Item::Object(a) => a,
-        };
-        let url = store.url(&a.key);
-        let mut record = a.record.clone();
-        if let Some(e) = &cli.exec {
-            record.set_exec(Some(e));
-        }
-        let spool = remote::spool_dir()?;
-        let (section, ok, summary) = match store.spool(&a, spool.path()) {
-            Ok(local) => {
-                let mut local_rec = record.clone();
-                local_rec.set("path", json!(local.to_string_lossy()));
-                let outcome = verify::verify(&local_rec, &opts);
-                let ok = outcome.ok();
-                let section = outcome.section();
-                // Details name the spooled copy: name the object instead.
-                let text = section.to_string().replace(&*local.to_string_lossy(), &url);
-                let section = serde_json::from_str(&text).unwrap_or(section);
-                let summary = outcome.summary().replace(&*local.to_string_lossy(), &url);
-                (section, ok, summary)
-            }
-            Err(e) => {
-                let detail = e.line();
-                (
-                    json!({
-                        "at": lfb_core::record::format_time(lfb_core::chrono::Utc::now()),
-                        "ok": false,
-                        "checks": [{"name": "exists", "ok": false, "detail": detail}],
-                    }),
-                    false,
-                    format!("exists failed: {detail}"),
-                )
-            }
-        };
-        drop(spool);
-        record.set("verify", section.clone());
-        if crate::remember::worth_remembering(&record, ok, &opts) {
-            match store.remember_verify(&a, &section) {
-                Ok(s) => record.set("verify", s),
-                Err(e) => ui.warn(format!(
-                    "{url}: the result could not be remembered in its sidecar: {}",
-                    e.line()
-                )),
-            }
-        }
-        // A failed restore test carried over by the sidecar stands.
-        if ok && record.verify_ok() == Some(false) {
-            failures += 1;
-            ui.error(format!(
-                "{url}: its last restore test failed; run lfb-verify --restore-test to test it again"
-            ));
-        } else if ok {
-            ui.info(format!("{url}: {summary}"));
-        } else {
-            failures += 1;
-            could_not_run += usize::from(crate::remember::restore_could_not_run(&record));
-            ui.error(format!("{url}: {summary}"));
-        }
-        out.write(&record)?;
+/// What one object's verification counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Passed,
+    Failed,
+    /// A restore test that could not start: says nothing of the artifact
+    /// (exit 2, as for a local store).
+    CouldNotRun,
+}
+
+/// Spools one object, checks it, remembers the result in its sidecar when
+/// the rule allows, and reports it: the record to print, and its verdict.
+fn verify_one(
+    cli: &Cli,
+    opts: &verify::Options,
+    store: &RemoteStore,
+    a: &RemoteArtifact,
+    ui: &Ui,
+) -> Result<(Record, Verdict)> {
+    let url = store.url(&a.key);
+    let mut record = a.record.clone();
+    if let Some(e) = &cli.exec {
+        record.set_exec(Some(e));
     }
-    // A restore test that could not start is exit 2, as for a local store.
-    Ok(if could_not_run > 0 {
-        2
-    } else if failures > 0 {
-        1
+    let spool = remote::spool_dir()?;
+    let (section, ok, summary) = match store.spool(a, spool.path()) {
+        Ok(local) => {
+            let mut local_rec = record.clone();
+            local_rec.set("path", json!(local.to_string_lossy()));
+            let outcome = verify::verify(&local_rec, opts);
+            let ok = outcome.ok();
+            let section = outcome.section();
+            // Details name the spooled copy: name the object instead.
+            let text = section.to_string().replace(&*local.to_string_lossy(), &url);
+            let section = serde_json::from_str(&text).unwrap_or(section);
+            let summary = outcome.summary().replace(&*local.to_string_lossy(), &url);
+            (section, ok, summary)
+        }
+        Err(e) => {
+            let detail = e.line();
+            (
+                json!({
+                    "at": lfb_core::record::format_time(lfb_core::chrono::Utc::now()),
+                    "ok": false,
+                    "checks": [{"name": "exists", "ok": false, "detail": detail}],
+                }),
+                false,
+                format!("exists failed: {detail}"),
+            )
+        }
+    };
+    drop(spool);
+    record.set("verify", section.clone());
+    if crate::remember::worth_remembering(&record, ok, opts) {
+        match store.remember_verify(a, &section) {
+            Ok(s) => record.set("verify", s),
+            Err(e) => ui.warn(format!(
+                "{url}: the result could not be remembered in its sidecar: {}",
+                e.line()
+            )),
+        }
+    }
+    // A failed restore test carried over by the sidecar stands.
+    let verdict = if ok && record.verify_ok() == Some(false) {
+        ui.error(format!(
+            "{url}: its last restore test failed; run lfb-verify --restore-test to test it again"
+        ));
+        Verdict::Failed
+    } else if ok {
+        ui.info(format!("{url}: {summary}"));
+        Verdict::Passed
     } else {
-        0
-    })
+        ui.error(format!("{url}: {summary}"));
+        if crate::remember::restore_could_not_run(&record) {
+            Verdict::CouldNotRun
+        } else {
+            Verdict::Failed
+        }
+    };
+    Ok((record, verdict))
 }

@@ -428,6 +428,7 @@ impl Mysql {
     /// Connects: picks the client programs, asks the server who it is, and
     /// checks the dump tool can dump it. Every failure here means the tool
     /// could not start (exit 2).
+    // Long: the connection ladder tried in order (client programs, option file, ask the server, a dump tool that fits it), each step's exit-2 message inline.
     pub fn connect(conn: &ServerConn, exec: Option<&str>) -> Result<Mysql> {
         let (prefix, provisional) = match exec {
             Some(p) => {
@@ -732,6 +733,7 @@ impl Mysql {
 
     /// Dumps the database as SQL into `out`, counting rows and checking the
     /// completion trailer from the stream itself.
+    // Long: one child's lifecycle (command line, spawn, the copy loop through the scanner, wait, explain the exit, judge completeness), in order.
     pub fn dump(&self, out: &mut dyn Write, progress: &mut Progress) -> Result<DumpStats> {
         let db = self.database().to_string();
         if db.is_empty() {
@@ -846,6 +848,7 @@ impl Mysql {
         })
     }
 
+    // Long: one client's lifecycle (its command line with or without --exec, spawn, feed, wait, map the exit to an error), in order.
     fn run_sql(
         &self,
         db: Option<&str>,

@@ -367,6 +367,7 @@ pub fn capture_stderr(child: &mut Child) -> JoinHandle<String> {
 impl Postgres {
     /// Connects: picks client programs, asks the server who it is. Every
     /// failure here means the tool could not start (exit 2).
+    // Long: the connection ladder tried in order (client programs or the --exec probe, ask the server, a pg_dump that fits it), each step's exit-2 message inline.
     pub fn connect(conn: &ServerConn, exec: Option<&str>) -> Result<Postgres> {
         check_params(conn)?;
         let (clients, installed) = match exec {

@@ -478,6 +478,7 @@ impl Sink<'_> {
     }
 }
 
+// Long: the dump script in the sqlite3 shell's order (header, pragmas, one arm per kind of schema object, trailer), each quirk commented where it is written.
 fn write_dump(conn: &Connection, sink: &mut Sink<'_>) -> Result<TableCounts, Fail> {
     let settings = Settings::read(conn)?;
     sink.buf.extend_from_slice(b"PRAGMA foreign_keys=OFF;\n");

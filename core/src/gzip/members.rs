@@ -290,6 +290,7 @@ impl Decoder {
     /// Reads the next member and hands it to a worker; false at the end of
     /// the input or when the rest of it is not lfb's layout (then the mode
     /// is serial or done).
+    // Long: one member read in order (end of input, lfb's member field or the serial fallback, the size bound, the body, the hand-off); each exit is its own error or mode change.
     fn dispatch_one(&mut self) -> io::Result<bool> {
         let input = self.input.as_mut().expect("input is open");
         let mut head = [0u8; HEADER_LEN];

@@ -85,11 +85,15 @@ impl Sidecar {
     }
 }
 
+/// How a JSON object starts (a named constant, not a brace literal inside
+/// [`fast`], so that brace-counting tools measure the function right).
+const OBJECT_OPEN: char = '{';
+
 /// The fast path: `None` when the text is anything but a plain, valid
 /// record (the caller then parses it whole).
 fn fast(text: &str) -> Option<Sidecar> {
     // A JSON array would deserialize into a struct too; records are objects.
-    if !text.trim_start().starts_with('{') {
+    if !text.trim_start().starts_with(OBJECT_OPEN) {
         return None;
     }
     let raw: Raw = serde_json::from_str(text).ok()?;
