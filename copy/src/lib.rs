@@ -195,6 +195,7 @@ impl Dest {
 }
 
 /// Runs lfb-copy.
+// Long: the loop over records keeps the lease, the three counters and the output together; each step is a function.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if let Some(t) = &cli.tag {
         lfb_core::cli::check_tag(t)?;
@@ -212,26 +213,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     // What to copy first: bad input (garbage on stdin, an unknown --env)
     // stops the run before a destination folder is made.
     let records = input_records(&cli, &store)?;
-    let dest = match Location::parse(&cli.to)? {
-        Some(loc) => {
-            let client = Client::new(loc)?;
-            client.check()?;
-            Dest::Bucket(Box::new(client))
-        }
-        None => {
-            let p = std::path::absolute(&cli.to)
-                .map_err(|e| Error::usage(format!("invalid destination '{}': {e}", cli.to)))?;
-            if p.starts_with(store.root()) || store.root().starts_with(&p) {
-                return Err(Error::usage(format!(
-                    "destination '{}' overlaps the store '{}': copy to another folder",
-                    p.display(),
-                    store.root().display()
-                )));
-            }
-            fsutil::create_private_dir(&p).map_err(Error::at_start)?;
-            Dest::Folder(p)
-        }
-    };
+    let dest = destination(&cli, &store)?;
     if records.is_empty() {
         ui.info("nothing to copy");
     }
@@ -276,38 +258,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
                 } else {
                     copied += 1;
                 }
-                if o.replaced {
-                    ui.warn(format!(
-                        "{}: the copy at {} differed from the artifact; replaced it",
-                        rec.label(),
-                        dest.key(&key)
-                    ));
-                }
-                let mut sec = json!({
-                    "destination": dest.describe(),
-                    "key": dest.key(&key),
-                    "bytes": o.bytes,
-                    "verified": true,
-                    "verified_by": o.verified_by,
-                    "at": format_time(chrono::Utc::now()),
-                    "skipped": o.skipped,
-                    "ok": true,
-                });
-                if o.replaced {
-                    sec["replaced"] = json!(true);
-                }
-                if o.resumed_parts > 0 {
-                    sec["resumed_parts"] = json!(o.resumed_parts);
-                }
-                rec.set("offsite", sec);
-                let msg = if cli.verify {
-                    format!("{}: the copy at {} is intact", rec.label(), dest.key(&key))
-                } else if o.skipped {
-                    format!("{}: already at {}", rec.label(), dest.key(&key))
-                } else {
-                    format!("{}: copied to {}", rec.label(), dest.key(&key))
-                };
-                ui.info(&msg);
+                let msg = record_copied(&cli, &dest, &mut rec, &key, &o, ui);
                 journal_event(&store, ui, &rec, true, Some(o.bytes), start, &msg);
             }
             Err(e) if e.exit_code() == 2 && !matches!(e, Error::Input(_)) => return Err(e),
@@ -339,6 +290,73 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
         ));
     }
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// The destination: a bucket (checked now: wrong credentials or a missing
+/// bucket stop the run before anything is read), else a folder outside the
+/// store, made private if it is new.
+fn destination(cli: &Cli, store: &Store) -> Result<Dest> {
+    if let Some(loc) = Location::parse(&cli.to)? {
+        let client = Client::new(loc)?;
+        client.check()?;
+        return Ok(Dest::Bucket(Box::new(client)));
+    }
+    let p = std::path::absolute(&cli.to)
+        .map_err(|e| Error::usage(format!("invalid destination '{}': {e}", cli.to)))?;
+    if p.starts_with(store.root()) || store.root().starts_with(&p) {
+        return Err(Error::usage(format!(
+            "destination '{}' overlaps the store '{}': copy to another folder",
+            p.display(),
+            store.root().display()
+        )));
+    }
+    fsutil::create_private_dir(&p).map_err(Error::at_start)?;
+    Ok(Dest::Folder(p))
+}
+
+/// A copy made (or found already there, or checked with --verify): the
+/// record's `offsite` section, and the message said and journaled.
+fn record_copied(
+    cli: &Cli,
+    dest: &Dest,
+    rec: &mut Record,
+    key: &str,
+    o: &Outcome,
+    ui: &Ui,
+) -> String {
+    if o.replaced {
+        ui.warn(format!(
+            "{}: the copy at {} differed from the artifact; replaced it",
+            rec.label(),
+            dest.key(key)
+        ));
+    }
+    let mut sec = json!({
+        "destination": dest.describe(),
+        "key": dest.key(key),
+        "bytes": o.bytes,
+        "verified": true,
+        "verified_by": o.verified_by,
+        "at": format_time(chrono::Utc::now()),
+        "skipped": o.skipped,
+        "ok": true,
+    });
+    if o.replaced {
+        sec["replaced"] = json!(true);
+    }
+    if o.resumed_parts > 0 {
+        sec["resumed_parts"] = json!(o.resumed_parts);
+    }
+    rec.set("offsite", sec);
+    let msg = if cli.verify {
+        format!("{}: the copy at {} is intact", rec.label(), dest.key(key))
+    } else if o.skipped {
+        format!("{}: already at {}", rec.label(), dest.key(key))
+    } else {
+        format!("{}: copied to {}", rec.label(), dest.key(key))
+    };
+    ui.info(&msg);
+    msg
 }
 
 fn journal_event(
@@ -521,6 +539,7 @@ fn copy_one(
 
 /// Copies one local file to `rel` in the destination, skipping an identical
 /// copy, and verifies the result.
+// Long: skip an identical copy, upload, verify, and delete a bad copy are one sequence on the destination.
 fn copy_file(
     dest: &Dest,
     path: &Path,
@@ -724,6 +743,7 @@ fn state_path(c: &Client, key: &str) -> Result<PathBuf> {
 /// Returns how many parts were already in the bucket, and the ETag the
 /// object has if the service kept exactly the bytes of every part
 /// ([`upload::Sent::object_etag`]).
+// Long: the resume bookkeeping (state file, listed parts, abort of a stale upload) around send_parts and complete.
 fn multipart(
     c: &Client,
     path: &Path,
@@ -812,6 +832,7 @@ fn multipart(
 }
 
 /// `--from s3://...`: downloads artifacts and sidecars into the folder `--to`.
+// Long: --from is the tool's second mode (list the bucket, choose, fetch each, count), read top to bottom.
 fn download(cli: &Cli, from: &str, ui: &Ui) -> Result<u8> {
     let loc = Location::parse(from)?.ok_or_else(|| {
         Error::usage(format!(
@@ -968,6 +989,7 @@ fn download(cli: &Cli, from: &str, ui: &Ui) -> Result<u8> {
 /// Downloads one artifact (and its sidecar) to `target`, checked against
 /// the SHA-256 its sidecar (else its lfb metadata) names. Returns whether it
 /// was already there, and how it was checked.
+// Long: download, check, then publish the artifact and its sidecar, each failure removing what the steps before it made.
 fn fetch_one(
     c: &Client,
     key: &str,

@@ -67,6 +67,7 @@ pub struct Target<'a> {
 }
 
 /// Reads `path` (`size` bytes, in parts of `part_size`) and sends its parts.
+// Long: the reader loop and the worker pool share the buffer pool, the stop flag and the results.
 pub fn send_parts(t: &Target<'_>, path: &Path, size: u64, part_size: u64, ui: &Ui) -> Result<Sent> {
     let total = size.div_ceil(part_size) as usize;
     let mut f = File::open(path).with_path("read", path)?;

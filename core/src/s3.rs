@@ -186,6 +186,7 @@ fn read_ini(path: Option<PathBuf>) -> Result<(HashMap<String, Section>, String)>
 
 impl Config {
     /// The configuration from the environment and the AWS files.
+    // Long: the AWS configuration ladder (environment, then the profile's config and credentials files), each key in its documented order.
     pub fn from_env() -> Result<Config> {
         let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".into());
         let (creds_file, creds_path) =
