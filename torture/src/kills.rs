@@ -386,7 +386,11 @@ fn store_checks(
         let name = top.file_name().to_string_lossy().into_owned();
         let p = top.path();
         if p.is_dir() {
-            if name == "logs" {
+            // The journal, and lfb-restore's per-target lock files: like
+            // `.lfb.lock`, a lock file stays by design and holds nothing once
+            // its process is gone (the kernel drops a dead process's flock),
+            // which the stuck-lock checks below prove.
+            if name == "logs" || name == ".lfb-locks" {
                 continue;
             }
             for e in fs::read_dir(&p).into_iter().flatten().flatten() {
@@ -482,6 +486,21 @@ fn store_checks(
     if next.timed_out || next.stderr.contains("locked") {
         c.stuck_locks += 1;
         report.note("kills", format!("{what}: the store stayed locked"));
+    }
+    // A killed restore's target lock must be free for the next restore.
+    for e in fs::read_dir(store.join(".lfb-locks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let held = fs::File::open(e.path()).map(|f| f.try_lock().is_err());
+        if held.unwrap_or(false) {
+            c.stuck_locks += 1;
+            report.note(
+                "kills",
+                format!("{what}: target lock {} still held", e.path().display()),
+            );
+        }
     }
     for o in &others {
         if o.exists() {
