@@ -83,9 +83,7 @@ pub fn wait_if_interrupted() -> Option<u8> {
     }
     // The clean-up drops scratch databases and removes partial files; a
     // minute is far more than it takes.
-    for _ in 0..600 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    std::thread::sleep(std::time::Duration::from_secs(60));
     Some(u8::try_from(128 + sig).unwrap_or(u8::MAX))
 }
 

@@ -200,6 +200,16 @@ pub enum LeftoverKind {
     Sidecar,
 }
 
+/// The writer's process id in a partial's name (`ARTIFACT.<pid>.partial`).
+pub fn partial_pid(file: &str) -> Option<u32> {
+    let stem = file.strip_suffix(crate::fsutil::PARTIAL_SUFFIX)?;
+    let (_, pid) = stem.rsplit_once('.')?;
+    if pid.is_empty() || pid.len() > 10 || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
 /// Parses the name of a file lfb writes beside an artifact (a partial, a
 /// partial sidecar, a sidecar) back to the artifact's name. `None` for
 /// anything else: such files are never touched.
@@ -217,10 +227,8 @@ pub fn leftover(file: &str) -> Option<(ArtifactName, LeftoverKind)> {
             return Some((n, LeftoverKind::Partial));
         }
         // ARTIFACT.<pid>
-        let (artifact, pid) = stem.rsplit_once('.')?;
-        if pid.is_empty() || pid.len() > 10 || !pid.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
+        partial_pid(file)?;
+        let (artifact, _) = stem.rsplit_once('.')?;
         return ArtifactName::parse(artifact).map(|n| (n, LeftoverKind::Partial));
     }
     let artifact = file.strip_suffix(".json")?;
@@ -230,6 +238,15 @@ pub fn leftover(file: &str) -> Option<(ArtifactName, LeftoverKind)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_names_give_their_writer() {
+        let n = "ledger_db_hourly_20261127T020000Z.sql.gz";
+        assert_eq!(partial_pid(&format!("{n}.4242.partial")), Some(4242));
+        assert_eq!(partial_pid(&format!("{n}.partial")), None);
+        assert_eq!(partial_pid(&format!("{n}.42x.partial")), None);
+        assert_eq!(partial_pid(&format!("{n}.4242")), None);
+    }
 
     #[test]
     fn lfb_names_round_trip() {

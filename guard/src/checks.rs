@@ -824,8 +824,13 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         // progress (a dump streaming right now), not to one that died.
         // `NAME.<pid>.partial` of a process that no longer runs here was
         // left by a killed run, however recent its last write.
-        let dead_writer =
-            partial_pid(&p.file.path).filter(|&pid| !lfb_core::sys::process_alive(pid));
+        let dead_writer = p
+            .file
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(lfb_core::naming::partial_pid)
+            .filter(|&pid| !lfb_core::sys::process_alive(pid));
         let active = dead_writer.is_none()
             && p.file.mtime.is_some_and(|m| {
                 Utc::now()
@@ -893,17 +898,6 @@ pub fn partials(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         ));
     }
     out
-}
-
-/// The writer's process id in a partial's name (`ARTIFACT.<pid>.partial`).
-fn partial_pid(path: &Path) -> Option<u32> {
-    let name = path.file_name()?.to_str()?;
-    let stem = name.strip_suffix(".partial")?;
-    let (_, pid) = stem.rsplit_once('.')?;
-    if pid.is_empty() || pid.len() > 10 || !pid.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    pid.parse().ok()
 }
 
 /// A non-empty `quarantine/`: artifacts failed verification and wait for
