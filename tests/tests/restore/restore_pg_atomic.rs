@@ -138,6 +138,16 @@ fn a_killed_restore_never_commits_anything() {
         return;
     };
     seed_big(&pg, "src");
+    // However fast the machine, the restore must still be running when it
+    // is killed: every row of `slow` sleeps 1 ms in its CHECK constraint,
+    // so loading it takes at least 3 s.
+    pg.psql(
+        "src",
+        "CREATE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE sql
+             AS 'SELECT pg_sleep(0.001) IS NOT NULL';
+         CREATE TABLE slow (x int CHECK (slow_ok(x)));
+         INSERT INTO slow SELECT generate_series(1, 3000);",
+    );
     let st = store();
     let plain = dump(st.path(), &["-F", "sql"], &pg.url("src"));
     let custom = dump(st.path(), &["-F", "custom"], &pg.url("src"));
@@ -282,6 +292,16 @@ fn a_killed_restore_test_leaves_no_scratch_database() {
         return;
     };
     seed_big(&pg, "src");
+    // However fast the machine, the restore must still be running when it
+    // is killed: every row of `slow` sleeps 1 ms in its CHECK constraint,
+    // so loading it takes at least 3 s.
+    pg.psql(
+        "src",
+        "CREATE FUNCTION slow_ok(x int) RETURNS boolean LANGUAGE sql
+             AS 'SELECT pg_sleep(0.001) IS NOT NULL';
+         CREATE TABLE slow (x int CHECK (slow_ok(x)));
+         INSERT INTO slow SELECT generate_series(1, 3000);",
+    );
     let st = store();
     let plain = dump(st.path(), &["-F", "sql"], &pg.url("src"));
     let custom = dump(st.path(), &["-F", "custom"], &pg.url("src"));
