@@ -146,13 +146,23 @@ impl RecordWriter {
 
     /// Prints one pre-serialized JSON line.
     pub fn write_value(&mut self, line: &str) -> Result<()> {
+        self.write_lines(std::iter::once(line))
+    }
+
+    /// Prints pre-serialized JSON lines and flushes once, after the last:
+    /// for a tool that has a batch of records ready at once (lfb-list), one
+    /// write per batch instead of one per record.
+    pub fn write_lines<'a>(&mut self, lines: impl IntoIterator<Item = &'a str>) -> Result<()> {
         if self.closed {
             return Ok(());
         }
-        let mut out = io::stdout().lock();
-        let res = out
-            .write_all(line.as_bytes())
-            .and_then(|_| out.write_all(b"\n"))
+        let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+        let res = lines
+            .into_iter()
+            .try_for_each(|line| {
+                out.write_all(line.as_bytes())
+                    .and_then(|_| out.write_all(b"\n"))
+            })
             .and_then(|_| out.flush());
         match res {
             Ok(()) => Ok(()),

@@ -540,11 +540,16 @@ pub fn load_record(path: &Path, name: &ArtifactName, folder: &str) -> Result<(Re
 /// that simple (several lines, the same `path` string elsewhere too, a
 /// `prune` member a tool would replace): the caller then parses it whole.
 pub fn record_line(artifact: &Path) -> Option<String> {
+    let text = fs::read_to_string(sidecar_path(artifact)).ok()?;
+    record_line_of(artifact, &text)
+}
+
+/// [`record_line`] of a sidecar already read: `text` is its contents.
+pub fn record_line_of(artifact: &Path, text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct PathOnly {
         path: Option<String>,
     }
-    let text = fs::read_to_string(sidecar_path(artifact)).ok()?;
     let text = text.trim_end();
     if text.contains('\n') || !text.ends_with('}') || text.contains("\"prune\"") {
         return None;

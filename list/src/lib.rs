@@ -262,13 +262,14 @@ pub fn inventory(store: &Store) -> Result<Vec<Entry>> {
             .map(|part| {
                 s.spawn(move || {
                     let mut out = Vec::with_capacity(part.len());
+                    let mut buf = Vec::new();
                     for (file, i) in part {
                         let file = std::mem::take(file);
                         let Some(name) = ArtifactName::parse(&file) else {
                             continue;
                         };
                         let (folder, dir) = &folders[*i];
-                        out.push(entry(dir.join(&file), name, folder)?);
+                        out.push(entry(dir.join(&file), name, folder, &mut buf)?);
                     }
                     Ok(out)
                 })
@@ -287,14 +288,24 @@ pub fn inventory(store: &Store) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
-fn entry(path: PathBuf, name: ArtifactName, folder: &str) -> Result<Entry> {
+fn entry(path: PathBuf, name: ArtifactName, folder: &str, buf: &mut Vec<u8>) -> Result<Entry> {
     let sidecar = store::sidecar_path(&path);
-    let (side, has_sidecar): (Sidecar, bool) = match fs::read(&sidecar) {
-        Ok(text) => (
-            serde_json::from_slice(&text)
-                .map_err(|e| Error::input(format!("sidecar '{}': {e}", sidecar.display())))?,
-            true,
-        ),
+    let (side, has_sidecar): (Sidecar, bool) = match lfb_core::fsutil::read_small(&sidecar, buf) {
+        Ok(text) => {
+            let side = match serde_json::from_slice(text) {
+                Ok(side) => side,
+                // Read again the ordinary way before calling it malformed
+                // (see read_small).
+                Err(_) => fs::read(&sidecar)
+                    .map_err(|e| Error::io_path("read", &sidecar, e))
+                    .and_then(|text| {
+                        serde_json::from_slice(&text).map_err(|e| {
+                            Error::input(format!("sidecar '{}': {e}", sidecar.display()))
+                        })
+                    })?,
+            };
+            (side, true)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Sidecar::default(), false),
         Err(e) => return Err(Error::io_path("read", &sidecar, e)),
     };
@@ -537,14 +548,47 @@ fn print_totals(rows: &[&Entry]) {
 }
 
 /// Prints each listed artifact's full record (its sidecar, or what its
-/// name tells), newest first.
+/// name tells), newest first. Sidecars are read again here, in batches on
+/// every core, rather than kept from the listing: 100,000 records held at
+/// once would be tens of MiB.
 fn print_records(rows: &[&Entry]) -> Result<()> {
+    const BATCH: usize = 4096;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let mut out = RecordWriter::new();
+    for batch in rows.chunks(BATCH) {
+        let chunk = batch.len().div_ceil(threads).max(1);
+        let parts: Vec<Result<Vec<String>>> = std::thread::scope(|s| {
+            let workers: Vec<_> = batch
+                .chunks(chunk)
+                .map(|part| s.spawn(move || record_lines(part)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a listing thread panicked"))
+                .collect()
+        });
+        let mut lines = Vec::with_capacity(batch.len());
+        for p in parts {
+            lines.extend(p?);
+        }
+        out.write_lines(lines.iter().map(String::as_str))?;
+    }
+    Ok(())
+}
+
+/// The record lines of `rows`, in order.
+fn record_lines(rows: &[&Entry]) -> Result<Vec<String>> {
+    let mut buf = Vec::new();
+    let mut lines = Vec::with_capacity(rows.len());
     for a in rows {
         if !a.derived
-            && let Some(line) = store::record_line(&a.path)
+            && let Ok(text) = lfb_core::fsutil::read_small(&store::sidecar_path(&a.path), &mut buf)
+            && let Ok(text) = std::str::from_utf8(text)
+            && let Some(line) = store::record_line_of(&a.path, text)
         {
-            out.write_value(&line)?;
+            lines.push(line);
             continue;
         }
         let file = a
@@ -560,7 +604,7 @@ fn print_records(rows: &[&Entry]) -> Result<()> {
             .unwrap_or_default();
         let name = naming::ArtifactName::parse(&file).expect("listed names parse");
         let (record, _) = store::load_record(&a.path, &name, &folder)?;
-        out.write(&record)?;
+        lines.push(record.to_line());
     }
-    Ok(())
+    Ok(lines)
 }

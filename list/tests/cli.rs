@@ -138,6 +138,45 @@ fn pipe_gets_every_artifact_record_newest_first() {
     assert_eq!(legacy["tag"], "hourly");
 }
 
+/// More artifacts than one batch of records (4096), some with sidecars
+/// larger than the reader's first buffer: every record comes out whole,
+/// exactly as its sidecar holds it, newest first.
+#[test]
+fn a_store_of_many_artifacts_and_large_sidecars_lists_every_record_whole() {
+    let store = tempfile::tempdir().unwrap();
+    let n = 4100;
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let (st, c) = stamp(i + 1);
+        let f = format!("shop_db_hourly_{st}.sql.gz");
+        let mut r = record("dev", "hourly", &c, Some(true));
+        if i % 1000 == 7 {
+            let tables: serde_json::Map<String, Value> = (0..3000)
+                .map(|t| (format!("public.table_number_{t}"), json!(t)))
+                .collect();
+            r["source"] = json!({"engine": "postgres", "tables": tables});
+        }
+        artifact(store.path(), "dev", &f, Some(r.clone()));
+        r["path"] = json!(store.path().join("dev").join(&f).to_string_lossy());
+        r["bytes"] = json!(10);
+        expected.push(r);
+    }
+    let big = store.path().join("dev").read_dir().unwrap().flatten();
+    assert!(
+        big.filter(|e| e.metadata().unwrap().len() > 32 * 1024)
+            .count()
+            >= 4,
+        "some sidecars are larger than 32 KiB"
+    );
+    let out = list(store.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(records(&out), expected);
+}
+
 #[test]
 fn filters() {
     let store = sample_store();
