@@ -398,6 +398,14 @@ pub struct Found {
 /// [`load_record`] has it.
 pub fn read_sidecar(artifact: &Path) -> Result<Option<Sidecar>> {
     let sidecar = sidecar_path(artifact);
+    match with_small_text(&sidecar, |text| text.and_then(|t| Sidecar::parse(t).ok())) {
+        Ok(Some(summary)) => return Ok(Some(summary)),
+        Ok(None) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io_path("read", &sidecar, e)),
+    }
+    // Not valid as read: read again the ordinary way, for the error (or in
+    // case the quick read was short, see fsutil::read_small).
     match fs::read_to_string(&sidecar) {
         Ok(text) => Sidecar::parse(&text)
             .map(Some)
@@ -405,6 +413,21 @@ pub fn read_sidecar(artifact: &Path) -> Result<Option<Sidecar>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io_path("read", &sidecar, e)),
     }
+}
+
+/// Calls `f` with the text of the small file at `path` (`None` when it is
+/// not UTF-8), read with [`crate::fsutil::read_small`] into a buffer kept
+/// per thread: sidecars are read by the 100,000 when a tool goes through a
+/// whole store.
+pub fn with_small_text<T>(path: &Path, f: impl FnOnce(Option<&str>) -> T) -> std::io::Result<T> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let bytes = crate::fsutil::read_small(path, &mut buf)?;
+        Ok(f(std::str::from_utf8(bytes).ok()))
+    })
 }
 
 /// Reads the sidecars of `files` in `dir`, on every core, in order.
@@ -540,12 +563,14 @@ pub fn load_record(path: &Path, name: &ArtifactName, folder: &str) -> Result<(Re
 /// that simple (several lines, the same `path` string elsewhere too, a
 /// `prune` member a tool would replace): the caller then parses it whole.
 pub fn record_line(artifact: &Path) -> Option<String> {
-    let text = fs::read_to_string(sidecar_path(artifact)).ok()?;
-    record_line_of(artifact, &text)
+    with_small_text(&sidecar_path(artifact), |text| {
+        text.and_then(|t| record_line_of(artifact, t))
+    })
+    .ok()?
 }
 
 /// [`record_line`] of a sidecar already read: `text` is its contents.
-pub fn record_line_of(artifact: &Path, text: &str) -> Option<String> {
+fn record_line_of(artifact: &Path, text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct PathOnly {
         path: Option<String>,

@@ -182,3 +182,19 @@ pub fn process_exists(pid: u32) -> bool {
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
+
+/// For a tool that goes through a whole store (100,000 sidecars): large
+/// buffers it frees go back to the system at once. glibc's malloc
+/// otherwise raises its mmap threshold after the first large buffer is
+/// freed and keeps later ones (a folder's listing, a batch of records) in
+/// the heap after they are freed, which doubled lfb-guard's peak memory.
+/// Fixing the threshold at its default turns that adjustment off. Other C
+/// libraries (macOS, musl) give large buffers back on their own.
+pub fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator setting; it is called
+    // before the tool allocates its large buffers.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}

@@ -17,7 +17,7 @@ pub use crate::common::Verified;
 use crate::common::plural;
 use crate::finding::{Finding, Group};
 use crate::history;
-use crate::inventory::{Artifact, DebrisKind, FileInfo, Inventory};
+use crate::inventory::{Artifact, DebrisKind, Inventory};
 
 /// Every check, in the order findings are printed.
 pub const CHECKS: &[&str] = &[
@@ -570,28 +570,52 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
         .collect()
 }
 
+/// A file with a permission problem.
+struct PermFile {
+    path: std::path::PathBuf,
+    mode: u32,
+    uid: u32,
+}
+
 /// Modes and owners of artifacts, sidecars, the journal and the store's
 /// folders: group/other access or another owner is a warning, anything
 /// world-writable critical (anyone could replace a backup).
 // Long: one table of modes and owners for every kind of store file; splitting it scatters the policy.
 pub fn permissions(inv: &Inventory) -> Vec<Finding> {
     let euid = sys::euid();
-    let mut by: BTreeMap<(Group, PermProblem), Vec<&FileInfo>> = BTreeMap::new();
+    let mut by: BTreeMap<(Group, PermProblem), Vec<PermFile>> = BTreeMap::new();
     let mut clean: BTreeMap<Group, usize> = BTreeMap::new();
+    // (group, artifact or journal, is its sidecar, mode, uid): a sidecar's
+    // path is made only when it has a problem to name.
     let files = inv
         .artifacts
         .iter()
         .flat_map(|a| {
-            std::iter::once((&*a.group, &a.file)).chain(a.sidecar.iter().map(|s| (&*a.group, s)))
+            std::iter::once((&*a.group, &a.file, false, a.file.mode, a.file.uid)).chain(
+                a.sidecar
+                    .iter()
+                    .map(|s| (&*a.group, &a.file, true, s.mode, s.uid)),
+            )
         })
-        .chain(inv.store_files.iter().map(|f| (&STORE_GROUP, f)));
-    for (g, f) in files {
-        let problems = perm_problems(f.mode, f.uid, euid);
+        .chain(
+            inv.store_files
+                .iter()
+                .map(|f| (&STORE_GROUP, f, false, f.mode, f.uid)),
+        );
+    for (g, f, sidecar, mode, uid) in files {
+        let problems = perm_problems(mode, uid, euid);
         if problems.is_empty() {
             *clean.entry(g.clone()).or_default() += 1;
         }
         for p in problems {
-            by.entry((g.clone(), p)).or_default().push(f);
+            let path = if sidecar {
+                lfb_core::store::sidecar_path(&f.path)
+            } else {
+                f.path.clone()
+            };
+            by.entry((g.clone(), p))
+                .or_default()
+                .push(PermFile { path, mode, uid });
         }
     }
     let mut out = Vec::new();

@@ -38,16 +38,52 @@ pub struct FileInfo {
 }
 
 impl FileInfo {
-    fn from_meta(path: PathBuf, meta: &fs::Metadata) -> FileInfo {
+    fn from_meta(path: PathBuf, meta: &Meta) -> FileInfo {
         FileInfo {
             path,
+            mode: meta.mode,
+            uid: meta.uid,
+            bytes: meta.bytes,
+            mtime: meta.mtime,
+            dataless: meta.dataless,
+        }
+    }
+}
+
+/// The part of a file's metadata the guard reads: a quarter of the size of
+/// `fs::Metadata`, which matters when a folder holds 60,000 files.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    is_dir: bool,
+    is_file: bool,
+    dataless: bool,
+    /// Permission bits (`0o7777`).
+    mode: u32,
+    uid: u32,
+    bytes: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl Meta {
+    fn of(meta: &fs::Metadata) -> Meta {
+        Meta {
+            is_dir: meta.is_dir(),
+            is_file: meta.is_file(),
+            dataless: dataless(meta),
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
             bytes: meta.len(),
             mtime: meta.modified().ok(),
-            dataless: dataless(meta),
         }
     }
+}
+
+/// A sidecar's mode and owner: all the checks need of it (its path is the
+/// artifact's with `.json` added).
+#[derive(Debug, Clone, Copy)]
+pub struct SidecarMeta {
+    pub mode: u32,
+    pub uid: u32,
 }
 
 /// The dataless flag (`SF_DATALESS`) iCloud Drive sets on evicted files,
@@ -77,9 +113,9 @@ pub struct Artifact {
     pub folder: Arc<str>,
     /// The record was derived from the name (no sidecar, or a broken one).
     pub derived: bool,
-    pub sidecar: Option<FileInfo>,
+    pub sidecar: Option<SidecarMeta>,
     /// Why the sidecar could not be used.
-    pub sidecar_error: Option<String>,
+    pub sidecar_error: Option<Box<str>>,
     /// Shared by the artifacts of a group.
     pub group: Arc<Group>,
     /// From the record's `created_at`, else the name: never the mtime, which
@@ -174,10 +210,11 @@ pub struct Inventory {
     pub filtered_out: usize,
 }
 
+/// A folder entry. Its path is `dir.join(name)`, made only where it is
+/// kept: a folder of 60,000 files would hold 60,000 paths for nothing.
 struct Listed {
     name: String,
-    path: PathBuf,
-    meta: fs::Metadata,
+    meta: Meta,
 }
 
 /// Reads a folder: every entry with its metadata (symlinks followed).
@@ -191,33 +228,55 @@ fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>) -> Vec<Listed> {
             return Vec::new();
         }
     };
-    let mut out = Vec::new();
+    let mut entries = Vec::new();
     for entry in rd {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                errors.push((dir.to_path_buf(), lfb_core::error::describe_io(&e)));
-                continue;
-            }
-        };
-        let path = entry.path();
-        // DirEntry::metadata does not follow symlinks; a linked artifact is
-        // judged by what it points at.
-        let meta = match entry.metadata() {
-            Ok(m) if m.file_type().is_symlink() => fs::metadata(&path),
-            other => other,
-        };
-        match meta {
-            Ok(meta) => out.push(Listed {
-                name: entry.file_name().to_string_lossy().into_owned(),
-                path,
-                meta,
-            }),
-            Err(e) => errors.push((path, lfb_core::error::describe_io(&e))),
+        match entry {
+            Ok(e) => entries.push(e),
+            Err(e) => errors.push((dir.to_path_buf(), lfb_core::error::describe_io(&e))),
         }
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    // The stat calls are most of a large folder's listing: on every core.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = entries.len().div_ceil(threads).max(1024);
+    let parts: Vec<Vec<Result<Listed, (PathBuf, String)>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(stat).collect()))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a listing thread panicked"))
+            .collect()
+    });
+    drop(entries);
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for r in parts.into_iter().flatten() {
+        match r {
+            Ok(l) => out.push(l),
+            Err(e) => errors.push(e),
+        }
+    }
+    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// One folder entry with its metadata (symlinks followed: a linked
+/// artifact is judged by what it points at; DirEntry::metadata does not
+/// follow them).
+fn stat(entry: &fs::DirEntry) -> Result<Listed, (PathBuf, String)> {
+    let meta = match entry.metadata() {
+        Ok(m) if m.file_type().is_symlink() => fs::metadata(entry.path()),
+        other => other,
+    };
+    match meta {
+        Ok(meta) => Ok(Listed {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            meta: Meta::of(&meta),
+        }),
+        Err(e) => Err((entry.path(), lfb_core::error::describe_io(&e))),
+    }
 }
 
 /// The environment an artifact folder stands for (as `derived_record` has it).
@@ -250,11 +309,11 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     let names: BTreeSet<&str> = top.iter().map(|l| l.name.as_str()).collect();
     let mut artifact_dirs = Vec::new();
     for l in &top {
-        if let Some(d) = debris(&l.name, &names, "", &l.path) {
+        if let Some(d) = debris(&l.name, &names, "", root) {
             inv.debris.push(d);
             continue;
         }
-        if l.meta.is_dir() {
+        if l.meta.is_dir {
             if l.name.starts_with('.') {
                 continue;
             }
@@ -264,23 +323,24 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
                 Group::env(folder_env(&l.name))
             };
             inv.folders.push(Folder {
-                path: l.path.clone(),
-                mode: l.meta.mode() & 0o7777,
-                uid: l.meta.uid(),
+                path: root.join(&l.name),
+                mode: l.meta.mode,
+                uid: l.meta.uid,
                 group,
             });
             if l.name != LOGS && l.name != QUARANTINE {
-                artifact_dirs.push((l.name.clone(), l.path.clone()));
+                artifact_dirs.push((l.name.clone(), root.join(&l.name)));
             }
         } else if l.name.ends_with(PARTIAL_SUFFIX) {
-            inv.partials.push(partial(l, ""));
+            inv.partials.push(partial(l, root, ""));
         }
     }
 
     // Artifacts found, before their records are read: a folder at a time,
     // so only one folder's listing is held beside the artifacts.
+    let mut per_folder: Vec<Vec<Artifact>> = Vec::new();
     for (folder, dir) in &artifact_dirs {
-        let mut found: Vec<Found> = Vec::new();
+        let mut found: Vec<Option<Found>> = Vec::new();
         let shared: Arc<str> = Arc::from(folder.as_str());
         let entries = list(dir, &mut inv.errors);
         let names: BTreeSet<&str> = entries.iter().map(|l| l.name.as_str()).collect();
@@ -292,15 +352,16 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
                 sidecars.insert(base, l);
             }
         }
+        found.reserve_exact(entries.len() - sidecars.len());
         for l in &entries {
-            if !l.meta.is_file() {
+            if !l.meta.is_file {
                 continue;
             }
             if l.name.ends_with(PARTIAL_SUFFIX) {
-                inv.partials.push(partial(l, folder));
+                inv.partials.push(partial(l, dir, folder));
                 continue;
             }
-            if let Some(d) = debris(&l.name, &names, folder, &l.path) {
+            if let Some(d) = debris(&l.name, &names, folder, dir) {
                 inv.debris.push(d);
                 continue;
             }
@@ -309,7 +370,7 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
                 if !names.contains(artifact)
                     && !names.contains(format!(".{artifact}.icloud").as_str())
                 {
-                    let mut p = partial(l, folder);
+                    let mut p = partial(l, dir, folder);
                     p.orphan_sidecar = true;
                     inv.partials.push(p);
                 }
@@ -318,33 +379,41 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
             let Some(name) = ArtifactName::parse(&l.name) else {
                 continue;
             };
-            let file = FileInfo::from_meta(l.path.clone(), &l.meta);
+            let file = FileInfo::from_meta(dir.join(&l.name), &l.meta);
             if file.dataless {
                 inv.debris.push(Debris {
-                    path: l.path.clone(),
+                    path: file.path.clone(),
                     kind: DebrisKind::Placeholder,
                     service: "icloud",
                     original: l.name.clone(),
                     group: group_of_name(&l.name, folder),
                 });
             }
-            let side = sidecars
-                .get(l.name.as_str())
-                .map(|s| FileInfo::from_meta(s.path.clone(), &s.meta));
-            found.push((file, name, shared.clone(), side));
+            let side = sidecars.get(l.name.as_str()).map(|s| SidecarMeta {
+                mode: s.meta.mode,
+                uid: s.meta.uid,
+            });
+            found.push(Some((file, name, shared.clone(), side)));
         }
         drop(sidecars);
         drop(names);
         drop(entries);
-        let mut loaded = load_records(found);
-        if let Some(env) = env {
-            let before = loaded.len();
-            loaded.retain(|a| a.group.env.as_deref() == Some(env));
-            inv.filtered_out += before - loaded.len();
+        for mut loaded in load_records(found) {
+            if let Some(env) = env {
+                let before = loaded.len();
+                loaded.retain(|a| a.group.env.as_deref() == Some(env));
+                inv.filtered_out += before - loaded.len();
+            }
+            per_folder.push(loaded);
         }
+    }
+    // Joined into one vector of the exact size (the parts are each
+    // reading thread's share of a folder): growing it part by part would
+    // hold the old and the new copy at once.
+    inv.artifacts = Vec::with_capacity(per_folder.iter().map(Vec::len).sum());
+    for loaded in per_folder {
         inv.artifacts.extend(loaded);
     }
-    inv.artifacts.shrink_to_fit();
     // Paths are unique: an unstable sort orders the same, without a buffer.
     inv.artifacts.sort_unstable_by(|a, b| {
         a.created
@@ -356,11 +425,11 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     let log_entries = list(&logs, &mut inv.errors);
     let names: BTreeSet<&str> = log_entries.iter().map(|l| l.name.as_str()).collect();
     for l in &log_entries {
-        if let Some(d) = debris(&l.name, &names, "", &l.path) {
+        if let Some(d) = debris(&l.name, &names, "", &logs) {
             inv.debris.push(d);
-        } else if l.meta.is_file() && l.path == store.journal_path() {
+        } else if l.meta.is_file && logs.join(&l.name) == store.journal_path() {
             inv.store_files
-                .push(FileInfo::from_meta(l.path.clone(), &l.meta));
+                .push(FileInfo::from_meta(logs.join(&l.name), &l.meta));
         }
     }
     // Quarantine keeps same-named artifacts apart in quarantine/<env>/ and
@@ -368,10 +437,10 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     let mut dirs = vec![(store.quarantine_dir(), 0)];
     while let Some((dir, depth)) = dirs.pop() {
         for l in list(&dir, &mut inv.errors) {
-            if l.meta.is_dir() && depth < 2 {
-                dirs.push((l.path, depth + 1));
+            if l.meta.is_dir && depth < 2 {
+                dirs.push((dir.join(&l.name), depth + 1));
             } else {
-                inv.quarantine.push(l.path);
+                inv.quarantine.push(dir.join(&l.name));
             }
         }
     }
@@ -379,7 +448,7 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     inv
 }
 
-fn partial(l: &Listed, folder: &str) -> Partial {
+fn partial(l: &Listed, dir: &Path, folder: &str) -> Partial {
     // NAME.partial, NAME.<pid>.partial, NAME.json.partial, NAME.json.
     let started = naming::leftover(&l.name).map(|(n, _)| n.time);
     let group = if folder.is_empty() {
@@ -388,7 +457,7 @@ fn partial(l: &Listed, folder: &str) -> Partial {
         group_of_name(&l.name, folder)
     };
     Partial {
-        file: FileInfo::from_meta(l.path.clone(), &l.meta),
+        file: FileInfo::from_meta(dir.join(&l.name), &l.meta),
         started,
         group,
         orphan_sidecar: false,
@@ -396,43 +465,35 @@ fn partial(l: &Listed, folder: &str) -> Partial {
 }
 
 /// An artifact listed, before its sidecar is read.
-type Found = (FileInfo, ArtifactName, Arc<str>, Option<FileInfo>);
+type Found = (FileInfo, ArtifactName, Arc<str>, Option<SidecarMeta>);
 
 /// Reads the sidecars, on every core: parsing 10,000 of them one after the
 /// other would be most of the run. What was listed is moved into the
 /// artifacts, never copied (a store of 100,000 artifacts is held once).
-fn load_records(found: Vec<Found>) -> Vec<Artifact> {
+fn load_records(mut found: Vec<Option<Found>>) -> Vec<Vec<Artifact>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
     let chunk = found.len().div_ceil(workers).max(256);
-    let mut parts: Vec<Vec<Found>> = Vec::new();
-    let mut rest = found.into_iter();
-    loop {
-        let part: Vec<Found> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
+    let parts = found.chunks_mut(chunk);
     std::thread::scope(|s| {
         let handles: Vec<_> = parts
             .into_iter()
             .map(|part| {
                 s.spawn(move || {
                     let mut groups = BTreeMap::new();
-                    part.into_iter()
+                    part.iter_mut()
+                        .filter_map(Option::take)
                         .map(|f| load_one(f, &mut groups))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        let mut out = Vec::new();
-        for h in handles {
-            out.extend(h.join().expect("sidecar loading does not panic"));
-        }
-        out
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("sidecar loading does not panic"))
+            .collect()
     })
 }
 
@@ -444,7 +505,7 @@ fn load_one(
     let (summary, sidecar_error) = if sidecar.is_some() {
         match store::read_sidecar(&file.path) {
             Ok(s) => (s, None),
-            Err(e) => (None, Some(e.line())),
+            Err(e) => (None, Some(e.line().into_boxed_str())),
         }
     } else {
         (None, None)
@@ -486,7 +547,8 @@ fn load_one(
 /// (`.NAME.icloud`) and conflict copies of iCloud (`NAME 2.EXT`), Dropbox
 /// (`NAME (HOST's conflicted copy DATE).EXT`), Nextcloud (`NAME (conflicted
 /// copy DATE TIME).EXT`) and Syncthing (`NAME.sync-conflict-DATE-TIME-ID.EXT`).
-fn debris(file: &str, siblings: &BTreeSet<&str>, folder: &str, path: &Path) -> Option<Debris> {
+/// `dir` is the folder the file is in.
+fn debris(file: &str, siblings: &BTreeSet<&str>, folder: &str, dir: &Path) -> Option<Debris> {
     let make = |kind, service, original: String| {
         let group = if folder.is_empty() {
             Group::store()
@@ -494,7 +556,7 @@ fn debris(file: &str, siblings: &BTreeSet<&str>, folder: &str, path: &Path) -> O
             group_of_name(&original, folder)
         };
         Some(Debris {
-            path: path.to_path_buf(),
+            path: dir.join(file),
             kind,
             service,
             original,

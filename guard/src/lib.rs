@@ -229,6 +229,7 @@ impl ToolCli for Cli {
 /// Runs lfb-guard. With `--nagios`, a run that cannot start prints
 /// `LFB UNKNOWN - …` and exits 3.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    lfb_core::sys::return_large_buffers();
     let nagios = cli.nagios;
     match guard(cli, ui) {
         Err(e) if nagios && !e.is_broken_pipe() => {

@@ -22,12 +22,11 @@ use std::path::PathBuf;
 use clap::Parser;
 use lfb_core::chrono::{DateTime, NaiveDate, Utc};
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity, parse_duration_arg};
-use lfb_core::naming::{self, ArtifactName};
+use lfb_core::naming;
 use lfb_core::ndjson::RecordWriter;
 use lfb_core::store;
 use lfb_core::units::{format_duration, format_size};
-use lfb_core::{Error, Kind, Result, Store};
-use serde::Deserialize;
+use lfb_core::{Kind, Result, Store};
 
 /// The store's inventory: a table for people, records for pipes.
 #[derive(Parser, Debug)]
@@ -164,24 +163,6 @@ pub enum Verified {
     Failed(Option<DateTime<Utc>>),
 }
 
-/// The fields of a sidecar the listing reads; everything else is skipped
-/// by serde without being built.
-#[derive(Deserialize, Default)]
-struct Sidecar {
-    env: Option<String>,
-    tag: Option<String>,
-    created_at: Option<String>,
-    bytes: Option<u64>,
-    verify: Option<VerifySection>,
-    error: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct VerifySection {
-    ok: Option<bool>,
-    at: Option<String>,
-}
-
 fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
     s.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
@@ -189,6 +170,7 @@ fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
 
 /// Runs lfb-list.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    lfb_core::sys::return_large_buffers();
     if let Some(location) = lfb_core::remote::location(&cli.store)? {
         return remote::run(cli, location, ui);
     }
@@ -234,105 +216,44 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     Ok(0)
 }
 
-/// Every artifact of the store, in no particular order. Sidecars are read
-/// and parsed on every core (a store of 100,000 artifacts is mostly that).
+/// Every artifact of the store, in the store's order (the caller sorts).
+/// Sidecars are read and summarised on every core by
+/// [`Store::visit_sidecars`], as lfb-prune reads them.
 pub fn inventory(store: &Store) -> Result<Vec<Entry>> {
-    let folders = store.artifact_dirs()?;
-    let mut files: Vec<(String, usize)> = Vec::new();
-    for (i, (_, dir)) in folders.iter().enumerate() {
-        let entries = fs::read_dir(dir).map_err(|e| Error::io_path("read", dir, e))?;
-        for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_file()).unwrap_or(false)
-                && let Ok(file) = e.file_name().into_string()
-                && !file.ends_with(".json")
-                && !file.ends_with(lfb_core::fsutil::PARTIAL_SUFFIX)
-            {
-                files.push((file, i));
-            }
-        }
-    }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = files.len().div_ceil(threads).max(1);
-    let folders = &folders;
-    let parts: Vec<Result<Vec<Entry>>> = std::thread::scope(|s| {
-        let workers: Vec<_> = files
-            .chunks_mut(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut out = Vec::with_capacity(part.len());
-                    let mut buf = Vec::new();
-                    for (file, i) in part {
-                        let file = std::mem::take(file);
-                        let Some(name) = ArtifactName::parse(&file) else {
-                            continue;
-                        };
-                        let (folder, dir) = &folders[*i];
-                        out.push(entry(dir.join(&file), name, folder, &mut buf)?);
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a listing thread panicked"))
-            .collect()
-    });
-    drop(files);
     let mut out = Vec::new();
-    for p in parts {
-        out.extend(p?);
-    }
+    store.visit_sidecars(|found| {
+        out.push(entry(found));
+        Ok(())
+    })?;
     Ok(out)
 }
 
-fn entry(path: PathBuf, name: ArtifactName, folder: &str, buf: &mut Vec<u8>) -> Result<Entry> {
-    let sidecar = store::sidecar_path(&path);
-    let (side, has_sidecar): (Sidecar, bool) = match lfb_core::fsutil::read_small(&sidecar, buf) {
-        Ok(text) => {
-            let side = match serde_json::from_slice(text) {
-                Ok(side) => side,
-                // Read again the ordinary way before calling it malformed
-                // (see read_small).
-                Err(_) => fs::read(&sidecar)
-                    .map_err(|e| Error::io_path("read", &sidecar, e))
-                    .and_then(|text| {
-                        serde_json::from_slice(&text).map_err(|e| {
-                            Error::input(format!("sidecar '{}': {e}", sidecar.display()))
-                        })
-                    })?,
-            };
-            (side, true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Sidecar::default(), false),
-        Err(e) => return Err(Error::io_path("read", &sidecar, e)),
-    };
+fn entry(found: store::Found) -> Entry {
+    let side = found.sidecar;
     let bytes = side
         .bytes
-        .or_else(|| fs::metadata(&path).ok().map(|m| m.len()));
-    let verified = match &side.verify {
-        None => Verified::Never,
-        Some(v) if v.ok == Some(true) => Verified::Passed(parse_time(v.at.as_deref())),
-        Some(v) => Verified::Failed(parse_time(v.at.as_deref())),
-    };
-    let verified = if side.error.is_some() {
+        .or_else(|| fs::metadata(&found.path).ok().map(|m| m.len()));
+    let at = || parse_time(side.verify_at.as_deref());
+    let verified = if side.error {
         Verified::Failed(None)
+    } else if !side.has_verify {
+        Verified::Never
+    } else if side.verify_ok == Some(true) {
+        Verified::Passed(at())
     } else {
-        verified
+        Verified::Failed(at())
     };
-    Ok(Entry {
-        env: store::env_of(folder, side.env.as_deref()).to_string(),
-        tag: side.tag.unwrap_or_else(|| name.tag.clone()),
-        created: parse_time(side.created_at.as_deref()).unwrap_or(name.time),
-        name: name.name,
-        kind: name.kind,
+    Entry {
+        env: store::env_of(&found.folder, side.env.as_deref()).to_string(),
+        tag: side.tag.unwrap_or_else(|| found.name.tag.clone()),
+        created: side.created_at.unwrap_or(found.name.time),
+        name: found.name.name,
+        kind: found.name.kind,
         bytes,
         verified,
-        derived: !has_sidecar,
-        path,
-    })
+        derived: found.derived,
+        path: found.path,
+    }
 }
 
 fn keep(cli: &Cli, env: Option<&str>, a: &Entry, now: DateTime<Utc>) -> bool {
@@ -580,13 +501,10 @@ fn print_records(rows: &[&Entry]) -> Result<()> {
 
 /// The record lines of `rows`, in order.
 fn record_lines(rows: &[&Entry]) -> Result<Vec<String>> {
-    let mut buf = Vec::new();
     let mut lines = Vec::with_capacity(rows.len());
     for a in rows {
         if !a.derived
-            && let Ok(text) = lfb_core::fsutil::read_small(&store::sidecar_path(&a.path), &mut buf)
-            && let Ok(text) = std::str::from_utf8(text)
-            && let Some(line) = store::record_line_of(&a.path, text)
+            && let Some(line) = store::record_line(&a.path)
         {
             lines.push(line);
             continue;

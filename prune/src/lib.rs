@@ -332,6 +332,7 @@ impl Options {
 
 /// Runs lfb-prune.
 pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
+    lfb_core::sys::return_large_buffers();
     if let Some(location) = lfb_core::remote::location(&cli.store)? {
         return remote::run(cli, location, ui);
     }
