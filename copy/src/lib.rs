@@ -510,45 +510,82 @@ fn copy_one(
     let path = artifact_path(rec)?;
     let rel = relative_key(store, &path, rec)?;
     // The local artifact must be what its record says: never send a damaged
-    // file offsite as a good copy.
-    let (sha, size) = digest::sha256_file(&path).with_path("read", &path)?;
-    if let Some(want) = rec.sha256()
-        && want != sha
-    {
-        return Err(Error::failed(format!(
-            "'{}' does not match its record (SHA-256 {sha}, the record says {want}): not copied",
-            path.display()
-        )));
-    }
-    let outcome = copy_file(dest, &path, &rel, &sha, size, part_size, ui)?;
+    // file offsite as a good copy. With the record's SHA-256 the file is
+    // read once: the bytes sent are hashed as they are read, and the copy
+    // is completed (or skipped as already there) only if they match it.
+    let src = match rec.sha256() {
+        Some(want) => Source {
+            path: &path,
+            sha: want.to_string(),
+            size: std::fs::metadata(&path).with_path("read", &path)?.len(),
+            from_record: true,
+        },
+        None => {
+            let (sha, size) = digest::sha256_file(&path).with_path("read", &path)?;
+            Source {
+                path: &path,
+                sha,
+                size,
+                from_record: false,
+            }
+        }
+    };
+    let outcome = copy_file(dest, &src, &rel, part_size, ui)?;
     let sidecar = sidecar_path(&path);
     if sidecar.is_file() {
-        let (ssha, ssize) = digest::sha256_file(&sidecar).with_path("read", &sidecar)?;
-        copy_file(
-            dest,
-            &sidecar,
-            &format!("{rel}.json"),
-            &ssha,
-            ssize,
-            part_size,
-            ui,
-        )?;
+        let (sha, size) = digest::sha256_file(&sidecar).with_path("read", &sidecar)?;
+        let src = Source {
+            path: &sidecar,
+            sha,
+            size,
+            from_record: false,
+        };
+        copy_file(dest, &src, &format!("{rel}.json"), part_size, ui)?;
     }
     Ok((rel, outcome))
+}
+
+/// A local file to copy: its SHA-256 and size, either read from it or
+/// taken from its record (then every byte read is checked against it).
+struct Source<'a> {
+    path: &'a Path,
+    sha: String,
+    size: u64,
+    from_record: bool,
+}
+
+impl Source<'_> {
+    /// The error for a file whose bytes hash to `found`, not to `sha`.
+    fn mismatch(&self, found: &str) -> Error {
+        Error::failed(if self.from_record {
+            format!(
+                "'{}' does not match its record (SHA-256 {found}, the record says {}): not copied",
+                self.path.display(),
+                self.sha
+            )
+        } else {
+            format!("'{}' changed while it was copied", self.path.display())
+        })
+    }
+
+    /// Before a copy already at the destination is taken as this file's:
+    /// a SHA-256 from the record is checked against the file first.
+    fn check(&self) -> Result<()> {
+        if self.from_record {
+            let (h, _) = digest::sha256_file(self.path).with_path("read", self.path)?;
+            if h != self.sha {
+                return Err(self.mismatch(&h));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Copies one local file to `rel` in the destination, skipping an identical
 /// copy, and verifies the result.
 // Long: skip an identical copy, upload, verify, and delete a bad copy are one sequence on the destination.
-fn copy_file(
-    dest: &Dest,
-    path: &Path,
-    rel: &str,
-    sha: &str,
-    size: u64,
-    part_size: u64,
-    ui: &Ui,
-) -> Result<Outcome> {
+fn copy_file(dest: &Dest, src: &Source, rel: &str, part_size: u64, ui: &Ui) -> Result<Outcome> {
+    let (path, sha, size) = (src.path, src.sha.as_str(), src.size);
     let key = dest.key(rel);
     let mut replaced = false;
     match dest {
@@ -556,9 +593,11 @@ fn copy_file(
             if let Some(info) = c.head(&key)? {
                 if info.size == size {
                     if info.checksum_sha256.as_deref() == Some(sha) {
+                        src.check()?;
                         return Ok(skipped(size, BY_CHECKSUM));
                     }
                     if info.meta_sha256.as_deref() == Some(sha) {
+                        src.check()?;
                         return Ok(skipped(size, BY_METADATA));
                     }
                     // Same size, no checksum to trust: read it back.
@@ -566,6 +605,7 @@ fn copy_file(
                         && h == sha
                         && n == size
                     {
+                        src.check()?;
                         return Ok(skipped(size, BY_READ_BACK));
                     }
                 }
@@ -576,18 +616,16 @@ fn copy_file(
                 File::open(path)
                     .and_then(|f| f.take(size).read_to_end(&mut buf))
                     .with_path("read", path)?;
-                if digest::hex(&sha2::Sha256::digest(&buf)) != sha {
-                    return Err(Error::failed(format!(
-                        "'{}' changed while it was copied",
-                        path.display()
-                    )));
+                let h = digest::hex(&sha2::Sha256::digest(&buf));
+                if h != sha {
+                    return Err(src.mismatch(&h));
                 }
                 let md5: [u8; 16] = md5::Md5::digest(&buf).into();
                 let etag = c.put(&key, &buf, sha, &md5)?;
                 let md5 = digest::hex(&md5);
                 (0, (etag == md5).then_some(md5))
             } else {
-                multipart(c, path, &key, sha, size, part_size, ui)?
+                multipart(c, src, &key, part_size, ui)?
             };
             let verified_by = verify_upload(dest, c, &key, sha, size, object_etag.as_deref())?;
             Ok(Outcome {
@@ -602,6 +640,7 @@ fn copy_file(
             let target = root.join(rel);
             if let Some((h, n)) = dest.read_back(rel)? {
                 if h == sha && n == size {
+                    src.check()?;
                     return Ok(skipped(size, BY_READ_BACK));
                 }
                 replaced = true;
@@ -609,16 +648,13 @@ fn copy_file(
             let dir = fsutil::parent_dir(&target);
             fsutil::create_private_dir(dir)?;
             let mut out = AtomicFile::create(&target)?;
-            let mut src = HashingReader::new(File::open(path).with_path("read", path)?);
-            std::io::copy(&mut (&mut src).take(size), &mut out)
+            let mut reader = HashingReader::new(File::open(path).with_path("read", path)?);
+            std::io::copy(&mut (&mut reader).take(size), &mut out)
                 .with_path("write", out.partial_path())?;
             out.flush().with_path("write", out.partial_path())?;
-            let (_, h, n) = src.finish();
+            let (_, h, n) = reader.finish();
             if h != sha || n != size {
-                return Err(Error::failed(format!(
-                    "'{}' changed while it was copied",
-                    path.display()
-                )));
+                return Err(src.mismatch(&h));
             }
             // Read the partial back before it gets its name.
             out.file().sync_all().with_path("sync", &target)?;
@@ -746,13 +782,12 @@ fn state_path(c: &Client, key: &str) -> Result<PathBuf> {
 // Long: the resume bookkeeping (state file, listed parts, abort of a stale upload) around send_parts and complete.
 fn multipart(
     c: &Client,
-    path: &Path,
+    src: &Source,
     key: &str,
-    sha: &str,
-    size: u64,
     part_size: u64,
     ui: &Ui,
 ) -> Result<(u32, Option<String>)> {
+    let (path, sha, size) = (src.path, src.sha.as_str(), src.size);
     let parts_total = size.div_ceil(part_size);
     if parts_total > 10_000 {
         return Err(Error::usage(format!(
@@ -821,10 +856,7 @@ fn multipart(
     if sent.sha256 != sha {
         c.abort_multipart(key, &upload_id)?;
         let _ = std::fs::remove_file(&state_file);
-        return Err(Error::failed(format!(
-            "'{}' changed while it was copied",
-            path.display()
-        )));
+        return Err(src.mismatch(&sent.sha256));
     }
     c.complete_multipart(key, &upload_id, &sent.etags)?;
     let _ = std::fs::remove_file(&state_file);

@@ -697,3 +697,74 @@ fn a_part_damaged_in_transit_is_caught_and_the_bad_copy_deleted() {
         format!("{} {}", sha256sum(&big), 24 << 20)
     );
 }
+
+/// The record's SHA-256 is trusted up front (the file is read once, not
+/// hashed first and then read again to send), so it must still be checked
+/// on every path: a multipart upload of a file that no longer matches its
+/// record is aborted, nothing appears under the key and no upload is left;
+/// and a good copy already in the bucket is not taken as this file's when
+/// the file itself is damaged.
+#[test]
+fn a_large_artifact_that_no_longer_matches_its_record_is_not_uploaded_or_skipped() {
+    let Some(moto) = Moto::start("large_no_longer_matches") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let path = big_artifact(st.path(), 20);
+    let path_s = path.to_string_lossy().into_owned();
+    let sha = sha256sum(&path_s);
+    let rec = serde_json::json!({
+        "schema": "lfb/1", "id": "big_db_manual_20261127T020000Z", "kind": "db",
+        "env": "prod", "tag": "manual", "path": path_s,
+        "created_at": "2026-11-27T02:00:00Z", "bytes": 20 << 20,
+        "sha256": sha, "format": "sql+gzip",
+    });
+    let key = format!("p/{}", rel(st.path(), &path_s));
+    let send = || {
+        run_with_input(
+            copy(st.path(), home.path(), &moto.endpoint()).args([
+                "--to",
+                "s3://offsite/p",
+                "--part-size",
+                "8MiB",
+            ]),
+            format!("{rec}\n"),
+        )
+    };
+    // Damaged in its last part, after the record was written.
+    let damage = |at: u64| {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(b"damage").unwrap();
+    };
+    let original = std::fs::read(&path).unwrap();
+    damage(19 << 20);
+    let out = send();
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("does not match its record"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.records()[0]["offsite"]["ok"], false);
+    assert_eq!(moto.object("offsite", &key), "missing");
+    assert_eq!(moto.multipart_uploads("offsite"), 0);
+
+    // Restored, it goes up; damaged again, the copy in the bucket does not
+    // make it "already there".
+    std::fs::write(&path, &original).unwrap();
+    send().assert_ok();
+    assert_eq!(moto.object("offsite", &key), format!("{sha} {}", 20 << 20));
+    damage(1 << 20);
+    let out = send();
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("does not match its record"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(out.records()[0]["offsite"]["skipped"], true);
+}
