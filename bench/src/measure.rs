@@ -35,12 +35,14 @@ pub struct Run {
 
 impl Run {
     /// The last non-empty stderr line, for one-line failure reports.
+    /// The line that says what went wrong: psql's `ERROR:` line when there
+    /// is one (its last lines are the statement and a `^` under it), else
+    /// the last line.
     pub fn error_line(&self) -> String {
-        self.stderr
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
+        let lines = || self.stderr.lines().rev().map(str::trim);
+        lines()
+            .find(|l| l.contains("ERROR:") || l.contains("FATAL:"))
+            .or_else(|| lines().find(|l| !l.is_empty()))
             .unwrap_or("(no message)")
             .to_string()
     }
