@@ -503,7 +503,7 @@ pub const ALL: &[Comparison] = &[
         title: "lfb-guard",
         tool: "lfb-guard",
         flags: &["--store"],
-        data: Data::Store(10_000),
+        data: Data::Store(100_000),
         check: Check::Guard,
         quarter_too: false,
         warmup: true,

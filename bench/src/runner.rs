@@ -447,7 +447,8 @@ impl Ctx {
                     .push(("MEDIA".into(), path.to_string_lossy().into_owned()));
             }
             Data::CopyArtifact => {
-                let path = self.data_dir.join(format!("copy-store-s{tag}-v{v}"));
+                // "2": the artifact has its sidecar (older caches have none).
+                let path = self.data_dir.join(format!("copy-store2-s{tag}-v{v}"));
                 let bytes = ((300u64 << 20) as f64 * scale) as u64;
                 let bytes = bytes.max(1 << 20);
                 data::ensure(&path, "the lfb-copy artifact", |tmp| {
@@ -719,11 +720,13 @@ fn drop_my_db(server: &MariaDb, db: &str) {
 
 /// A store folder with one artifact of `bytes` incompressible bytes.
 fn random_artifact(dir: &Path, bytes: u64) -> Result<(), String> {
+    use sha2::Digest;
     use std::io::Write;
     let prod = dir.join("prod");
     std::fs::create_dir_all(&prod).map_err(|e| e.to_string())?;
     let path = prod.join("bench_db_manual_20261127T020000Z.sql.gz");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| e.to_string())?);
+    let mut sha = sha2::Sha256::new();
     let mut x = 0x2545_f491_4f6c_dd1d_u64;
     let mut left = bytes;
     while left > 0 {
@@ -733,7 +736,27 @@ fn random_artifact(dir: &Path, bytes: u64) -> Result<(), String> {
         let n = left.min(8) as usize;
         f.write_all(&x.to_le_bytes()[..n])
             .map_err(|e| e.to_string())?;
+        sha.update(&x.to_le_bytes()[..n]);
         left -= n as u64;
     }
-    f.flush().map_err(|e| e.to_string())
+    f.flush().map_err(|e| e.to_string())?;
+    // The sidecar lfb-dump would have written: lfb-copy takes the file's
+    // SHA-256 from it, as it does for every artifact lfb made.
+    let time = lfb_core::chrono::DateTime::parse_from_rfc3339("2026-11-27T02:00:00Z")
+        .expect("a valid time")
+        .with_timezone(&lfb_core::chrono::Utc);
+    let record = lfb_core::Record::new(
+        "bench_db_manual_20261127T020000Z",
+        lfb_core::Kind::Db,
+        "prod",
+        "manual",
+        &path,
+        time,
+        bytes,
+        &lfb_core::digest::hex(&sha.finalize()),
+        "sql+gzip",
+    );
+    let mut line = record.to_line();
+    line.push('\n');
+    std::fs::write(lfb_core::store::sidecar_path(&path), line).map_err(|e| e.to_string())
 }

@@ -212,7 +212,7 @@ complete -c lfb -n "__fish_lfb_using_subcommand copy" -l to -d 'Destination stor
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -l tag -d 'Copy the local store\'s artifacts with this tag (of --env ENV when given)' -r
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -l from -d 'Copy from a bucket to the folder --to instead: s3://BUCKET[/PREFIX]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -l name -d 'With --from: only artifacts of this database / base name' -r
-complete -c lfb -n "__fish_lfb_using_subcommand copy" -l part-size -d 'Size of the parts of a multipart upload (5MiB..5GiB); artifacts up to one part go in one PUT' -r
+complete -c lfb -n "__fish_lfb_using_subcommand copy" -l part-size -d 'Size of the parts of a multipart upload (5MiB..5GiB; larger when a file needs more than 10,000 parts); artifacts up to one part go in one PUT' -r
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -l store -d 'Backup store folder [default: $LFB_STORE, else the platform default]' -r -F
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -s e -l env -d 'Environment [default: $LFB_ENV, else $LEDGER_ENV, else dev]' -r
 complete -c lfb -n "__fish_lfb_using_subcommand copy" -l config-file -d 'Config file [default: $LFB_CONFIG, else ~/.config/lfb/config.toml, else /etc/lfb/config.toml]' -r -F

@@ -17,8 +17,8 @@
 //!   service's MD5 of every part (ETags) and of the object, else its SHA-256
 //!   read back; a copy that differs is deleted;
 //! - parts go up from [`upload::WORKERS`] threads at once, and memory is
-//!   bounded by that many part buffers (`--part-size`, 16 MiB by default:
-//!   64 MiB).
+//!   bounded by that many part buffers (`--part-size`, 8 MiB by default:
+//!   32 MiB).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -113,8 +113,8 @@ pub struct Cli {
     #[arg(long)]
     pub verify: bool,
 
-    /// Size of the parts of a multipart upload (5MiB..5GiB); artifacts up to one part go in one PUT
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = lfb_core::cli::parse_size_arg)]
+    /// Size of the parts of a multipart upload (5MiB..5GiB; larger when a file needs more than 10,000 parts); artifacts up to one part go in one PUT
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = lfb_core::cli::parse_size_arg)]
     pub part_size: u64,
 
     #[command(flatten)]
@@ -788,13 +788,10 @@ fn multipart(
     ui: &Ui,
 ) -> Result<(u32, Option<String>)> {
     let (path, sha, size) = (src.path, src.sha.as_str(), src.size);
-    let parts_total = size.div_ceil(part_size);
-    if parts_total > 10_000 {
-        return Err(Error::usage(format!(
-            "'{}' needs {parts_total} parts of --part-size {part_size}: S3 takes at most 10000; use larger parts",
-            path.display()
-        )));
-    }
+    // S3 takes at most 10,000 parts: a file past 10,000 × --part-size goes
+    // in larger parts (whole MiB, the same on every run, so a resumed
+    // upload finds its parts).
+    let part_size = part_size.max(size.div_ceil(10_000).next_multiple_of(1 << 20));
     let state_file = state_path(c, key)?;
     let mut existing: Vec<s3::Part> = Vec::new();
     let mut upload_id = None;

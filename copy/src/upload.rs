@@ -4,7 +4,7 @@
 //! the upload is completed only if the file is still what was hashed before
 //! it), and hands each part to one of [`WORKERS`] upload threads through a
 //! pool of [`WORKERS`] part buffers. Memory is therefore bounded by
-//! `WORKERS × part size` (64 MiB with the default 16 MiB parts), whatever
+//! `WORKERS × part size` (32 MiB with the default 8 MiB parts), whatever
 //! the artifact's size.
 //!
 //! Each worker computes its part's MD5. A part already in the bucket (an

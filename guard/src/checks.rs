@@ -39,6 +39,8 @@ pub const CHECKS: &[&str] = &[
     "placeholder",
     "conflict",
     "encryption",
+    // Only for a store in a bucket (remote.rs).
+    "gaps",
 ];
 
 /// Freshness limits applied to tags present in the store unless told otherwise.

@@ -68,6 +68,8 @@ group resolved, in the last --journal-window (crit; --ack ID silences one)\n  \
 placeholder  evicted iCloud files: the backup is not on this disk (warn)\n  \
 conflict     conflict copies of iCloud, Dropbox, Nextcloud, Syncthing (warn)\n  \
 encryption   with --require-encryption: artifacts not encrypted with age (crit)\n  \
+gaps         store in a bucket: two artifacts of a group further apart than its tag's \
+limit in the last 7 days (warn)\n  \
 scan         a folder or file of the store cannot be read (crit)\n\n\
 Times come from records (created_at) or file names, never from modification times, \
 which cloud clients rewrite. Output: one JSON finding per line on stdout, then a \

@@ -215,6 +215,24 @@ fn list_verify_guard_and_prune_work_on_the_bucket() {
     // Dumps 2.1 s apart are 2 or 3 whole seconds apart: every interval is
     // a gap longer than 1 s (1.1 s apart could be 1 s apart twice: none).
     assert!(gaps[0]["finding"]["values"]["gaps"].as_u64().unwrap() >= 1);
+    // `gaps` is a check like any other: --skip leaves it out.
+    let out = run(tool("lfb-guard", h, &e).args([
+        "--store",
+        "s3://offsite/acme",
+        "--max-age",
+        "manual=1s",
+        "--now",
+        recs[2]["created_at"].as_str().unwrap(),
+        "--skip",
+        "gaps",
+    ]));
+    assert_ne!(out.code, 2, "{}", out.stderr);
+    let findings = parse_ndjson(&out.stdout);
+    assert!(
+        findings.iter().all(|f| f["finding"]["check"] != "gaps"),
+        "{}",
+        out.stdout
+    );
     let later = lfb_core::chrono::Utc::now() + lfb_core::chrono::Duration::days(2);
     let out = run(tool("lfb-guard", h, &e).args([
         "--store",
