@@ -36,6 +36,7 @@ pub mod error;
 pub mod fsutil;
 pub mod gzip;
 pub mod manpage;
+pub mod par;
 pub mod progress;
 pub mod sys;
 pub mod units;

@@ -236,23 +236,10 @@ fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>) -> Vec<Listed> {
         }
     }
     // The stat calls are most of a large folder's listing: on every core.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = entries.len().div_ceil(threads).max(1024);
-    let parts: Vec<Vec<Result<Listed, (PathBuf, String)>>> = std::thread::scope(|s| {
-        let workers: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(stat).collect()))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a listing thread panicked"))
-            .collect()
-    });
+    let stated = lfb_core::par::map(&entries, stat);
     drop(entries);
-    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for r in parts.into_iter().flatten() {
+    let mut out = Vec::with_capacity(stated.len());
+    for r in stated {
         match r {
             Ok(l) => out.push(l),
             Err(e) => errors.push(e),

@@ -474,55 +474,36 @@ fn print_totals(rows: &[&Entry]) {
 /// once would be tens of MiB.
 fn print_records(rows: &[&Entry]) -> Result<()> {
     const BATCH: usize = 4096;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
     let mut out = RecordWriter::new();
     for batch in rows.chunks(BATCH) {
-        let chunk = batch.len().div_ceil(threads).max(1);
-        let parts: Vec<Result<Vec<String>>> = std::thread::scope(|s| {
-            let workers: Vec<_> = batch
-                .chunks(chunk)
-                .map(|part| s.spawn(move || record_lines(part)))
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("a listing thread panicked"))
-                .collect()
-        });
-        let mut lines = Vec::with_capacity(batch.len());
-        for p in parts {
-            lines.extend(p?);
-        }
+        let lines = lfb_core::par::map(batch, |a| record_line(a))
+            .into_iter()
+            .collect::<Result<Vec<String>>>()?;
         out.write_lines(lines.iter().map(String::as_str))?;
     }
     Ok(())
 }
 
-/// The record lines of `rows`, in order.
-fn record_lines(rows: &[&Entry]) -> Result<Vec<String>> {
-    let mut lines = Vec::with_capacity(rows.len());
-    for a in rows {
-        if !a.derived
-            && let Some(line) = store::record_line(&a.path)
-        {
-            lines.push(line);
-            continue;
-        }
-        let file = a
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let folder = a
-            .path
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let name = naming::ArtifactName::parse(&file).expect("listed names parse");
-        let (record, _) = store::load_record(&a.path, &name, &folder)?;
-        lines.push(record.to_line());
+/// An artifact's record line: its one-line sidecar as it is, else the
+/// record built from its sidecar or name.
+fn record_line(a: &Entry) -> Result<String> {
+    if !a.derived
+        && let Some(line) = store::record_line(&a.path)
+    {
+        return Ok(line);
     }
-    Ok(lines)
+    let file = a
+        .path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = a
+        .path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = naming::ArtifactName::parse(&file).expect("listed names parse");
+    let (record, _) = store::load_record(&a.path, &name, &folder)?;
+    Ok(record.to_line())
 }

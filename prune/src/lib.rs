@@ -775,28 +775,13 @@ const PRINT_BATCH: usize = 2048;
 /// built: no sidecar, a sidecar that is not one plain line, or a failed
 /// record (printed as a record, so the run knows it printed one).
 fn read_lines(items: &[Item], batch: &[usize]) -> Vec<Option<String>> {
-    let one = |&i: &usize| {
+    lfb_core::par::map(batch, |&i| {
         let item = &items[i];
         if item.derived || item.failed {
             None
         } else {
             store::record_line(&item.path)
         }
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads == 1 || batch.len() < 64 {
-        return batch.iter().map(one).collect();
-    }
-    let one = &one;
-    std::thread::scope(|s| {
-        let workers: Vec<_> = batch
-            .chunks(batch.len().div_ceil(threads))
-            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a sidecar-reading thread panicked"))
-            .collect()
     })
 }
 
