@@ -3,7 +3,7 @@
 //!
 //! 1. **Plumbing** — streams and the operating system: [`error`] (one error
 //!    type, one exit-code policy), [`gzip`] (parallel members, parallel
-//!    decoding), [`digest`], [`fsutil`], [`sys`], [`watchdog`], [`cleanup`],
+//!    decoding), [`digest`], [`fsutil`], [`par`], [`sys`], [`watchdog`], [`cleanup`],
 //!    [`progress`], [`units`], [`manpage`].
 //! 2. **The contract** — what the tools agree on and users' scripts read:
 //!    [`record`] (the `lfb/1` record and its sections), [`format`] (the
