@@ -29,7 +29,6 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 
 use chrono::Utc;
-use serde_json::Value;
 
 use crate::cleanup;
 use crate::engine::mysqlscan::MysqlScanner;
@@ -1087,37 +1086,10 @@ fn probe_exec(prefix: &[String]) -> Result<ClientInfo> {
 /// host (or socket), port and user, with a password from `$DATABASE_URL`
 /// when that URL names the same server.
 pub fn source_conn(record: &Record) -> ServerConn {
-    let src = record.get("source");
-    let s = |k: &str| {
-        src.and_then(|v| v.get(k))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let mut conn = ServerConn {
-        host: s("host"),
-        port: src
-            .and_then(|v| v.get("port"))
-            .and_then(Value::as_u64)
-            .map(|p| p as u16),
-        user: s("user"),
-        database: s("database"),
-        ..Default::default()
-    };
-    if let Ok(url) = std::env::var("DATABASE_URL")
-        && let Ok(Database::Mysql(env)) = Database::parse(&url)
-        && (env.host == conn.host || conn.host.is_none())
-    {
-        if conn.host.is_none() {
-            conn.host = env.host.clone();
-            conn.port = env.port;
-        }
-        if conn.user.is_none() || conn.user == env.user {
-            conn.user = env.user.clone();
-            conn.password = env.password.clone();
-        }
-        conn.params = env.params.clone();
-    }
-    conn
+    super::url::record_source(record, |d| match d {
+        Database::Mysql(c) => Some(c),
+        _ => None,
+    })
 }
 
 static SCRATCH_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

@@ -14,6 +14,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::record::Record;
+use serde_json::Value;
 
 /// A secret that never prints.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -55,6 +57,47 @@ impl ServerConn {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The server a record's `source` section names (host, port, user,
+/// database), with the password and parameters of `$DATABASE_URL` when that
+/// URL is of the same engine (`same_engine` takes its connection out of the
+/// parsed URL) and names the same server.
+pub fn record_source(
+    record: &Record,
+    same_engine: fn(Database) -> Option<ServerConn>,
+) -> ServerConn {
+    let src = record.get("source");
+    let s = |k: &str| {
+        src.and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut conn = ServerConn {
+        host: s("host"),
+        port: src
+            .and_then(|v| v.get("port"))
+            .and_then(Value::as_u64)
+            .map(|p| p as u16),
+        user: s("user"),
+        database: s("database"),
+        ..Default::default()
+    };
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && let Some(env) = Database::parse(&url).ok().and_then(same_engine)
+        && (env.host == conn.host || conn.host.is_none())
+    {
+        if conn.host.is_none() {
+            conn.host = env.host.clone();
+            conn.port = env.port;
+        }
+        if conn.user.is_none() || conn.user == env.user {
+            conn.user = env.user.clone();
+            conn.password = env.password.clone();
+        }
+        conn.params = env.params.clone();
+    }
+    conn
 }
 
 /// A database lfb can dump or restore.
