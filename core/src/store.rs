@@ -367,15 +367,25 @@ impl Store {
 
     /// `*.partial` files left in artifact folders.
     pub fn partials(&self) -> Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
+        Ok(self.leftovers()?.partials)
+    }
+
+    /// What killed runs leave in the artifact folders, from one listing of
+    /// each: `*.partial` files, and sidecars whose artifact is gone
+    /// ([`Store::orphan_sidecars`]).
+    pub fn leftovers(&self) -> Result<Leftovers> {
+        let mut out = Leftovers::default();
         for (_, dir) in self.artifact_dirs()? {
-            for e in fs::read_dir(&dir).with_path("read", &dir)?.flatten() {
-                if e.file_name().to_string_lossy().ends_with(PARTIAL_SUFFIX) {
-                    out.push(e.path());
+            let files = sorted_listing(&dir)?;
+            for (file, _) in &files {
+                if file.ends_with(PARTIAL_SUFFIX) {
+                    out.partials.push(dir.join(file));
                 }
             }
+            out.orphans.extend(orphans_in(&dir, &files));
         }
-        out.sort();
+        out.partials.sort();
+        out.orphans.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 }
@@ -497,6 +507,59 @@ fn read_sidecars(
     Ok(out)
 }
 
+/// What [`Store::leftovers`] finds.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// `*.partial` files, sorted.
+    pub partials: Vec<PathBuf>,
+    /// Sidecars without their artifact, each with its artifact's name,
+    /// sorted by path.
+    pub orphans: Vec<(PathBuf, ArtifactName)>,
+}
+
+/// A folder's entries (name, is a regular file), sorted by name; names
+/// that are not UTF-8 are left out (no artifact has one).
+fn sorted_listing(dir: &Path) -> Result<Vec<(String, bool)>> {
+    let mut files: Vec<(String, bool)> = fs::read_dir(dir)
+        .with_path("read", dir)?
+        .flatten()
+        .filter_map(|e| {
+            let is_file = e.file_type().is_ok_and(|t| t.is_file());
+            e.file_name().into_string().ok().map(|f| (f, is_file))
+        })
+        .collect();
+    files.sort_unstable();
+    Ok(files)
+}
+
+/// The orphan sidecars of `dir`, from its [`sorted_listing`]: no `stat` per
+/// sidecar (a store of 100,000 artifacts is checked in a blink). A sidecar
+/// whose artifact the listing lacks is confirmed with `lstat` before it is
+/// called an orphan, so an artifact renamed into place while the folder was
+/// read is not missed.
+fn orphans_in(dir: &Path, files: &[(String, bool)]) -> Vec<(PathBuf, ArtifactName)> {
+    let listed = |f: &str| files.binary_search_by(|(g, _)| g.as_str().cmp(f)).is_ok();
+    let mut out = Vec::new();
+    for (file, is_file) in files {
+        let Some(artifact) = file.strip_suffix(".json") else {
+            continue;
+        };
+        // An artifact a cloud client evicted is still there, as
+        // `.NAME.icloud`: its sidecar is no orphan.
+        let evicted = format!(".{artifact}.icloud");
+        if !is_file || listed(artifact) || listed(&evicted) {
+            continue;
+        }
+        if let Some((name, naming::LeftoverKind::Sidecar)) = naming::leftover(file)
+            && fs::symlink_metadata(dir.join(artifact)).is_err()
+            && fs::symlink_metadata(dir.join(&evicted)).is_err()
+        {
+            out.push((dir.join(file), name));
+        }
+    }
+    out
+}
+
 fn default_root() -> Result<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     if cfg!(target_os = "macos")
@@ -570,23 +633,133 @@ pub fn record_line(artifact: &Path) -> Option<String> {
 }
 
 /// [`record_line`] of a sidecar already read: `text` is its contents.
+///
+/// The top-level `path` member is found by [`top_level_member`] (one pass,
+/// no allocation), the line proven to be JSON by a parse that builds
+/// nothing, and the member's value replaced when it is not where the
+/// artifact is now.
 fn record_line_of(artifact: &Path, text: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct PathOnly {
-        path: Option<String>,
-    }
     let text = text.trim_end();
-    if text.contains('\n') || !text.ends_with('}') || text.contains("\"prune\"") {
+    if text.contains('\n') || !text.ends_with('}') {
         return None;
     }
-    let stored = serde_json::from_str::<PathOnly>(text).ok()?.path?;
+    let members = top_level_members(text)?;
+    if members.prune {
+        return None;
+    }
+    let (start, end) = members.path?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
+    let stored: String = serde_json::from_str(&text[start..end]).ok()?;
     let now = artifact.to_str()?;
     if stored == now {
         return Some(text.to_string());
     }
-    let needle = format!("\"path\":{}", serde_json::to_string(&stored).ok()?);
-    let with = format!("\"path\":{}", serde_json::to_string(now).ok()?);
-    (text.matches(&needle).count() == 1).then(|| text.replacen(&needle, &with, 1))
+    let now = serde_json::to_string(now).ok()?;
+    let mut line = String::with_capacity(text.len() + now.len());
+    line.push_str(&text[..start]);
+    line.push_str(&now);
+    line.push_str(&text[end..]);
+    Some(line)
+}
+
+/// What [`record_line_of`] needs to know of a record's top-level members.
+struct TopLevel {
+    /// The byte range of the `path` member's value (a JSON string).
+    path: Option<(usize, usize)>,
+    /// A `prune` member is there.
+    prune: bool,
+}
+
+/// Scans a one-line JSON object for its top-level `path` and `prune`
+/// members, tracking strings (with escapes) and nesting. `None` when the
+/// text is not one object, a key repeats, or `path` is not a string.
+fn top_level_members(text: &str) -> Option<TopLevel> {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut out = TopLevel {
+        path: None,
+        prune: false,
+    };
+    let mut depth = 0usize;
+    let mut i = 0;
+    // The last string seen at depth 1 was a key (an object's members
+    // alternate key, value).
+    let mut expect_key = false;
+    let mut key: Option<(usize, usize)> = None;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= b.len() {
+                    return None;
+                }
+                if depth == 1 {
+                    if expect_key {
+                        // An escaped key could spell `path`: parse whole.
+                        if text[start + 1..i].contains('\\') {
+                            return None;
+                        }
+                        key = Some((start + 1, i));
+                        expect_key = false;
+                    } else if let Some((ks, ke)) = key.take() {
+                        match &text[ks..ke] {
+                            "path" if out.path.is_some() => return None,
+                            "path" => out.path = Some((start, i + 1)),
+                            "prune" => out.prune = true,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            b'{' | b'[' => {
+                if depth == 1 {
+                    check_key(text, key.take(), &mut out)?;
+                }
+                depth += 1;
+                if depth == 1 {
+                    if i != 0 {
+                        return None;
+                    }
+                    expect_key = true;
+                }
+            }
+            b'}' | b']' => {
+                if depth == 1 {
+                    check_key(text, key.take(), &mut out)?;
+                }
+                depth = depth.checked_sub(1)?;
+                if depth == 0 && i + 1 != b.len() {
+                    return None;
+                }
+            }
+            b',' if depth == 1 => {
+                check_key(text, key.take(), &mut out)?;
+                expect_key = true;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (depth == 0).then_some(out)
+}
+
+/// A key whose value was not a string: `prune` is noted; a `path` that is
+/// not a string makes the line one to parse whole.
+fn check_key(text: &str, key: Option<(usize, usize)>, out: &mut TopLevel) -> Option<()> {
+    if let Some((ks, ke)) = key {
+        match &text[ks..ke] {
+            "path" => return None,
+            "prune" => out.prune = true,
+            _ => {}
+        }
+    }
+    Some(())
 }
 
 /// What can be said of an artifact from its name and folder alone.
@@ -729,25 +902,7 @@ impl Store {
     /// between a sidecar's write and its artifact's rename (or between a
     /// deletion's two steps) leaves. Each with its artifact's name.
     pub fn orphan_sidecars(&self) -> Result<Vec<(PathBuf, ArtifactName)>> {
-        let mut out = Vec::new();
-        for (_, dir) in self.artifact_dirs()? {
-            for e in fs::read_dir(&dir).with_path("read", &dir)?.flatten() {
-                let file = e.file_name().to_string_lossy().into_owned();
-                let artifact = file.strip_suffix(".json").unwrap_or(&file);
-                // An artifact a cloud client evicted is still there, as
-                // `.NAME.icloud`: its sidecar is no orphan.
-                let evicted = dir.join(format!(".{artifact}.icloud"));
-                if let Some((name, naming::LeftoverKind::Sidecar)) = naming::leftover(&file)
-                    && e.file_type().is_ok_and(|t| t.is_file())
-                    && fs::symlink_metadata(dir.join(artifact)).is_err()
-                    && fs::symlink_metadata(&evicted).is_err()
-                {
-                    out.push((e.path(), name));
-                }
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        Ok(self.leftovers()?.orphans)
     }
 }
 
@@ -796,6 +951,83 @@ mod tests {
         assert!(arts[0].derived && arts[1].derived);
         assert_eq!(arts[0].record.env(), Some("dev"));
         assert_eq!(store.partials().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_record_line_is_the_sidecar_with_only_its_top_level_path_changed() {
+        let now = Path::new("/s/dev/a_db_hourly_20261127T020000Z.sql.gz");
+        let same =
+            r#"{"schema":"lfb/1","path":"/s/dev/a_db_hourly_20261127T020000Z.sql.gz","bytes":3}"#;
+        assert_eq!(record_line_of(now, same).as_deref(), Some(same));
+        assert_eq!(
+            record_line_of(now, &format!("{same}\n")).as_deref(),
+            Some(same)
+        );
+        // Moved: the top-level path is replaced, and only it (the source
+        // names the same old path, and strings hold braces and quotes).
+        let moved = r#"{"a":"} \"path\":{","source":{"path":"/old/x","n":[1,{"path":"/old/x"}]},"path":"/old/x","z":null}"#;
+        let line = record_line_of(now, moved).unwrap();
+        let want = {
+            let mut v: serde_json::Value = serde_json::from_str(moved).unwrap();
+            v["path"] = json!(now.to_str().unwrap());
+            v
+        };
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+            want
+        );
+        assert!(line.contains(r#""source":{"path":"/old/x","n":[1,{"path":"/old/x"}]}"#));
+        // A nested prune member is data; a top-level one is replaced by the
+        // tool, so such a line is parsed whole, as is anything unusual.
+        let nested = r#"{"path":"/old/x","source":{"tables":{"prune":1}}}"#;
+        assert!(record_line_of(now, nested).is_some());
+        for whole in [
+            r#"{"path":"/old/x","prune":{"action":"keep"}}"#,
+            r#"{"prune":"x","path":"/old/x"}"#,
+            r#"{"path":"/old/x","prune":1}"#,
+            r#"{"path":1}"#,
+            r#"{"path":{"a":1}}"#,
+            r#"{"path":"/a","path":"/b"}"#,
+            r#"{"pa\u0074h":"/a"}"#,
+            r#"{"bytes":3}"#,
+            r#"{"path":"/old/x","bytes":tru}"#,
+            r#"{"path":"/old/x"}{}"#,
+            r#"{"path":"/old/x""#,
+            "{\"path\":\"/old/x\",\n\"bytes\":3}",
+            r#"["path","/old/x"]"#,
+        ] {
+            assert_eq!(record_line_of(now, whole), None, "{whole}");
+        }
+    }
+
+    #[test]
+    fn orphan_sidecars_are_those_whose_artifact_is_not_there_in_any_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        let dev = dir.path().join("dev");
+        fs::create_dir_all(&dev).unwrap();
+        let name = |h: u32| format!("a_db_hourly_20261127T{h:02}0000Z.sql.gz");
+        // 0: artifact and sidecar; 1: sidecar only; 2: evicted by iCloud;
+        // 3: the artifact is a symlink (still there); 4: a "sidecar" that is
+        // a folder; 5: a sidecar of a name that is not an artifact name.
+        for h in 0..5 {
+            if h == 4 {
+                fs::create_dir(dev.join(format!("{}.json", name(h)))).unwrap();
+            } else {
+                fs::write(dev.join(format!("{}.json", name(h))), b"{}").unwrap();
+            }
+        }
+        fs::write(dev.join(name(0)), b"x").unwrap();
+        fs::write(dev.join(format!(".{}.icloud", name(2))), b"x").unwrap();
+        std::os::unix::fs::symlink("/nonexistent", dev.join(name(3))).unwrap();
+        fs::write(dev.join("notes.json"), b"{}").unwrap();
+        let orphans = store.orphan_sidecars().unwrap();
+        let files: Vec<String> = orphans
+            .iter()
+            .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, [format!("{}.json", name(1))]);
+        assert_eq!(orphans[0].1.file_name(), name(1));
     }
 
     #[test]

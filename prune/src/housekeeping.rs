@@ -46,8 +46,9 @@ const SEGMENT_STAMP: &str = "%Y%m%dT%H%M%SZ";
 /// partial (a dump publishing right now has its artifact a moment later).
 pub fn stale_partials(store: &Store, scope: &Scope) -> Result<Vec<PathBuf>> {
     let now = SystemTime::now();
+    let leftovers = store.leftovers()?;
     let mut found: Vec<(PathBuf, ArtifactName)> = Vec::new();
-    for path in store.partials()? {
+    for path in leftovers.partials {
         let Some(file) = path.file_name().map(|f| f.to_string_lossy().into_owned()) else {
             continue;
         };
@@ -56,7 +57,7 @@ pub fn stale_partials(store: &Store, scope: &Scope) -> Result<Vec<PathBuf>> {
             found.push((path, name));
         }
     }
-    found.extend(store.orphan_sidecars()?);
+    found.extend(leftovers.orphans);
     let mut out = Vec::new();
     for (path, name) in found {
         let folder = path
