@@ -22,7 +22,9 @@ use crate::fsutil::{self, PARTIAL_SUFFIX};
 use crate::naming::{self, ArtifactName};
 use crate::record::{self, Record};
 
+mod spill;
 mod summary;
+pub use spill::{LineRef, LineSpill};
 pub use summary::Sidecar;
 
 /// Folder of pre-migration backups.
@@ -269,30 +271,35 @@ impl Store {
     /// parsed on every core, a bounded batch at a time, and handed over in
     /// the order [`Store::visit_artifacts`] uses. A sidecar that is not a
     /// valid record stops the walk with the same error.
-    pub fn visit_sidecars(&self, mut f: impl FnMut(Found) -> Result<()>) -> Result<()> {
-        /// Artifacts read between two hand-overs: bounds memory.
-        const BATCH: usize = 8192;
+    pub fn visit_sidecars(&self, f: impl FnMut(Found) -> Result<()>) -> Result<()> {
+        self.visit(false, f).map(drop)
+    }
+
+    /// [`Store::visit_sidecars`] for a tool that prints records too: each
+    /// [`Found`] also carries its record line ([`record_line`]) from the
+    /// same read of its sidecar, so no sidecar is read twice. Returns what
+    /// killed runs left in the folders ([`Store::leftovers`]), seen in the
+    /// same listing.
+    pub fn visit_records(&self, f: impl FnMut(Found) -> Result<()>) -> Result<Leftovers> {
+        self.visit(true, f)
+    }
+
+    fn visit(&self, lines: bool, mut f: impl FnMut(Found) -> Result<()>) -> Result<Leftovers> {
+        let mut leftovers = Leftovers::default();
         for (folder, dir) in self.artifact_dirs()? {
-            let mut names: Vec<(String, ArtifactName)> = fs::read_dir(&dir)
-                .with_path("read", &dir)?
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter_map(|file| ArtifactName::parse(&file).map(|n| (file, n)))
+            let files = sorted_listing(&dir)?;
+            leftovers.add(&dir, &files);
+            // Sidecars are half the names and never artifact names (no
+            // artifact format ends in `.json`).
+            let names: Vec<String> = files
+                .into_iter()
+                .filter(|(file, is_file)| *is_file && !file.ends_with(".json"))
+                .map(|(file, _)| file)
                 .collect();
-            names.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut rest = names.into_iter();
-            loop {
-                let batch: Vec<(String, ArtifactName)> = rest.by_ref().take(BATCH).collect();
-                if batch.is_empty() {
-                    break;
-                }
-                for found in read_sidecars(&dir, &folder, batch)? {
-                    f(found)?;
-                }
-            }
+            visit_names(&dir, &folder, &names, lines, &mut f)?;
         }
-        Ok(())
+        leftovers.sort();
+        Ok(leftovers)
     }
 
     /// Checks, for tools that only read the store, that it exists: they
@@ -353,16 +360,12 @@ impl Store {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let names: Vec<(String, ArtifactName)> = fs::read_dir(dir)
+        let names: Vec<String> = fs::read_dir(dir)
             .with_path("read", dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|file| ArtifactName::parse(&file).map(|n| (file, n)))
             .collect();
-        for found in read_sidecars(dir, &folder, names)? {
-            f(found)?;
-        }
-        Ok(())
+        visit_names(dir, &folder, &names, false, &mut f)
     }
 
     /// `*.partial` files left in artifact folders.
@@ -376,16 +379,9 @@ impl Store {
     pub fn leftovers(&self) -> Result<Leftovers> {
         let mut out = Leftovers::default();
         for (_, dir) in self.artifact_dirs()? {
-            let files = sorted_listing(&dir)?;
-            for (file, _) in &files {
-                if file.ends_with(PARTIAL_SUFFIX) {
-                    out.partials.push(dir.join(file));
-                }
-            }
-            out.orphans.extend(orphans_in(&dir, &files));
+            out.add(&dir, &sorted_listing(&dir)?);
         }
-        out.partials.sort();
-        out.orphans.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort();
         Ok(out)
     }
 }
@@ -396,11 +392,15 @@ impl Store {
 pub struct Found {
     pub path: PathBuf,
     pub name: ArtifactName,
-    /// The environment folder it lives in (`migrations` for that folder).
-    pub folder: String,
+    /// The environment folder it lives in (`migrations` for that folder),
+    /// shared by the folder's artifacts.
+    pub folder: std::sync::Arc<str>,
     pub sidecar: Sidecar,
     /// True when it has no sidecar (its record is derived from the name).
     pub derived: bool,
+    /// Its record line ([`record_line`]), read with its sidecar, when the
+    /// walk was [`Store::visit_records`] and the sidecar is one plain line.
+    pub line: Option<String>,
 }
 
 /// What the sidecar of `artifact` says ([`Sidecar`]), `None` when it has
@@ -425,6 +425,21 @@ pub fn read_sidecar(artifact: &Path) -> Result<Option<Sidecar>> {
     }
 }
 
+/// [`read_sidecar`] and [`record_line`] from one read of the sidecar.
+fn read_sidecar_and_line(artifact: &Path) -> Result<Option<(Sidecar, Option<String>)>> {
+    let both = with_small_text(&sidecar_path(artifact), |text| {
+        let text = text?;
+        let summary = Sidecar::parse(text).ok()?;
+        Some((summary, line_of_valid(artifact, text)))
+    });
+    match both {
+        Ok(Some(both)) => Ok(Some(both)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // Not valid as read, or not read: read_sidecar says why.
+        _ => Ok(read_sidecar(artifact)?.map(|s| (s, None))),
+    }
+}
+
 /// Calls `f` with the text of the small file at `path` (`None` when it is
 /// not UTF-8), read with [`crate::fsutil::read_small`] into a buffer kept
 /// per thread: sidecars are read by the 100,000 when a tool goes through a
@@ -440,71 +455,75 @@ pub fn with_small_text<T>(path: &Path, f: impl FnOnce(Option<&str>) -> T) -> std
     })
 }
 
-/// Reads the sidecars of `files` in `dir`, on every core, in order.
-fn read_sidecars(
+/// Hands `f` the artifacts among `files` (names in `dir`) in order, their
+/// sidecars read on every core a batch at a time. Names that are not
+/// artifact names are passed over. (Reading the next batch while `f`
+/// takes this one was slower: the sidecars' strings, allocated by the
+/// readers and freed by `f`'s thread, then contend for malloc's locks.)
+fn visit_names(
     dir: &Path,
     folder: &str,
-    files: Vec<(String, ArtifactName)>,
-) -> Result<Vec<Found>> {
-    let one = |(file, name): (String, ArtifactName)| -> Result<Found> {
-        let path = dir.join(&file);
-        let (summary, derived) = match read_sidecar(&path)? {
-            Some(s) => (s, false),
-            None => {
-                // What a derived record says: the folder's environment.
-                let env = if folder == MIGRATIONS { "prod" } else { folder };
-                (
-                    Sidecar {
-                        id: Some(name.id()),
-                        env: Some(env.to_string()),
-                        tag: Some(name.tag.clone()),
-                        created_at: Some(name.time),
-                        ..Sidecar::default()
-                    },
-                    true,
-                )
+    files: &[String],
+    lines: bool,
+    mut f: impl FnMut(Found) -> Result<()>,
+) -> Result<()> {
+    /// Artifacts read between two hand-overs: bounds memory.
+    const BATCH: usize = 4096;
+    let folder: std::sync::Arc<str> = folder.into();
+    for batch in files.chunks(BATCH) {
+        for found in crate::par::map(batch, |file| found_in(dir, &folder, file, lines)) {
+            if let Some(found) = found? {
+                f(found)?;
             }
-        };
-        Ok(Found {
-            path,
-            name,
-            folder: folder.to_string(),
-            sidecar: summary,
-            derived,
-        })
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads == 1 || files.len() < 64 {
-        return files.into_iter().map(one).collect();
-    }
-    let chunk = files.len().div_ceil(threads);
-    let mut parts: Vec<Vec<(String, ArtifactName)>> = Vec::new();
-    let mut files = files.into_iter();
-    loop {
-        let part: Vec<_> = files.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
         }
-        parts.push(part);
     }
-    let one = &one;
-    let done: Vec<Result<Vec<Found>>> = std::thread::scope(|s| {
-        let workers: Vec<_> = parts
-            .into_iter()
-            .map(|part| s.spawn(move || part.into_iter().map(one).collect::<Result<Vec<_>>>()))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a sidecar-reading thread panicked"))
-            .collect()
-    });
-    let mut out = Vec::new();
-    for part in done {
-        out.extend(part?);
-    }
-    Ok(out)
+    Ok(())
+}
+
+/// The artifact `file` in `dir` with what its sidecar says, `None` when
+/// `file` is not an artifact name.
+fn found_in(
+    dir: &Path,
+    folder: &std::sync::Arc<str>,
+    file: &str,
+    lines: bool,
+) -> Result<Option<Found>> {
+    let Some(name) = ArtifactName::parse(file) else {
+        return Ok(None);
+    };
+    let path = dir.join(file);
+    let read = if lines {
+        read_sidecar_and_line(&path)?
+    } else {
+        read_sidecar(&path)?.map(|s| (s, None))
+    };
+    let (sidecar, derived, line) = match read {
+        Some((s, line)) => (s, false, line),
+        None => {
+            // What a derived record says: the folder's environment.
+            let env = if &**folder == MIGRATIONS {
+                "prod"
+            } else {
+                folder
+            };
+            let sidecar = Sidecar {
+                id: Some(name.id()),
+                env: Some(env.to_string()),
+                tag: Some(name.tag.clone()),
+                created_at: Some(name.time),
+                ..Sidecar::default()
+            };
+            (sidecar, true, None)
+        }
+    };
+    Ok(Some(Found {
+        path,
+        name,
+        folder: folder.clone(),
+        sidecar,
+        derived,
+        line,
+    }))
 }
 
 /// What [`Store::leftovers`] finds.
@@ -515,6 +534,23 @@ pub struct Leftovers {
     /// Sidecars without their artifact, each with its artifact's name,
     /// sorted by path.
     pub orphans: Vec<(PathBuf, ArtifactName)>,
+}
+
+impl Leftovers {
+    /// Adds what the listing `files` of `dir` shows.
+    fn add(&mut self, dir: &Path, files: &[(String, bool)]) {
+        for (file, _) in files {
+            if file.ends_with(PARTIAL_SUFFIX) {
+                self.partials.push(dir.join(file));
+            }
+        }
+        self.orphans.extend(orphans_in(dir, files));
+    }
+
+    fn sort(&mut self) {
+        self.partials.sort();
+        self.orphans.sort_by(|a, b| a.0.cmp(&b.0));
+    }
 }
 
 /// A folder's entries (name, is a regular file), sorted by name; names
@@ -639,6 +675,13 @@ pub fn record_line(artifact: &Path) -> Option<String> {
 /// nothing, and the member's value replaced when it is not where the
 /// artifact is now.
 fn record_line_of(artifact: &Path, text: &str) -> Option<String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
+    line_of_valid(artifact, text)
+}
+
+/// [`record_line_of`] of a text already known to be JSON (it parsed as a
+/// [`Sidecar`]).
+fn line_of_valid(artifact: &Path, text: &str) -> Option<String> {
     let text = text.trim_end();
     if text.contains('\n') || !text.ends_with('}') {
         return None;
@@ -648,7 +691,6 @@ fn record_line_of(artifact: &Path, text: &str) -> Option<String> {
         return None;
     }
     let (start, end) = members.path?;
-    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     let stored: String = serde_json::from_str(&text[start..end]).ok()?;
     let now = artifact.to_str()?;
     if stored == now {

@@ -24,7 +24,7 @@ use lfb_core::chrono::{DateTime, NaiveDate, Utc};
 use lfb_core::cli::{StoreArgs, ToolCli, Ui, Verbosity, parse_duration_arg};
 use lfb_core::naming;
 use lfb_core::ndjson::RecordWriter;
-use lfb_core::store;
+use lfb_core::store::{self, LineRef, LineSpill};
 use lfb_core::units::{format_duration, format_size};
 use lfb_core::{Kind, Result, Store};
 
@@ -153,6 +153,8 @@ pub struct Entry {
     pub verified: Verified,
     /// The sidecar is missing: the record is derived from the file name.
     pub derived: bool,
+    /// Its record line in the listing's spill, when it was kept there.
+    pub line: Option<LineRef>,
 }
 
 /// The latest verification of an artifact, as its sidecar remembers it.
@@ -186,7 +188,13 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if let Some(e) = &env {
         store.require_env(e)?;
     }
-    let all = inventory(&store)?;
+    let table = match cli.format {
+        Some(f) => f == Format::Table,
+        None => std::io::stdout().is_terminal(),
+    };
+    // Records are printed from the lines read with the sidecars (a table
+    // needs none of them).
+    let (all, spill) = inventory(&store, !table)?;
     let now = Utc::now();
     let mut shown: Vec<&Entry> = all
         .iter()
@@ -202,15 +210,11 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     if shown.is_empty() && !all.is_empty() {
         explain_empty(&cli, &all, ui);
     }
-    let table = match cli.format {
-        Some(f) => f == Format::Table,
-        None => std::io::stdout().is_terminal(),
-    };
     if table {
         print_table(&shown, now, cli.long);
         print_totals(&shown);
     } else {
-        print_records(&shown)?;
+        print_records(&shown, &spill)?;
         ui.debug(format!("{} artifacts listed", shown.len()));
     }
     Ok(0)
@@ -218,17 +222,29 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
 
 /// Every artifact of the store, in the store's order (the caller sorts).
 /// Sidecars are read and summarised on every core by
-/// [`Store::visit_sidecars`], as lfb-prune reads them.
-pub fn inventory(store: &Store) -> Result<Vec<Entry>> {
+/// [`Store::visit_sidecars`], as lfb-prune reads them; with `lines`, each
+/// record line read with them is kept in the returned spill, so printing
+/// records reads no sidecar twice.
+pub fn inventory(store: &Store, lines: bool) -> Result<(Vec<Entry>, LineSpill)> {
     let mut out = Vec::new();
-    store.visit_sidecars(|found| {
-        out.push(entry(found));
+    if !lines {
+        store.visit_sidecars(|found| {
+            out.push(entry(found, None));
+            Ok(())
+        })?;
+        return Ok((out, LineSpill::disabled()));
+    }
+    let mut spill = LineSpill::new();
+    store.visit_records(|mut found| {
+        let line = found.line.take().and_then(|l| spill.push(&l));
+        out.push(entry(found, line));
         Ok(())
     })?;
-    Ok(out)
+    spill.finish();
+    Ok((out, spill))
 }
 
-fn entry(found: store::Found) -> Entry {
+fn entry(found: store::Found, line: Option<LineRef>) -> Entry {
     let side = found.sidecar;
     let bytes = side
         .bytes
@@ -253,6 +269,7 @@ fn entry(found: store::Found) -> Entry {
         verified,
         derived: found.derived,
         path: found.path,
+        line,
     }
 }
 
@@ -469,16 +486,20 @@ fn print_totals(rows: &[&Entry]) {
 }
 
 /// Prints each listed artifact's full record (its sidecar, or what its
-/// name tells), newest first. Sidecars are read again here, in batches on
-/// every core, rather than kept from the listing: 100,000 records held at
-/// once would be tens of MiB.
-fn print_records(rows: &[&Entry]) -> Result<()> {
+/// name tells), newest first: the lines kept in `spill` while listing,
+/// read back in batches on every core (a line the spill lacks is read
+/// from its sidecar). Records are never all in memory at once: 100,000 of
+/// them would be tens of MiB.
+fn print_records(rows: &[&Entry], spill: &LineSpill) -> Result<()> {
     const BATCH: usize = 4096;
     let mut out = RecordWriter::new();
     for batch in rows.chunks(BATCH) {
-        let lines = lfb_core::par::map(batch, |a| record_line(a))
-            .into_iter()
-            .collect::<Result<Vec<String>>>()?;
+        let lines = lfb_core::par::map(batch, |a| match a.line.and_then(|at| spill.read(at)) {
+            Some(line) => Ok(line),
+            None => record_line(a),
+        })
+        .into_iter()
+        .collect::<Result<Vec<String>>>()?;
         out.write_lines(lines.iter().map(String::as_str))?;
     }
     Ok(())

@@ -47,6 +47,7 @@ fn entry(store: &RemoteStore, a: &RemoteArtifact) -> Entry {
         }),
         verified,
         derived: a.derived,
+        line: None,
     }
 }
 

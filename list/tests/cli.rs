@@ -396,3 +396,30 @@ fn a_moved_store_lists_where_artifacts_are_now() {
     // Everything else is the sidecar as written.
     assert!(recs.iter().filter(|r| r["sha256"] == "00").count() == 5);
 }
+
+#[test]
+fn records_are_the_same_with_or_without_a_temporary_folder() {
+    // lfb-list keeps each record line read with its sidecar in a temporary
+    // file until it prints; with no usable TMPDIR it reads the sidecars
+    // again. Both print the same, also after the store moved.
+    let old = sample_store();
+    let new = tempfile::tempdir().unwrap();
+    let moved = new.path().join("store");
+    std::fs::rename(old.path(), &moved).unwrap();
+    let run = |tmpdir: &str| {
+        list(&moved)
+            .env("TMPDIR", tmpdir)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let spilled = run(&std::env::temp_dir().to_string_lossy());
+    let again = run("/nonexistent-lfb-tmp");
+    assert_eq!(
+        String::from_utf8_lossy(&spilled),
+        String::from_utf8_lossy(&again)
+    );
+    assert_eq!(records(&spilled).len(), 6);
+}

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use lfb_core::chrono::{DateTime, NaiveDateTime, Utc};
 use lfb_core::error::IoContext;
 use lfb_core::naming::{self, ArtifactName};
-use lfb_core::store::{self, Store};
+use lfb_core::store::{self, Leftovers, Store};
 use lfb_core::{Error, Result};
 
 use crate::scope::{Meta, Scope};
@@ -44,9 +44,8 @@ const SEGMENT_STAMP: &str = "%Y%m%dT%H%M%SZ";
 /// sidecar write and its artifact's rename, or between a deletion's two
 /// steps; it describes nothing and is removed once as old as a stale
 /// partial (a dump publishing right now has its artifact a moment later).
-pub fn stale_partials(store: &Store, scope: &Scope) -> Result<Vec<PathBuf>> {
+pub fn stale_partials(leftovers: Leftovers, scope: &Scope) -> Result<Vec<PathBuf>> {
     let now = SystemTime::now();
-    let leftovers = store.leftovers()?;
     let mut found: Vec<(PathBuf, ArtifactName)> = Vec::new();
     for path in leftovers.partials {
         let Some(file) = path.file_name().map(|f| f.to_string_lossy().into_owned()) else {

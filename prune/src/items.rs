@@ -1,9 +1,11 @@
 //! The artifacts a run considers, one [`Item`] each: where it is, its
 //! group, what the planner sees of it, what was decided and what happened.
 //!
-//! Records are not kept (100,000 parsed sidecars are ~460 MB): the few
-//! fields planning reads are taken while the store is listed, and a record
-//! is read again when it is printed.
+//! Records are not kept in memory (100,000 parsed sidecars are ~460 MB):
+//! the few fields planning reads are taken while the store is listed, and
+//! each record line, read in the same pass, goes to a [`LineSpill`] to be
+//! printed from (a record that is not one plain line is read again when
+//! it is printed).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 
 use lfb_core::chrono::{DateTime, Local, Utc};
 use lfb_core::naming::ArtifactName;
-use lfb_core::store;
+use lfb_core::store::{self, Leftovers, LineRef, LineSpill};
 use lfb_core::{Record, Result, Store};
 
 use crate::Options;
@@ -33,6 +35,8 @@ pub struct Item {
     pub derived: bool,
     /// Its sidecar is a failed record (`verify.ok` false, or an `error`).
     pub failed: bool,
+    /// Its record line in [`Listing::spill`], when it is one plain line.
+    pub line: Option<LineRef>,
     /// The input record describing it, if any.
     pub input: Option<usize>,
     /// What the planner sees (`candidate.group` indexes the group keys).
@@ -63,6 +67,10 @@ pub struct Listing {
     /// The tags of every artifact in the store, in scope or not, so a
     /// `--tag` that matches nothing can say which tags there are.
     pub tags: BTreeSet<String>,
+    /// The record lines of the items, read while listing.
+    pub spill: LineSpill,
+    /// What killed runs left in the store's folders, from the same listing.
+    pub leftovers: Leftovers,
 }
 
 /// What scope and grouping see of an artifact (`env` from its record, which
@@ -85,9 +93,9 @@ pub fn list(store: &Store, opts: &Options, input: &[Record]) -> Result<Listing> 
     let mut tags = BTreeSet::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups = Vec::new();
-    let mut folders: HashMap<String, Arc<str>> = HashMap::new();
     let mut out = Vec::new();
-    store.visit_sidecars(|found| {
+    let mut spill = LineSpill::new();
+    let leftovers = store.visit_records(|found| {
         if !tags.contains(&found.name.tag) {
             tags.insert(found.name.tag.clone());
         }
@@ -107,16 +115,20 @@ pub fn list(store: &Store, opts: &Options, input: &[Record]) -> Result<Listing> 
         };
         let j = inputs.find(&found.path);
         let candidate = candidate(&found, group, j.and_then(|j| input[j].verify_ok()));
-        let folder = folders
-            .entry(found.folder.clone())
-            .or_insert_with(|| Arc::from(found.folder.as_str()))
-            .clone();
+        let folder = found.folder.clone();
+        let failed = found.sidecar.failed();
+        // Failed and derived records are printed as records (built again).
+        let line = match &found.line {
+            Some(l) if !failed && !found.derived => spill.push(l),
+            _ => None,
+        };
         out.push(Item {
             time: found.name.time,
             path: found.path,
             folder,
             derived: found.derived,
-            failed: found.sidecar.failed(),
+            failed,
+            line,
             input: j,
             candidate,
             decision: Decision {
@@ -130,10 +142,13 @@ pub fn list(store: &Store, opts: &Options, input: &[Record]) -> Result<Listing> 
     // Paths are unique: an unstable sort orders the same, without a buffer.
     out.sort_unstable_by(|a, b| a.time.cmp(&b.time).then_with(|| a.path.cmp(&b.path)));
     out.shrink_to_fit();
+    spill.finish();
     Ok(Listing {
         items: out,
         groups,
         tags,
+        spill,
+        leftovers,
     })
 }
 

@@ -33,7 +33,7 @@ use lfb_core::lock::StoreLock;
 use lfb_core::naming;
 use lfb_core::ndjson::{self, RecordWriter};
 use lfb_core::publish::LOCK_WAIT;
-use lfb_core::store;
+use lfb_core::store::{self, Leftovers, LineRef, LineSpill};
 use lfb_core::units::format_size;
 use lfb_core::{Error, Kind, Record, Result, Store, fsutil};
 use serde_json::Value;
@@ -480,16 +480,20 @@ pub fn prune(
         None
     };
     let Listing {
-        mut items, groups, ..
+        mut items,
+        groups,
+        spill,
+        leftovers,
+        ..
     } = list_scope(store, opts, &input, ui)?;
     plan_items(&mut items, &groups, opts, ui);
     let mut code = 0u8;
     let housekeeping_done = if carry_out {
-        housekeep(store, opts, ui, &mut code)
+        housekeep(store, opts, leftovers, ui, &mut code)
     } else {
         if opts.dry_run
             && failed.is_empty()
-            && let Err(e) = report_dry_housekeeping(store, opts, ui)
+            && let Err(e) = report_dry_housekeeping(store, opts, leftovers, ui)
         {
             ui.warn(e.line());
         }
@@ -502,6 +506,7 @@ pub fn prune(
         carry_out,
         blocked: !failed.is_empty(),
         groups: &groups,
+        spill: &spill,
         del: Deletions::default(),
     };
     run.print_and_delete(&mut items, &input, out)?;
@@ -585,7 +590,13 @@ fn plan_items(items: &mut [Item], groups: &[String], opts: &Options, ui: &Ui) {
 /// orphan sidecars and old journal segments. Problems are reported and make
 /// the exit code 1, but never stop the run: the records of what was
 /// deleted must still be printed. Returns what was done.
-fn housekeep(store: &Store, opts: &Options, ui: &Ui, code: &mut u8) -> Vec<String> {
+fn housekeep(
+    store: &Store,
+    opts: &Options,
+    leftovers: Leftovers,
+    ui: &Ui,
+    code: &mut u8,
+) -> Vec<String> {
     let mut done = Vec::new();
     match housekeeping::journal_rotation(store, opts.rotate_logs_at, opts.now)
         .and_then(|t| t.map(|t| rotate(store, &t).map(|()| t)).transpose())
@@ -597,7 +608,7 @@ fn housekeep(store: &Store, opts: &Options, ui: &Ui, code: &mut u8) -> Vec<Strin
             *code = 1;
         }
     }
-    let leftovers = housekeeping::stale_partials(store, &opts.scope).and_then(|mut v| {
+    let leftovers = housekeeping::stale_partials(leftovers, &opts.scope).and_then(|mut v| {
         if let Some(keep) = opts.keep_logs {
             v.extend(housekeeping::old_segments(store, keep, opts.now)?);
         }
@@ -635,6 +646,8 @@ struct Run<'a> {
     blocked: bool,
     /// Group keys, by index.
     groups: &'a [String],
+    /// The record lines read while listing.
+    spill: &'a LineSpill,
     del: Deletions,
 }
 
@@ -675,11 +688,13 @@ impl Run<'_> {
             rec.set("prune", section.to_value());
             out.record(&rec)?;
         }
-        // The rest in order, their sidecars read ahead a batch at a time on
-        // every core (a batch is read before any of it is deleted).
+        // The rest in order, their lines read ahead a batch at a time on
+        // every core while the batch before is printed (a batch is read
+        // before any of it is deleted).
         let rest: Vec<usize> = (0..items.len()).filter(|&i| !printed[i]).collect();
-        for batch in rest.chunks(PRINT_BATCH) {
-            let lines = read_lines(items, batch);
+        let reads: Vec<LineRead> = rest.iter().map(|&i| LineRead::of(&items[i])).collect();
+        for (batch, reads) in rest.chunks(PRINT_BATCH).zip(reads.chunks(PRINT_BATCH)) {
+            let lines = lfb_core::par::map(reads, |r| r.read(self.spill));
             for (&i, line) in batch.iter().zip(lines) {
                 self.print_one(&mut items[i], line, out)?;
             }
@@ -770,19 +785,35 @@ impl Run<'_> {
 /// Records read ahead of printing at a time: bounds memory.
 const PRINT_BATCH: usize = 2048;
 
-/// The one-line records ([`store::record_line`]) of the artifacts `batch`
-/// indexes, read on every core. `None` for an artifact whose record must be
-/// built: no sidecar, a sidecar that is not one plain line, or a failed
-/// record (printed as a record, so the run knows it printed one).
-fn read_lines(items: &[Item], batch: &[usize]) -> Vec<Option<String>> {
-    lfb_core::par::map(batch, |&i| {
-        let item = &items[i];
-        if item.derived || item.failed {
-            None
-        } else {
-            store::record_line(&item.path)
+/// How an artifact's record line is had for printing.
+enum LineRead {
+    /// From the spill, read while listing.
+    Spill(LineRef),
+    /// From its sidecar, read again ([`store::record_line`]).
+    Sidecar(PathBuf),
+    /// None: its record is built (no sidecar, or a failed record, printed
+    /// as a record so the run knows it printed one).
+    Record,
+}
+
+impl LineRead {
+    fn of(item: &Item) -> LineRead {
+        match item.line {
+            _ if item.derived || item.failed => LineRead::Record,
+            Some(at) => LineRead::Spill(at),
+            None => LineRead::Sidecar(item.path.clone()),
         }
-    })
+    }
+
+    /// The record line; `None` to build the record, which is also how a
+    /// spilled line that cannot be read back is printed (from its sidecar).
+    fn read(&self, spill: &LineSpill) -> Option<String> {
+        match self {
+            LineRead::Spill(at) => spill.read(*at),
+            LineRead::Sidecar(path) => store::record_line(path),
+            LineRead::Record => None,
+        }
+    }
 }
 
 /// A record line with its `prune` section appended (the line holds no
@@ -901,14 +932,19 @@ fn journal_event(store: &Store, ev: &Event, ui: &Ui) {
     }
 }
 
-fn report_dry_housekeeping(store: &Store, opts: &Options, ui: &Ui) -> Result<()> {
+fn report_dry_housekeeping(
+    store: &Store,
+    opts: &Options,
+    leftovers: Leftovers,
+    ui: &Ui,
+) -> Result<()> {
     if let Some(t) = housekeeping::journal_rotation(store, opts.rotate_logs_at, opts.now)? {
         ui.info(format!(
             "dry run: would rotate the journal to {}",
             t.display()
         ));
     }
-    for p in housekeeping::stale_partials(store, &opts.scope)? {
+    for p in housekeeping::stale_partials(leftovers, &opts.scope)? {
         ui.info(format!("dry run: would remove {}", p.display()));
     }
     if let Some(keep) = opts.keep_logs {

@@ -906,3 +906,63 @@ fn a_malformed_sidecar_stops_the_run_before_anything_is_deleted() {
     );
     assert_eq!(files(&dev), before);
 }
+
+#[test]
+fn records_printed_from_the_spill_are_those_read_again_without_one() {
+    // Record lines are kept in a temporary file while the store is read
+    // (one read of each sidecar); with no usable TMPDIR they are read again
+    // from the sidecars. Both print the same, also for a store that moved
+    // (the sidecars name the old path) and a deletion run.
+    let store = mixed_store();
+    let dev = store.path().join("dev");
+    for h in 0..300 {
+        let p = artifact(
+            &dev,
+            &format!(
+                "web_db_hourly_202611{:02}T{:02}0000Z.sql.gz",
+                1 + h / 24,
+                h % 24
+            ),
+        );
+        let ok = (h % 7 != 3).then_some(h % 11 != 5);
+        sidecar(&p, ok);
+    }
+    let moved = tempfile::tempdir().unwrap();
+    let root = moved.path().join("store");
+    fs::rename(store.path(), &root).unwrap();
+    let run = |tmpdir: &str, dry: bool| {
+        let mut c = prune(&root);
+        c.env("TMPDIR", tmpdir)
+            .args(["--keep-within", "7d", "--keep-daily", "3"]);
+        if dry {
+            c.arg("--dry-run");
+        }
+        let out = c.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let spilled = run(&std::env::temp_dir().to_string_lossy(), true);
+    let again = run("/nonexistent-lfb-tmp", true);
+    assert_eq!(
+        String::from_utf8_lossy(&spilled),
+        String::from_utf8_lossy(&again)
+    );
+    let recs = records(&spilled);
+    assert_eq!(recs.len(), 304);
+    for r in &recs {
+        let p = r["path"].as_str().unwrap();
+        assert!(p.starts_with(&root.to_string_lossy().into_owned()), "{p}");
+    }
+    // Carried out: the same records, each read before its artifact went.
+    let deleted = run(&std::env::temp_dir().to_string_lossy(), false);
+    let mut expect = records(&again);
+    for r in expect.iter_mut() {
+        r["prune"]["dry_run"] = json!(false);
+    }
+    assert_eq!(records(&deleted), expect);
+}

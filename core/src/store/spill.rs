@@ -1,0 +1,140 @@
+//! Record lines kept out of memory between reading a store and printing it.
+//!
+//! A tool that prints every record of a large store in an order it learns
+//! only once all of it is read (prune's plan, list's newest-first) would
+//! otherwise read every sidecar twice, or hold every record at once (tens
+//! of MiB for 100,000 artifacts). Instead each record line is appended, as
+//! its sidecar is read, to an unlinked temporary file, and read back by
+//! offset when it is printed: one read of each sidecar, and memory that
+//! does not grow with the store.
+//!
+//! The spill is only a cache: when the temporary file cannot be made or
+//! written (no space in `TMPDIR`), it is dropped and every line reads as
+//! `None`, which callers answer by reading the sidecar again.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+
+/// Where one line is in a [`LineSpill`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef {
+    offset: u64,
+    len: u32,
+}
+
+/// Record lines in an unlinked temporary file (module docs).
+pub struct LineSpill {
+    file: Option<BufWriter<File>>,
+    end: u64,
+    /// Flushed: the lines are ready to be read back.
+    finished: bool,
+}
+
+impl Default for LineSpill {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineSpill {
+    /// A spill in the temporary folder (`TMPDIR`), or a disabled one when
+    /// no file can be made there.
+    pub fn new() -> LineSpill {
+        LineSpill {
+            file: tempfile::tempfile()
+                .ok()
+                .map(|f| BufWriter::with_capacity(1 << 16, f)),
+            end: 0,
+            finished: false,
+        }
+    }
+
+    /// A spill that keeps nothing (every line is read again).
+    pub fn disabled() -> LineSpill {
+        LineSpill {
+            file: None,
+            end: 0,
+            finished: false,
+        }
+    }
+
+    /// Appends `line`; `None` when the spill is disabled or the write
+    /// failed (which disables it: no line written before is trusted).
+    pub fn push(&mut self, line: &str) -> Option<LineRef> {
+        let w = self.file.as_mut()?;
+        let len = u32::try_from(line.len()).ok()?;
+        if self.finished || w.write_all(line.as_bytes()).is_err() {
+            self.file = None;
+            return None;
+        }
+        let at = LineRef {
+            offset: self.end,
+            len,
+        };
+        self.end += u64::from(len);
+        Some(at)
+    }
+
+    /// Ends the writing: what was pushed can be read back. A flush that
+    /// fails disables the spill.
+    pub fn finish(&mut self) {
+        if let Some(w) = self.file.as_mut()
+            && w.flush().is_err()
+        {
+            self.file = None;
+        }
+        self.finished = true;
+    }
+
+    /// The line at `at`; `None` when the spill is disabled, not finished,
+    /// or the read fails. Safe to call from many threads at once.
+    pub fn read(&self, at: LineRef) -> Option<String> {
+        if !self.finished {
+            return None;
+        }
+        let file = self.file.as_ref()?.get_ref();
+        let mut buf = vec![0u8; at.len as usize];
+        file.read_exact_at(&mut buf, at.offset).ok()?;
+        String::from_utf8(buf).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_back_in_any_order_from_many_threads() {
+        let mut spill = LineSpill::new();
+        let lines: Vec<String> = (0..1000).map(|i| format!("{{\"n\":{i}}}")).collect();
+        let refs: Vec<LineRef> = lines.iter().map(|l| spill.push(l).unwrap()).collect();
+        // Not readable until finished (the tail is still buffered).
+        assert_eq!(spill.read(refs[999]), None);
+        spill.finish();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (spill, refs, lines) = (&spill, &refs, &lines);
+                s.spawn(move || {
+                    for i in (t..1000).rev().step_by(4) {
+                        assert_eq!(spill.read(refs[i]).as_deref(), Some(lines[i].as_str()));
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            spill.read(LineRef {
+                offset: 1 << 40,
+                len: 3
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn a_disabled_spill_keeps_nothing() {
+        let mut spill = LineSpill::disabled();
+        assert_eq!(spill.push("{}"), None);
+        spill.finish();
+    }
+}
