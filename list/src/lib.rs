@@ -494,13 +494,14 @@ fn print_records(rows: &[&Entry], spill: &LineSpill) -> Result<()> {
     const BATCH: usize = 4096;
     let mut out = RecordWriter::new();
     for batch in rows.chunks(BATCH) {
-        let lines = lfb_core::par::map(batch, |a| match a.line.and_then(|at| spill.read(at)) {
-            Some(line) => Ok(line),
-            None => record_line(a),
-        })
-        .into_iter()
-        .collect::<Result<Vec<String>>>()?;
-        out.write_lines(lines.iter().map(String::as_str))?;
+        let refs: Vec<Option<LineRef>> = batch.iter().map(|a| a.line).collect();
+        let mut lines = spill.read_many(&refs);
+        let missing: Vec<usize> = (0..batch.len()).filter(|&i| lines[i].is_none()).collect();
+        let read = lfb_core::par::map(&missing, |&i| record_line(batch[i]));
+        for (i, line) in missing.into_iter().zip(read) {
+            lines[i] = Some(line?);
+        }
+        out.write_lines(lines.iter().flatten().map(String::as_str))?;
     }
     Ok(())
 }

@@ -694,7 +694,7 @@ impl Run<'_> {
         let rest: Vec<usize> = (0..items.len()).filter(|&i| !printed[i]).collect();
         let reads: Vec<LineRead> = rest.iter().map(|&i| LineRead::of(&items[i])).collect();
         for (batch, reads) in rest.chunks(PRINT_BATCH).zip(reads.chunks(PRINT_BATCH)) {
-            let lines = lfb_core::par::map(reads, |r| r.read(self.spill));
+            let lines = read_lines(reads, self.spill);
             for (&i, line) in batch.iter().zip(lines) {
                 self.print_one(&mut items[i], line, out)?;
             }
@@ -796,6 +796,27 @@ enum LineRead {
     Record,
 }
 
+/// The lines `reads` say how to have: the spilled ones in a few large
+/// reads, the others from their sidecars on every core.
+fn read_lines(reads: &[LineRead], spill: &LineSpill) -> Vec<Option<String>> {
+    let refs: Vec<Option<LineRef>> = reads
+        .iter()
+        .map(|r| match r {
+            LineRead::Spill(at) => Some(*at),
+            _ => None,
+        })
+        .collect();
+    let mut lines = spill.read_many(&refs);
+    let again: Vec<usize> = (0..reads.len())
+        .filter(|&i| lines[i].is_none() && !matches!(reads[i], LineRead::Record))
+        .collect();
+    let read = lfb_core::par::map(&again, |&i| reads[i].read_again());
+    for (i, line) in again.into_iter().zip(read) {
+        lines[i] = line;
+    }
+    lines
+}
+
 impl LineRead {
     fn of(item: &Item) -> LineRead {
         match item.line {
@@ -805,13 +826,13 @@ impl LineRead {
         }
     }
 
-    /// The record line; `None` to build the record, which is also how a
-    /// spilled line that cannot be read back is printed (from its sidecar).
-    fn read(&self, spill: &LineSpill) -> Option<String> {
+    /// The record line of a [`LineRead::Sidecar`], read from the sidecar;
+    /// `None` for the others: their record is built (as is that of a line
+    /// the spill could not give back).
+    fn read_again(&self) -> Option<String> {
         match self {
-            LineRead::Spill(at) => spill.read(*at),
+            LineRead::Spill(_) | LineRead::Record => None,
             LineRead::Sidecar(path) => store::record_line(path),
-            LineRead::Record => None,
         }
     }
 }
