@@ -468,7 +468,7 @@ pub fn sidecars(inv: &Inventory) -> Vec<Finding> {
                 .with("id", a.id())
                 .with("path", a.file.path.to_string_lossy()),
             );
-        } else if a.sidecar.is_none() && !a.name.legacy {
+        } else if a.sidecar.is_none() && !a.legacy {
             missing.entry(Group::clone(&a.group)).or_default().push(a);
         }
     }
@@ -533,7 +533,7 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
     let mut plain: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
     let mut encrypted = 0usize;
     for a in &inv.artifacts {
-        if a.name.ext.ends_with(".age") {
+        if a.encrypted() {
             encrypted += 1;
         } else {
             plain.entry(Group::clone(&a.group)).or_default().push(a);

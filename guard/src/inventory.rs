@@ -104,7 +104,11 @@ fn dataless(_meta: &fs::Metadata) -> bool {
 #[derive(Debug, Clone)]
 pub struct Artifact {
     pub file: FileInfo,
-    pub name: ArtifactName,
+    /// Its name was written by the original shell scripts. (The parsed
+    /// name is not kept: [`Artifact::name`] parses it again from the path;
+    /// its three strings were a third of a 100,000-artifact store's
+    /// memory.)
+    pub legacy: bool,
     /// The record's id when it is not the name's. The record itself is not
     /// kept: [`Artifact::record`] reads it again for the few artifacts
     /// verified.
@@ -128,22 +132,42 @@ pub struct Artifact {
 }
 
 impl Artifact {
+    /// Its name, parsed again from its path.
+    pub fn name(&self) -> ArtifactName {
+        self.file
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(ArtifactName::parse)
+            .expect("artifacts have artifact names")
+    }
+
     /// The record's id, else the name's.
     pub fn id(&self) -> String {
         match &self.id {
             Some(id) => id.to_string(),
-            None => self.name.id(),
+            None => self.name().id(),
         }
+    }
+
+    /// Encrypted with age (its name ends in `.age`).
+    pub fn encrypted(&self) -> bool {
+        self.file
+            .path
+            .as_os_str()
+            .as_encoded_bytes()
+            .ends_with(b".age")
     }
 
     /// The record, read again from the sidecar (or derived from the name
     /// when there is none, or it was unusable).
     pub fn record(&self) -> Record {
-        let derived = || store::derived_record(&self.file.path, &self.name, &self.folder);
+        let name = self.name();
+        let derived = || store::derived_record(&self.file.path, &name, &self.folder);
         if self.derived {
             return derived();
         }
-        store::load_record(&self.file.path, &self.name, &self.folder)
+        store::load_record(&self.file.path, &name, &self.folder)
             .map(|(r, _)| r)
             .unwrap_or_else(|_| derived())
     }
@@ -517,7 +541,7 @@ fn load_one(
         .map(String::into_boxed_str);
     Artifact {
         file,
-        name,
+        legacy: name.legacy,
         id,
         folder,
         derived,
