@@ -24,13 +24,28 @@ pub const PARTIAL_SUFFIX: &str = ".partial";
 /// Callers parse what they read and fall back to `fs::read` when it does
 /// not parse, so a short read elsewhere costs time, never a wrong answer.
 pub fn read_small<'a>(path: &Path, buf: &'a mut Vec<u8>) -> io::Result<&'a [u8]> {
+    let mut f = File::open(path)?;
+    read_open_small(&mut f, buf)
+}
+
+/// [`read_small`], with the file's metadata from the open file (`fstat`:
+/// no second walk of the path, as a `stat` by path would make).
+pub fn read_small_with_meta<'a>(
+    path: &Path,
+    buf: &'a mut Vec<u8>,
+) -> io::Result<(&'a [u8], fs::Metadata)> {
+    let mut f = File::open(path)?;
+    let meta = f.metadata()?;
+    Ok((read_open_small(&mut f, buf)?, meta))
+}
+
+fn read_open_small<'a>(f: &mut File, buf: &'a mut Vec<u8>) -> io::Result<&'a [u8]> {
     use std::io::Read;
     // `buf` is scratch space, kept at its full length between calls, so
     // it is zeroed once rather than on every read.
     if buf.len() < 16 * 1024 {
         buf.resize(16 * 1024, 0);
     }
-    let mut f = File::open(path)?;
     let mut filled = 0;
     loop {
         match f.read(&mut buf[filled..]) {

@@ -440,6 +440,33 @@ fn read_sidecar_and_line(artifact: &Path) -> Result<Option<(Sidecar, Option<Stri
     }
 }
 
+/// [`read_sidecar`], with the sidecar's metadata taken from the file it
+/// read (`fstat`), for a tool that checks sidecars' permissions without
+/// a `stat` of each by path. The metadata is `None` when there is no
+/// sidecar, and from `stat` when it could not be opened (an unreadable
+/// sidecar still has an owner and a mode).
+pub fn read_sidecar_and_meta(artifact: &Path) -> (Result<Option<Sidecar>>, Option<fs::Metadata>) {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let sidecar = sidecar_path(artifact);
+    let read = BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let (bytes, meta) = crate::fsutil::read_small_with_meta(&sidecar, &mut buf)?;
+        let summary = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|t| Sidecar::parse(t).ok());
+        Ok::<_, std::io::Error>((summary, meta))
+    });
+    match read {
+        Ok((Some(summary), meta)) => (Ok(Some(summary)), Some(meta)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Ok(None), None),
+        // Not valid as read, or not opened: read_sidecar says why.
+        Ok((None, meta)) => (read_sidecar(artifact), Some(meta)),
+        Err(_) => (read_sidecar(artifact), fs::metadata(&sidecar).ok()),
+    }
+}
+
 /// Calls `f` with the text of the small file at `path` (`None` when it is
 /// not UTF-8), read with [`crate::fsutil::read_small`] into a buffer kept
 /// per thread: sidecars are read by the 100,000 when a tool goes through a

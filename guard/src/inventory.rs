@@ -239,10 +239,30 @@ pub struct Inventory {
 struct Listed {
     name: String,
     meta: Meta,
+    /// A sidecar beside its artifact, not stat'ed here: its metadata is
+    /// taken when it is read ([`store::read_sidecar_and_meta`]); `meta`
+    /// only says it is a regular file.
+    deferred: bool,
+}
+
+impl Meta {
+    /// What a deferred sidecar's listing says: a regular file.
+    const DEFERRED: Meta = Meta {
+        is_dir: false,
+        is_file: true,
+        dataless: false,
+        mode: 0,
+        uid: 0,
+        bytes: 0,
+        mtime: None,
+    };
 }
 
 /// Reads a folder: every entry with its metadata (symlinks followed).
-fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>) -> Vec<Listed> {
+/// With `defer_sidecars`, a regular file `X.json` beside an `X` is not
+/// stat'ed ([`Listed::deferred`]): half of an artifact folder's entries,
+/// whose metadata comes with reading them.
+fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>, defer_sidecars: bool) -> Vec<Listed> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
@@ -259,8 +279,25 @@ fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>) -> Vec<Listed> {
             Err(e) => errors.push((dir.to_path_buf(), lfb_core::error::describe_io(&e))),
         }
     }
+    let deferred: Vec<bool> = if defer_sidecars {
+        let names: std::collections::HashSet<std::ffi::OsString> =
+            entries.iter().map(|e| e.file_name()).collect();
+        entries
+            .iter()
+            .map(|e| {
+                let name = e.file_name();
+                name.to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .is_some_and(|base| names.contains(std::ffi::OsStr::new(base)))
+                    && e.file_type().is_ok_and(|t| t.is_file())
+            })
+            .collect()
+    } else {
+        vec![false; entries.len()]
+    };
+    let entries: Vec<(fs::DirEntry, bool)> = entries.into_iter().zip(deferred).collect();
     // The stat calls are most of a large folder's listing: on every core.
-    let stated = lfb_core::par::map(&entries, stat);
+    let stated = lfb_core::par::map(&entries, |(e, deferred)| stat(e, *deferred));
     drop(entries);
     let mut out = Vec::with_capacity(stated.len());
     for r in stated {
@@ -276,7 +313,14 @@ fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>) -> Vec<Listed> {
 /// One folder entry with its metadata (symlinks followed: a linked
 /// artifact is judged by what it points at; DirEntry::metadata does not
 /// follow them).
-fn stat(entry: &fs::DirEntry) -> Result<Listed, (PathBuf, String)> {
+fn stat(entry: &fs::DirEntry, deferred: bool) -> Result<Listed, (PathBuf, String)> {
+    if deferred {
+        return Ok(Listed {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            meta: Meta::DEFERRED,
+            deferred: true,
+        });
+    }
     let meta = match entry.metadata() {
         Ok(m) if m.file_type().is_symlink() => fs::metadata(entry.path()),
         other => other,
@@ -285,6 +329,7 @@ fn stat(entry: &fs::DirEntry) -> Result<Listed, (PathBuf, String)> {
         Ok(meta) => Ok(Listed {
             name: entry.file_name().to_string_lossy().into_owned(),
             meta: Meta::of(&meta),
+            deferred: false,
         }),
         Err(e) => Err((entry.path(), lfb_core::error::describe_io(&e))),
     }
@@ -316,7 +361,7 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
             group: Group::store(),
         });
     }
-    let top = list(root, &mut inv.errors);
+    let top = list(root, &mut inv.errors, false);
     let names: BTreeSet<&str> = top.iter().map(|l| l.name.as_str()).collect();
     let mut artifact_dirs = Vec::new();
     for l in &top {
@@ -353,7 +398,7 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     for (folder, dir) in &artifact_dirs {
         let mut found: Vec<Option<Found>> = Vec::new();
         let shared: Arc<str> = Arc::from(folder.as_str());
-        let entries = list(dir, &mut inv.errors);
+        let entries = list(dir, &mut inv.errors, true);
         let names: BTreeSet<&str> = entries.iter().map(|l| l.name.as_str()).collect();
         let mut sidecars: BTreeMap<&str, &Listed> = BTreeMap::new();
         for l in &entries {
@@ -400,9 +445,12 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
                     group: group_of_name(&l.name, folder),
                 });
             }
-            let side = sidecars.get(l.name.as_str()).map(|s| SidecarMeta {
-                mode: s.meta.mode,
-                uid: s.meta.uid,
+            let side = sidecars.get(l.name.as_str()).map(|s| Side {
+                meta: SidecarMeta {
+                    mode: s.meta.mode,
+                    uid: s.meta.uid,
+                },
+                deferred: s.deferred,
             });
             found.push(Some((file, name, shared.clone(), side)));
         }
@@ -433,7 +481,7 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     });
 
     let logs = store.logs_dir();
-    let log_entries = list(&logs, &mut inv.errors);
+    let log_entries = list(&logs, &mut inv.errors, false);
     let names: BTreeSet<&str> = log_entries.iter().map(|l| l.name.as_str()).collect();
     for l in &log_entries {
         if let Some(d) = debris(&l.name, &names, "", &logs) {
@@ -447,7 +495,7 @@ pub fn scan(store: &Store, env: Option<&str>) -> Inventory {
     // quarantine/<env>/<n>/: every file below counts.
     let mut dirs = vec![(store.quarantine_dir(), 0)];
     while let Some((dir, depth)) = dirs.pop() {
-        for l in list(&dir, &mut inv.errors) {
+        for l in list(&dir, &mut inv.errors, false) {
             if l.meta.is_dir && depth < 2 {
                 dirs.push((dir.join(&l.name), depth + 1));
             } else {
@@ -476,7 +524,14 @@ fn partial(l: &Listed, dir: &Path, folder: &str) -> Partial {
 }
 
 /// An artifact listed, before its sidecar is read.
-type Found = (FileInfo, ArtifactName, Arc<str>, Option<SidecarMeta>);
+type Found = (FileInfo, ArtifactName, Arc<str>, Option<Side>);
+
+/// A sidecar listed: its metadata, unless it is to be taken when it is
+/// read ([`Listed::deferred`]).
+struct Side {
+    meta: SidecarMeta,
+    deferred: bool,
+}
 
 /// Reads the sidecars, on every core: parsing 10,000 of them one after the
 /// other would be most of the run. What was listed is moved into the
@@ -513,13 +568,22 @@ fn load_one(
     groups: &mut BTreeMap<Group, Arc<Group>>,
 ) -> Artifact {
     // Only the few fields the checks read, not the whole record.
-    let (summary, sidecar_error) = if sidecar.is_some() {
-        match store::read_sidecar(&file.path) {
-            Ok(s) => (s, None),
-            Err(e) => (None, Some(e.line().into_boxed_str())),
+    let (read, sidecar) = match sidecar {
+        Some(Side { deferred: true, .. }) => {
+            let (read, meta) = store::read_sidecar_and_meta(&file.path);
+            let meta = meta.map(|m| SidecarMeta {
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+            });
+            (Some(read), meta)
         }
-    } else {
-        (None, None)
+        Some(side) => (Some(store::read_sidecar(&file.path)), Some(side.meta)),
+        None => (None, None),
+    };
+    let (summary, sidecar_error) = match read {
+        Some(Ok(s)) => (s, None),
+        Some(Err(e)) => (None, Some(e.line().into_boxed_str())),
+        None => (None, None),
     };
     let derived = summary.is_none();
     let summary = summary.unwrap_or_default();

@@ -473,6 +473,28 @@ fn a_group_writable_file_is_a_warning_and_world_writable_critical() {
 }
 
 #[test]
+fn a_sidecars_permissions_come_from_the_file_it_is_read_from() {
+    // Sidecars are not stat'ed with their folder's listing: their mode and
+    // owner come from the open file they are read from.
+    let s = Store::healthy();
+    let side = lfb_core::store::sidecar_path(&s.newest("daily"));
+    std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let run = guard(s.root(), &[]);
+    expect(&run, &[("permissions", "crit")], 1);
+    let f = run.finding("permissions");
+    assert!(f["message"].as_str().unwrap().contains("(0666)"), "{f}");
+    std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let run = guard(s.root(), &[]);
+    expect(&run, &[("permissions", "warn")], 0);
+    assert!(
+        run.finding("permissions")["message"]
+            .as_str()
+            .unwrap()
+            .contains("(0640)")
+    );
+}
+
+#[test]
 fn a_leftover_partial_is_a_warning_and_critical_after_a_day() {
     let s = Store::healthy();
     let fresh = s.root().join(format!(
