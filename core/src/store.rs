@@ -231,7 +231,12 @@ impl Store {
             out.push(a);
             Ok(())
         })?;
-        out.sort_by(|a, b| a.name.time.cmp(&b.name.time).then_with(|| a.path.cmp(&b.path)));
+        out.sort_by(|a, b| {
+            a.name
+                .time
+                .cmp(&b.name.time)
+                .then_with(|| a.path.cmp(&b.path))
+        });
         Ok(out)
     }
 
