@@ -39,7 +39,10 @@ tag, kind, creation time, age, size, and the latest verification (passed, FAILED
 and when).\n\n\
 On a terminal the list is a table followed by totals per environment and name. When \
 stdout is not a terminal (a pipe, a file) each artifact's record is printed as one JSON \
-line instead, so the list feeds the other tools: lfb-list --tag hourly | lfb-verify.\n\n\
+line instead, so the list feeds the other tools: lfb-list --tag hourly | lfb-verify. \
+Each sidecar is read once: the record lines wait in a temporary file in $TMPDIR, \
+unlinked as it is made, until they are printed (with no usable $TMPDIR the sidecars are \
+read again).\n\n\
 Without --env every environment is listed. --env ENV lists the ENV folder and the \
 pre-migration backups of ENV in migrations/, as every lfb tool counts them. The store is \
 only read: a store or environment that does not exist is an error (exit 2), and filters \

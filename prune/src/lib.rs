@@ -108,6 +108,8 @@ An artifact is deleted together with its sidecar. Housekeeping: *.partial files 
 modification time: they are lfb's own leftovers of a run that was killed); logs/journal.ndjson is rotated when larger than \
 --rotate-logs-at; rotated segments older than --keep-logs are removed. A run that deletes \
 takes the store lock and writes one journal event per deletion and a summary.\n\n\
+Each sidecar is read once: the record lines to print wait in a temporary file in \
+$TMPDIR, unlinked as it is made (with no usable $TMPDIR the sidecars are read again).\n\n\
 Exit codes: 0 done; 1 an input record failed or a deletion failed; 2 called wrong, no \
 policy, malformed stdin or sidecar, store missing or locked (nothing is deleted).",
     after_help = "Examples:\n  \
@@ -654,9 +656,9 @@ struct Run<'a> {
 impl Run<'_> {
     /// Prints the input records first, then every other artifact
     /// considered. An artifact is deleted just before its record is
-    /// printed, its record read again from its sidecar first (records are
-    /// not held in memory); artifacts named on stdin are deleted before
-    /// anything is printed.
+    /// printed, the record as it was read while listing (from the spill;
+    /// records are not held in memory); artifacts named on stdin are
+    /// deleted before anything is printed.
     fn print_and_delete(
         &mut self,
         items: &mut [Item],
