@@ -322,6 +322,16 @@ impl Record {
         self.0.get("source")?.get("engine")?.as_str()
     }
 
+    /// True for the record of an `lfb-dump --globals` artifact (roles and
+    /// tablespaces, `source.globals`).
+    pub fn is_globals(&self) -> bool {
+        self.0
+            .get("source")
+            .and_then(|s| s.get("globals"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    }
+
     /// `source.exec`: the command prefix the PostgreSQL client programs ran
     /// through (`lfb-dump --exec`). Tools honour it only in records read
     /// from stdin (a pipeline names it once), never from a sidecar: a file

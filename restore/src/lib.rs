@@ -529,7 +529,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let db = target(&cli)?;
     let identity = Identity::of_target(&db);
     let (record, verified) = artifact(&cli, &store, &env, Some(&identity), ui)?;
-    if pg::is_globals(&record) {
+    if record.is_globals() {
         // Refused with a hint to use --globals.
         return restore_globals(&cli, &store, &env, record, ui, started);
     }
@@ -953,7 +953,7 @@ fn restore_globals(
             record.label()
         )));
     }
-    if !pg::is_globals(&record) {
+    if !record.is_globals() {
         return Err(Error::usage(format!(
             "{} is not an `lfb-dump --globals` artifact",
             record.label()

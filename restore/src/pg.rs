@@ -250,15 +250,6 @@ fn load_into(conn: &ServerConn, admin: &Postgres, db: &str, record: &Record) -> 
     })
 }
 
-/// True for the record of an `lfb-dump --globals` artifact.
-pub fn is_globals(record: &Record) -> bool {
-    record
-        .get("source")
-        .and_then(|s| s.get("globals"))
-        .and_then(serde_json::Value::as_bool)
-        == Some(true)
-}
-
 /// Restores an `lfb-dump --globals` artifact (pg_dumpall --globals-only)
 /// into the target's server. Roles, their memberships and settings run in
 /// one transaction through the same protocol as a database restore; a role

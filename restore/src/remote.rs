@@ -192,7 +192,7 @@ fn latest<'a>(
                 || cli.tag.as_deref().is_some_and(|t| tag != t)
                 || (cli.tag.is_none() && tag == PRE_RESTORE)
                 || (cli.files_only && a.name.kind != Kind::Full)
-                || crate::pg::is_globals(&a.record)
+                || a.record.is_globals()
                 || a.record.failed()
             {
                 return false;

@@ -345,7 +345,7 @@ pub fn latest(store: &Store, want: &Wanted, quick: &verify::Options, ui: &Ui) ->
         if want.archives_only && a.name.kind != Kind::Full {
             return Ok(());
         }
-        if crate::pg::is_globals(&a.record) != want.globals {
+        if a.record.is_globals() != want.globals {
             return Ok(());
         }
         let id = Identity::of_record(&a.record);

@@ -36,7 +36,8 @@ the table itself, FROM ONLY), SQLite also passes PRAGMA integrity_check. The Pos
 scratch database is dropped however lfb-verify ends, SIGKILL included (a watcher \
 process drops it); lfb-dump --globals artifacts are checked but not loaded\n\n\
 checksum, decode and complete share one read of the file, hashing and decompressing \
-in parallel.\n\n\
+in parallel. A PostgreSQL plain dump's restore test loads that same read into the \
+scratch database, which commits only if every check passed.\n\n\
 The latest verify section is remembered in the artifact's sidecar (written atomically \
 under the store lock; verify.restore_test keeps the latest restore test), so lfb-prune, \
 lfb-guard and lfb-restore --latest know it later. A file of the original scripts gets a \

@@ -50,7 +50,7 @@ pub use scan::Tee;
 
 use checks::{content_checks, encrypted_scan, exists_check, permissions_check, size_check};
 use restore_test::restore_test;
-use scan::{ContentScan, scan_content, scan_reader};
+use scan::{ContentScan, scan_reader};
 
 /// The original scripts' minimum backup size.
 pub const DEFAULT_MIN_SIZE: u64 = 10 * 1024;
@@ -145,60 +145,30 @@ pub fn verify_while_copying(record: &Record, tee: Tee) -> Result<Streamed> {
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
     let format = record.format().unwrap_or("unknown").to_string();
+    let mut want: BTreeSet<CheckName> =
+        [CheckName::Checksum, CheckName::Decode, CheckName::Complete]
+            .into_iter()
+            .collect();
     if crypt::is_encrypted_format(&format) {
-        return verify_encrypted_while_copying(record, &path, &format, tee);
+        // Without a key nothing can be loaded: a usage error (exit 2),
+        // found before anything is read.
+        if crypt::keys().is_none() {
+            return Err(Error::usage(format!(
+                "'{}' is encrypted with age: {}",
+                path.display(),
+                crypt::IDENTITY_HINT
+            )));
+        }
+        want.insert(CheckName::Encryption);
     }
-    let gzip = load::is_gzip_format(&format);
-    let f = fs::File::open(&path).map_err(|e| Error::io_path("open", &path, e))?;
-    let (scan, tee, tee_error) = scan_reader(crate::progress::Counting(f), gzip, Some(tee))
-        .map_err(|e| Error::io_path("read", &path, e))?;
-    let want: BTreeSet<CheckName> = [CheckName::Checksum, CheckName::Decode, CheckName::Complete]
-        .into_iter()
-        .collect();
-    let checks = content_checks(record, &path, gzip, &scan, &want);
+    let read = scan_checks(record, &path, &format, &want, Some(tee));
     Ok(Streamed {
-        tables: scan.stream_tables.clone(),
-        outcome: Outcome { checks },
-        tee,
-        tee_error,
-    })
-}
-
-/// [`verify_while_copying`] for an age-encrypted artifact: the plaintext
-/// flows to `tee` as it is decrypted. Without a key nothing can be loaded:
-/// that is a usage error (exit 2), found before anything is read.
-fn verify_encrypted_while_copying(
-    record: &Record,
-    path: &Path,
-    format: &str,
-    tee: Tee,
-) -> Result<Streamed> {
-    if crypt::keys().is_none() {
-        return Err(Error::usage(format!(
-            "'{}' is encrypted with age: {}",
-            path.display(),
-            crypt::IDENTITY_HINT
-        )));
-    }
-    let gzip = load::is_gzip_format(crypt::inner_format(format));
-    let want: BTreeSet<CheckName> = [
-        CheckName::Checksum,
-        CheckName::Encryption,
-        CheckName::Decode,
-        CheckName::Complete,
-    ]
-    .into_iter()
-    .collect();
-    let (scan, checks) = encrypted_scan(record, path, gzip, Some(tee), &want);
-    let (tables, tee, tee_error) = match scan {
-        Some((content, tee, err)) => (content.stream_tables, tee, err),
-        None => (None, None, None),
-    };
-    Ok(Streamed {
-        outcome: Outcome { checks },
-        tables,
-        tee,
-        tee_error,
+        tables: read.scan.and_then(|s| s.stream_tables),
+        outcome: Outcome {
+            checks: read.checks,
+        },
+        tee: read.tee,
+        tee_error: read.tee_error,
     })
 }
 
@@ -229,13 +199,29 @@ pub fn verify(record: &Record, opts: &Options) -> Outcome {
     if want(CheckName::Size) {
         checks.push(size_check(record, meta.len(), opts.min_size));
     }
+    let permissions = want(CheckName::Permissions).then(|| permissions_check(&meta));
+    let passed = |c: &Check| c.ok != Some(false);
+    if want(CheckName::Restore)
+        && checks.iter().all(passed)
+        && permissions.iter().all(passed)
+        && restore_test::loads_while_scanning(record, &format)
+    {
+        // A PostgreSQL plain dump is restore-tested in the same read as
+        // the other checks: psql loads exactly the bytes they prove, and the
+        // scratch load commits only if they all passed.
+        let (read, restore) = restore_test::pg_restore_test_while_scanning(record, opts, |tee| {
+            scan_checks(record, &path, &format, &opts.checks, tee)
+        });
+        checks.extend(read);
+        checks.extend(permissions);
+        checks.push(restore);
+        return Outcome { checks };
+    }
     let (scan, read) = read_checks(record, &path, &format, opts);
     checks.extend(read);
-    if want(CheckName::Permissions) {
-        checks.push(permissions_check(&meta));
-    }
+    checks.extend(permissions);
     if want(CheckName::Restore) {
-        let content_ok = checks.iter().all(|c| c.ok != Some(false));
+        let content_ok = checks.iter().all(passed);
         let restore = restore_check(record, &path, &format, scan.as_ref(), content_ok, opts);
         checks.push(restore);
     }
@@ -265,34 +251,71 @@ fn read_checks(
     opts: &Options,
 ) -> (Option<ContentScan>, Vec<Check>) {
     let want = |n: CheckName| opts.checks.contains(&n);
-    let mut checks = Vec::new();
     let need_scan = want(CheckName::Checksum)
         || want(CheckName::Decode)
         || want(CheckName::Complete)
-        || want(CheckName::Restore);
-    let gzip = load::is_gzip_format(format);
-    let mut scan = None;
-    if crypt::is_encrypted_format(format) && (need_scan || want(CheckName::Encryption)) {
+        || want(CheckName::Restore)
+        || (crypt::is_encrypted_format(format) && want(CheckName::Encryption));
+    if !need_scan {
+        return (None, Vec::new());
+    }
+    let read = scan_checks(record, path, format, &opts.checks, None);
+    (read.scan, read.checks)
+}
+
+/// What the one read of a file found: the scan, the checks it decided (of
+/// those in `want`), and the copy's writer back with its first error.
+struct ReadOnce {
+    scan: Option<ContentScan>,
+    checks: Vec<Check>,
+    tee: Option<Tee>,
+    tee_error: Option<io::Error>,
+}
+
+/// Reads the file once for the checks in `want` (decrypting an encrypted
+/// artifact with the process's keys), copying the decoded content to `tee`
+/// when given.
+fn scan_checks(
+    record: &Record,
+    path: &Path,
+    format: &str,
+    want: &BTreeSet<CheckName>,
+    tee: Option<Tee>,
+) -> ReadOnce {
+    if crypt::is_encrypted_format(format) {
         let inner_gzip = load::is_gzip_format(crypt::inner_format(format));
-        let (s, c) = encrypted_scan(record, path, inner_gzip, None, &opts.checks);
-        checks.extend(c);
-        scan = s.map(|(s, _, _)| s);
-    } else if need_scan {
-        match scan_content(path, gzip) {
-            Ok(s) => scan = Some(s),
-            Err(e) => checks.push(Check::fail(
+        let (scanned, checks) = encrypted_scan(record, path, inner_gzip, tee, want);
+        let (scan, tee, tee_error) = match scanned {
+            Some((s, tee, e)) => (Some(s), tee, e),
+            None => (None, None, None),
+        };
+        return ReadOnce {
+            scan,
+            checks,
+            tee,
+            tee_error,
+        };
+    }
+    let gzip = load::is_gzip_format(format);
+    let scanned =
+        fs::File::open(path).and_then(|f| scan_reader(crate::progress::Counting(f), gzip, tee));
+    match scanned {
+        Ok((scan, tee, tee_error)) => ReadOnce {
+            checks: content_checks(record, path, gzip, &scan, want),
+            scan: Some(scan),
+            tee,
+            tee_error,
+        },
+        Err(e) => ReadOnce {
+            scan: None,
+            checks: vec![Check::fail(
                 CheckName::Checksum,
                 format!("cannot read: {}", crate::error::describe_io(&e)),
-            )),
-        }
+            )],
+            tee: None,
+            tee_error: None,
+        },
     }
-    if let Some(s) = scan
-        .as_ref()
-        .filter(|_| !crypt::is_encrypted_format(format))
-    {
-        checks.extend(content_checks(record, path, gzip, s, &opts.checks));
-    }
-    (scan, checks)
 }
 
 /// The `restore` check: a test restore into a scratch database, attempted

@@ -7,10 +7,9 @@ use std::io;
 use std::path::Path;
 
 use chrono::Utc;
-use serde_json::Value;
 
-use super::CheckName;
 use super::content::Content;
+use super::{Check, CheckName, ReadOnce, Tee};
 use super::{Options, compare_counts, verify};
 use crate::archive;
 use crate::cleanup;
@@ -18,7 +17,8 @@ use crate::engine::postgres::{Postgres, TableCounts};
 use crate::engine::sqlite;
 use crate::engine::url::{Database, ServerConn};
 use crate::error::{Error, Result};
-use crate::load;
+use crate::format::Format;
+use crate::load::{self, Decision};
 use crate::record::Record;
 
 /// The restore test of an archive: each embedded dump is extracted to a
@@ -139,13 +139,7 @@ fn restore_test_inner(
         Content::SqliteSql | Content::SqliteNative => {
             sqlite_restore_test(path, format, content, want.as_ref())
         }
-        Content::PgPlain | Content::PgCustom
-            if record
-                .get("source")
-                .and_then(|s| s.get("globals"))
-                .and_then(Value::as_bool)
-                == Some(true) =>
-        {
+        Content::PgPlain | Content::PgCustom if record.is_globals() => {
             // Roles and tablespaces are the server's, not a database's: a
             // scratch database cannot hold them.
             Ok(
@@ -237,6 +231,127 @@ fn pg_restore_test(
     want: Option<&TableCounts>,
     opts: &Options,
 ) -> Result<String> {
+    with_scratch_pg(record, opts, |pg, scratch_db| {
+        if content == Content::PgPlain {
+            let mut r = load::open_decoded(path, format)?;
+            load::psql_load(pg, scratch_db, "", &mut r)?;
+        } else {
+            load::pg_custom_load(pg, scratch_db, "", path, None)?;
+        }
+        let found = pg.count_tables(Some(scratch_db))?;
+        finish_compare(want, &found, &format!("scratch database {scratch_db}"))
+    })
+}
+
+/// True when the restore test loads the artifact in the same read as the
+/// other checks ([`pg_restore_test_while_scanning`]): a PostgreSQL plain
+/// dump by its record (not `--globals`), readable with the keys at hand.
+pub(super) fn loads_while_scanning(record: &Record, format: &str) -> bool {
+    let plain = matches!(
+        crate::crypt::inner_format(format).parse::<Format>(),
+        Ok(f) if f == Format::SQL || f == Format::SQL_GZIP
+    );
+    let readable = !crate::crypt::is_encrypted_format(format) || crate::crypt::keys().is_some();
+    plain && readable && record.engine() == Some("postgres") && !record.is_globals()
+}
+
+/// A PostgreSQL plain dump's restore test in the same read as the checks
+/// `scan` makes: the decoded stream goes to psql as it is checked, and the
+/// scratch load commits only if every check passed (else it rolls back).
+/// Returns the read's checks and the restore check. A stream that turns
+/// out not to be a plain PostgreSQL dump, or a scratch database that could
+/// not be made, falls back to the checks and the restore test one after
+/// the other.
+pub(super) fn pg_restore_test_while_scanning(
+    record: &Record,
+    opts: &Options,
+    scan: impl FnOnce(Option<Tee>) -> ReadOnce,
+) -> (Vec<Check>, Check) {
+    let mut scan = Some(scan);
+    let mut read: Option<ReadOnce> = None;
+    let loaded = with_scratch_pg(record, opts, |pg, scratch_db| {
+        let mut stream_tables = None;
+        load::psql_transaction(pg, scratch_db, "", |input| {
+            let mut once = (scan.take().expect("scanned once"))(Some(input));
+            let passed = once.checks.iter().all(|c| c.ok != Some(false));
+            let content = once.scan.as_ref().and_then(|s| s.content);
+            stream_tables = once.scan.as_ref().and_then(|s| s.stream_tables.clone());
+            let input = once.tee.take();
+            let tee_error = once.tee_error.as_ref().map(ToString::to_string);
+            read = Some(once);
+            Ok(match (passed, content, input, tee_error) {
+                (false, ..) => Decision::RollBack(ROLLED_BACK.into()),
+                (true, Some(Content::PgPlain), Some(input), None) => Decision::Commit(input, None),
+                (true, Some(Content::PgPlain), _, e) => Decision::RollBack(format!(
+                    "psql stopped reading{}",
+                    e.map(|e| format!(": {e}")).unwrap_or_default()
+                )),
+                (true, ..) => Decision::RollBack(NOT_PLAIN.into()),
+            })
+        })?;
+        let want = record.tables().or(stream_tables);
+        let found = pg.count_tables(Some(scratch_db))?;
+        finish_compare(
+            want.as_ref(),
+            &found,
+            &format!("scratch database {scratch_db}"),
+        )
+    });
+    let started = read.is_some();
+    let read = match (read, scan) {
+        (Some(r), _) => r,
+        // The scratch database could not be made: the checks still run.
+        (None, Some(scan)) => scan(None),
+        (None, None) => unreachable!("the scan ran or is still here"),
+    };
+    let passed = read.checks.iter().all(|c| c.ok != Some(false));
+    let restore = match loaded {
+        _ if !passed && started => Check::fail(
+            CheckName::Restore,
+            "stopped: the artifact failed the checks above (the scratch load was rolled back)",
+        ),
+        _ if !passed => Check::fail(
+            CheckName::Restore,
+            "not attempted: the artifact failed the checks above",
+        ),
+        Ok(detail) => Check::pass(CheckName::Restore, detail),
+        Err(e) if e.line().ends_with(NOT_PLAIN) => {
+            let content = read
+                .scan
+                .as_ref()
+                .and_then(|s| s.content)
+                .unwrap_or(Content::Unknown);
+            let stream = read.scan.as_ref().and_then(|s| s.stream_tables.clone());
+            let path = record.path().unwrap_or_default();
+            let format = record.format().unwrap_or("unknown");
+            match restore_test(record, &path, format, content, stream, opts) {
+                Ok(detail) => Check::pass(CheckName::Restore, detail),
+                Err(e) => Check::fail(CheckName::Restore, e.line()),
+            }
+        }
+        Err(e) => Check::fail(CheckName::Restore, not_started_if_so(e).line()),
+    };
+    (read.checks, restore)
+}
+
+const ROLLED_BACK: &str = "the artifact failed its checks";
+const NOT_PLAIN: &str = "not a plain PostgreSQL dump after all";
+
+fn not_started_if_so(e: Error) -> Error {
+    match e {
+        Error::Unavailable(_) => not_started(e),
+        other => other,
+    }
+}
+
+/// Runs `test` on a scratch PostgreSQL database made for it: created (on
+/// the record's server, or `--scratch`), and dropped afterwards however
+/// this process ends.
+fn with_scratch_pg(
+    record: &Record,
+    opts: &Options,
+    test: impl FnOnce(&Postgres, &str) -> Result<String>,
+) -> Result<String> {
     let (server, scratch_db) = pg_scratch_target(record, opts)?;
     let src = source_server(record);
     if let Some(src_db) = &src.database {
@@ -288,16 +403,7 @@ fn pg_restore_test(
             let _ = pg.psql_query(&drop_sql);
         })
     };
-    let res = (|| {
-        if content == Content::PgPlain {
-            let mut r = load::open_decoded(path, format)?;
-            load::psql_load(&pg, &scratch_db, "", &mut r)?;
-        } else {
-            load::pg_custom_load(&pg, &scratch_db, "", path, None)?;
-        }
-        let found = pg.count_tables(Some(&scratch_db))?;
-        finish_compare(want, &found, &format!("scratch database {scratch_db}"))
-    })();
+    let res = test(&pg, &scratch_db);
     dropper.run_now();
     drop(watch);
     res

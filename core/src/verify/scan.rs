@@ -3,9 +3,7 @@
 //! to a completeness thread (and, during a restore, to the database), so a
 //! file is read once, at the speed of its slowest stage, in bounded memory.
 
-use std::fs;
 use std::io::{self, Read, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -100,14 +98,8 @@ impl TarCheck for TarFeed {
 pub type Tee = Box<dyn Write + Send>;
 
 /// Reads the file once: SHA-256 in one thread, decompression in another,
-/// completeness in a third (and the copy to `tee`, if any), so a large
-/// artifact is checked at the speed of its slowest stage.
-pub(super) fn scan_content(path: &Path, gzip: bool) -> io::Result<ContentScan> {
-    let f = fs::File::open(path)?;
-    scan_reader(f, gzip, None).map(|(scan, _, _)| scan)
-}
-
-/// [`scan_content`] over any reader, copying the decoded content to `tee`.
+/// completeness in a third, copying the decoded content to `tee` (if any),
+/// so a large artifact is checked at the speed of its slowest stage.
 /// Returns the scan, the tee (so the caller decides when to close it) and
 /// the first error writing to it.
 ///
