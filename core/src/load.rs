@@ -56,8 +56,14 @@ pub fn open_decoded(path: &Path, format: &str) -> Result<Box<dyn Read + Send>> {
 
 /// Loads a plain SQL dump into `db` with psql, in one transaction that
 /// commits only once the whole dump ran (see [`psql_transaction`]).
-/// `prelude` runs first in the same transaction.
-pub fn psql_load(pg: &Postgres, db: &str, prelude: &str, sql: &mut dyn Read) -> Result<()> {
+/// `prelude` runs first in the same transaction. Returns the database's
+/// row counts as committed.
+pub fn psql_load(
+    pg: &Postgres,
+    db: &str,
+    prelude: &str,
+    sql: &mut dyn Read,
+) -> Result<TableCounts> {
     psql_transaction(pg, db, prelude, |mut input| {
         match io::copy(sql, &mut input) {
             Ok(_) => Ok(Decision::Commit(input, None)),
@@ -74,14 +80,15 @@ pub fn psql_load(pg: &Postgres, db: &str, prelude: &str, sql: &mut dyn Read) -> 
 /// SQL script (no connection of its own) that runs through the same
 /// protocol as a plain dump ([`psql_transaction`]); the transaction commits
 /// only if pg_restore read the whole archive without error and the row
-/// counts match `expect` (when given).
+/// counts match `expect` (when given). Returns the database's row counts as
+/// committed.
 pub fn pg_custom_load(
     pg: &Postgres,
     db: &str,
     prelude: &str,
     archive: &Path,
     expect: Option<&TableCounts>,
-) -> Result<()> {
+) -> Result<TableCounts> {
     psql_transaction(pg, db, prelude, |mut input| {
         let mut cmd = pg.clients.command("pg_restore");
         cmd.arg("--file=-").arg(archive);
@@ -191,7 +198,7 @@ pub fn psql_transaction(
     db: &str,
     prelude: &str,
     feed: impl FnOnce(Box<dyn Write + Send>) -> Result<Decision>,
-) -> Result<()> {
+) -> Result<TableCounts> {
     let mut cmd = pg.command("psql");
     cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db]);
     crate::sys::die_with_parent(&mut cmd);
@@ -208,7 +215,6 @@ pub fn psql_transaction(
         })?;
     // Bounded: a long restore may print many notices.
     let err_thread = capture_stderr(&mut child);
-    let out_thread = capture_tail(child.stdout.take().expect("piped"));
     let marker = format!(
         "lfb-committed-{}-{}",
         std::process::id(),
@@ -217,6 +223,7 @@ pub fn psql_transaction(
             .map(|d| d.as_nanos())
             .unwrap_or_default()
     );
+    let out_thread = capture_tail(child.stdout.take().expect("piped"), marker.clone());
     // SIGINT/SIGTERM/SIGHUP while the script is written: psql is killed
     // before lfb exits, so it can never run a COMMIT (on Linux it would die
     // with lfb anyway; elsewhere this does not wait for end of input).
@@ -268,7 +275,7 @@ pub fn psql_transaction(
     match (outcome, status.code()) {
         (_, Some(c)) if c != 0 => Err(sql_error(&err)),
         (Some(e), _) => Err(e),
-        (None, Some(_)) if out.contains(&marker) => Ok(()),
+        (None, Some(_)) if out.contains(&marker) => counts_after(&out, &marker),
         (None, Some(_)) => Err(Error::failed(format!(
             "psql ended without committing (it stopped reading the script early){}",
             match first_error_line(&err).as_str() {
@@ -280,26 +287,49 @@ pub fn psql_transaction(
     }
 }
 
-/// Collects the last 32-64 KiB of a child's output in a thread.
-fn capture_tail(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+/// Collects a child's output in a thread: the last 32-64 KiB of it, and
+/// everything from the first line holding `marker` on (the row counts the
+/// epilogue prints after its COMMIT, one line per table).
+fn capture_tail(
+    mut r: impl Read + Send + 'static,
+    marker: String,
+) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
+        let mut found = false;
         while let Ok(n) = r.read(&mut chunk) {
             if n == 0 {
                 break;
             }
+            // The marker may start in the bytes read before.
+            let from = buf.len().saturating_sub(marker.len());
             buf.extend_from_slice(&chunk[..n]);
-            if buf.len() > 64 * 1024 {
-                buf.drain(..buf.len() - 32 * 1024);
+            if !found {
+                let mut seen = buf[from..].windows(marker.len());
+                match seen.position(|w| w == marker.as_bytes()) {
+                    Some(at) => {
+                        buf.drain(..from + at);
+                        found = true;
+                    }
+                    None if buf.len() > 64 * 1024 => {
+                        buf.drain(..buf.len() - 32 * 1024);
+                    }
+                    None => {}
+                }
             }
         }
         String::from_utf8_lossy(&buf).into_owned()
     })
 }
 
-/// The error of a failed load, from psql's stderr: the row-count check's
-/// own message, or the first SQL error (with advice for missing roles).
+/// The row counts psql printed after the commit marker.
+fn counts_after(out: &str, marker: &str) -> Result<TableCounts> {
+    let at = out.find(marker).expect("the caller found the marker");
+    let rest = out[at..].split_once('\n').map_or("", |(_, r)| r);
+    crate::engine::postgres::parse_counts(rest)
+}
+
 fn sql_error(stderr: &str) -> Error {
     if let Some(i) = stderr.find(pgscript::COUNTS_DIFFER) {
         let rest = &stderr[i + pgscript::COUNTS_DIFFER.len()..];

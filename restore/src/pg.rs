@@ -218,8 +218,9 @@ fn load_into(conn: &ServerConn, admin: &Postgres, db: &str, record: &Record) -> 
     // Counts mean rows stored in each table itself (`FROM ONLY`), for plain
     // and custom dumps alike; they are compared inside the transaction.
     let want = record.tables();
-    if record.typed_format() == Some(lfb_core::format::Format::PG_CUSTOM) {
-        load::pg_custom_load(&pg, &db, &prelude, path, want.as_ref())?;
+    // The counts come from the load's own session, after its COMMIT.
+    let counts = if record.typed_format() == Some(lfb_core::format::Format::PG_CUSTOM) {
+        load::pg_custom_load(&pg, &db, &prelude, path, want.as_ref())?
     } else {
         // Checked while loaded, in one read: the bytes psql runs are the
         // bytes whose checksum, gzip stream and completeness were proven,
@@ -242,9 +243,8 @@ fn load_into(conn: &ServerConn, admin: &Postgres, db: &str, record: &Record) -> 
                     e.map(|e| e.to_string()).unwrap_or_default()
                 ))),
             }
-        })?;
-    }
-    let counts = pg.count_tables(Some(&db))?;
+        })?
+    };
     Ok(Restored {
         counts: Some(counts),
     })

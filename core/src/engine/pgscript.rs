@@ -18,7 +18,7 @@
 
 use std::io::{self, Write};
 
-use crate::engine::postgres::TableCounts;
+use crate::engine::postgres::{COUNT_TABLES_SQL, TableCounts};
 
 /// Opens the transaction and arms the commit guard. `AUTOCOMMIT off` makes
 /// psql open a transaction of its own before any statement run outside
@@ -44,11 +44,14 @@ pub fn prologue() -> &'static str {
 pub const COUNTS_DIFFER: &str = "lfb: row counts differ from the record: ";
 
 /// Checks that the dump did not end lfb's transaction (a `ROLLBACK` in it
-/// would have removed the guard table and row), compares row counts inside
-/// the transaction (counting rows stored in each table itself, `FROM
-/// ONLY`), then allows and sends the COMMIT, and after it a query printing
-/// `marker`, which psql only runs when the COMMIT succeeded: lfb counts a
-/// load as committed only when it reads the marker back.
+/// would have removed the guard table and row), counts the rows stored in
+/// each table itself (`FROM ONLY`, every table of the database, once) and
+/// compares them with `expect` inside the transaction, then allows and
+/// sends the COMMIT, and after it prints `marker` followed by the counts
+/// (`name|rows`, [`crate::engine::postgres::parse_counts`]), which psql
+/// only runs when the COMMIT succeeded: lfb counts a load as committed
+/// only when it reads the marker back, and takes the counts from there
+/// instead of counting again in another session.
 pub fn epilogue(expect: Option<&TableCounts>, marker: &str) -> String {
     let mut values = String::new();
     for (name, n) in expect.into_iter().flatten() {
@@ -61,15 +64,12 @@ pub fn epilogue(expect: Option<&TableCounts>, marker: &str) -> String {
         String::new()
     } else {
         format!(
-            "  FOR r IN SELECT * FROM (VALUES\n  {values}) AS v(name, want) LOOP\n\
-             \x20   t := pg_catalog.to_regclass(r.name);\n\
-             \x20   IF t IS NULL THEN\n\
+            "  FOR r IN SELECT v.name, v.want, c.n FROM (VALUES\n  {values}) AS v(name, want)\n\
+             \x20   LEFT JOIN pg_temp.lfb_counts c ON c.name = v.name ORDER BY v.name LOOP\n\
+             \x20   IF r.n IS NULL THEN\n\
              \x20     bad := bad || pg_catalog.format('%s is missing, ', r.name);\n\
-             \x20     CONTINUE;\n\
-             \x20   END IF;\n\
-             \x20   EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s', t) INTO n;\n\
-             \x20   IF n <> r.want THEN\n\
-             \x20     bad := bad || pg_catalog.format('%s has %s rows, expected %s, ', r.name, n, r.want);\n\
+             \x20   ELSIF r.n <> r.want THEN\n\
+             \x20     bad := bad || pg_catalog.format('%s has %s rows, expected %s, ', r.name, r.n, r.want);\n\
              \x20   END IF;\n\
              \x20 END LOOP;\n\
              \x20 IF bad <> '' THEN\n\
@@ -78,7 +78,9 @@ pub fn epilogue(expect: Option<&TableCounts>, marker: &str) -> String {
         )
     };
     format!(
-        "\nDO $lfb$ DECLARE r record; t regclass; n bigint; bad text := ''; BEGIN\n\
+        "\nCREATE TEMPORARY TABLE lfb_counts AS\n\
+         \x20 SELECT q.name, q.n::bigint AS n FROM ({COUNT_TABLES_SQL}) AS q(name, n);\n\
+         DO $lfb$ DECLARE r record; bad text := ''; BEGIN\n\
          \x20 IF pg_catalog.to_regclass('pg_temp.lfb_commit_guard') IS NULL OR NOT EXISTS\n\
          \x20    (SELECT 1 FROM pg_temp.lfb_commit_guard WHERE x = pg_catalog.txid_current()) THEN\n\
          \x20   RAISE EXCEPTION 'lfb: the dump ended the restore''s transaction itself';\n\
@@ -87,7 +89,11 @@ pub fn epilogue(expect: Option<&TableCounts>, marker: &str) -> String {
          \x20 PERFORM pg_catalog.set_config('lfb.restore', 'commit', true);\n\
          END $lfb$;\n\
          COMMIT;\n\
-         SELECT {} AS lfb;\n",
+         \\pset format unaligned\n\
+         \\pset tuples_only on\n\
+         \\pset fieldsep '|'\n\
+         SELECT {};\n\
+         SELECT name, n FROM pg_temp.lfb_counts ORDER BY name;\n",
         literal(marker)
     )
 }
@@ -287,7 +293,13 @@ mod tests {
         t.insert("public.\"it's\\\"".into(), 3);
         let e = epilogue(Some(&t), "m1");
         assert!(e.contains("(E'public.\"it\\'s\\\\\"', 3::bigint)"), "{e}");
-        assert!(e.ends_with("COMMIT;\nSELECT E'm1' AS lfb;\n"), "{e}");
+        assert!(e.contains("COMMIT;\n"), "{e}");
+        // The marker, then the counts: only once the COMMIT succeeded.
+        let after = &e[e.find("COMMIT;\n").expect("commit")..];
+        assert!(
+            after.contains("SELECT E'm1';\nSELECT name, n FROM pg_temp.lfb_counts"),
+            "{e}"
+        );
         assert!(!epilogue(None, "m2").contains("VALUES"));
     }
 }

@@ -228,6 +228,12 @@ fn probe_clients() -> Vec<(u32, PathBuf, String)> {
         if seen.contains(&real) {
             continue;
         }
+        // Debian's and Ubuntu's /usr/bin/pg_dump is postgresql-common's
+        // pg_wrapper, a Perl script (~0.1 s to start) that only ever runs
+        // the programs of /usr/lib/postgresql/N/bin, which are probed above.
+        if !out.is_empty() && real.file_name().is_some_and(|n| n == "pg_wrapper") {
+            continue;
+        }
         seen.push(real);
         let Ok(o) = Command::new(&exe)
             .arg("--version")
