@@ -348,3 +348,35 @@ fn sql_error(stderr: &str) -> Error {
     }
     Error::failed(format!("SQL error: {first}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_after_the_marker_are_kept_whole_however_long() {
+        // 100 KiB of notices before the marker (only a tail is kept), then
+        // 5,000 tables' counts (~150 KiB: more than the tail).
+        let mut out = "x".repeat(100 * 1024);
+        out.push_str("\nlfb-committed-1-2\n");
+        for i in 0..5000 {
+            out.push_str(&format!("public.\"t|{i}\"|{i}\n"));
+        }
+        let marker = "lfb-committed-1-2".to_string();
+        // Read in small, odd-sized pieces so the marker straddles reads.
+        struct Trickle(io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(777);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let got = capture_tail(Trickle(io::Cursor::new(out.into_bytes())), marker.clone())
+            .join()
+            .expect("no panic");
+        let counts = counts_after(&got, &marker).expect("parses");
+        assert_eq!(counts.len(), 5000);
+        assert_eq!(counts.get("public.\"t|4999\""), Some(&4999));
+        assert_eq!(counts.get("public.\"t|0\""), Some(&0));
+    }
+}
