@@ -738,9 +738,9 @@ impl Client {
 
     /// HEAD of `key`: `None` when there is no such object.
     pub fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
-        let sign = || self.bucket.head_object(self.creds(), key).sign(SIGN_FOR);
         let what = format!("HEAD s3://{}/{key}", self.location.bucket);
         let headers = [("x-amz-checksum-mode", "ENABLED".to_string())];
+        let sign = || with_amz(self.bucket.head_object(self.creds(), key), &headers).sign(SIGN_FOR);
         match self.send(&what, &sign, "HEAD", &headers, None) {
             Ok(r) => {
                 let size = r
@@ -777,7 +777,6 @@ impl Client {
     /// removed).
     pub fn put(&self, key: &str, body: &[u8], sha256_hex: &str, md5: &[u8]) -> Result<String> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(hex_bytes(sha256_hex));
-        let sign = || self.bucket.put_object(self.creds(), key).sign(SIGN_FOR);
         let headers = [
             (
                 "content-md5",
@@ -787,6 +786,7 @@ impl Client {
             ("x-amz-meta-lfb-sha256", sha256_hex.to_string()),
             ("content-type", "application/octet-stream".to_string()),
         ];
+        let sign = || with_amz(self.bucket.put_object(self.creds(), key), &headers).sign(SIGN_FOR);
         let what = format!("upload s3://{}/{key}", self.location.bucket);
         let r = self.send(&what, &sign, "PUT", &headers, Some(body))?;
         Ok(r.headers
@@ -861,15 +861,17 @@ impl Client {
 
     /// Starts a multipart upload of `key`; returns its upload id.
     pub fn create_multipart(&self, key: &str, sha256_hex: &str) -> Result<String> {
-        let sign = || {
-            self.bucket
-                .create_multipart_upload(self.creds(), key)
-                .sign(SIGN_FOR)
-        };
         let headers = [
             ("x-amz-meta-lfb-sha256", sha256_hex.to_string()),
             ("content-type", "application/octet-stream".to_string()),
         ];
+        let sign = || {
+            with_amz(
+                self.bucket.create_multipart_upload(self.creds(), key),
+                &headers,
+            )
+            .sign(SIGN_FOR)
+        };
         let what = format!("start upload of s3://{}/{key}", self.location.bucket);
         let mut r = self.send(&what, &sign, "POST", &headers, None)?;
         let text = r
@@ -986,6 +988,19 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `action` with the request's `x-amz-*` headers among its signed headers:
+/// S3 refuses a presigned request carrying an `x-amz-*` header its
+/// signature does not cover (403 AccessDenied, "There were headers present
+/// in the request which were not signed"). The values sent must be these.
+fn with_amz<'a, A: S3Action<'a>>(mut action: A, headers: &'a [(&'a str, String)]) -> A {
+    for (k, v) in headers {
+        if k.starts_with("x-amz-") {
+            action.headers_mut().insert(*k, v.as_str());
+        }
+    }
+    action
 }
 
 fn http_request(method: &str, url: &str) -> ureq::http::request::Builder {

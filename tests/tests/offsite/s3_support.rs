@@ -198,7 +198,10 @@ pub fn free_port() -> u16 {
 
 /// A TCP front for moto: refuses the first `fail` requests with 503
 /// SlowDown, refuses requests signed with another access key than `key`
-/// with 403 InvalidAccessKeyId, and relays everything else to moto.
+/// with 403 InvalidAccessKeyId, refuses a presigned request with an
+/// `x-amz-*` header its signature does not cover with 403 AccessDenied (as
+/// S3 does: "There were headers present in the request which were not
+/// signed"), and relays everything else to moto.
 pub struct Front {
     pub port: u16,
     pub refused: Arc<AtomicUsize>,
@@ -276,6 +279,12 @@ fn serve(
         refused.fetch_add(1, Ordering::SeqCst);
         return refuse(&mut conn, "503 Slow Down", "SlowDown");
     }
+    if let Some(name) = unsigned_amz_header(&text) {
+        // S3's rule for presigned requests, which moto does not check.
+        refused.fetch_add(1, Ordering::SeqCst);
+        eprintln!("test front: refused {name}, not signed");
+        return refuse(&mut conn, "403 Forbidden", "AccessDenied");
+    }
     if let Some(k) = key
         && !text.contains(&format!("X-Amz-Credential={k}"))
     {
@@ -293,4 +302,24 @@ fn serve(
     let _ = std::io::copy(&mut conn, &mut up);
     let _ = up.shutdown(Shutdown::Write);
     let _ = back.join();
+}
+
+/// The first `x-amz-*` header of a presigned request (query-string
+/// authentication) that is not among its `X-Amz-SignedHeaders`.
+fn unsigned_amz_header(head: &str) -> Option<String> {
+    let mut lines = head.lines();
+    let request = lines.next()?;
+    let at = request.find("X-Amz-SignedHeaders=")? + "X-Amz-SignedHeaders=".len();
+    let signed = request[at..]
+        .split(['&', ' '])
+        .next()
+        .unwrap_or("")
+        .replace("%3B", ";")
+        .replace("%3b", ";")
+        .to_ascii_lowercase();
+    let signed: Vec<&str> = signed.split(';').collect();
+    lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim().to_ascii_lowercase())
+        .find(|name| name.starts_with("x-amz-") && !signed.contains(&name.as_str()))
 }
