@@ -55,8 +55,8 @@ is printed back with an `offsite` section (destination, key, bytes, verified, at
 What to copy: the records on stdin (lfb-list --verified | lfb-copy --to ...), the artifacts \
 given as arguments, or with --all / --tag / --env the artifacts of the local store. Failed \
 records in the input are passed through untouched and are not copied.\n\n\
-Large artifacts go up in parts (multipart upload), 4 parts at once, with memory bounded by 4 \
-parts; an upload killed half way is resumed by the next run; nothing incomplete ever appears under the final \
+Large artifacts go up in parts (multipart upload), 4 parts at once, each with its MD5 and \
+CRC-32 for the service to check, with memory bounded by 4 parts; an upload killed half way is resumed by the next run; nothing incomplete ever appears under the final \
 name (in a folder: NAME.partial, fsync, rename).\n\n\
 S3 configuration comes from the environment, as for the AWS tools: AWS_ACCESS_KEY_ID, \
 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE with \
@@ -751,6 +751,9 @@ struct UploadState {
     sha256: String,
     bytes: u64,
     part_size: u64,
+    /// Started with CRC-32 checksums (state files of older versions: no).
+    #[serde(default)]
+    crc32: bool,
 }
 
 /// `$XDG_STATE_HOME/lfb/uploads` (`~/.local/state/lfb/uploads`).
@@ -795,6 +798,7 @@ fn multipart(
     let state_file = state_path(c, key)?;
     let mut existing: Vec<s3::Part> = Vec::new();
     let mut upload_id = None;
+    let mut crc32 = true;
     if let Ok(text) = std::fs::read_to_string(&state_file)
         && let Ok(st) = serde_json::from_str::<UploadState>(&text)
     {
@@ -806,6 +810,7 @@ fn multipart(
                 ));
                 existing = parts;
                 upload_id = Some(st.upload_id);
+                crc32 = st.crc32;
             }
         } else {
             ui.info(format!(
@@ -817,7 +822,19 @@ fn multipart(
     let upload_id = match upload_id {
         Some(id) => id,
         None => {
-            let id = c.create_multipart(key, sha)?;
+            // With CRC-32 checksums, as the AWS CLI sends them; a service
+            // that refuses them gets the upload without.
+            let id = match c.create_multipart(key, sha, true) {
+                Ok(id) => id,
+                Err(Error::Failed(m)) => {
+                    ui.debug(format!(
+                        "{key}: the service refused a CRC-32 upload ({m}): starting one without"
+                    ));
+                    crc32 = false;
+                    c.create_multipart(key, sha, false)?
+                }
+                Err(e) => return Err(e),
+            };
             fsutil::create_private_dir(fsutil::parent_dir(&state_file))?;
             let st = UploadState {
                 destination: c.location.to_string(),
@@ -826,6 +843,7 @@ fn multipart(
                 sha256: sha.to_string(),
                 bytes: size,
                 part_size,
+                crc32,
             };
             fsutil::write_atomic(
                 &state_file,
@@ -848,6 +866,7 @@ fn multipart(
         upload_id: &upload_id,
         existing: &existing,
         delay,
+        crc32,
     };
     let sent = upload::send_parts(&target, path, size, part_size, ui)?;
     if sent.sha256 != sha {
@@ -855,7 +874,7 @@ fn multipart(
         let _ = std::fs::remove_file(&state_file);
         return Err(src.mismatch(&sent.sha256));
     }
-    c.complete_multipart(key, &upload_id, &sent.etags)?;
+    c.complete_multipart(key, &upload_id, &sent.etags, sent.crc32s.as_deref())?;
     let _ = std::fs::remove_file(&state_file);
     Ok((sent.resumed, sent.object_etag))
 }

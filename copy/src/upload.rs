@@ -7,7 +7,9 @@
 //! `WORKERS × part size` (32 MiB with the default 8 MiB parts), whatever
 //! the artifact's size.
 //!
-//! Each worker computes its part's MD5. A part already in the bucket (an
+//! Each worker computes its part's MD5 (and CRC-32, sent as
+//! `x-amz-checksum-crc32` when the upload was started with CRC-32
+//! checksums, as the AWS CLI does). A part already in the bucket (an
 //! upload resumed after a kill) is kept when its size and ETag match; any
 //! other part is sent with `Content-MD5` (AWS and MinIO refuse a part whose
 //! bytes do not match it) and the ETag the service returns is compared with
@@ -45,6 +47,8 @@ pub struct Sent {
     pub object_etag: Option<String>,
     /// Parts that were already in the bucket.
     pub resumed: u32,
+    /// Each part's CRC-32, in order (when the upload carries them).
+    pub crc32s: Option<Vec<u32>>,
 }
 
 /// One part, sent (or found already there).
@@ -52,6 +56,7 @@ struct Done {
     index: usize,
     etag: String,
     md5: [u8; 16],
+    crc32: u32,
     confirmed: bool,
     resumed: bool,
 }
@@ -64,6 +69,8 @@ pub struct Target<'a> {
     pub existing: &'a [Part],
     /// A pause after each part sent (a test hook, see `multipart`).
     pub delay: Option<Duration>,
+    /// Send each part's CRC-32 (the upload was started with them).
+    pub crc32: bool,
 }
 
 /// Reads `path` (`size` bytes, in parts of `part_size`) and sends its parts.
@@ -153,6 +160,7 @@ pub fn send_parts(t: &Target<'_>, path: &Path, size: u64, part_size: u64, ui: &U
         format!("{}-{}", digest::hex(&m.finalize()), parts.len())
     });
     Ok(Sent {
+        crc32s: t.crc32.then(|| parts.iter().map(|p| p.crc32).collect()),
         resumed: parts.iter().filter(|p| p.resumed).count() as u32,
         etags: parts.into_iter().map(|p| p.etag).collect(),
         sha256: digest::hex(&whole.finalize()),
@@ -164,6 +172,7 @@ pub fn send_parts(t: &Target<'_>, path: &Path, size: u64, part_size: u64, ui: &U
 fn send_one(t: &Target<'_>, index: usize, buf: &[u8], total: usize, ui: &Ui) -> Result<Done> {
     let number = (index + 1) as u16;
     let md5: [u8; 16] = md5::Md5::digest(buf).into();
+    let crc32 = crc32fast::hash(buf);
     let hex = digest::hex(&md5);
     let there = t.existing.iter().find(|p| {
         p.number == number && p.size == buf.len() as u64 && p.etag.trim_matches('"') == hex
@@ -173,13 +182,19 @@ fn send_one(t: &Target<'_>, index: usize, buf: &[u8], total: usize, ui: &Ui) -> 
             index,
             etag: p.etag.clone(),
             md5,
+            crc32,
             confirmed: true,
             resumed: true,
         });
     }
-    let etag = t
-        .client
-        .upload_part(t.key, t.upload_id, number, buf, &md5)?;
+    let etag = t.client.upload_part(
+        t.key,
+        t.upload_id,
+        number,
+        buf,
+        &md5,
+        t.crc32.then_some(crc32),
+    )?;
     let confirmed = etag.trim_matches('"') == hex;
     if !confirmed {
         ui.debug(format!(
@@ -195,6 +210,7 @@ fn send_one(t: &Target<'_>, index: usize, buf: &[u8], total: usize, ui: &Ui) -> 
         index,
         etag,
         md5,
+        crc32,
         confirmed,
         resumed: false,
     })

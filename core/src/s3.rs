@@ -592,7 +592,11 @@ impl Client {
                         || status >= 500
                         || matches!(
                             code.as_str(),
-                            "SlowDown" | "RequestTimeout" | "Throttling" | "BadDigest"
+                            "SlowDown"
+                                | "RequestTimeout"
+                                | "Throttling"
+                                | "BadDigest"
+                                | "XAmzContentChecksumMismatch"
                         );
                     if !throttled {
                         return Err(self.classify(what, status, &code, &message, reply));
@@ -859,12 +863,18 @@ impl Client {
         Ok(r.body.into_reader())
     }
 
-    /// Starts a multipart upload of `key`; returns its upload id.
-    pub fn create_multipart(&self, key: &str, sha256_hex: &str) -> Result<String> {
-        let headers = [
+    /// Starts a multipart upload of `key`; returns its upload id. With
+    /// `crc32`, the parts carry CRC-32 checksums (`x-amz-checksum-algorithm:
+    /// CRC32`, as the AWS CLI sends): the service checks each part against
+    /// its checksum and keeps them.
+    pub fn create_multipart(&self, key: &str, sha256_hex: &str, crc32: bool) -> Result<String> {
+        let mut headers = vec![
             ("x-amz-meta-lfb-sha256", sha256_hex.to_string()),
             ("content-type", "application/octet-stream".to_string()),
         ];
+        if crc32 {
+            headers.push(("x-amz-checksum-algorithm", "CRC32".to_string()));
+        }
         let sign = || {
             with_amz(
                 self.bucket.create_multipart_upload(self.creds(), key),
@@ -885,7 +895,8 @@ impl Client {
 
     /// Uploads part `number` (from 1) with its MD5 as `Content-MD5` (AWS
     /// and MinIO refuse a part whose bytes do not match it: BadDigest, which
-    /// is retried like a dropped connection); returns its ETag. Safe to call
+    /// is retried like a dropped connection) and, for an upload started with
+    /// CRC-32 checksums, its `x-amz-checksum-crc32`; returns its ETag. Safe to call
     /// from several threads at once (the agent is shared, `Send + Sync`).
     pub fn upload_part(
         &self,
@@ -894,20 +905,27 @@ impl Client {
         number: u16,
         body: &[u8],
         md5: &[u8],
+        crc32: Option<u32>,
     ) -> Result<String> {
-        let sign = || {
-            self.bucket
-                .upload_part(self.creds(), key, number, upload_id)
-                .sign(SIGN_FOR)
-        };
         let what = format!(
             "upload part {number} of s3://{}/{key}",
             self.location.bucket
         );
-        let headers = [(
+        let mut headers = vec![(
             "content-md5",
             base64::engine::general_purpose::STANDARD.encode(md5),
         )];
+        if let Some(c) = crc32 {
+            headers.push(("x-amz-checksum-crc32", crc32_b64(c)));
+        }
+        let sign = || {
+            with_amz(
+                self.bucket
+                    .upload_part(self.creds(), key, number, upload_id),
+                &headers,
+            )
+            .sign(SIGN_FOR)
+        };
         let r = self.send(&what, &sign, "PUT", &headers, Some(body))?;
         r.headers
             .get("etag")
@@ -952,7 +970,13 @@ impl Client {
     }
 
     /// Completes a multipart upload: the object appears, whole, now.
-    pub fn complete_multipart(&self, key: &str, upload_id: &str, etags: &[String]) -> Result<()> {
+    pub fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+        crc32s: Option<&[u32]>,
+    ) -> Result<()> {
         let action = CompleteMultipartUpload::new(
             &self.bucket,
             self.creds(),
@@ -961,7 +985,12 @@ impl Client {
             etags.iter().map(String::as_str),
         );
         let url = action.sign(SIGN_FOR);
-        let body = action.body();
+        // rusty-s3 writes ETags only; an upload started with a checksum
+        // algorithm names each part's checksum too.
+        let body = match crc32s {
+            None => action.body(),
+            Some(crcs) => complete_body(etags, crcs),
+        };
         let sign = || url.clone();
         let what = format!("complete upload of s3://{}/{key}", self.location.bucket);
         let mut r = self.send(&what, &sign, "POST", &[], Some(body.as_bytes()))?;
@@ -988,6 +1017,26 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A CRC-32 as S3 writes it: base64 of its four bytes, big-endian.
+pub fn crc32_b64(c: u32) -> String {
+    base64::engine::general_purpose::STANDARD.encode(c.to_be_bytes())
+}
+
+/// The CompleteMultipartUpload document with each part's ETag and CRC-32.
+fn complete_body(etags: &[String], crcs: &[u32]) -> String {
+    let mut body = String::from("<CompleteMultipartUpload>");
+    for (i, (etag, crc)) in etags.iter().zip(crcs).enumerate() {
+        let etag = etag.replace('&', "&amp;").replace('<', "&lt;");
+        body.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag><ChecksumCRC32>{}</ChecksumCRC32></Part>",
+            i + 1,
+            crc32_b64(*crc)
+        ));
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
 }
 
 /// `action` with the request's `x-amz-*` headers among its signed headers:

@@ -451,6 +451,20 @@ fn every_x_amz_header_is_signed_as_s3_requires() {
         moto.object("offsite", "prod/big_db_manual_20261127T020000Z.sql.gz"),
         format!("{} {}", sha256sum(&big), 12 << 20)
     );
+    // The parts went with their CRC-32s, as the AWS CLI sends them: the
+    // service kept the composite checksum of the two parts (the CRC-32 of
+    // their CRC-32s; S3 appends "-2", moto does not).
+    let crc = moto.py(&format!(
+        "import zlib, base64\n\
+         f = open({:?}, 'rb').read()\n\
+         parts = [f[i:i + (8 << 20)] for i in range(0, len(f), 8 << 20)]\n\
+         want = base64.b64encode(zlib.crc32(b''.join(zlib.crc32(p).to_bytes(4, 'big') for p in parts)).to_bytes(4, 'big')).decode()\n\
+         got = s3.head_object(Bucket='offsite', Key='prod/big_db_manual_20261127T020000Z.sql.gz', \
+         ChecksumMode='ENABLED').get('ChecksumCRC32', 'none')\n\
+         print('ok' if got.split('-')[0] == want else got + ' != ' + want)",
+        big.display().to_string()
+    ));
+    assert_eq!(crc, "ok");
     // Again: both found already there (HEAD with x-amz-checksum-mode).
     let out = run(copy(st.path(), home.path(), &front.endpoint())
         .args(to)
@@ -461,6 +475,34 @@ fn every_x_amz_header_is_signed_as_s3_requires() {
     for rec in out.records() {
         assert_eq!(rec["offsite"]["skipped"], true, "{rec}");
     }
+}
+
+#[test]
+fn a_service_that_refuses_checksums_gets_the_upload_without_them() {
+    let Some(moto) = Moto::start("a_service_that_refuses_checksums") else {
+        return;
+    };
+    moto.create_bucket("offsite");
+    let st = store();
+    let home = tempfile::tempdir().unwrap();
+    let big = big_artifact(st.path(), 12);
+    let front = Front::without_checksums(moto.port);
+    let out = run(copy(st.path(), home.path(), &front.endpoint())
+        .args(["--to", "s3://offsite", "--part-size", "8MiB", "-vv"])
+        .arg(&big));
+    out.assert_ok();
+    // One refused start, then an upload without checksums.
+    assert_eq!(front.refused.load(Ordering::SeqCst), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused a CRC-32 upload"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.records()[0]["offsite"]["verified"], true);
+    assert_eq!(
+        moto.object("offsite", "prod/big_db_manual_20261127T020000Z.sql.gz"),
+        format!("{} {}", sha256sum(&big), 12 << 20)
+    );
 }
 
 #[test]

@@ -209,16 +209,29 @@ pub struct Front {
 
 impl Front {
     pub fn start(upstream: u16, fail: usize, key: Option<&'static str>) -> Front {
-        Front::start_with(upstream, fail, key, false)
+        Front::start_with(upstream, fail, key, false, false)
     }
 
     /// Like [`Front::start`], but every upload (PUT) is throttled, except
     /// the writes of the bucket's lease (`.lfb/lock.json`).
     pub fn failing_puts(upstream: u16) -> Front {
-        Front::start_with(upstream, 0, None, true)
+        Front::start_with(upstream, 0, None, true, false)
     }
 
-    pub fn start_with(upstream: u16, fail: usize, key: Option<&'static str>, puts: bool) -> Front {
+    /// Like [`Front::start`], but refuses uploads that carry additional
+    /// checksums (`x-amz-checksum-algorithm`, `x-amz-checksum-crc32`) with
+    /// 400 InvalidArgument, as some S3-compatible services did.
+    pub fn without_checksums(upstream: u16) -> Front {
+        Front::start_with(upstream, 0, None, false, true)
+    }
+
+    pub fn start_with(
+        upstream: u16,
+        fail: usize,
+        key: Option<&'static str>,
+        puts: bool,
+        no_checksums: bool,
+    ) -> Front {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let refused = Arc::new(AtomicUsize::new(0));
@@ -227,7 +240,9 @@ impl Front {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { return };
                 let r = r.clone();
-                std::thread::spawn(move || serve(conn, upstream, fail, key, puts, &r));
+                std::thread::spawn(move || {
+                    serve(conn, upstream, fail, key, (puts, no_checksums), &r)
+                });
             }
         });
         Front { port, refused }
@@ -243,7 +258,7 @@ fn serve(
     upstream: u16,
     fail: usize,
     key: Option<&str>,
-    puts: bool,
+    (puts, no_checksums): (bool, bool),
     refused: &AtomicUsize,
 ) {
     let mut head = Vec::new();
@@ -278,6 +293,14 @@ fn serve(
     {
         refused.fetch_add(1, Ordering::SeqCst);
         return refuse(&mut conn, "503 Slow Down", "SlowDown");
+    }
+    let lower = text.to_ascii_lowercase();
+    if no_checksums
+        && (lower.contains("\r\nx-amz-checksum-algorithm:")
+            || lower.contains("\r\nx-amz-checksum-crc32:"))
+    {
+        refused.fetch_add(1, Ordering::SeqCst);
+        return refuse(&mut conn, "400 Bad Request", "InvalidArgument");
     }
     if let Some(name) = unsigned_amz_header(&text) {
         // S3's rule for presigned requests, which moto does not check.
