@@ -826,7 +826,9 @@ fn multipart(
             // that refuses them gets the upload without.
             let id = match c.create_multipart(key, sha, true) {
                 Ok(id) => id,
-                Err(Error::Failed(m)) => {
+                // Refused outright (400 InvalidArgument, 501 NotImplemented),
+                // not throttled or unreachable: those fail as they are.
+                Err(Error::Failed(m)) if m.contains(": HTTP 400") || m.contains(": HTTP 501") => {
                     ui.debug(format!(
                         "{key}: the service refused a CRC-32 upload ({m}): starting one without"
                     ));

@@ -56,7 +56,8 @@ struct Done {
     index: usize,
     etag: String,
     md5: [u8; 16],
-    crc32: u32,
+    /// Computed only when the upload carries CRC-32s.
+    crc32: Option<u32>,
     confirmed: bool,
     resumed: bool,
 }
@@ -160,7 +161,7 @@ pub fn send_parts(t: &Target<'_>, path: &Path, size: u64, part_size: u64, ui: &U
         format!("{}-{}", digest::hex(&m.finalize()), parts.len())
     });
     Ok(Sent {
-        crc32s: t.crc32.then(|| parts.iter().map(|p| p.crc32).collect()),
+        crc32s: parts.iter().map(|p| p.crc32).collect(),
         resumed: parts.iter().filter(|p| p.resumed).count() as u32,
         etags: parts.into_iter().map(|p| p.etag).collect(),
         sha256: digest::hex(&whole.finalize()),
@@ -172,7 +173,7 @@ pub fn send_parts(t: &Target<'_>, path: &Path, size: u64, part_size: u64, ui: &U
 fn send_one(t: &Target<'_>, index: usize, buf: &[u8], total: usize, ui: &Ui) -> Result<Done> {
     let number = (index + 1) as u16;
     let md5: [u8; 16] = md5::Md5::digest(buf).into();
-    let crc32 = crc32fast::hash(buf);
+    let crc32 = t.crc32.then(|| crc32fast::hash(buf));
     let hex = digest::hex(&md5);
     let there = t.existing.iter().find(|p| {
         p.number == number && p.size == buf.len() as u64 && p.etag.trim_matches('"') == hex
@@ -187,14 +188,9 @@ fn send_one(t: &Target<'_>, index: usize, buf: &[u8], total: usize, ui: &Ui) -> 
             resumed: true,
         });
     }
-    let etag = t.client.upload_part(
-        t.key,
-        t.upload_id,
-        number,
-        buf,
-        &md5,
-        t.crc32.then_some(crc32),
-    )?;
+    let etag = t
+        .client
+        .upload_part(t.key, t.upload_id, number, buf, &md5, crc32)?;
     let confirmed = etag.trim_matches('"') == hex;
     if !confirmed {
         ui.debug(format!(

@@ -588,8 +588,9 @@ impl Client {
                     let (code, message) = error_code(&text);
                     // BadDigest: the bytes arrived damaged (Content-MD5
                     // did not match); sending them again is the cure.
+                    // 501 Not Implemented is an answer, not a hiccup.
                     let throttled = status == 429
-                        || status >= 500
+                        || (status >= 500 && status != 501)
                         || matches!(
                             code.as_str(),
                             "SlowDown"

@@ -435,12 +435,14 @@ fn every_x_amz_header_is_signed_as_s3_requires() {
     let dump = demo_dump(st.path(), home.path());
     let big = big_artifact(st.path(), 12);
     let front = Front::start(moto.port, 0, None);
-    let to = ["--to", "s3://offsite", "--part-size", "8MiB"];
     // A small object (one PUT) and a multipart upload.
-    let out = run(copy(st.path(), home.path(), &front.endpoint())
-        .args(to)
-        .arg(dump["path"].as_str().unwrap())
-        .arg(&big));
+    let copy_both = || {
+        run(copy(st.path(), home.path(), &front.endpoint())
+            .args(["--to", "s3://offsite", "--part-size", "8MiB"])
+            .arg(dump["path"].as_str().unwrap())
+            .arg(&big))
+    };
+    let out = copy_both();
     out.assert_ok();
     assert_eq!(front.refused.load(Ordering::SeqCst), 0, "{}", out.stderr);
     for rec in out.records() {
@@ -466,10 +468,7 @@ fn every_x_amz_header_is_signed_as_s3_requires() {
     ));
     assert_eq!(crc, "ok");
     // Again: both found already there (HEAD with x-amz-checksum-mode).
-    let out = run(copy(st.path(), home.path(), &front.endpoint())
-        .args(to)
-        .arg(dump["path"].as_str().unwrap())
-        .arg(&big));
+    let out = copy_both();
     out.assert_ok();
     assert_eq!(front.refused.load(Ordering::SeqCst), 0, "{}", out.stderr);
     for rec in out.records() {
