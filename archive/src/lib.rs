@@ -111,9 +111,9 @@ pub struct Cli {
 
     /// gzip level, 0 (store) to 9 (smallest)
     ///
-    /// The default, 4, makes files as small as GNU gzip -6 does with about a
-    /// fifth less CPU than level 6 (lfb's zlib-rs deflate compresses better
-    /// per level than GNU gzip; bench/RESULTS.md has the numbers).
+    /// The default, 4, makes files no larger than GNU gzip -6 does, with
+    /// under a third of its CPU time (lfb compresses with libdeflate, on all
+    /// cores; bench/RESULTS.md has the numbers).
     #[arg(short = 'l', long, default_value_t = lfb_core::gzip::DEFAULT_LEVEL,
           value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,

@@ -156,9 +156,11 @@ pub fn dump(vars: &[(String, String)], dir: &Path, threads: usize) -> Result<Vec
     Ok(probes)
 }
 
-/// Member sizes measured for their size cost, in blocks of 1 MiB; the last
-/// is one member for the whole stream (the layout before members).
-pub const MEMBER_SIZES: [usize; 5] = [1, 2, 4, 8, usize::MAX];
+/// Member sizes measured for their size cost, in MiB of input; the last, the
+/// largest a reader accepts, is the reference the others are compared with.
+pub const MEMBER_SIZES: [usize; 5] = [1, 2, 4, 8, 32];
+/// The reference member size of [`MEMBER_SIZES`].
+const REFERENCE_MIB: usize = 32;
 
 /// The size cost of gzip members: the same input through lfb-core's writer
 /// (default level, all threads) with each of [`MEMBER_SIZES`].
@@ -171,11 +173,7 @@ fn member_sizes(
     let level = lfb_core::gzip::DEFAULT_LEVEL;
     let mut probes = Vec::new();
     for blocks in MEMBER_SIZES {
-        let shown = if blocks == usize::MAX {
-            "one member".to_string()
-        } else {
-            format!("members of {blocks} MiB")
-        };
+        let shown = format!("members of {blocks} MiB");
         let mut out = 0;
         let mut p = in_process(
             if what == "dump" {
@@ -186,7 +184,7 @@ fn member_sizes(
             format!("lfb-core GzWriter level {level}, {threads} threads, {shown}: {what}"),
             || {
                 let mut w = lfb_core::gzip::GzWriter::with_threads(Count(0), level, threads)
-                    .with_member_blocks(blocks);
+                    .with_member_size(blocks << 20);
                 let n = io::copy(&mut open(input)?, &mut w)?;
                 out = w.finish()?.0;
                 Ok(n)
@@ -375,7 +373,7 @@ pub fn explain(outcomes: &[Outcome], probes: &[Probe], cores: usize) -> Vec<Stri
                 }
                 if let Some(r) = metric_ratio(o, Metric::Size, 1) {
                     lines.push(format!(
-                        "lfb-dump's output is {r:.3}x the size of gzip -6's (1 MiB blocks compressed independently, each primed with the previous block's last 32 KiB, as pigz does, in gzip members of {} MiB).", lfb_core::gzip::MEMBER_BLOCKS
+                        "lfb-dump's output is {r:.3}x the size of gzip -6's (gzip members of {} MiB, each compressed whole by libdeflate, independently, on all cores).", lfb_core::gzip::MEMBER_SIZE >> 20
                     ));
                 }
             }
@@ -411,13 +409,14 @@ pub fn explain(outcomes: &[Outcome], probes: &[Probe], cores: usize) -> Vec<Stri
     }
     for key in ["members_dump", "members_archive"] {
         let sizes: Vec<&Probe> = probes.iter().filter(|p| p.key == key).collect();
-        let Some(one) = sizes.iter().find(|p| p.what.contains("one member")) else {
+        let reference = format!("members of {REFERENCE_MIB} MiB:");
+        let Some(one) = sizes.iter().find(|p| p.what.contains(&reference)) else {
             continue;
         };
         let Some(one_out) = one.out else { continue };
         let each: Vec<String> = sizes
             .iter()
-            .filter(|p| !p.what.contains("one member"))
+            .filter(|p| !p.what.contains(&reference))
             .filter_map(|p| {
                 let out = p.out? as f64;
                 let shown = p.what.split(", ").nth(2)?.split(':').next()?.to_string();
@@ -425,12 +424,12 @@ pub fn explain(outcomes: &[Outcome], probes: &[Probe], cores: usize) -> Vec<Stri
             })
             .collect();
         lines.push(format!(
-            "Size cost of gzip members on the {} ({}, one member: {}): {} (limit 1.005x; lfb writes members of {} MiB).",
+            "Size cost of gzip members on the {} ({}, in members of {REFERENCE_MIB} MiB: {}): {} (limit 1.005x; lfb writes members of {} MiB).",
             one.what.rsplit(": ").next().unwrap_or_default(),
             crate::report::bytes(one.bytes as f64),
             crate::report::bytes(one_out as f64),
             each.join(", "),
-            lfb_core::gzip::MEMBER_BLOCKS
+            lfb_core::gzip::MEMBER_SIZE >> 20
         ));
     }
     lines

@@ -1,27 +1,30 @@
 //! gzip compression on all cores, as a sequence of standard gzip members.
 //!
-//! The stream is cut into blocks; worker threads deflate them independently
-//! (raw deflate, each primed with the previous block's last 32 KiB as its
-//! dictionary, as pigz does, so the ratio stays within a fraction of a
-//! percent of single-threaded gzip), ending each with a sync flush so the
-//! pieces concatenate into one valid deflate stream. Every few MiB
-//! ([`MEMBER_BLOCKS`] blocks) the deflate stream ends and a new gzip member
-//! begins, unprimed: each member decodes on its own, and its header records
-//! its compressed size ([`members`]), so a reader inflates members on all
-//! cores ([`members::Decoder`]). Concatenated members are plain gzip, which
-//! `gzip -d`, `zcat`, `tar xzf` and every library read.
+//! The stream is cut into members of a few MiB ([`MEMBER_SIZE`]); worker
+//! threads compress them independently with libdeflate, each member whole
+//! in one call (no dictionary carried across: each member decodes on its
+//! own), and its header records its compressed size ([`members`]), so a
+//! reader inflates members on all cores ([`members::Decoder`]).
+//! Concatenated members are plain gzip, which `gzip -d`, `zcat`, `tar xzf`
+//! and every library read.
 //!
-//! Blocks that do not compress (JPEG, ZIP, video, random bytes) are detected
-//! with a cheap sample and written as stored blocks instead of being deflated
-//! for nothing: copying them costs little more than `cat`.
+//! libdeflate and not zlib: it compresses a whole buffer at once, which is
+//! what a member is, and at level 4 it is about 1.6 times as fast as
+//! zlib-rs's level 4 with output 3% smaller (bench/RESULTS.md). Decoding
+//! stays with zlib-rs (flate2), which also reads every other gzip.
+//!
+//! Data that does not compress (JPEG, ZIP, video, random bytes) is detected
+//! with a cheap sample and written as stored deflate blocks instead of being
+//! deflated for nothing: copying it costs little more than `cat`.
 //!
 //! A writer that knows more than a sample can tell (an archive writer that
 //! sees a file's name and first bytes) says so with [`GzWriter::hint`]: bytes
 //! written under [`Hint::Incompressible`] are stored without sampling, and a
-//! block that mixes them with other data is cut at the hint boundaries, so
-//! the text around a photo is still deflated and the photo is not. Stored
-//! pieces are written as deflate stored blocks by hand (no zlib call at all);
-//! deflated pieces are primed with the 32 KiB before them, as blocks are.
+//! member that mixes them with other data is cut at the hint boundaries into
+//! several members, so the text around a photo is still deflated and the
+//! photo is not. Stored members are written by hand (no compressor call at
+//! all). Nothing is lost by the cut: the 32 KiB before a deflated piece that
+//! follows a photo would be the photo's bytes, no use as a dictionary.
 
 pub mod members;
 
@@ -33,34 +36,38 @@ use std::thread::JoinHandle;
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 
-/// Default compression level: with zlib-rs, level 4 gives files as small as
-/// GNU `gzip -6` at about 20% less CPU than level 6 (bench/RESULTS.md).
+/// Default compression level: with libdeflate, level 4 gives files about 5%
+/// smaller than GNU `gzip -6` at a quarter of its CPU time
+/// (bench/RESULTS.md).
 pub const DEFAULT_LEVEL: u32 = 4;
 
-/// Bytes per block handed to a worker.
-const BLOCK: usize = 1 << 20;
-/// Blocks per gzip member: the member size, chosen from the size cost
-/// measured in bench/RESULTS.md (members are unprimed: each costs a header,
-/// a trailer and the first 32 KiB compressed without a dictionary).
-pub const MEMBER_BLOCKS: usize = 2;
-/// Deflate's window: the dictionary carried from block to block.
-const WINDOW: usize = 32 * 1024;
-/// Bytes of a block compressed at level 1 to decide whether it compresses.
+/// Uncompressed bytes per gzip member: the member size, chosen from the
+/// size cost measured in bench/RESULTS.md (members are independent: each
+/// costs a header, a trailer and its first 32 KiB compressed without a
+/// dictionary).
+pub const MEMBER_SIZE: usize = 2 << 20;
+/// Bytes of a piece compressed at level 1 to decide whether it compresses.
 const SAMPLE: usize = 64 * 1024;
 /// A hinted run shorter than this is deflated with its neighbours: cutting
-/// the block for it would cost more (a fresh compressor primed with a 32 KiB
-/// dictionary) than storing a few KiB saves.
+/// the member for it would cost more (two more member headers and trailers,
+/// and the text after it compressed without the text before it) than
+/// storing a few KiB saves.
 const MIN_STORED: usize = 16 * 1024;
 /// Gaps shorter than this between hinted runs (tar headers and padding
 /// between two photos) are stored with them rather than deflated alone.
 const MIN_GAP: usize = 4 * 1024;
+/// Nice steps the compression threads run below the rest of lfb (Linux).
+pub const WORKER_NICE: i32 = 5;
+/// Unhinted data is judged compressible or not per span of this many bytes
+/// (a sample of each), so a member that mixes noise and text is cut.
+const SAMPLE_SPAN: usize = 1 << 20;
 /// Largest payload of one deflate stored block.
 const STORED_MAX: usize = 65_535;
 
 /// What the caller knows about the bytes it writes next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Hint {
-    /// Nothing: a sample of each block decides whether to deflate it.
+    /// Nothing: a sample of each piece decides whether to deflate it.
     #[default]
     Auto,
     /// Already compressed (JPEG, PNG, ZIP, video, gzip): stored as is.
@@ -69,18 +76,11 @@ pub enum Hint {
 
 struct Job {
     data: Vec<u8>,
-    dict: Option<Vec<u8>>,
     /// Byte ranges of `data` written under [`Hint::Incompressible`].
     stored: Vec<(usize, usize)>,
-    /// The last block of its member: its deflate stream ends here.
+    /// The stream ends with this job's last member.
     last: bool,
-    reply: SyncSender<io::Result<Done>>,
-}
-
-struct Done {
-    out: Vec<u8>,
-    crc: crc32fast::Hasher,
-    len: u64,
+    reply: SyncSender<io::Result<Vec<u8>>>,
 }
 
 /// Number of compression threads to use.
@@ -95,23 +95,13 @@ pub fn default_threads() -> usize {
 /// threads.
 pub struct GzWriter<W: Write> {
     inner: Option<W>,
-    level: u32,
     buf: Vec<u8>,
-    dict: Vec<u8>,
+    member_size: usize,
     jobs: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,
-    /// Blocks in flight: their replies, and whether each ends a member
-    /// (and the stream).
-    pending: VecDeque<(Receiver<io::Result<Done>>, bool, bool)>,
+    /// Members in flight, in order: each reply is finished gzip members.
+    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
     max_pending: usize,
-    member_blocks: usize,
-    /// Blocks submitted to the member being written.
-    blocks_in_member: usize,
-    /// The current member's compressed blocks, collected until it ends
-    /// (its header records its size).
-    member: Vec<u8>,
-    crc: crc32fast::Hasher,
-    total: u64,
     hint: Hint,
     /// Closed incompressible ranges of `buf`.
     stored: Vec<(usize, usize)>,
@@ -128,6 +118,7 @@ impl<W: Write> GzWriter<W> {
     /// A compressing writer with `threads` worker threads.
     pub fn with_threads(inner: W, level: u32, threads: usize) -> Self {
         let threads = threads.max(1);
+        let level = level.min(9);
         let (tx, rx) = mpsc::sync_channel::<Job>(threads * 2);
         let rx = Arc::new(Mutex::new(rx));
         let workers = (0..threads)
@@ -141,18 +132,12 @@ impl<W: Write> GzWriter<W> {
             .collect();
         GzWriter {
             inner: Some(inner),
-            level: level.min(9),
-            buf: Vec::with_capacity(BLOCK),
-            dict: Vec::new(),
+            buf: Vec::with_capacity(MEMBER_SIZE),
+            member_size: MEMBER_SIZE,
             jobs: Some(tx),
             workers,
             pending: VecDeque::new(),
             max_pending: threads * 2 + 1,
-            member_blocks: MEMBER_BLOCKS,
-            blocks_in_member: 0,
-            member: Vec::new(),
-            crc: crc32fast::Hasher::new(),
-            total: 0,
             hint: Hint::Auto,
             stored: Vec::new(),
             stored_from: None,
@@ -181,63 +166,34 @@ impl<W: Write> GzWriter<W> {
         }
     }
 
-    fn inner(&mut self) -> &mut W {
-        self.inner.as_mut().expect("writer is open")
-    }
-
-    /// Sets the member size in blocks of 1 MiB (default [`MEMBER_BLOCKS`]);
+    /// Sets the member size in bytes of input (default [`MEMBER_SIZE`]);
     /// for measuring the size cost of members.
-    pub fn with_member_blocks(mut self, blocks: usize) -> Self {
-        self.member_blocks = blocks.max(1);
+    pub fn with_member_size(mut self, bytes: usize) -> Self {
+        self.member_size = bytes.clamp(64 * 1024, members::MAX_MEMBER as usize / 2);
         self
     }
 
-    fn xfl(&self) -> u8 {
-        match self.level {
-            9 => 2,
-            0 | 1 => 4,
-            _ => 0,
-        }
-    }
-
-    /// Hands the buffered block to a worker; `end` ends the member with it,
-    /// `last` the stream.
+    /// Hands the buffered member to a worker; `last` ends the stream.
     fn submit(&mut self, last: bool) -> io::Result<()> {
-        self.blocks_in_member += 1;
-        let end = last || self.blocks_in_member == self.member_blocks;
-        // A member's first block has no dictionary: members are independent.
-        if self.blocks_in_member == 1 {
-            self.dict.clear();
-        }
         self.close_stored_range();
         let stored = std::mem::take(&mut self.stored);
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK));
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.member_size));
         if self.hint == Hint::Incompressible {
             self.stored_from = Some(0);
         }
-        let dict = if self.dict.is_empty() {
-            None
-        } else {
-            Some(std::mem::take(&mut self.dict))
-        };
-        self.dict = data[data.len().saturating_sub(WINDOW)..].to_vec();
         let (reply, rx) = mpsc::sync_channel(1);
         let job = Job {
             data,
-            dict,
             stored,
-            last: end,
+            last,
             reply,
         };
-        if end {
-            self.blocks_in_member = 0;
-        }
         self.jobs
             .as_ref()
             .expect("writer is open")
             .send(job)
             .map_err(|_| io::Error::other("compression thread stopped"))?;
-        self.pending.push_back((rx, end, last));
+        self.pending.push_back(rx);
         while self.pending.len() >= self.max_pending {
             self.collect_one()?;
         }
@@ -245,43 +201,16 @@ impl<W: Write> GzWriter<W> {
     }
 
     fn collect_one(&mut self) -> io::Result<()> {
-        let Some((rx, end, last)) = self.pending.pop_front() else {
+        let Some(rx) = self.pending.pop_front() else {
             return Ok(());
         };
-        let done = rx
+        let out = rx
             .recv()
             .map_err(|_| io::Error::other("compression thread stopped"))??;
-        self.member.extend_from_slice(&done.out);
-        self.crc.combine(&done.crc);
-        self.total += done.len;
-        if end {
-            self.write_member(last)?;
-        }
-        Ok(())
+        self.inner.as_mut().expect("writer is open").write_all(&out)
     }
 
-    /// Writes the collected member: header with its size, blocks, trailer.
-    fn write_member(&mut self, last: bool) -> io::Result<()> {
-        let size = members::HEADER_LEN + self.member.len() + 8;
-        let size = u32::try_from(size).map_err(|_| io::Error::other("gzip member over 4 GiB"))?;
-        let header = members::header(size, last, self.xfl());
-        let crc = std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize();
-        let isize = (self.total & 0xffff_ffff) as u32;
-        let mut trailer = [0u8; 8];
-        trailer[..4].copy_from_slice(&crc.to_le_bytes());
-        trailer[4..].copy_from_slice(&isize.to_le_bytes());
-        let body = std::mem::take(&mut self.member);
-        let w = self.inner();
-        w.write_all(&header)?;
-        w.write_all(&body)?;
-        w.write_all(&trailer)?;
-        self.member = body;
-        self.member.clear();
-        self.total = 0;
-        Ok(())
-    }
-
-    /// Writes the last block and the gzip trailer; returns the inner writer.
+    /// Writes the last member; returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.submit(true)?;
         while !self.pending.is_empty() {
@@ -302,10 +231,10 @@ impl<W: Write> GzWriter<W> {
 
 impl<W: Write> Write for GzWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = BLOCK - self.buf.len();
+        let room = self.member_size - self.buf.len();
         let n = data.len().min(room);
         self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == BLOCK {
+        if self.buf.len() == self.member_size {
             self.submit(false)?;
         }
         Ok(n)
@@ -323,6 +252,13 @@ impl<W: Write> Drop for GzWriter<W> {
 }
 
 fn worker(rx: Arc<Mutex<Receiver<Job>>>, level: u32) {
+    // The database server and the dump client feeding this writer are the
+    // critical path: compression takes the cores they leave (bench/RESULTS.md).
+    crate::sys::lower_thread_priority(WORKER_NICE);
+    // One compressor per thread, reused for every member (level 0 stores).
+    let mut compressor = libdeflater::CompressionLvl::new(level.max(1) as i32)
+        .ok()
+        .map(libdeflater::Compressor::new);
     loop {
         let job = {
             let Ok(guard) = rx.lock() else { return };
@@ -331,7 +267,7 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>, level: u32) {
                 Err(_) => return,
             }
         };
-        let res = compress_block(&job.data, job.dict.as_deref(), &job.stored, job.last, level);
+        let res = encode_members(&job.data, &job.stored, job.last, level, compressor.as_mut());
         let _ = job.reply.send(res);
     }
 }
@@ -342,56 +278,90 @@ fn incompressible(data: &[u8]) -> bool {
         return false;
     }
     let sample = &data[..data.len().min(SAMPLE)];
-    match deflate(sample, None, Compression::fast(), FlushCompress::Finish) {
+    match deflate(sample, Compression::fast()) {
         Ok(out) => out.len() as f64 > sample.len() as f64 * 0.97,
         Err(_) => false,
     }
 }
 
-fn compress_block(
+/// The XFL byte of a member header: 2 for maximum compression, 4 for
+/// fastest, as gzip writes it.
+fn xfl(level: u32) -> u8 {
+    match level {
+        9 => 2,
+        0 | 1 => 4,
+        _ => 0,
+    }
+}
+
+/// Encodes `data` as one gzip member, or several when hinted runs cut it
+/// (one per piece of [`plan_pieces`]); `last` flags the final member as the
+/// stream's last.
+fn encode_members(
     data: &[u8],
-    dict: Option<&[u8]>,
     hinted: &[(usize, usize)],
     last: bool,
     level: u32,
-) -> io::Result<Done> {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(data);
-    let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
-    let pieces = plan_pieces(data.len(), hinted);
-    let n = pieces.len();
-    for (i, &(from, to, hinted)) in pieces.iter().enumerate() {
-        let piece = &data[from..to];
-        let finish = last && i + 1 == n;
-        let store = level == 0 || hinted || incompressible(piece);
-        if store {
-            // After a sync flush the stream is byte-aligned, so stored blocks
-            // can follow directly.
-            write_stored(&mut out, piece, finish);
+    mut compressor: Option<&mut libdeflater::Compressor>,
+) -> io::Result<Vec<u8>> {
+    let mut pieces = Vec::new();
+    for (from, to, hinted) in plan_pieces(data.len(), hinted) {
+        if hinted || level == 0 || compressor.is_none() {
+            pieces.push((from, to, true));
         } else {
-            // The decompressor's window holds the 32 KiB before this piece,
-            // however they were encoded: prime the compressor with them.
-            let window = preceding_window(dict, data, from);
-            let flush = if finish {
-                FlushCompress::Finish
-            } else {
-                FlushCompress::Sync
-            };
-            let level = Compression::new(level);
-            out.extend_from_slice(&deflate(piece, window.as_deref(), level, flush)?);
+            sampled_pieces(data, from, to, &mut pieces);
         }
     }
-    Ok(Done {
-        out,
-        crc,
-        len: data.len() as u64,
-    })
+    let n = pieces.len();
+    let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 64 * n);
+    for (i, &(from, to, store)) in pieces.iter().enumerate() {
+        let piece = &data[from..to];
+        let start = out.len();
+        out.extend_from_slice(&[0u8; members::HEADER_LEN]);
+        let body = out.len();
+        match compressor.as_deref_mut().filter(|_| !store) {
+            Some(c) => {
+                out.resize(body + c.deflate_compress_bound(piece.len()), 0);
+                let len = c
+                    .deflate_compress(piece, &mut out[body..])
+                    .map_err(|e| io::Error::other(format!("libdeflate: {e:?}")))?;
+                out.truncate(body + len);
+            }
+            None => write_stored(&mut out, piece, true),
+        }
+        out.extend_from_slice(&crc32fast::hash(piece).to_le_bytes());
+        out.extend_from_slice(&((piece.len() as u64 & 0xffff_ffff) as u32).to_le_bytes());
+        let size = u32::try_from(out.len() - start)
+            .map_err(|_| io::Error::other("gzip member over 4 GiB"))?;
+        let header = members::header(size, last && i + 1 == n, xfl(level));
+        out[start..body].copy_from_slice(&header);
+    }
+    Ok(out)
 }
 
-/// Cuts a block of `len` bytes into pieces `(from, to, hinted)`: hinted
+/// Cuts the unhinted piece `from..to` of `data` into runs to deflate and
+/// runs to store `(from, to, store)`, judging each [`SAMPLE_SPAN`] by a
+/// sample and merging neighbours judged alike; appends them to `pieces`.
+fn sampled_pieces(data: &[u8], from: usize, to: usize, pieces: &mut Vec<(usize, usize, bool)>) {
+    let mut at = from;
+    loop {
+        let end = (at + SAMPLE_SPAN).min(to);
+        let store = incompressible(&data[at..end]);
+        match pieces.last_mut() {
+            Some(prev) if prev.1 == at && prev.2 == store && at > from => prev.1 = end,
+            _ => pieces.push((at, end, store)),
+        }
+        at = end;
+        if at >= to {
+            break;
+        }
+    }
+}
+
+/// Cuts a member of `len` bytes into pieces `(from, to, hinted)`: hinted
 /// runs long enough to be worth storing on their own, short gaps between
 /// them absorbed, everything else one deflated piece. Always at least one
-/// piece (an empty block still ends the stream).
+/// piece (an empty stream still has a member).
 fn plan_pieces(len: usize, hinted: &[(usize, usize)]) -> Vec<(usize, usize, bool)> {
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for &(a, b) in hinted {
@@ -414,29 +384,6 @@ fn plan_pieces(len: usize, hinted: &[(usize, usize)]) -> Vec<(usize, usize, bool
         pieces.push((at, len, false));
     }
     pieces
-}
-
-/// The (up to) 32 KiB of uncompressed data before offset `from` of a block.
-fn preceding_window<'a>(
-    dict: Option<&'a [u8]>,
-    data: &'a [u8],
-    from: usize,
-) -> Option<std::borrow::Cow<'a, [u8]>> {
-    use std::borrow::Cow;
-    if from >= WINDOW {
-        return Some(Cow::Borrowed(&data[from - WINDOW..from]));
-    }
-    match dict {
-        None if from == 0 => None,
-        None => Some(Cow::Borrowed(&data[..from])),
-        Some(d) if from == 0 => Some(Cow::Borrowed(d)),
-        Some(d) => {
-            let need = WINDOW - from;
-            let mut w = d[d.len().saturating_sub(need)..].to_vec();
-            w.extend_from_slice(&data[..from]);
-            Some(Cow::Owned(w))
-        }
-    }
 }
 
 /// Appends `data` as deflate stored blocks (the stream must be at a byte
@@ -505,17 +452,9 @@ pub fn known_incompressible(file_name: &str, head: &[u8]) -> bool {
         || (head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP"))
 }
 
-/// Raw-deflates `data` in one go, primed with `dict`.
-fn deflate(
-    data: &[u8],
-    dict: Option<&[u8]>,
-    level: Compression,
-    flush: FlushCompress,
-) -> io::Result<Vec<u8>> {
+/// Raw-deflates `data` in one go (zlib-rs: the incompressibility sample).
+fn deflate(data: &[u8], level: Compression) -> io::Result<Vec<u8>> {
     let mut c = Compress::new(level, false);
-    if let Some(d) = dict {
-        c.set_dictionary(d).map_err(io::Error::other)?;
-    }
     let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
     loop {
         let consumed = c.total_in() as usize;
@@ -523,19 +462,10 @@ fn deflate(
             out.reserve(out.capacity() / 2 + 1024);
         }
         let status = c
-            .compress_vec(&data[consumed..], &mut out, flush)
+            .compress_vec(&data[consumed..], &mut out, FlushCompress::Finish)
             .map_err(io::Error::other)?;
-        let all_in = c.total_in() as usize == data.len();
-        match status {
-            Status::StreamEnd => break,
-            // Sync flush is complete once all input is in and output room
-            // was left over (zlib wrote everything it had).
-            Status::Ok | Status::BufError
-                if all_in && flush == FlushCompress::Sync && out.len() < out.capacity() =>
-            {
-                break;
-            }
-            _ => {}
+        if status == Status::StreamEnd {
+            break;
         }
     }
     Ok(out)
@@ -545,6 +475,8 @@ fn deflate(
 mod tests {
     use super::*;
     use std::io::Read;
+
+    const BLOCK: usize = 1 << 20;
 
     fn sample_data(n: usize, seed: u64) -> Vec<u8> {
         // Text-like lines mixed with pseudo-random runs.
@@ -571,6 +503,14 @@ mod tests {
         }
         v.truncate(n);
         v
+    }
+
+    fn libdeflate_gzip(data: &[u8], level: i32) -> Vec<u8> {
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(level).unwrap());
+        let mut out = vec![0u8; c.gzip_compress_bound(data.len())];
+        let n = c.gzip_compress(data, &mut out).unwrap();
+        out.truncate(n);
+        out
     }
 
     fn gunzip(data: &[u8]) -> Vec<u8> {
@@ -611,9 +551,8 @@ mod tests {
         let mut w = GzWriter::with_threads(Vec::new(), 6, 2);
         w.write_all(&data).unwrap();
         let par = w.finish().unwrap();
-        let mut single = flate2::write::GzEncoder::new(Vec::new(), Compression::new(6));
-        single.write_all(&data).unwrap();
-        let single = single.finish().unwrap();
+        // Against the same compressor on the whole input in one call.
+        let single = libdeflate_gzip(&data, 6);
         assert!(
             (par.len() as f64) < single.len() as f64 * 1.01,
             "{} vs {}",
@@ -675,11 +614,60 @@ mod tests {
         assert_eq!(gunzip(&gz), want);
         // The photos cost their size plus stored-block headers; the text
         // compresses as it would alone.
-        let mut t = flate2::write::GzEncoder::new(Vec::new(), Compression::new(6));
-        t.write_all(&text).unwrap();
-        let text_gz = t.finish().unwrap().len();
+        let text_gz = libdeflate_gzip(&text, 6).len();
         let bound = 2 * photo.len() + 2 * photo.len() / 1000 + 2 * text_gz + 4096;
         assert!(gz.len() < bound, "{} >= {bound}", gz.len());
+    }
+
+    #[test]
+    fn unhinted_noise_and_text_in_one_member_are_judged_apart() {
+        // One 2 MiB member, no hints: 1 MiB of noise, then 1 MiB of text.
+        // Sampled per member, the noise would have stored the text too.
+        let photo = noise(BLOCK, 9);
+        let text = sample_data(BLOCK, 8);
+        let mut w = GzWriter::with_threads(Vec::new(), 4, 1);
+        w.write_all(&photo).unwrap();
+        w.write_all(&text).unwrap();
+        let gz = w.finish().unwrap();
+        let text_gz = libdeflate_gzip(&text, 4).len();
+        assert!(
+            gz.len() < photo.len() + photo.len() / 500 + text_gz + 4096,
+            "{} bytes: the text was stored",
+            gz.len()
+        );
+        assert_eq!(gunzip(&gz), [photo, text].concat());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn compression_threads_yield_to_the_pipeline() {
+        // The workers run WORKER_NICE steps below this thread (per-thread
+        // nice on Linux), read from /proc as `ps -L -o nice` would.
+        fn nice_of(stat: &str) -> i32 {
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split(' ').nth(16).unwrap().parse().unwrap()
+        }
+        let mine = nice_of(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+        let mut w = GzWriter::with_threads(Vec::new(), 4, 2);
+        w.write_all(&sample_data(3 * BLOCK, 1)).unwrap();
+        let mut found = Vec::new();
+        for _ in 0..200 {
+            found.clear();
+            for t in std::fs::read_dir("/proc/self/task").unwrap() {
+                let t = t.unwrap().path();
+                let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+                if comm.starts_with("lfb-gzip-") {
+                    let stat = std::fs::read_to_string(t.join("stat")).unwrap_or_default();
+                    found.push(nice_of(&stat));
+                }
+            }
+            if found.len() == 2 && found.iter().all(|&n| n == (mine + WORKER_NICE).min(19)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        w.finish().unwrap();
+        assert_eq!(found, vec![(mine + WORKER_NICE).min(19); 2]);
     }
 
     #[test]

@@ -198,3 +198,18 @@ pub fn return_large_buffers() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
+
+/// Lowers the calling thread's CPU priority by `by` nice steps, so that it
+/// yields the cores to the rest of the pipeline (Linux, where nice values
+/// are per thread); elsewhere it does nothing.
+pub fn lower_thread_priority(by: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls on the calling thread's own id.
+        let tid = unsafe { libc::gettid() } as libc::id_t;
+        let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) };
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, (now + by).min(19)) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
+}

@@ -191,6 +191,9 @@ pub fn inflate_member(member: &[u8], header_len: usize, offset: u64) -> io::Resu
 }
 
 fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
+    // A restore's database server is the critical path: inflating takes the
+    // cores it leaves, as compressing does for a dump.
+    crate::sys::lower_thread_priority(super::WORKER_NICE);
     loop {
         let job = {
             let Ok(guard) = rx.lock() else { return };
@@ -525,8 +528,8 @@ mod tests {
         v
     }
 
-    fn lfb_gzip(data: &[u8], member_blocks: usize) -> Vec<u8> {
-        let mut w = GzWriter::with_threads(Vec::new(), 4, 2).with_member_blocks(member_blocks);
+    fn lfb_gzip(data: &[u8], member_mib: usize) -> Vec<u8> {
+        let mut w = GzWriter::with_threads(Vec::new(), 4, 2).with_member_size(member_mib << 20);
         w.write_all(data).unwrap();
         w.finish().unwrap()
     }
