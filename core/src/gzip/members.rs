@@ -128,7 +128,35 @@ struct Job {
 
 /// Inflates one whole member and proves it: the deflate data ends exactly
 /// at the trailer, and the trailer's CRC-32 and length match the output.
+///
+/// libdeflate inflates it first, in one call into a buffer of the length
+/// the trailer records (about a quarter faster than zlib-rs): it checks the
+/// deflate data, and the CRC-32 and length in the 8 bytes after it, and the
+/// output is checked against the member's own trailer again here. Anything
+/// it refuses is inflated again by zlib-rs ([`inflate_member_zlib`]), whose
+/// error says exactly what is wrong and where.
 pub fn inflate_member(member: &[u8], header_len: usize, offset: u64) -> io::Result<Vec<u8>> {
+    thread_local! {
+        static INFLATER: std::cell::RefCell<libdeflater::Decompressor> =
+            std::cell::RefCell::new(libdeflater::Decompressor::new());
+    }
+    if member.len() >= header_len + 8 + 2 {
+        let trailer = &member[member.len() - 8..];
+        let want_crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+        let want_len = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes")) as usize;
+        if want_len <= MAX_MEMBER as usize {
+            let mut out = vec![0u8; want_len];
+            let n = INFLATER.with(|d| d.borrow_mut().gzip_decompress(member, &mut out));
+            if n == Ok(want_len) && crc32fast::hash(&out) == want_crc {
+                return Ok(out);
+            }
+        }
+    }
+    inflate_member_zlib(member, header_len, offset)
+}
+
+/// [`inflate_member`] by zlib-rs, step by step, naming what is wrong.
+fn inflate_member_zlib(member: &[u8], header_len: usize, offset: u64) -> io::Result<Vec<u8>> {
     if member.len() < header_len + 8 + 2 {
         return Err(corrupt(format!(
             "gzip member at byte offset {offset}: {} bytes is too short to be a member",
