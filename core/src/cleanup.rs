@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, RwLock};
 
 type Action = Box<dyn FnOnce() + Send>;
 
@@ -16,6 +16,10 @@ static NEXT: AtomicU64 = AtomicU64::new(1);
 static INSTALL: Once = Once::new();
 /// The signal being handled (0: none): set before the clean-up runs.
 static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+/// Held shared while something to undo is made and its action registered
+/// ([`start_undoable`]), taken exclusively by the signal thread before it
+/// runs the actions: nothing is made between the clean-up and the exit.
+static GATE: RwLock<()> = RwLock::new(());
 
 /// Keeps an action registered; dropping it unregisters without running it.
 #[derive(Debug)]
@@ -50,6 +54,19 @@ pub fn on_interrupt(action: impl FnOnce() + Send + 'static) -> CleanupGuard {
     CleanupGuard(id)
 }
 
+/// Runs `start`, which makes something to undo (a partial file) and
+/// registers its clean-up with [`on_interrupt`], unless an interruption is
+/// being handled: then nothing is made and `None` comes back. A signal
+/// arriving during `start` waits for it, so what it made is cleaned up.
+pub fn start_undoable<T>(start: impl FnOnce() -> T) -> Option<T> {
+    install();
+    let _gate = GATE.read().unwrap_or_else(|e| e.into_inner());
+    if INTERRUPTED.load(Ordering::SeqCst) != 0 {
+        return None;
+    }
+    Some(start())
+}
+
 /// Installs the signal handler thread (once).
 pub fn install() {
     INSTALL.call_once(|| {
@@ -62,6 +79,9 @@ pub fn install() {
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
                     INTERRUPTED.store(sig, Ordering::SeqCst);
+                    // Waits for a partial file being created to have its
+                    // clean-up registered; later ones are refused.
+                    let _gate = GATE.write().unwrap_or_else(|e| e.into_inner());
                     run_all();
                     std::process::exit(128 + sig);
                 }

@@ -151,11 +151,7 @@ impl AtomicFile {
     /// Starts writing the file that will become `final_path`.
     pub fn create(final_path: &Path) -> Result<AtomicFile> {
         let partial = partial_path(final_path);
-        let file = create_private_file(&partial)?;
-        let p = partial.clone();
-        let guard = cleanup::on_interrupt(move || {
-            let _ = fs::remove_file(&p);
-        });
+        let (file, guard) = create_undoable(&partial, false)?;
         Ok(AtomicFile {
             file: Some(file),
             partial,
@@ -329,12 +325,35 @@ impl Drop for ScratchDir {
     }
 }
 
+/// Creates the partial file `partial` (replacing a stale one first when
+/// `replace`) with its removal registered for an interruption, or refuses
+/// once the tool is being interrupted: no partial file is left by a signal.
+fn create_undoable(partial: &Path, replace: bool) -> Result<(File, cleanup::CleanupGuard)> {
+    cleanup::start_undoable(|| {
+        if replace {
+            let _ = fs::remove_file(partial);
+        }
+        let file = create_private_file(partial)?;
+        let p = partial.to_path_buf();
+        let guard = cleanup::on_interrupt(move || {
+            let _ = fs::remove_file(&p);
+        });
+        Ok((file, guard))
+    })
+    .unwrap_or_else(|| {
+        Err(Error::failed(format!(
+            "not writing {}: interrupted",
+            partial.display()
+        )))
+    })
+}
+
 /// Writes a small file atomically (sidecars, metrics): partial, sync, rename.
 /// Unlike [`AtomicFile::commit`] it replaces an existing file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let partial = partial_path(path);
-    let _ = fs::remove_file(&partial);
-    let mut f = create_private_file(&partial)?;
+    // Removed if the tool is interrupted before the rename (a no-op after).
+    let (mut f, _guard) = create_undoable(&partial, true)?;
     let res = f
         .write_all(contents)
         .and_then(|_| f.sync_all())
