@@ -554,14 +554,28 @@ fn put_in_place(
                 v.push((p.staging.clone(), p.dest.clone()));
             }
             let aside = aside_name(&p.dest);
-            match lfb_core::sys::exchange(&p.staging, &p.dest) {
-                Ok(()) => {
-                    fs::rename(&p.staging, &aside).with_path("move aside", &p.staging)?;
+            // The swap and its renames happen whole or not at all with
+            // respect to a signal: the interrupt action (which moves a
+            // marked staging folder aside) waits for them, and once a
+            // signal is being handled they do not start. Without this, an
+            // action that moved the new tree aside first made the exchange
+            // fail, and the two-rename fallback then moved the old tree
+            // aside too, leaving no destination at all.
+            let swapped = lfb_core::cleanup::start_undoable(|| -> Result<()> {
+                match lfb_core::sys::exchange(&p.staging, &p.dest) {
+                    Ok(()) => {
+                        fs::rename(&p.staging, &aside).with_path("move aside", &p.staging)?;
+                    }
+                    Err(_) => {
+                        fs::rename(&p.dest, &aside).with_path("move aside", &p.dest)?;
+                        fs::rename(&p.staging, &p.dest).with_path("move into place", &p.dest)?;
+                    }
                 }
-                Err(_) => {
-                    fs::rename(&p.dest, &aside).with_path("move aside", &p.dest)?;
-                    fs::rename(&p.staging, &p.dest).with_path("move into place", &p.dest)?;
-                }
+                Ok(())
+            });
+            match swapped {
+                Some(r) => r?,
+                None => return Err(Error::failed("interrupted before the swap")),
             }
             if let Ok(mut v) = swapping.lock() {
                 v.retain(|(s, _)| s != &p.staging);
