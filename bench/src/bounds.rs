@@ -157,7 +157,7 @@ pub fn dump(vars: &[(String, String)], dir: &Path, threads: usize) -> Result<Vec
 }
 
 /// Member sizes measured for their size cost, in MiB of input; the last, the
-/// largest a reader accepts, is the reference the others are compared with.
+/// largest the writer makes, is the reference the others are compared with.
 pub const MEMBER_SIZES: [usize; 5] = [1, 2, 4, 8, 32];
 /// The reference member size of [`MEMBER_SIZES`].
 const REFERENCE_MIB: usize = 32;
@@ -172,8 +172,8 @@ fn member_sizes(
 ) -> Result<Vec<Probe>, String> {
     let level = lfb_core::gzip::DEFAULT_LEVEL;
     let mut probes = Vec::new();
-    for blocks in MEMBER_SIZES {
-        let shown = format!("members of {blocks} MiB");
+    for mib in MEMBER_SIZES {
+        let shown = format!("members of {mib} MiB");
         let mut out = 0;
         let mut p = in_process(
             if what == "dump" {
@@ -184,7 +184,7 @@ fn member_sizes(
             format!("lfb-core GzWriter level {level}, {threads} threads, {shown}: {what}"),
             || {
                 let mut w = lfb_core::gzip::GzWriter::with_threads(Count(0), level, threads)
-                    .with_member_size(blocks << 20);
+                    .with_member_size(mib << 20);
                 let n = io::copy(&mut open(input)?, &mut w)?;
                 out = w.finish()?.0;
                 Ok(n)

@@ -255,10 +255,13 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>, level: u32) {
     // The database server and the dump client feeding this writer are the
     // critical path: compression takes the cores they leave (bench/RESULTS.md).
     crate::sys::lower_thread_priority(WORKER_NICE);
-    // One compressor per thread, reused for every member (level 0 stores).
-    let mut compressor = libdeflater::CompressionLvl::new(level.max(1) as i32)
-        .ok()
-        .map(libdeflater::Compressor::new);
+    // One compressor per thread, reused for every member; none at level 0,
+    // which stores.
+    let mut compressor = (level > 0).then(|| {
+        let lvl = libdeflater::CompressionLvl::new(level as i32)
+            .expect("gzip levels 1 to 9 are libdeflate levels");
+        libdeflater::Compressor::new(lvl)
+    });
     loop {
         let job = {
             let Ok(guard) = rx.lock() else { return };
@@ -306,7 +309,7 @@ fn encode_members(
 ) -> io::Result<Vec<u8>> {
     let mut pieces = Vec::new();
     for (from, to, hinted) in plan_pieces(data.len(), hinted) {
-        if hinted || level == 0 || compressor.is_none() {
+        if hinted || compressor.is_none() {
             pieces.push((from, to, true));
         } else {
             sampled_pieces(data, from, to, &mut pieces);
