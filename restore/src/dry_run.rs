@@ -14,7 +14,6 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use lfb_core::cli::Ui;
-use lfb_core::engine::postgres::Postgres;
 use lfb_core::engine::url::Database;
 use lfb_core::ndjson::RecordWriter;
 use lfb_core::record::format_time;
@@ -51,11 +50,15 @@ fn current_counts(cli: &Cli, db: &Database) -> Result<Option<BTreeMap<String, u6
             Ok(Some(lfb_core::engine::sqlite::table_counts(p)?))
         }
         Database::Postgres(conn) => {
-            if !pg::database_exists(conn, cli.exec.as_deref())? {
+            let target = pg::Target::probe(conn, cli.exec.as_deref())?;
+            if !target.exists() {
                 return Ok(None);
             }
-            let pg = Postgres::connect(conn, cli.exec.as_deref())?;
-            Ok(Some(pg.count_tables(conn.database.as_deref())?))
+            Ok(Some(
+                target
+                    .session(conn)
+                    .count_tables(conn.database.as_deref())?,
+            ))
         }
         Database::Mysql(_) => Ok(None),
     }

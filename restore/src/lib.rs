@@ -608,15 +608,28 @@ impl Job<'_> {
         // 3. Confirmation.
         confirm(self.cli, prod.as_deref(), self.db, &checked.record)?;
         let _one_at_a_time = target_lock::acquire(self.store, self.db, self.cli.wait, self.ui)?;
+        // A PostgreSQL target is asked once whether it exists (under the
+        // lock): the safety backup and the load both go by the answer.
+        let pg_target = match self.db {
+            Database::Postgres(conn) => Some(pg::Target::probe(conn, self.cli.exec.as_deref())?),
+            _ => None,
+        };
         // 4. Safety backup of the target as it is now.
         let safety = if self.cli.no_safety_backup {
             self.ui.warn("no safety backup (--no-safety-backup)");
             None
         } else {
-            safety_backup(self.cli, self.store, &target_env, self.db, self.ui)?
+            safety_backup(
+                self.cli,
+                self.store,
+                &target_env,
+                self.db,
+                pg_target.as_ref(),
+                self.ui,
+            )?
         };
         // 5. Atomic clean restore (of the archive's dump, for a full archive).
-        let (res, files) = self.load(&mut checked)?;
+        let (res, files) = self.load(&mut checked, pg_target.as_ref())?;
         self.report(
             checked.record,
             &checked.dump_record,
@@ -724,6 +737,7 @@ impl Job<'_> {
     fn load(
         &self,
         checked: &mut Checked,
+        pg_target: Option<&pg::Target>,
     ) -> Result<(Result<Restored>, Option<Result<Vec<files::Done>>>)> {
         let (cli, db, ui) = (self.cli, self.db, self.ui);
         let scratch = checked.scratch.take();
@@ -742,7 +756,15 @@ impl Job<'_> {
             !ui.quiet() && std::io::stderr().is_terminal(),
         );
         let res = match db {
-            Database::Postgres(conn) => pg::restore(conn, cli.exec.as_deref(), dump_record, ui),
+            Database::Postgres(conn) => match pg_target {
+                Some(target) => pg::restore(conn, target, dump_record, ui),
+                None => pg::restore(
+                    conn,
+                    &pg::Target::probe(conn, cli.exec.as_deref())?,
+                    dump_record,
+                    ui,
+                ),
+            },
             Database::Sqlite(target) => sqlite::restore(
                 target,
                 &dump_path,
@@ -1278,6 +1300,7 @@ fn safety_backup(
     store: &Store,
     env: &str,
     db: &Database,
+    pg_target: Option<&pg::Target>,
     ui: &Ui,
 ) -> Result<Option<PathBuf>> {
     if let Database::Sqlite(p) = db
@@ -1289,8 +1312,8 @@ fn safety_backup(
         ));
         return Ok(None);
     }
-    if let Database::Postgres(conn) = db
-        && !pg::database_exists(conn, cli.exec.as_deref())?
+    if let Database::Postgres(_) = db
+        && !pg_target.is_some_and(pg::Target::exists)
     {
         ui.info("the target database does not exist yet: no safety backup needed");
         return Ok(None);

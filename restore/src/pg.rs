@@ -135,10 +135,37 @@ const CLEAN: &str = r#"DO $lfb$ DECLARE r record; g record; kinds text; BEGIN
 END $lfb$;
 "#;
 
-/// True when the target database exists on its server.
-pub fn database_exists(conn: &ServerConn, exec: Option<&str>) -> Result<bool> {
-    let admin = admin(conn, exec)?;
-    exists(&admin, &target_db(conn)?)
+/// The target's server, asked once before a restore: a connection to its
+/// `postgres` database (for catalog queries and CREATE DATABASE) and
+/// whether the target database existed then.
+pub struct Target {
+    admin: Postgres,
+    db: String,
+    exists: bool,
+}
+
+impl Target {
+    /// Connects and looks for the target database, in one psql.
+    pub fn probe(conn: &ServerConn, exec: Option<&str>) -> Result<Target> {
+        let db = target_db(conn)?;
+        let mut maint = conn.clone();
+        maint.database = Some("postgres".into());
+        let (admin, exists) = Postgres::connect_and_find(&maint, exec, &db)?;
+        Ok(Target { admin, db, exists })
+    }
+
+    /// True when the target database existed when probed.
+    pub fn exists(&self) -> bool {
+        self.exists
+    }
+
+    /// The same server and clients, connected to the target database.
+    pub fn session(&self, conn: &ServerConn) -> Postgres {
+        Postgres {
+            conn: conn.clone(),
+            ..self.admin.clone()
+        }
+    }
 }
 
 fn target_db(conn: &ServerConn) -> Result<String> {
@@ -147,39 +174,19 @@ fn target_db(conn: &ServerConn) -> Result<String> {
         .ok_or_else(|| Error::usage("the target URL names no database"))
 }
 
-/// A connection to the server's `postgres` database, for catalog queries
-/// and CREATE DATABASE.
-fn admin(conn: &ServerConn, exec: Option<&str>) -> Result<Postgres> {
-    let mut maint = conn.clone();
-    maint.database = Some("postgres".into());
-    Postgres::connect(&maint, exec)
-}
-
-fn exists(admin: &Postgres, db: &str) -> Result<bool> {
-    let out = admin.psql_query(&format!(
-        "SELECT 1 FROM pg_database WHERE datname = '{}'",
-        db.replace('\'', "''")
-    ))?;
-    Ok(!out.trim().is_empty())
-}
-
 /// Restores the record's artifact into the target database, atomically.
-pub fn restore(
-    conn: &ServerConn,
-    exec: Option<&str>,
-    record: &Record,
-    ui: &Ui,
-) -> Result<Restored> {
+pub fn restore(conn: &ServerConn, target: &Target, record: &Record, ui: &Ui) -> Result<Restored> {
     record
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
-    let db = target_db(conn)?;
-    let admin = admin(conn, exec)?;
+    let (admin, db) = (&target.admin, &target.db);
     // A database this restore creates is dropped again unless the restore
     // succeeds, however lfb ends (a watcher process covers SIGKILL): a
-    // failed or killed restore leaves the server as it was.
+    // failed or killed restore leaves the server as it was. One that
+    // appeared since the probe makes CREATE DATABASE fail: it is not ours
+    // to drop, and the watcher is disarmed without running.
     let mut created = None;
-    if !exists(&admin, &db)? {
+    if !target.exists {
         let ident = format!("\"{}\"", db.replace('"', "\"\""));
         let drop_sql = if admin.server.version_num >= 130000 {
             format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)")
@@ -193,7 +200,7 @@ pub fn restore(
         ui.info(format!("created database '{db}'"));
         created = Some((watch, drop_sql));
     }
-    let res = load_into(conn, &admin, &db, record);
+    let res = load_into(target.session(conn), db, record);
     if let Some((watch, drop_sql)) = created {
         if res.is_err() {
             let _ = admin.psql_query(&drop_sql);
@@ -204,16 +211,11 @@ pub fn restore(
 }
 
 /// The load proper, into an existing database.
-fn load_into(conn: &ServerConn, admin: &Postgres, db: &str, record: &Record) -> Result<Restored> {
+fn load_into(pg: Postgres, db: &str, record: &Record) -> Result<Restored> {
     let path = &record
         .path()
         .ok_or_else(|| Error::input("the record names no artifact path"))?;
     let db = db.to_string();
-    // The same server and clients: no second probe.
-    let pg = Postgres {
-        conn: conn.clone(),
-        ..admin.clone()
-    };
     let prelude = prelude(pg.server.version_num);
     // Counts mean rows stored in each table itself (`FROM ONLY`), for plain
     // and custom dumps alike; they are compared inside the transaction.

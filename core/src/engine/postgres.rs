@@ -373,8 +373,38 @@ pub fn capture_stderr(child: &mut Child) -> JoinHandle<String> {
 impl Postgres {
     /// Connects: picks client programs, asks the server who it is. Every
     /// failure here means the tool could not start (exit 2).
-    // Long: the connection ladder tried in order (client programs or the --exec probe, ask the server, a pg_dump that fits it), each step's exit-2 message inline.
     pub fn connect(conn: &ServerConn, exec: Option<&str>) -> Result<Postgres> {
+        Ok(Postgres::connect_asking(conn, exec, None)?.0)
+    }
+
+    /// [`Postgres::connect`], also asking whether database `db` exists on
+    /// the server, in the same query: one psql instead of two before a
+    /// restore (each costs a process and a backend, ~20-40 ms).
+    pub fn connect_and_find(
+        conn: &ServerConn,
+        exec: Option<&str>,
+        db: &str,
+    ) -> Result<(Postgres, bool)> {
+        let ask = format!(
+            "EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = '{}')",
+            db.replace('\'', "''")
+        );
+        let (pg, answer) = Postgres::connect_asking(conn, exec, Some(&ask))?;
+        match answer.as_deref() {
+            Some("t") => Ok((pg, true)),
+            Some("f") => Ok((pg, false)),
+            other => Err(Error::unavailable(format!(
+                "unexpected answer from PostgreSQL server: {other:?}"
+            ))),
+        }
+    }
+
+    // Long: the connection ladder tried in order (client programs or the --exec probe, ask the server, a pg_dump that fits it), each step's exit-2 message inline.
+    fn connect_asking(
+        conn: &ServerConn,
+        exec: Option<&str>,
+        ask: Option<&str>,
+    ) -> Result<(Postgres, Option<String>)> {
         check_params(conn)?;
         let (clients, installed) = match exec {
             Some(prefix) => {
@@ -437,11 +467,12 @@ impl Postgres {
             clients,
             server: ServerInfo::default(),
         };
-        let out = pg.psql_query(
-            "SELECT current_setting('server_version_num'), current_setting('server_version'), current_database(), current_user",
-        )?;
+        let out = pg.psql_query(&format!(
+            "SELECT current_setting('server_version_num'), current_setting('server_version'), current_database(), current_user{}",
+            ask.map(|a| format!(", {a}")).unwrap_or_default()
+        ))?;
         let fields: Vec<&str> = out.trim_end().split('|').collect();
-        if fields.len() != 4 {
+        if fields.len() != 4 + usize::from(ask.is_some()) {
             return Err(Error::unavailable(format!(
                 "unexpected answer from PostgreSQL server: {out:?}"
             )));
@@ -482,7 +513,8 @@ impl Postgres {
                 pg.server.major()
             )));
         }
-        Ok(pg)
+        let answer = ask.map(|_| fields[4].to_string());
+        Ok((pg, answer))
     }
 
     /// A client command with connection flags and environment set.

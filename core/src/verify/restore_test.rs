@@ -366,14 +366,9 @@ fn with_scratch_pg(
     maint.database = Some("postgres".into());
     // Through the record's `--exec` prefix (lfb-verify --exec, or
     // lfb-dump --exec upstream in the pipeline).
-    let pg = Postgres::connect(&maint, record.exec()).map_err(not_started)?;
-    let exists = pg
-        .psql_query(&format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{}'",
-            scratch_db.replace('\'', "''")
-        ))
-        .map_err(not_started)?;
-    if !exists.trim().is_empty() {
+    let (pg, exists) =
+        Postgres::connect_and_find(&maint, record.exec(), &scratch_db).map_err(not_started)?;
+    if exists {
         return Err(Error::usage(format!(
             "scratch database '{scratch_db}' already exists; lfb creates and drops its scratch database itself"
         )));

@@ -335,6 +335,25 @@ fn the_source_database_is_refused_as_scratch() {
         .trim(),
         "0"
     );
+    // A scratch database that exists already is someone else's: refused
+    // (found by the connection's own query) and kept as it was.
+    pg.create_db("taken");
+    pg.psql(
+        "taken",
+        "CREATE TABLE keep (x int); INSERT INTO keep VALUES (1);",
+    );
+    let (code, out, _) = verify_records(
+        st.path(),
+        &["--restore-test", "--scratch", &pg.url("taken")],
+        &rec.to_string(),
+    );
+    assert_eq!(code, 1);
+    let detail = check(&out[0], "restore")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("scratch database 'taken' already exists"),
+        "{detail}"
+    );
+    assert_eq!(pg.psql("taken", "SELECT count(*) FROM keep").trim(), "1");
 }
 
 #[test]
