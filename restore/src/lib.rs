@@ -756,15 +756,12 @@ impl Job<'_> {
             !ui.quiet() && std::io::stderr().is_terminal(),
         );
         let res = match db {
-            Database::Postgres(conn) => match pg_target {
-                Some(target) => pg::restore(conn, target, dump_record, ui),
-                None => pg::restore(
-                    conn,
-                    &pg::Target::probe(conn, cli.exec.as_deref())?,
-                    dump_record,
-                    ui,
-                ),
-            },
+            Database::Postgres(conn) => pg::restore(
+                conn,
+                pg_target.expect("a PostgreSQL target is probed before the safety backup"),
+                dump_record,
+                ui,
+            ),
             Database::Sqlite(target) => sqlite::restore(
                 target,
                 &dump_path,
