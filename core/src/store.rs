@@ -22,8 +22,10 @@ use crate::fsutil::{self, PARTIAL_SUFFIX};
 use crate::naming::{self, ArtifactName};
 use crate::record::{self, Record};
 
+mod names;
 mod spill;
 mod summary;
+pub use names::{ArtifactFiles, FileId, FolderListing, NameId, Names};
 pub use spill::{LineRef, LineSpill};
 pub use summary::Sidecar;
 
@@ -292,16 +294,15 @@ impl Store {
     fn visit(&self, lines: bool, mut f: impl FnMut(Found) -> Result<()>) -> Result<Leftovers> {
         let mut leftovers = Leftovers::default();
         for (folder, dir) in self.artifact_dirs()? {
-            let files = sorted_listing(&dir)?;
+            let files = FolderListing::read(&dir)?;
             leftovers.add(&dir, &files);
             // Sidecars are half the names and never artifact names (no
             // artifact format ends in `.json`).
-            let names: Vec<String> = files
-                .into_iter()
+            let names = files
+                .iter()
                 .filter(|(file, is_file)| *is_file && !file.ends_with(".json"))
-                .map(|(file, _)| file)
-                .collect();
-            visit_names(&dir, &folder, &names, lines, &mut f)?;
+                .map(|(file, _)| file);
+            visit_names(&dir, &folder, names, lines, &mut f)?;
         }
         leftovers.sort();
         Ok(leftovers)
@@ -370,7 +371,13 @@ impl Store {
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
-        visit_names(dir, &folder, &names, false, &mut f)
+        visit_names(
+            dir,
+            &folder,
+            names.iter().map(String::as_str),
+            false,
+            &mut f,
+        )
     }
 
     /// `*.partial` files left in artifact folders.
@@ -384,7 +391,7 @@ impl Store {
     pub fn leftovers(&self) -> Result<Leftovers> {
         let mut out = Leftovers::default();
         for (_, dir) in self.artifact_dirs()? {
-            out.add(&dir, &sorted_listing(&dir)?);
+            out.add(&dir, &FolderListing::read(&dir)?);
         }
         out.sort();
         Ok(out)
@@ -492,24 +499,29 @@ pub fn with_small_text<T>(path: &Path, f: impl FnOnce(Option<&str>) -> T) -> std
 /// artifact names are passed over. (Reading the next batch while `f`
 /// takes this one was slower: the sidecars' strings, allocated by the
 /// readers and freed by `f`'s thread, then contend for malloc's locks.)
-fn visit_names(
+fn visit_names<'a>(
     dir: &Path,
     folder: &str,
-    files: &[String],
+    mut files: impl Iterator<Item = &'a str>,
     lines: bool,
     mut f: impl FnMut(Found) -> Result<()>,
 ) -> Result<()> {
     /// Artifacts read between two hand-overs: bounds memory.
     const BATCH: usize = 4096;
     let folder: std::sync::Arc<str> = folder.into();
-    for batch in files.chunks(BATCH) {
-        for found in crate::par::map(batch, |file| found_in(dir, &folder, file, lines)) {
+    let mut batch: Vec<&str> = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        batch.extend(files.by_ref().take(BATCH));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for found in crate::par::map(&batch, |file| found_in(dir, &folder, file, lines)) {
             if let Some(found) = found? {
                 f(found)?;
             }
         }
     }
-    Ok(())
 }
 
 /// The artifact `file` in `dir` with what its sidecar says, `None` when
@@ -570,8 +582,8 @@ pub struct Leftovers {
 
 impl Leftovers {
     /// Adds what the listing `files` of `dir` shows.
-    fn add(&mut self, dir: &Path, files: &[(String, bool)]) {
-        for (file, _) in files {
+    fn add(&mut self, dir: &Path, files: &FolderListing) {
+        for (file, _) in files.iter() {
             if file.ends_with(PARTIAL_SUFFIX) {
                 self.partials.push(dir.join(file));
             }
@@ -585,30 +597,15 @@ impl Leftovers {
     }
 }
 
-/// A folder's entries (name, is a regular file), sorted by name; names
-/// that are not UTF-8 are left out (no artifact has one).
-fn sorted_listing(dir: &Path) -> Result<Vec<(String, bool)>> {
-    let mut files: Vec<(String, bool)> = fs::read_dir(dir)
-        .with_path("read", dir)?
-        .flatten()
-        .filter_map(|e| {
-            let is_file = e.file_type().is_ok_and(|t| t.is_file());
-            e.file_name().into_string().ok().map(|f| (f, is_file))
-        })
-        .collect();
-    files.sort_unstable();
-    Ok(files)
-}
-
-/// The orphan sidecars of `dir`, from its [`sorted_listing`]: no `stat` per
+/// The orphan sidecars of `dir`, from its [`FolderListing`]: no `stat` per
 /// sidecar (a store of 100,000 artifacts is checked in a blink). A sidecar
 /// whose artifact the listing lacks is confirmed with `lstat` before it is
 /// called an orphan, so an artifact renamed into place while the folder was
 /// read is not missed.
-fn orphans_in(dir: &Path, files: &[(String, bool)]) -> Vec<(PathBuf, ArtifactName)> {
-    let listed = |f: &str| files.binary_search_by(|(g, _)| g.as_str().cmp(f)).is_ok();
+fn orphans_in(dir: &Path, files: &FolderListing) -> Vec<(PathBuf, ArtifactName)> {
+    let listed = |f: &str| files.contains(f);
     let mut out = Vec::new();
-    for (file, is_file) in files {
+    for (file, is_file) in files.iter() {
         let Some(artifact) = file.strip_suffix(".json") else {
             continue;
         };

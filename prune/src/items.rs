@@ -1,5 +1,5 @@
 //! The artifacts a run considers, one [`Item`] each: where it is, its
-//! group, what the planner sees of it, what was decided and what happened.
+//! group and what the planner sees of it.
 //!
 //! Records are not kept in memory (100,000 parsed sidecars are ~460 MB):
 //! the few fields planning reads are taken while the store is listed, and
@@ -14,54 +14,54 @@ use std::sync::Arc;
 
 use lfb_core::chrono::{DateTime, Local, Utc};
 use lfb_core::naming::ArtifactName;
-use lfb_core::store::{self, Leftovers, LineRef, LineSpill};
+use lfb_core::store::{self, ArtifactFiles, FileId, Leftovers, LineRef, LineSpill};
 use lfb_core::{Record, Result, Store};
 
 use crate::Options;
-use crate::plan::{Candidate, Decision, Reasons};
+use crate::plan::Candidate;
 use crate::scope::Meta;
 
-/// One artifact in scope and everything prune knows and did about it. Kept
-/// small (a store of 100,000 artifacts is held whole): its name is parsed
-/// again from the path when it is needed, and its group is an index into
-/// [`Listing::groups`].
+/// One artifact in scope and what the planner sees of it. Kept small (a
+/// store of 400,000 artifacts is held whole, at about 70 bytes each): its
+/// path is its folder and its name in [`Listing::files`], and what the
+/// plan decides and what its deletion did are kept beside the items, not
+/// in them.
 pub struct Item {
-    pub path: PathBuf,
-    /// The time in its name, which orders the listing.
-    pub time: DateTime<Utc>,
-    /// The store folder it is in; shared by all artifacts of a folder.
-    pub folder: Arc<str>,
+    /// What the planner sees (`candidate.group` indexes the group keys).
+    pub candidate: Candidate,
+    /// Its record line in [`Listing::spill`], when it is one plain line.
+    pub line: Option<LineRef>,
+    /// Its file name, in [`Listing::files`].
+    pub file: FileId,
+    /// Its store folder, an index into [`Listing::folders`].
+    pub folder: u16,
     /// Its record was derived from the name (no sidecar).
     pub derived: bool,
     /// Its sidecar is a failed record (`verify.ok` false, or an `error`).
     pub failed: bool,
-    /// Its record line in [`Listing::spill`], when it is one plain line.
-    pub line: Option<LineRef>,
-    /// The input record describing it, if any.
-    pub input: Option<usize>,
-    /// What the planner sees (`candidate.group` indexes the group keys).
-    pub candidate: Candidate,
-    /// What the planner decided.
-    pub decision: Decision,
-    /// Why its deletion failed.
-    pub error: Option<String>,
 }
 
-impl Item {
-    /// Its name, parsed again from its path.
-    pub fn name(&self) -> ArtifactName {
-        self.path
-            .file_name()
-            .and_then(|f| f.to_str())
-            .and_then(ArtifactName::parse)
-            .expect("listed artifacts have artifact names")
+impl AsRef<Candidate> for Item {
+    fn as_ref(&self) -> &Candidate {
+        &self.candidate
     }
 }
 
 /// The artifacts in scope and what is known about the store around them.
 pub struct Listing {
-    /// Oldest first.
+    /// In the store's order (folder by folder, by name); `order` has them
+    /// oldest first.
     pub items: Vec<Item>,
+    /// Indexes into `items`, oldest first (by the time in the name, then
+    /// by path).
+    pub order: Vec<u32>,
+    /// The items' file names.
+    pub files: ArtifactFiles,
+    /// The store folders items are in: name and path.
+    pub folders: Vec<(Arc<str>, PathBuf)>,
+    /// By input record: the item it describes (the last, should two
+    /// spellings of one path be listed).
+    pub by_input: Vec<Option<u32>>,
     /// Each group's key (`prod/ledgerflow/db/hourly`), by index.
     pub groups: Vec<String>,
     /// The tags of every artifact in the store, in scope or not, so a
@@ -71,6 +71,26 @@ pub struct Listing {
     pub spill: LineSpill,
     /// What killed runs left in the store's folders, from the same listing.
     pub leftovers: Leftovers,
+}
+
+impl Listing {
+    /// The path of item `i`.
+    pub fn path(&self, i: usize) -> PathBuf {
+        let item = &self.items[i];
+        self.folders[item.folder as usize]
+            .1
+            .join(&*self.files.file_name(item.file))
+    }
+
+    /// The store folder item `i` is in (`migrations` for that folder).
+    pub fn folder(&self, i: usize) -> &str {
+        &self.folders[self.items[i].folder as usize].0
+    }
+
+    /// The parsed name of item `i`.
+    pub fn name(&self, i: usize) -> ArtifactName {
+        self.files.name(self.items[i].file)
+    }
 }
 
 /// What scope and grouping see of an artifact (`env` from its record, which
@@ -91,9 +111,12 @@ pub fn meta<'a>(folder: &'a str, name: &'a ArtifactName, env: &'a str) -> Meta<'
 pub fn list(store: &Store, opts: &Options, input: &[Record]) -> Result<Listing> {
     let inputs = InputPaths::new(store, input);
     let mut tags = BTreeSet::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<String, u32> = HashMap::new();
     let mut groups = Vec::new();
-    let mut out = Vec::new();
+    let mut items = Vec::new();
+    let mut files = ArtifactFiles::new();
+    let mut folders: Vec<(Arc<str>, PathBuf)> = Vec::new();
+    let mut by_input = vec![None; input.len()];
     let mut spill = LineSpill::new();
     let leftovers = store.visit_records(|found| {
         if !tags.contains(&found.name.tag) {
@@ -108,43 +131,59 @@ pub fn list(store: &Store, opts: &Options, input: &[Record]) -> Result<Listing> 
         let group = match index.get(&key) {
             Some(&g) => g,
             None => {
-                index.insert(key.clone(), groups.len());
+                let g = u32::try_from(groups.len()).expect("fewer groups than artifacts");
+                index.insert(key.clone(), g);
                 groups.push(key);
-                groups.len() - 1
+                g
             }
         };
+        let i = u32::try_from(items.len())
+            .map_err(|_| lfb_core::Error::input("more artifacts in scope than prune can hold"))?;
         let j = inputs.find(&found.path);
+        if let Some(j) = j {
+            by_input[j] = Some(i);
+        }
         let candidate = candidate(&found, group, j.and_then(|j| input[j].verify_ok()));
-        let folder = found.folder.clone();
+        if folders.last().is_none_or(|(f, _)| *f != found.folder) {
+            let dir = lfb_core::fsutil::parent_dir(&found.path).to_path_buf();
+            folders.push((found.folder.clone(), dir));
+        }
+        let folder = u16::try_from(folders.len() - 1)
+            .map_err(|_| lfb_core::Error::input("more store folders than prune can hold"))?;
+        let file = found
+            .path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .expect("listed artifacts have UTF-8 names");
         let failed = found.sidecar.failed();
         // Failed and derived records are printed as records (built again).
         let line = match &found.line {
             Some(l) if !failed && !found.derived => spill.push(l),
             _ => None,
         };
-        out.push(Item {
-            time: found.name.time,
-            path: found.path,
+        items.push(Item {
+            candidate,
+            line,
+            file: files.push(file, &found.name)?,
             folder,
             derived: found.derived,
             failed,
-            line,
-            input: j,
-            candidate,
-            decision: Decision {
-                keep: true,
-                reasons: Reasons::NONE,
-            },
-            error: None,
         });
         Ok(())
     })?;
-    // Paths are unique: an unstable sort orders the same, without a buffer.
-    out.sort_unstable_by(|a, b| a.time.cmp(&b.time).then_with(|| a.path.cmp(&b.path)));
-    out.shrink_to_fit();
+    items.shrink_to_fit();
+    files.shrink_to_fit();
+    // The store's order is the paths' order, so ties in time are broken by
+    // the index (paths are unique: an unstable sort orders the same).
+    let mut order: Vec<u32> = (0..items.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| (files.time(items[i as usize].file), i));
     spill.finish();
     Ok(Listing {
-        items: out,
+        items,
+        order,
+        files,
+        folders,
+        by_input,
         groups,
         tags,
         spill,
@@ -196,7 +235,7 @@ fn canonical(p: &Path) -> PathBuf {
 /// What the planner needs of an artifact. `input_verified` is `verify.ok`
 /// of its record on stdin, which may know more than the sidecar:
 /// `lfb-verify` just checked the artifact upstream.
-fn candidate(found: &store::Found, group: usize, input_verified: Option<bool>) -> Candidate {
+fn candidate(found: &store::Found, group: u32, input_verified: Option<bool>) -> Candidate {
     let name = &found.name;
     // The record's creation time, else the name's: never the file's mtime.
     let time = found.sidecar.created_at().unwrap_or(name.time);

@@ -39,7 +39,7 @@ use lfb_core::{Error, Kind, Record, Result, Store, fsutil};
 use serde_json::Value;
 
 use crate::items::{Item, Listing};
-use crate::plan::{Candidate, Policy, Reason};
+use crate::plan::{Decision, Policy, Reason};
 use crate::scope::{GroupBy, Scope};
 use crate::section::PruneSection;
 
@@ -481,14 +481,9 @@ pub fn prune(
     } else {
         None
     };
-    let Listing {
-        mut items,
-        groups,
-        spill,
-        leftovers,
-        ..
-    } = list_scope(store, opts, &input, ui)?;
-    plan_items(&mut items, &groups, opts, ui);
+    let mut listing = list_scope(store, opts, &input, ui)?;
+    let leftovers = std::mem::take(&mut listing.leftovers);
+    let decisions = plan_items(&listing, opts, ui);
     let mut code = 0u8;
     let housekeeping_done = if carry_out {
         housekeep(store, opts, leftovers, ui, &mut code)
@@ -507,20 +502,27 @@ pub fn prune(
         ui,
         carry_out,
         blocked: !failed.is_empty(),
-        groups: &groups,
-        spill: &spill,
+        listing: &listing,
+        decisions: &decisions,
+        errors: HashMap::new(),
         del: Deletions::default(),
     };
-    run.print_and_delete(&mut items, &input, out)?;
+    run.print_and_delete(&input, out)?;
     if run.del.failed {
         code = 1;
     }
     let del = run.del;
     if !failed.is_empty() {
-        report_blocked(store, opts, &input, &failed, &items, ui, started);
+        report_blocked(store, opts, &input, &failed, &decisions, ui, started);
         return Ok(1);
     }
-    let summary = summary(opts, &items, &del, housekeeping_done.len());
+    let summary = summary(
+        opts,
+        &listing.items,
+        &decisions,
+        &del,
+        housekeeping_done.len(),
+    );
     ui.info(&summary);
     if !opts.dry_run {
         journal_event(
@@ -561,31 +563,31 @@ fn list_scope(store: &Store, opts: &Options, input: &[Record], ui: &Ui) -> Resul
     Ok(listing)
 }
 
-/// Step 2: the plan, one decision per artifact, with warnings about what
-/// the plan cannot honour (a group over budget, artifacts from the future).
-fn plan_items(items: &mut [Item], groups: &[String], opts: &Options, ui: &Ui) {
+/// Step 2: the plan, one decision per artifact (by index into the
+/// listing's items), with warnings about what the plan cannot honour (a
+/// group over budget, artifacts from the future). The store's order breaks
+/// ties in time, as the path does.
+fn plan_items(listing: &Listing, opts: &Options, ui: &Ui) -> Vec<Decision> {
     let t = Instant::now();
-    let candidates: Vec<Candidate> = items.iter().map(|i| i.candidate).collect();
-    let decisions = plan::plan(&candidates, &opts.policy, opts.now.timestamp());
-    drop(candidates);
-    for (item, d) in items.iter_mut().zip(decisions) {
-        item.decision = d;
-    }
+    let items = &listing.items;
+    let decisions = plan::plan(items, &opts.policy, opts.now.timestamp());
     ui.debug(format!(
         "planned {} artifacts in {:.1} ms",
         items.len(),
         t.elapsed().as_secs_f64() * 1e3
     ));
-    warn_over_budget(opts, items, groups, ui);
-    for item in items.iter() {
-        if item.decision.reasons.contains(Reason::FutureDated) {
+    warn_over_budget(opts, listing, &decisions, ui);
+    for &i in &listing.order {
+        let i = i as usize;
+        if decisions[i].reasons.contains(Reason::FutureDated) {
             ui.warn(format!(
                 "{}: kept: dated in the future ({}); not counted as the newest or by any keep rule",
-                item.path.display(),
-                items::time_of(&item.candidate)
+                listing.path(i).display(),
+                items::time_of(&items[i].candidate)
             ));
         }
     }
+    decisions
 }
 
 /// Step 3 (a run that deletes): rotate the journal, remove stale partials,
@@ -646,10 +648,12 @@ struct Run<'a> {
     carry_out: bool,
     /// An input record failed: nothing is deleted.
     blocked: bool,
-    /// Group keys, by index.
-    groups: &'a [String],
-    /// The record lines read while listing.
-    spill: &'a LineSpill,
+    /// The artifacts, their group keys and their record lines.
+    listing: &'a Listing,
+    /// The plan, by item.
+    decisions: &'a [Decision],
+    /// Why an item's deletion failed, by item.
+    errors: HashMap<usize, String>,
     del: Deletions,
 }
 
@@ -659,31 +663,21 @@ impl Run<'_> {
     /// printed, the record as it was read while listing (from the spill;
     /// records are not held in memory); artifacts named on stdin are
     /// deleted before anything is printed.
-    fn print_and_delete(
-        &mut self,
-        items: &mut [Item],
-        input: &[Record],
-        out: &mut dyn Output,
-    ) -> Result<()> {
-        // The artifact each input record describes (the last, should two
-        // spellings of one path be listed).
-        let mut by_input: Vec<Option<usize>> = vec![None; input.len()];
-        for (i, item) in items.iter().enumerate() {
-            if let Some(j) = item.input {
-                by_input[j] = Some(i);
-            }
-        }
+    fn print_and_delete(&mut self, input: &[Record], out: &mut dyn Output) -> Result<()> {
+        let listing = self.listing;
+        // The artifact each input record describes.
+        let by_input = &listing.by_input;
         for &i in by_input.iter().flatten() {
-            self.delete(&mut items[i]);
+            self.delete(i as usize);
         }
         out.deleted()?;
-        let mut printed = vec![false; items.len()];
+        let mut printed = vec![false; listing.items.len()];
         for (j, rec) in input.iter().enumerate() {
             let mut rec = rec.clone();
             let section = match by_input[j] {
                 Some(i) => {
-                    printed[i] = true;
-                    self.section(&items[i])
+                    printed[i as usize] = true;
+                    self.section(i as usize)
                 }
                 None => PruneSection::not_considered(rec.failed(), self.opts.dry_run),
             };
@@ -693,12 +687,19 @@ impl Run<'_> {
         // The rest in order, their lines read ahead a batch at a time on
         // every core while the batch before is printed (a batch is read
         // before any of it is deleted).
-        let rest: Vec<usize> = (0..items.len()).filter(|&i| !printed[i]).collect();
-        let reads: Vec<LineRead> = rest.iter().map(|&i| LineRead::of(&items[i])).collect();
-        for (batch, reads) in rest.chunks(PRINT_BATCH).zip(reads.chunks(PRINT_BATCH)) {
-            let lines = read_lines(reads, self.spill);
+        let rest = listing.order.iter().filter(|&&i| !printed[i as usize]);
+        let mut batch: Vec<usize> = Vec::with_capacity(PRINT_BATCH);
+        let mut rest = rest.map(|&i| i as usize);
+        loop {
+            batch.clear();
+            batch.extend(rest.by_ref().take(PRINT_BATCH));
+            if batch.is_empty() {
+                break;
+            }
+            let reads: Vec<LineRead> = batch.iter().map(|&i| LineRead::of(listing, i)).collect();
+            let lines = read_lines(&reads, &listing.spill);
             for (&i, line) in batch.iter().zip(lines) {
-                self.print_one(&mut items[i], line, out)?;
+                self.print_one(i, line, out)?;
             }
         }
         // Deletions are durable once their folders are synced.
@@ -715,18 +716,16 @@ impl Run<'_> {
     /// record with its `prune` section. A plain one-line sidecar, read
     /// ahead into `line`, is printed as it is with the section appended,
     /// without building the record; anything else is read whole here.
-    fn print_one(
-        &mut self,
-        item: &mut Item,
-        line: Option<String>,
-        out: &mut dyn Output,
-    ) -> Result<()> {
+    fn print_one(&mut self, i: usize, line: Option<String>, out: &mut dyn Output) -> Result<()> {
+        let listing = self.listing;
         let record = match line {
             Some(_) => None,
-            None => Some(store::load_record(&item.path, &item.name(), &item.folder)?.0),
+            None => {
+                Some(store::load_record(&listing.path(i), &listing.name(i), listing.folder(i))?.0)
+            }
         };
-        let deleted = self.delete(item);
-        let section = self.section(item);
+        let deleted = self.delete(i);
+        let section = self.section(i);
         match (line, record) {
             (Some(line), _) => out.line(&with_section(&line, &section))?,
             (None, Some(mut rec)) => {
@@ -738,48 +737,51 @@ impl Run<'_> {
         if deleted { out.deleted() } else { Ok(()) }
     }
 
-    fn section(&self, item: &Item) -> PruneSection {
+    fn section(&self, i: usize) -> PruneSection {
+        let group = self.listing.items[i].candidate.group as usize;
         PruneSection::considered(
-            &item.decision,
+            &self.decisions[i],
             self.blocked,
             self.opts.dry_run,
-            self.groups[item.candidate.group].clone(),
-            item.error.clone(),
+            self.listing.groups[group].clone(),
+            self.errors.get(&i).cloned(),
         )
     }
 
     /// Deletes an artifact the plan does not keep (when deletions happen),
     /// with its journal event.
-    fn delete(&mut self, item: &mut Item) -> bool {
-        if !self.carry_out || item.decision.keep {
+    fn delete(&mut self, i: usize) -> bool {
+        let decision = self.decisions[i];
+        if !self.carry_out || decision.keep {
             return false;
         }
-        let (store, ui) = (self.store, self.ui);
-        let res = delete_artifact(store, &item.path);
-        let why = item.decision.reasons.names().join(", ");
-        let bytes = item.candidate.bytes;
+        let (store, ui, listing) = (self.store, self.ui, self.listing);
+        let path = listing.path(i);
+        let res = delete_artifact(store, &path);
+        let why = decision.reasons.names().join(", ");
+        let bytes = listing.items[i].candidate.bytes;
         let ev = match &res {
             Ok(()) => {
                 self.del.count += 1;
                 self.del.bytes += bytes;
-                ui.debug(format!("deleted {} ({why})", item.path.display()));
+                ui.debug(format!("deleted {} ({why})", path.display()));
                 Event::new(ui.tool(), "delete", true, format!("deleted: {why}"))
             }
             Err(e) => {
                 ui.error(e.line());
-                item.error = Some(e.line());
+                self.errors.insert(i, e.line());
                 self.del.failed = true;
                 Event::new(ui.tool(), "delete", false, e.line())
             }
         };
         journal_event(
             store,
-            &ev.id(Some(&item.name().id())).bytes(Some(bytes)),
+            &ev.id(Some(&listing.name(i).id())).bytes(Some(bytes)),
             ui,
         );
         self.del
             .dirs
-            .insert(fsutil::parent_dir(&item.path).to_path_buf());
+            .insert(fsutil::parent_dir(&path).to_path_buf());
         true
     }
 }
@@ -820,11 +822,12 @@ fn read_lines(reads: &[LineRead], spill: &LineSpill) -> Vec<Option<String>> {
 }
 
 impl LineRead {
-    fn of(item: &Item) -> LineRead {
+    fn of(listing: &Listing, i: usize) -> LineRead {
+        let item = &listing.items[i];
         match item.line {
             _ if item.derived || item.failed => LineRead::Record,
             Some(at) => LineRead::Spill(at),
-            None => LineRead::Sidecar(item.path.clone()),
+            None => LineRead::Sidecar(listing.path(i)),
         }
     }
 
@@ -854,11 +857,11 @@ fn report_blocked(
     opts: &Options,
     input: &[Record],
     failed: &[usize],
-    items: &[Item],
+    decisions: &[Decision],
     ui: &Ui,
     started: Instant,
 ) {
-    let planned = items.iter().filter(|i| !i.decision.keep).count();
+    let planned = decisions.iter().filter(|d| !d.keep).count();
     let names: Vec<String> = failed
         .iter()
         .map(|&j| describe_failure(&input[j]))
@@ -882,7 +885,13 @@ fn report_blocked(
 }
 
 /// Step 5: the one-line summary of the run.
-fn summary(opts: &Options, items: &[Item], del: &Deletions, housekeeping: usize) -> String {
+fn summary(
+    opts: &Options,
+    items: &[Item],
+    decisions: &[Decision],
+    del: &Deletions,
+    housekeeping: usize,
+) -> String {
     let groups = items
         .iter()
         .map(|i| i.candidate.group)
@@ -890,11 +899,13 @@ fn summary(opts: &Options, items: &[Item], del: &Deletions, housekeeping: usize)
         .len();
     let s = if groups == 1 { "" } else { "s" };
     if opts.dry_run {
-        let planned: Vec<&Item> = items.iter().filter(|i| !i.decision.keep).collect();
-        let bytes: u64 = planned.iter().map(|i| i.candidate.bytes).sum();
+        let planned = items.iter().zip(decisions).filter(|(_, d)| !d.keep);
+        let (count, bytes) = planned.fold((0usize, 0u64), |(n, b), (i, _)| {
+            (n + 1, b + i.candidate.bytes)
+        });
         return format!(
             "dry run: would delete {} of {} artifacts ({}) in {groups} group{s}",
-            planned.len(),
+            count,
             items.len(),
             format_size(bytes),
         );
@@ -978,14 +989,15 @@ fn report_dry_housekeeping(
     Ok(())
 }
 
-fn warn_over_budget(opts: &Options, items: &[Item], groups: &[String], ui: &Ui) {
+fn warn_over_budget(opts: &Options, listing: &Listing, decisions: &[Decision], ui: &Ui) {
     let Some(budget) = opts.policy.max_total_size else {
         return;
     };
+    let groups = &listing.groups;
     let mut kept: HashMap<usize, (u64, usize)> = HashMap::new();
-    for (i, item) in items.iter().enumerate() {
-        if item.decision.keep {
-            let e = kept.entry(item.candidate.group).or_insert((0, i));
+    for (i, item) in listing.items.iter().enumerate() {
+        if decisions[i].keep {
+            let e = kept.entry(item.candidate.group as usize).or_insert((0, i));
             e.0 += item.candidate.bytes;
         }
     }

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
     /// Index of the artifact's group (any numbering the caller likes).
-    pub group: usize,
+    pub group: u32,
     /// When it was made: seconds since the Unix epoch. Orders the artifacts
     /// and decides `keep-within`.
     pub time: i64,
@@ -45,6 +45,12 @@ pub struct Candidate {
     pub verified: Option<bool>,
     /// Its size in bytes, for `max_total_size`.
     pub bytes: u64,
+}
+
+impl AsRef<Candidate> for Candidate {
+    fn as_ref(&self) -> &Candidate {
+        self
+    }
 }
 
 /// How far after `now` an artifact may be dated and still count: clocks of
@@ -213,7 +219,7 @@ pub struct Decision {
 ///
 /// Within a group, "newer" means a later `time`, and between equal times the
 /// later index, so the caller's order breaks ties deterministically.
-pub fn plan(candidates: &[Candidate], policy: &Policy, now: i64) -> Vec<Decision> {
+pub fn plan<C: AsRef<Candidate>>(candidates: &[C], policy: &Policy, now: i64) -> Vec<Decision> {
     let mut decisions = vec![
         Decision {
             keep: false,
@@ -227,7 +233,7 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: i64) -> Vec<Decision
     let future = now.saturating_add(FUTURE_SKEW);
     let mut order: Vec<u32> = Vec::with_capacity(candidates.len());
     for (i, c) in candidates.iter().enumerate() {
-        if c.time > future {
+        if c.as_ref().time > future {
             decisions[i] = Decision {
                 keep: true,
                 reasons: Reasons::of(Reason::FutureDated),
@@ -237,7 +243,10 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: i64) -> Vec<Decision
         }
     }
     order.sort_unstable_by(|&a, &b| {
-        let (ca, cb) = (&candidates[a as usize], &candidates[b as usize]);
+        let (ca, cb) = (
+            candidates[a as usize].as_ref(),
+            candidates[b as usize].as_ref(),
+        );
         ca.group
             .cmp(&cb.group)
             .then(cb.time.cmp(&ca.time))
@@ -245,9 +254,9 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: i64) -> Vec<Decision
     });
     let mut start = 0;
     while start < order.len() {
-        let group = candidates[order[start] as usize].group;
+        let group = candidates[order[start] as usize].as_ref().group;
         let mut end = start + 1;
-        while end < order.len() && candidates[order[end] as usize].group == group {
+        while end < order.len() && candidates[order[end] as usize].as_ref().group == group {
             end += 1;
         }
         plan_group(candidates, &order[start..end], policy, now, &mut decisions);
@@ -258,14 +267,20 @@ pub fn plan(candidates: &[Candidate], policy: &Policy, now: i64) -> Vec<Decision
 
 /// Plans one group; `members` are its candidates' indices, newest first.
 // Long: every retention rule over one group in the order they apply; the oracle tests follow the same order.
-fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: &mut [Decision]) {
+fn plan_group<C: AsRef<Candidate>>(
+    c: &[C],
+    members: &[u32],
+    policy: &Policy,
+    now: i64,
+    out: &mut [Decision],
+) {
     let mut add = |i: u32, r: Reason| out[i as usize].reasons.add(r);
 
     if let Some(within) = policy.keep_within {
         let cutoff = now.saturating_sub(within);
         for &i in members
             .iter()
-            .take_while(|&&i| c[i as usize].time >= cutoff)
+            .take_while(|&&i| c[i as usize].as_ref().time >= cutoff)
         {
             add(i, Reason::KeepWithin);
         }
@@ -299,7 +314,7 @@ fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: 
     // Invariants.
     let newest_verified = members
         .iter()
-        .find(|&&i| c[i as usize].verified == Some(true));
+        .find(|&&i| c[i as usize].as_ref().verified == Some(true));
     match newest_verified {
         Some(&i) => add(i, Reason::NewestVerified),
         None => {
@@ -307,7 +322,9 @@ fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: 
             // tell a good copy from a bad one, so the newest stands in for
             // "the last good backup". (A group with only failed verifications
             // gets no such protection: none of its copies is known good.)
-            if members.iter().all(|&i| c[i as usize].verified.is_none())
+            if members
+                .iter()
+                .all(|&i| c[i as usize].as_ref().verified.is_none())
                 && let Some(&i) = members.first()
             {
                 add(i, Reason::NewestUnverified);
@@ -330,7 +347,7 @@ fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: 
         let mut total: u64 = members
             .iter()
             .filter(|&&i| out[i as usize].keep)
-            .map(|&i| c[i as usize].bytes)
+            .map(|&i| c[i as usize].as_ref().bytes)
             .sum();
         // Oldest first, so what remains is the newest run that fits.
         for &i in members.iter().rev() {
@@ -341,7 +358,7 @@ fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: 
             if d.keep && !d.reasons.protected() {
                 d.keep = false;
                 d.reasons = Reasons::of(Reason::MaxTotalSize);
-                total -= c[i as usize].bytes;
+                total -= c[i as usize].as_ref().bytes;
             }
         }
     }
@@ -352,12 +369,17 @@ fn plan_group(c: &[Candidate], members: &[u32], policy: &Policy, now: i64, out: 
 /// is its newest. Buckets are ordered by key, not by arrival, so a group
 /// whose clocks disagree (a daylight-saving change in a local-time name)
 /// still gets "the N most recent buckets".
-fn newest_of_recent_buckets(c: &[Candidate], members: &[u32], n: u32, key: BucketKey) -> Vec<u32> {
+fn newest_of_recent_buckets<C: AsRef<Candidate>>(
+    c: &[C],
+    members: &[u32],
+    n: u32,
+    key: BucketKey,
+) -> Vec<u32> {
     let mut newest: HashMap<i64, u32> = HashMap::new();
     let mut firsts: Vec<(i64, u32)> = Vec::new();
     let mut prev: Option<i64> = None;
     for &i in members {
-        let k = key(c[i as usize].wall);
+        let k = key(c[i as usize].as_ref().wall);
         // Consecutive members almost always share a bucket or move to an
         // older one; skip the map for the common case.
         if prev == Some(k) {
@@ -424,7 +446,7 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
-    fn at(group: usize, time: i64) -> Candidate {
+    fn at(group: u32, time: i64) -> Candidate {
         Candidate {
             group,
             time,

@@ -292,7 +292,7 @@ fn candidates(
                 .get(&store.url(&a.key))
                 .and_then(|&j| input[j].verify_ok());
             Candidate {
-                group,
+                group: group as u32,
                 time: time.timestamp(),
                 wall,
                 verified: upstream.or(a.record.verify_ok()),

@@ -50,7 +50,7 @@ const T0: i64 = 1_795_737_600;
 
 fn random_artifacts(rng: &mut Rng) -> (Vec<Candidate>, i64) {
     let mut c = Vec::new();
-    let groups = rng.range(1, 4) as usize;
+    let groups = rng.range(1, 4) as u32;
     for group in 0..groups {
         let count = rng.range(0, 90);
         // Local-time names shift the wall clock; now and then by a
@@ -166,8 +166,8 @@ fn singles(p: &Policy) -> Vec<Policy> {
 }
 
 /// Members of each group, newest first (ties: higher index is newer).
-fn groups_newest_first(c: &[Candidate]) -> BTreeMap<usize, Vec<usize>> {
-    let mut g: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+fn groups_newest_first(c: &[Candidate]) -> BTreeMap<u32, Vec<usize>> {
+    let mut g: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, a) in c.iter().enumerate() {
         g.entry(a.group).or_default().push(i);
     }
@@ -425,7 +425,7 @@ fn future_dated_artifacts_change_nothing_for_the_real_ones() {
         // Add artifacts from the future (up to 2099), verified or not.
         let mut with = c.clone();
         for _ in 0..rng.range(1, 5) {
-            let group = rng.below(4) as usize;
+            let group = rng.below(4) as u32;
             let t = now + plan::FUTURE_SKEW + rng.range(1, 80 * 365 * DAY);
             with.push(Candidate {
                 group,
@@ -451,7 +451,7 @@ fn planning_100k_artifacts_is_fast() {
         .map(|i| {
             let t = T0 - (i as i64) * 900 + rng.range(0, 60);
             Candidate {
-                group: (i % 50) as usize,
+                group: (i % 50) as u32,
                 time: t,
                 wall: t,
                 verified: [None, Some(true), Some(false)][rng.below(3) as usize],

@@ -14,13 +14,16 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::num::NonZeroU32;
 use std::os::unix::fs::FileExt;
 
-/// Where one line is in a [`LineSpill`].
+/// Where one line is in a [`LineSpill`]. (Its length is never 0, so an
+/// `Option<LineRef>` takes no more room than a `LineRef`: 16 bytes, held
+/// per artifact by the tools that list a whole store.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineRef {
     offset: u64,
-    len: u32,
+    len: NonZeroU32,
 }
 
 /// Record lines in an unlinked temporary file (module docs).
@@ -60,10 +63,11 @@ impl LineSpill {
     }
 
     /// Appends `line`; `None` when the spill is disabled or the write
-    /// failed (which disables it: no line written before is trusted).
+    /// failed (which disables it: no line written before is trusted), and
+    /// for an empty line (nothing to keep).
     pub fn push(&mut self, line: &str) -> Option<LineRef> {
         let w = self.file.as_mut()?;
-        let len = u32::try_from(line.len()).ok()?;
+        let len = u32::try_from(line.len()).ok().and_then(NonZeroU32::new)?;
         if self.finished || w.write_all(line.as_bytes()).is_err() {
             self.file = None;
             return None;
@@ -72,7 +76,7 @@ impl LineSpill {
             offset: self.end,
             len,
         };
-        self.end += u64::from(len);
+        self.end += u64::from(len.get());
         Some(at)
     }
 
@@ -94,7 +98,7 @@ impl LineSpill {
             return None;
         }
         let file = self.file.as_ref()?.get_ref();
-        let mut buf = vec![0u8; at.len as usize];
+        let mut buf = vec![0u8; at.len.get() as usize];
         file.read_exact_at(&mut buf, at.offset).ok()?;
         String::from_utf8(buf).ok()
     }
@@ -125,11 +129,11 @@ impl LineSpill {
         let mut i = 0;
         while i < order.len() {
             let start = order[i].0.offset;
-            let mut end = start + u64::from(order[i].0.len);
+            let mut end = start + u64::from(order[i].0.len.get());
             let mut j = i + 1;
             while j < order.len() {
                 let r = order[j].0;
-                let r_end = r.offset + u64::from(r.len);
+                let r_end = r.offset + u64::from(r.len.get());
                 if r.offset > end + GAP || r_end.max(end) - start > RUN {
                     break;
                 }
@@ -140,7 +144,7 @@ impl LineSpill {
             if file.read_exact_at(&mut buf, start).is_ok() {
                 for &(r, k) in &order[i..j] {
                     let from = (r.offset - start) as usize;
-                    out[k] = std::str::from_utf8(&buf[from..from + r.len as usize])
+                    out[k] = std::str::from_utf8(&buf[from..from + r.len.get() as usize])
                         .ok()
                         .map(str::to_string);
                 }
@@ -176,7 +180,7 @@ mod tests {
         assert_eq!(
             spill.read(LineRef {
                 offset: 1 << 40,
-                len: 3
+                len: NonZeroU32::new(3).unwrap()
             }),
             None
         );
