@@ -294,8 +294,8 @@ impl Store {
     fn visit(&self, lines: bool, mut f: impl FnMut(Found) -> Result<()>) -> Result<Leftovers> {
         let mut leftovers = Leftovers::default();
         for (folder, dir) in self.artifact_dirs()? {
-            let files = FolderListing::read(&dir)?;
-            leftovers.add(&dir, &files);
+            let files = FolderListing::read_hashing_sidecars(&dir)?;
+            leftovers.add(&dir, &files)?;
             // Sidecars are half the names and never artifact names (no
             // artifact format ends in `.json`).
             let names = files
@@ -391,7 +391,7 @@ impl Store {
     pub fn leftovers(&self) -> Result<Leftovers> {
         let mut out = Leftovers::default();
         for (_, dir) in self.artifact_dirs()? {
-            out.add(&dir, &FolderListing::read(&dir)?);
+            out.add(&dir, &FolderListing::read_hashing_sidecars(&dir)?)?;
         }
         out.sort();
         Ok(out)
@@ -582,13 +582,14 @@ pub struct Leftovers {
 
 impl Leftovers {
     /// Adds what the listing `files` of `dir` shows.
-    fn add(&mut self, dir: &Path, files: &FolderListing) {
+    fn add(&mut self, dir: &Path, files: &FolderListing) -> Result<()> {
         for (file, _) in files.iter() {
             if file.ends_with(PARTIAL_SUFFIX) {
                 self.partials.push(dir.join(file));
             }
         }
-        self.orphans.extend(orphans_in(dir, files));
+        self.orphans.extend(orphans_in(dir, files)?);
+        Ok(())
     }
 
     fn sort(&mut self) {
@@ -602,27 +603,21 @@ impl Leftovers {
 /// whose artifact the listing lacks is confirmed with `lstat` before it is
 /// called an orphan, so an artifact renamed into place while the folder was
 /// read is not missed.
-fn orphans_in(dir: &Path, files: &FolderListing) -> Vec<(PathBuf, ArtifactName)> {
-    let listed = |f: &str| files.contains(f);
+fn orphans_in(dir: &Path, files: &FolderListing) -> Result<Vec<(PathBuf, ArtifactName)>> {
     let mut out = Vec::new();
-    for (file, is_file) in files.iter() {
-        let Some(artifact) = file.strip_suffix(".json") else {
-            continue;
-        };
-        // An artifact a cloud client evicted is still there, as
-        // `.NAME.icloud`: its sidecar is no orphan.
+    // An artifact a cloud client evicted is still there, as `.NAME.icloud`:
+    // its sidecar is no orphan (lone_sidecars knows).
+    for file in files.lone_sidecars(dir)? {
+        let artifact = file.strip_suffix(".json").unwrap_or(&file);
         let evicted = format!(".{artifact}.icloud");
-        if !is_file || listed(artifact) || listed(&evicted) {
-            continue;
-        }
-        if let Some((name, naming::LeftoverKind::Sidecar)) = naming::leftover(file)
+        if let Some((name, naming::LeftoverKind::Sidecar)) = naming::leftover(&file)
             && fs::symlink_metadata(dir.join(artifact)).is_err()
             && fs::symlink_metadata(dir.join(&evicted)).is_err()
         {
-            out.push((dir.join(file), name));
+            out.push((dir.join(&file), name));
         }
     }
-    out
+    Ok(out)
 }
 
 fn default_root() -> Result<PathBuf> {

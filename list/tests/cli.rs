@@ -423,3 +423,44 @@ fn records_are_the_same_with_or_without_a_temporary_folder() {
     );
     assert_eq!(records(&spilled).len(), 6);
 }
+
+/// Artifacts made at the same moment are listed by their paths' bytes,
+/// newest path first: `prod/` after `prod-eu/` (`/` sorts after `-`),
+/// although the folder `prod` sorts before `prod-eu` by name. (The listing
+/// keeps folders as indexes and names as series and times; the order must
+/// still be that of the paths.) A lone sidecar is no artifact.
+#[test]
+fn artifacts_of_the_same_moment_are_listed_by_path() {
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path();
+    let (st, c) = stamp(1);
+    for folder in ["prod", "prod-eu", "prod0"] {
+        for name in ["shop", "blog"] {
+            let f = format!("{name}_db_hourly_{st}.sql.gz");
+            artifact(s, folder, &f, Some(record(folder, "hourly", &c, None)));
+        }
+    }
+    std::fs::write(
+        s.join("prod/gone_db_hourly_20200101T000000Z.sql.gz.json"),
+        "{}",
+    )
+    .unwrap();
+    let out = list(s)
+        .args(["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let paths: Vec<String> = records(&out)
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
+    let mut expected = paths.clone();
+    expected.sort_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+    assert_eq!(paths, expected);
+    assert_eq!(paths.len(), 6);
+    assert!(paths[0].contains("/prod0/shop_"), "{paths:?}");
+    assert!(paths[2].contains("/prod/shop_"), "{paths:?}");
+    assert!(paths[4].contains("/prod-eu/shop_"), "{paths:?}");
+}

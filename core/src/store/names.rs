@@ -76,7 +76,10 @@ impl Names {
 
 /// A folder's entries, sorted by name: each name with whether it is a
 /// regular file. Names that are not UTF-8 are left out (no artifact has
-/// one).
+/// one). Read with [`FolderListing::read_hashing_sidecars`], sidecars
+/// (regular files `X.json`), half of an artifact folder, are kept only as a
+/// hash of `X`: a walk of the artifacts never needs them by name, except
+/// those whose `X` is missing ([`FolderListing::lone_sidecars`]).
 #[derive(Debug, Default)]
 pub struct FolderListing {
     names: Names,
@@ -84,21 +87,46 @@ pub struct FolderListing {
     order: Vec<u32>,
     /// By index into `names`: the entry is a regular file.
     is_file: Vec<bool>,
+    /// The sidecars, as [`hash`] of the name they are the sidecar of.
+    sidecars: Vec<u64>,
+}
+
+/// A name's hash for [`FolderListing::sidecars`] (SipHash with fixed keys:
+/// the same in every run).
+fn hash(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(name)
 }
 
 impl FolderListing {
-    /// Reads `dir` (an error naming it when it cannot be read).
+    /// Reads `dir`, every entry by name (an error naming `dir` when it
+    /// cannot be read).
     pub fn read(dir: &Path) -> Result<FolderListing> {
+        Self::read_with(dir, false)
+    }
+
+    /// Reads `dir`, its sidecars as hashes (type docs).
+    pub fn read_hashing_sidecars(dir: &Path) -> Result<FolderListing> {
+        Self::read_with(dir, true)
+    }
+
+    fn read_with(dir: &Path, hash_sidecars: bool) -> Result<FolderListing> {
         let mut out = FolderListing::default();
         for entry in fs::read_dir(dir).with_path("read", dir)?.flatten() {
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
             if let Ok(name) = entry.file_name().into_string() {
-                out.names.push(&name)?;
-                out.is_file.push(is_file);
+                match name.strip_suffix(".json") {
+                    Some(of) if is_file && hash_sidecars => out.sidecars.push(hash(of)),
+                    _ => {
+                        out.names.push(&name)?;
+                        out.is_file.push(is_file);
+                    }
+                }
             }
         }
         out.names.shrink_to_fit();
         out.is_file.shrink_to_fit();
+        out.sidecars.shrink_to_fit();
         let names = &out.names;
         let mut order: Vec<u32> = (0..names.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| names.get(NameId(a)).cmp(names.get(NameId(b))));
@@ -106,26 +134,82 @@ impl FolderListing {
         Ok(out)
     }
 
-    /// The entries in name order: (name, is a regular file).
+    /// The entries in name order (but hashed sidecars): (name, is a
+    /// regular file).
     pub fn iter(&self) -> impl Iterator<Item = (&str, bool)> + '_ {
         self.order
             .iter()
             .map(|&i| (self.names.get(NameId(i)), self.is_file[i as usize]))
     }
 
-    /// True when the folder has an entry called `name`.
+    /// True when the folder has an entry called `name` (not a hashed
+    /// sidecar).
     pub fn contains(&self, name: &str) -> bool {
         self.order
             .binary_search_by(|&i| self.names.get(NameId(i)).cmp(name))
             .is_ok()
     }
 
+    /// The sidecars `X.json` of `dir` (this listing's folder) that have
+    /// neither an `X` nor a cloud placeholder `.X.icloud` beside them in
+    /// the listing, by name, sorted. The folder is read again for the
+    /// names of hashed ones only when the hashes say there may be any.
+    pub fn lone_sidecars(&self, dir: &Path) -> Result<Vec<String>> {
+        let lone_by_name = |(name, is_file): (&str, bool)| {
+            let of = name.strip_suffix(".json")?;
+            (is_file && !self.contains(of) && !self.contains(&format!(".{of}.icloud")))
+                .then(|| name.to_string())
+        };
+        let mut out: Vec<String> = self.iter().filter_map(lone_by_name).collect();
+        if self.sidecars.is_empty() {
+            return Ok(out);
+        }
+        let mut have: Vec<u64> = Vec::with_capacity(self.names.len());
+        for (name, _) in self.iter() {
+            have.push(hash(name));
+            if let Some(evicted) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".icloud"))
+            {
+                have.push(hash(evicted));
+            }
+        }
+        have.sort_unstable();
+        let mut lone: Vec<u64> = self
+            .sidecars
+            .iter()
+            .filter(|h| have.binary_search(h).is_err())
+            .copied()
+            .collect();
+        drop(have);
+        if lone.is_empty() {
+            return Ok(out);
+        }
+        lone.sort_unstable();
+        for entry in fs::read_dir(dir).with_path("read", dir)?.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if let Some(of) = name.strip_suffix(".json")
+                && entry.file_type().is_ok_and(|t| t.is_file())
+                && lone.binary_search(&hash(of)).is_ok()
+                && !self.contains(of)
+                && !self.contains(&format!(".{of}.icloud"))
+            {
+                out.push(name);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Entries, sidecars included.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.order.len() + self.sidecars.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.len() == 0
     }
 }
 
@@ -322,20 +406,51 @@ mod tests {
             fs::write(dir.path().join(f), "x").unwrap();
         }
         fs::create_dir(dir.path().join("b")).unwrap();
-        let l = FolderListing::read(dir.path()).unwrap();
+        fs::create_dir(dir.path().join("d.json")).unwrap();
+        let all = FolderListing::read(dir.path()).unwrap();
+        assert_eq!(all.iter().nth(1), Some(("a.sql.gz.json", true)));
+        assert!(all.contains("a.sql.gz.json"));
+        assert_eq!(all.len(), 5);
+        let l = FolderListing::read_hashing_sidecars(dir.path()).unwrap();
         let got: Vec<(&str, bool)> = l.iter().collect();
+        // The sidecar is not listed by name; a folder called *.json is.
         assert_eq!(
             got,
             [
                 ("a.sql.gz", true),
-                ("a.sql.gz.json", true),
                 ("b", false),
-                ("c.sql.gz", true)
+                ("c.sql.gz", true),
+                ("d.json", false)
             ]
         );
-        assert!(l.contains("b") && l.contains("a.sql.gz.json"));
-        assert!(!l.contains("a.sql") && !l.contains("d"));
-        assert_eq!(l.len(), 4);
+        assert!(l.contains("b") && l.contains("d.json"));
+        assert!(!l.contains("a.sql") && !l.contains("e"));
+        assert_eq!(l.len(), 5);
+    }
+
+    #[test]
+    fn lone_sidecars_are_those_without_their_file_or_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "a.sql.gz",
+            "a.sql.gz.json",
+            "b.sql.gz.json",
+            ".c.sql.gz.icloud",
+            "c.sql.gz.json",
+            "e.sql.gz.json",
+        ] {
+            fs::write(dir.path().join(f), "x").unwrap();
+        }
+        fs::create_dir(dir.path().join("e.sql.gz")).unwrap();
+        for read in [FolderListing::read, FolderListing::read_hashing_sidecars] {
+            let l = read(dir.path()).unwrap();
+            assert_eq!(l.lone_sidecars(dir.path()).unwrap(), ["b.sql.gz.json"]);
+        }
+        fs::remove_file(dir.path().join("b.sql.gz.json")).unwrap();
+        for read in [FolderListing::read, FolderListing::read_hashing_sidecars] {
+            let l = read(dir.path()).unwrap();
+            assert!(l.lone_sidecars(dir.path()).unwrap().is_empty());
+        }
     }
 
     #[test]
