@@ -17,7 +17,7 @@ pub use crate::common::Verified;
 use crate::common::plural;
 use crate::finding::{Finding, Group};
 use crate::history;
-use crate::inventory::{Artifact, DebrisKind, Inventory};
+use crate::inventory::{Artifact, DebrisKind, FileInfo, Inventory};
 
 /// Every check, in the order findings are printed.
 pub const CHECKS: &[&str] = &[
@@ -100,11 +100,7 @@ impl Config {
 
 /// Artifacts by group, oldest first within each.
 pub fn groups(inv: &Inventory) -> BTreeMap<Group, Vec<&Artifact>> {
-    let mut g: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
-    for a in &inv.artifacts {
-        g.entry(Group::clone(&a.group)).or_default().push(a);
-    }
-    g
+    inv.by_group()
 }
 
 fn file_name(p: &Path) -> String {
@@ -185,7 +181,7 @@ pub fn freshness(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
                 g.clone(),
                 format!(
                     "newest {tag} backup {} is dated {} in the future: a wrong clock makes its age unknowable",
-                    newest.id(),
+                    inv.id(newest),
                     format_duration(skew.to_std().unwrap_or_default())
                 ),
             )
@@ -197,7 +193,7 @@ pub fn freshness(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
                     "newest {tag} backup is {} old (limit {}): {}",
                     format_duration(age_d),
                     format_duration(limit),
-                    newest.id()
+                    inv.id(newest)
                 ),
             )
         } else {
@@ -212,7 +208,7 @@ pub fn freshness(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
             )
         };
         out.push(
-            f.with("id", newest.id())
+            f.with("id", inv.id(newest))
                 .with("created_at", format_time(newest.created))
                 .with("age_seconds", age_d.as_secs())
                 .with("limit_seconds", limit.as_secs()),
@@ -231,7 +227,7 @@ pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         if cfg.runs("size") {
             let small: Vec<&&Artifact> = arts
                 .iter()
-                .filter(|a| a.file.bytes < cfg.min_size && !a.file.dataless)
+                .filter(|a| a.bytes < cfg.min_size && !a.dataless)
                 .collect();
             for a in &small {
                 out.push(
@@ -240,14 +236,14 @@ pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
                         g.clone(),
                         format!(
                             "{} is {} bytes, under the minimum of {}",
-                            a.id(),
-                            a.file.bytes,
+                            inv.id(a),
+                            a.bytes,
                             format_size(cfg.min_size)
                         ),
                     )
-                    .with("id", a.id())
-                    .with("path", a.file.path.to_string_lossy())
-                    .with("bytes", a.file.bytes)
+                    .with("id", inv.id(a))
+                    .with("path", inv.path(a).to_string_lossy())
+                    .with("bytes", a.bytes)
                     .with("min_bytes", cfg.min_size),
                 );
             }
@@ -260,11 +256,11 @@ pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
                             "{}, all at least {}; newest is {}",
                             plural(arts.len(), "artifact"),
                             format_size(cfg.min_size),
-                            format_size(newest.file.bytes)
+                            format_size(newest.bytes)
                         ),
                     )
-                    .with("id", newest.id())
-                    .with("bytes", newest.file.bytes)
+                    .with("id", inv.id(newest))
+                    .with("bytes", newest.bytes)
                     .with("min_bytes", cfg.min_size),
                 );
             }
@@ -272,17 +268,17 @@ pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
         if cfg.runs("shrink") && arts.len() > SHRINK_MIN_HISTORY {
             let before = &arts[..arts.len() - 1];
             let window = &before[before.len().saturating_sub(SHRINK_WINDOW)..];
-            let mut sizes: Vec<u64> = window.iter().map(|a| a.file.bytes).collect();
+            let mut sizes: Vec<u64> = window.iter().map(|a| a.bytes).collect();
             sizes.sort_unstable();
             let median = median(&sizes);
-            let bytes = newest.file.bytes;
+            let bytes = newest.bytes;
             let f = if (bytes as f64) < median / 2.0 {
                 Finding::warn(
                     "shrink",
                     g.clone(),
                     format!(
                         "newest {} is {} ({bytes} bytes), less than half the median {} ({} bytes) of the {} before it",
-                        newest.id(),
+                        inv.id(newest),
                         format_size(bytes),
                         format_size(median as u64),
                         median as u64,
@@ -302,7 +298,7 @@ pub fn sizes(inv: &Inventory, cfg: &Config) -> Vec<Finding> {
                 )
             };
             out.push(
-                f.with("id", newest.id())
+                f.with("id", inv.id(newest))
                     .with("bytes", bytes)
                     .with("median_bytes", median as u64)
                     .with("compared", window.len()),
@@ -353,34 +349,34 @@ pub fn integrity(inv: &Inventory, cfg: &Config, seed: u64) -> (Vec<Finding>, Ver
     }
     // Evicted files would be downloaded by reading them; they are reported
     // as placeholders instead.
-    picked.retain(|a| !a.file.dataless);
+    picked.retain(|a| !a.dataless);
     let opts = Options {
         checks: [CheckName::Checksum, CheckName::Decode, CheckName::Complete]
             .into_iter()
             .collect(),
         ..Options::default()
     };
-    let outcomes = parallel_verify(&picked, &opts);
+    let outcomes = parallel_verify(inv, &picked, &opts);
     let mut out = Vec::new();
     let mut passed: BTreeMap<Group, Vec<String>> = BTreeMap::new();
     for (a, outcome) in picked.iter().zip(outcomes) {
-        verified.insert(a.file.path.clone(), outcome.ok());
+        verified.insert(a.file, outcome.ok());
         if outcome.ok() {
             passed
-                .entry(Group::clone(&a.group))
+                .entry(inv.group(a).clone())
                 .or_default()
-                .push(a.id());
+                .push(inv.id(a));
             continue;
         }
         let failed: Vec<&str> = outcome.failed().iter().map(|c| c.name.as_str()).collect();
         out.push(
             Finding::crit(
                 "integrity",
-                Group::clone(&a.group),
-                format!("{}: {}", a.id(), outcome.summary()),
+                inv.group(a).clone(),
+                format!("{}: {}", inv.id(a), outcome.summary()),
             )
-            .with("id", a.id())
-            .with("path", a.file.path.to_string_lossy())
+            .with("id", inv.id(a))
+            .with("path", inv.path(a).to_string_lossy())
             .with("failed", json!(failed))
             .with("verify", outcome.section()),
         );
@@ -405,7 +401,7 @@ pub fn integrity(inv: &Inventory, cfg: &Config, seed: u64) -> (Vec<Finding>, Ver
 
 /// Runs `verify` over the artifacts on a few threads (each verify already
 /// reads, hashes and decodes in parallel, so a handful is plenty).
-fn parallel_verify(arts: &[&Artifact], opts: &Options) -> Vec<verify::Outcome> {
+fn parallel_verify(inv: &Inventory, arts: &[&Artifact], opts: &Options) -> Vec<verify::Outcome> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -418,7 +414,7 @@ fn parallel_verify(arts: &[&Artifact], opts: &Options) -> Vec<verify::Outcome> {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(a) = arts.get(i) else { break };
-                    let o = verify::verify(&a.record(), opts);
+                    let o = verify::verify(&inv.record(a), opts);
                     results.lock().expect("no poisoned lock")[i] = Some(o);
                 }
             });
@@ -453,31 +449,31 @@ impl XorShift {
 /// one: their checksum cannot be checked.
 pub fn sidecars(inv: &Inventory) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut missing: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
+    let mut missing: BTreeMap<&Group, Vec<&Artifact>> = BTreeMap::new();
     for a in &inv.artifacts {
-        if let Some(e) = &a.sidecar_error {
+        if let Some(e) = inv.sidecar_error(a) {
             out.push(
                 Finding::warn(
                     "sidecar",
-                    Group::clone(&a.group),
+                    inv.group(a).clone(),
                     format!(
                         "{}: unusable sidecar ({e}); its checksum cannot be checked",
-                        a.id()
+                        inv.id(a)
                     ),
                 )
-                .with("id", a.id())
-                .with("path", a.file.path.to_string_lossy()),
+                .with("id", inv.id(a))
+                .with("path", inv.path(a).to_string_lossy()),
             );
-        } else if a.sidecar.is_none() && !a.legacy {
-            missing.entry(Group::clone(&a.group)).or_default().push(a);
+        } else if a.sidecar().is_none() && !a.legacy {
+            missing.entry(inv.group(a)).or_default().push(a);
         }
     }
     for (g, arts) in missing {
-        let names: Vec<String> = arts.iter().map(|a| a.id()).collect();
+        let names: Vec<String> = arts.iter().map(|a| inv.id(a)).collect();
         out.push(
             Finding::warn(
                 "sidecar",
-                g,
+                g.clone(),
                 format!(
                     "{} no sidecar record (no checksum to check against): {}",
                     if arts.len() == 1 {
@@ -530,13 +526,13 @@ fn perm_problems(mode: u32, uid: u32, euid: u32) -> Vec<PermProblem> {
 /// `--require-encryption`: every artifact not encrypted with age (its name
 /// has no `.age`) is critical, listed by group.
 pub fn encryption(inv: &Inventory) -> Vec<Finding> {
-    let mut plain: BTreeMap<Group, Vec<&Artifact>> = BTreeMap::new();
+    let mut plain: BTreeMap<&Group, Vec<&Artifact>> = BTreeMap::new();
     let mut encrypted = 0usize;
     for a in &inv.artifacts {
-        if a.encrypted() {
+        if inv.encrypted(a) {
             encrypted += 1;
         } else {
-            plain.entry(Group::clone(&a.group)).or_default().push(a);
+            plain.entry(inv.group(a)).or_default().push(a);
         }
     }
     if plain.is_empty() {
@@ -549,10 +545,10 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
     plain
         .into_iter()
         .map(|(g, arts)| {
-            let names: Vec<String> = arts.iter().map(|a| a.id()).collect();
+            let names: Vec<String> = arts.iter().map(|a| inv.id(a)).collect();
             Finding::crit(
                 "encryption",
-                g,
+                g.clone(),
                 format!(
                     "{} not encrypted: {}",
                     if arts.len() == 1 {
@@ -572,6 +568,16 @@ pub fn encryption(inv: &Inventory) -> Vec<Finding> {
         .collect()
 }
 
+/// A file whose mode and owner are checked.
+#[derive(Clone, Copy)]
+enum PermOf<'a> {
+    Artifact(&'a Artifact),
+    /// The artifact's sidecar.
+    Sidecar(&'a Artifact),
+    /// A store file (the journal).
+    Store(&'a FileInfo),
+}
+
 /// A file with a permission problem.
 struct PermFile {
     path: std::path::PathBuf,
@@ -586,34 +592,32 @@ struct PermFile {
 pub fn permissions(inv: &Inventory) -> Vec<Finding> {
     let euid = sys::euid();
     let mut by: BTreeMap<(Group, PermProblem), Vec<PermFile>> = BTreeMap::new();
-    let mut clean: BTreeMap<Group, usize> = BTreeMap::new();
-    // (group, artifact or journal, is its sidecar, mode, uid): a sidecar's
-    // path is made only when it has a problem to name.
+    let mut clean: BTreeMap<&Group, usize> = BTreeMap::new();
+    // (group, file, mode, uid): a path is made only when it has a problem
+    // to name.
     let files = inv
         .artifacts
         .iter()
         .flat_map(|a| {
-            std::iter::once((&*a.group, &a.file, false, a.file.mode, a.file.uid)).chain(
-                a.sidecar
-                    .iter()
-                    .map(|s| (&*a.group, &a.file, true, s.mode, s.uid)),
-            )
+            let g = inv.group(a);
+            std::iter::once((g, PermOf::Artifact(a), a.mode(), a.uid))
+                .chain(a.sidecar().map(|s| (g, PermOf::Sidecar(a), s.mode, s.uid)))
         })
         .chain(
             inv.store_files
                 .iter()
-                .map(|f| (&STORE_GROUP, f, false, f.mode, f.uid)),
+                .map(|f| (&STORE_GROUP, PermOf::Store(f), f.mode, f.uid)),
         );
-    for (g, f, sidecar, mode, uid) in files {
+    for (g, f, mode, uid) in files {
         let problems = perm_problems(mode, uid, euid);
         if problems.is_empty() {
-            *clean.entry(g.clone()).or_default() += 1;
+            *clean.entry(g).or_default() += 1;
         }
         for p in problems {
-            let path = if sidecar {
-                lfb_core::store::sidecar_path(&f.path)
-            } else {
-                f.path.clone()
+            let path = match f {
+                PermOf::Artifact(a) => inv.path(a),
+                PermOf::Sidecar(a) => lfb_core::store::sidecar_path(&inv.path(a)),
+                PermOf::Store(f) => f.path.clone(),
             };
             by.entry((g.clone(), p))
                 .or_default()
@@ -685,11 +689,11 @@ pub fn permissions(inv: &Inventory) -> Vec<Finding> {
     }
     let troubled: BTreeSet<&Group> = by.keys().map(|(g, _)| g).collect();
     for (g, n) in clean {
-        if !troubled.contains(&g) {
+        if !troubled.contains(g) {
             out.push(
                 Finding::ok(
                     "permissions",
-                    g,
+                    g.clone(),
                     format!(
                         "{} private (no group/other access) and yours",
                         plural(n, "file")
@@ -791,7 +795,7 @@ pub fn space(store: &Store, inv: &Inventory, cfg: &Config) -> (Finding, Option<(
         .artifacts
         .iter()
         .filter(|a| a.created > window_start && a.created <= cfg.now)
-        .map(|a| a.file.bytes)
+        .map(|a| a.bytes)
         .sum();
     // A store younger than the window grows at its own (shorter) pace.
     let oldest = inv.artifacts.first().map(|a| a.created).unwrap_or(cfg.now);

@@ -2,10 +2,12 @@
 //! neither imports the other (`checks` finds, `report` presents).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-/// Results of re-reading artifacts, by path: true when every check passed.
-pub type Verified = BTreeMap<PathBuf, bool>;
+use lfb_core::store::FileId;
+
+/// Results of re-reading artifacts, by file (the inventory's
+/// [`crate::inventory::Artifact::file`]): true when every check passed.
+pub type Verified = BTreeMap<FileId, bool>;
 
 /// `1 group`, `2 groups`.
 pub(crate) fn plural(n: usize, word: &str) -> String {

@@ -71,9 +71,9 @@ pub fn scan(inv: &Inventory) -> BTreeMap<Group, Drill> {
     type Seen = (usize, Option<DateTime<Utc>>, DateTime<Utc>);
     let mut seen: BTreeMap<&Group, Seen> = BTreeMap::new();
     for (i, a) in inv.artifacts.iter().enumerate() {
-        let e = seen.entry(&*a.group).or_insert((i, None, a.created));
+        let e = seen.entry(inv.group(a)).or_insert((i, None, a.created));
         e.2 = e.2.min(a.created);
-        e.1 = e.1.max(a.restore_test);
+        e.1 = e.1.max(inv.restore_test(a));
         if a.created >= inv.artifacts[e.0].created {
             e.0 = i;
         }
@@ -81,15 +81,15 @@ pub fn scan(inv: &Inventory) -> BTreeMap<Group, Drill> {
     seen.into_iter()
         .map(|(g, (newest, last_ok, since))| {
             let a = &inv.artifacts[newest];
-            let failed = if a.verify_failed && (!a.derived || a.sidecar.is_some()) {
-                failed_verification(&a.record())
+            let failed = if a.verify_failed && (!a.derived || a.sidecar().is_some()) {
+                failed_verification(&inv.record(a))
             } else {
                 None
             };
             (
                 Group::clone(g),
                 Drill {
-                    newest: (a.created, a.id(), failed),
+                    newest: (a.created, inv.id(a), failed),
                     last_ok,
                     since,
                 },

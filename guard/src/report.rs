@@ -421,13 +421,13 @@ pub fn group_stats(
             let last_success = arts
                 .iter()
                 .rev()
-                .find(|a| a.file.bytes >= min_size && verified.get(&a.file.path) != Some(&false))
+                .find(|a| a.bytes >= min_size && verified.get(&a.file) != Some(&false))
                 .map(|a| a.created);
             GroupStat {
                 group: g.clone(),
                 artifacts: arts.len(),
                 newest_created: newest.created,
-                newest_bytes: newest.file.bytes,
+                newest_bytes: newest.bytes,
                 last_success,
                 worst: worst.get(g).copied().unwrap_or(Severity::Ok),
             }
