@@ -15,6 +15,26 @@ use crate::record::Kind;
 /// Timestamp layout inside lfb names.
 pub const STAMP: &str = "%Y%m%dT%H%M%SZ";
 
+/// `time` as [`STAMP`] has it, written by hand for years 0 to 9999 (the
+/// tools that hold a large store spell its names again from their times,
+/// and chrono's formatting reads the layout anew each time), else by
+/// chrono.
+fn stamp(time: &DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let year = time.year();
+    if !(0..=9999).contains(&year) {
+        return time.format(STAMP).to_string();
+    }
+    format!(
+        "{year:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        time.month(),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    )
+}
+
 /// The time in an lfb name ([`STAMP`], `20261127T020000Z`): read by hand
 /// when it has exactly that shape (a store of 100,000 artifacts has its
 /// names parsed on every listing), else by chrono, which decides the rest.
@@ -123,7 +143,7 @@ impl ArtifactName {
             self.name,
             self.kind,
             self.tag,
-            self.time.format(STAMP)
+            stamp(&self.time)
         )
     }
 
@@ -311,6 +331,21 @@ mod tests {
         );
         let f = ArtifactName::parse("app_full_pre-migration_20260101T000000Z.tar.gz").unwrap();
         assert_eq!((f.kind, f.tag.as_str()), (Kind::Full, "pre-migration"));
+    }
+
+    #[test]
+    fn stamps_are_written_as_chrono_writes_them() {
+        for t in [
+            "2026-11-27T02:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2024-02-29T12:34:56Z",
+        ] {
+            let t = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            assert_eq!(stamp(&t), t.format(STAMP).to_string());
+        }
+        let far = Utc.with_ymd_and_hms(12000, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(stamp(&far), far.format(STAMP).to_string());
     }
 
     #[test]

@@ -403,7 +403,7 @@ impl Listing {
     /// The entry called `name`.
     fn get(&self, name: &str) -> Option<Listed<'_>> {
         self.entries
-            .binary_search_by(|e| self.names.get(e.name).cmp(name))
+            .binary_search_by(|e| self.names.bytes(e.name).cmp(name.as_bytes()))
             .ok()
             .map(|i| self.listed(self.entries[i]))
     }
@@ -495,8 +495,8 @@ fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>, defer_sidecars: bool) -
     let mut order: Vec<u32> = (0..out.entries.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| {
         names
-            .get(out.entries[a as usize].name)
-            .cmp(names.get(out.entries[b as usize].name))
+            .bytes(out.entries[a as usize].name)
+            .cmp(names.bytes(out.entries[b as usize].name))
     });
     // A possible sidecar whose artifact is beside it (listed, stat'ed or
     // not) is deferred; any other is stat'ed now (a few: orphans, hand-made
@@ -508,7 +508,11 @@ fn list(dir: &Path, errors: &mut Vec<(PathBuf, String)>, defer_sidecars: bool) -
         let name = out.names.get(out.entries[at].name);
         let base = name.strip_suffix(".json").unwrap_or(name);
         let beside = order
-            .binary_search_by(|&i| out.names.get(out.entries[i as usize].name).cmp(base))
+            .binary_search_by(|&i| {
+                out.names
+                    .bytes(out.entries[i as usize].name)
+                    .cmp(base.as_bytes())
+            })
             .is_ok();
         out.entries[at].meta = if beside {
             DEFERRED
