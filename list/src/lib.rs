@@ -220,13 +220,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
             .then_with(|| rank(b).cmp(&rank(a)))
     });
     if shown.is_empty() && !inv.listed.is_empty() {
-        let all: Vec<(String, String)> = (0..inv.listed.len())
-            .map(|i| {
-                let e = inv.entry(i);
-                (e.tag, e.name)
-            })
-            .collect();
-        explain_empty(&cli, &all, ui);
+        let tags = inv.listed.iter().map(|l| inv.words[l.tag as usize].clone());
+        let names = inv.listed.iter().map(|l| inv.files.name(l.file).name);
+        explain_empty(&cli, &tags.collect(), &names.collect(), ui);
     }
     if table {
         let rows: Vec<Entry> = shown.iter().map(|&i| inv.entry(i as usize)).collect();
@@ -434,26 +430,28 @@ fn keep(cli: &Cli, env: Option<&str>, a: &Entry, now: DateTime<Utc>) -> bool {
 }
 
 /// When filters match nothing, say which filter and what values exist, so
-/// `--tag hourlyy` is not a silent empty success. `all` is every
-/// artifact's (tag, name).
-fn explain_empty(cli: &Cli, all: &[(String, String)], ui: &Ui) {
-    let values = |f: fn(&(String, String)) -> &str| -> String {
-        let set: BTreeSet<&str> = all.iter().map(f).collect();
-        set.into_iter().collect::<Vec<_>>().join(", ")
+/// `--tag hourlyy` is not a silent empty success. `tags` and `names` are
+/// those of every artifact (a few values, however many artifacts).
+fn explain_empty(cli: &Cli, tags: &BTreeSet<String>, names: &BTreeSet<String>, ui: &Ui) {
+    let values = |set: &BTreeSet<String>| {
+        set.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     if let Some(t) = &cli.tag
-        && !all.iter().any(|a| &a.0 == t)
+        && !tags.contains(t)
     {
         ui.warn(format!(
             "no artifact has tag '{t}' (tags in the store: {})",
-            values(|a| &a.0)
+            values(tags)
         ));
     } else if let Some(n) = &cli.name
-        && !all.iter().any(|a| &a.1 == n)
+        && !names.contains(n)
     {
         ui.warn(format!(
             "no artifact is named '{n}' (names in the store: {})",
-            values(|a| &a.1)
+            values(names)
         ));
     } else {
         ui.warn("no artifact matches all of the filters given");

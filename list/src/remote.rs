@@ -86,11 +86,9 @@ pub fn run(cli: Cli, location: Location, ui: &Ui) -> Result<u8> {
         .collect();
     shown.sort_by(|a, b| b.created.cmp(&a.created).then(b.path.cmp(&a.path)));
     if shown.is_empty() && !all.is_empty() {
-        let all: Vec<(String, String)> = all
-            .iter()
-            .map(|a| (a.tag.clone(), a.name.clone()))
-            .collect();
-        crate::explain_empty(&cli, &all, ui);
+        let tags = all.iter().map(|a| a.tag.clone()).collect();
+        let names = all.iter().map(|a| a.name.clone()).collect();
+        crate::explain_empty(&cli, &tags, &names, ui);
     }
     let table = match cli.format {
         Some(f) => f == Format::Table,

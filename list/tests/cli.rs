@@ -276,6 +276,18 @@ fn errors_name_what_is_wrong() {
         err.contains("no artifact has tag 'hourlyy'") && err.contains("hourly, pre-migration"),
         "{err}"
     );
+    let out = list(store.path())
+        .args(["--name", "shopp"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no artifact is named 'shopp' (names in the store: blog, shop)"),
+        "{err}"
+    );
 
     list(store.path())
         .args(["--tag", "Hourly"])

@@ -687,9 +687,12 @@ impl Run<'_> {
         // The rest in order, their lines read ahead a batch at a time on
         // every core while the batch before is printed (a batch is read
         // before any of it is deleted).
-        let rest = listing.order.iter().filter(|&&i| !printed[i as usize]);
+        let mut rest = listing
+            .order
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| !printed[i]);
         let mut batch: Vec<usize> = Vec::with_capacity(PRINT_BATCH);
-        let mut rest = rest.map(|&i| i as usize);
         loop {
             batch.clear();
             batch.extend(rest.by_ref().take(PRINT_BATCH));

@@ -281,13 +281,9 @@ impl ArtifactFiles {
         let spelled = if respelled {
             self.series_of(name)
         } else {
-            let odd = self.odd.push(file)?;
-            u32::try_from(self.odd.len() - 1)
-                .ok()
-                .filter(|&i| i < ODD)
-                .map(|i| i | ODD)
-                .ok_or_else(|| Error::input("too many artifacts to hold (over 2 billion)"))
-                .inspect(|_| debug_assert_eq!(self.odd.get(odd), file))?
+            // Fewer names kept as text than files (`id` < ODD): the mark
+            // is free.
+            self.odd.push(file)?.0 | ODD
         };
         self.spelled.push(spelled);
         self.times.push(time);
