@@ -98,6 +98,9 @@ pub enum Check {
 pub enum Metric {
     Wall,
     Size,
+    /// lfb's own wall time in seconds (no baseline: `against` is 0), judged
+    /// at scale 1 only, the data size the target names.
+    Seconds,
 }
 
 /// The bound a ratio must respect.
@@ -496,7 +499,12 @@ pub const ALL: &[Comparison] = &[
             "lfb-prune --all-envs --keep-hourly 24 --keep-daily 7 … --dry-run",
             None,
         )],
-        targets: &[],
+        targets: &[Target {
+            metric: Metric::Seconds,
+            against: 0,
+            bound: Bound::AtMost(1.0),
+            aim: None,
+        }],
     },
     Comparison {
         id: "guard",
@@ -515,7 +523,12 @@ pub const ALL: &[Comparison] = &[
             "lfb-guard --store STORE --min-size 100",
             None,
         )],
-        targets: &[],
+        targets: &[Target {
+            metric: Metric::Seconds,
+            against: 0,
+            bound: Bound::AtMost(1.0),
+            aim: None,
+        }],
     },
     Comparison {
         id: "list",
@@ -614,6 +627,10 @@ mod tests {
             assert!(c.variants[0].script.contains(c.tool), "{}", c.id);
             assert!(c.variants[1..].iter().all(|v| v.role != Role::Lfb));
             for t in c.targets {
+                if t.metric == Metric::Seconds {
+                    assert_eq!(t.against, 0, "{}", c.id);
+                    continue;
+                }
                 assert!(t.against > 0 && t.against < c.variants.len(), "{}", c.id);
                 if t.metric == Metric::Size {
                     assert!(c.variants[t.against].out.is_some(), "{}", c.id);
