@@ -33,7 +33,7 @@ use lfb_core::fsutil::{self, AtomicFile};
 use lfb_core::ndjson::{self, RecordWriter};
 use lfb_core::record::format_time;
 use lfb_core::s3::{self, Client, Location};
-use lfb_core::store::{self, sidecar_path};
+use lfb_core::store::{self, Records, sidecar_path};
 use lfb_core::{Error, Record, Result, Store, chrono, journal};
 use serde_json::json;
 use sha2::Digest;
@@ -232,7 +232,8 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let mut failed = 0usize;
     let mut copied = 0usize;
     let mut skipped = 0usize;
-    for mut rec in records {
+    for rec in records {
+        let mut rec = rec?;
         if rec.failed() {
             ui.warn(format!("{}: a failed record, not copied", rec.label()));
             failed += 1;
@@ -381,19 +382,20 @@ fn journal_event(
 }
 
 /// The records to copy: arguments, else stdin, else the local store.
-fn input_records(cli: &Cli, store: &Store) -> Result<Vec<Record>> {
+fn input_records(cli: &Cli, store: &Store) -> Result<Records> {
     if !cli.paths.is_empty() {
         return cli
             .paths
             .iter()
             .map(|p| store::record_for_path(p))
-            .collect();
+            .collect::<Result<_>>()
+            .map(Records::given);
     }
     if !cli.all
         && cli.tag.is_none()
         && let Some(recs) = ndjson::stdin_records()?
     {
-        return Ok(recs);
+        return Ok(Records::given(recs));
     }
     if !cli.all && cli.tag.is_none() && cli.store.env.is_none() {
         return Err(Error::usage(
@@ -415,12 +417,11 @@ fn input_records(cli: &Cli, store: &Store) -> Result<Vec<Record>> {
         // "nothing to copy".
         store.require_env(e)?;
     }
-    let mut arts = store.artifacts()?;
-    arts.retain(|a| {
-        env.as_deref().is_none_or(|e| a.in_env(e))
+    // Each record is read when its artifact is copied.
+    Ok(Records::stored(store.artifact_refs(|a| {
+        env.as_deref().is_none_or(|e| a.env() == e)
             && cli.tag.as_deref().is_none_or(|t| a.name.tag == t)
-    });
-    Ok(arts.into_iter().map(|a| a.record).collect())
+    })?))
 }
 
 /// The store-relative path of an artifact (`ENV/NAME`): its place under the

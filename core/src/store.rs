@@ -242,6 +242,29 @@ impl Store {
         Ok(out)
     }
 
+    /// The artifacts `keep` accepts, oldest first (the order of
+    /// [`Store::artifacts`]), each by its path and time with its record not
+    /// read yet: a store-wide run (`lfb-verify --all`, `lfb-copy --all`)
+    /// holds these, about 150 bytes each, instead of every parsed record
+    /// (~4.6 KB each), and reads a record when it gets to it
+    /// ([`ArtifactRef::load`]). Found with [`Store::visit_sidecars`]: a
+    /// sidecar that is not a valid record stops it with the same error.
+    pub fn artifact_refs(&self, mut keep: impl FnMut(&Found) -> bool) -> Result<Vec<ArtifactRef>> {
+        let mut out = Vec::new();
+        self.visit_sidecars(|found| {
+            if keep(&found) {
+                out.push(ArtifactRef {
+                    time: found.name.time,
+                    path: found.path,
+                    folder: found.folder,
+                });
+            }
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.path.cmp(&b.path)));
+        Ok(out)
+    }
+
     /// Hands every artifact to `f` one at a time, folder by folder in name
     /// order, so a tool that keeps only a summary of each never holds all
     /// the records at once (100,000 parsed sidecars are ~460 MB).
@@ -413,6 +436,88 @@ pub struct Found {
     /// Its record line ([`record_line`]), read with its sidecar, when the
     /// walk was [`Store::visit_records`] and the sidecar is one plain line.
     pub line: Option<String>,
+}
+
+impl Found {
+    /// The environment this artifact belongs to ([`artifact_env`]), from
+    /// the `env` its sidecar names.
+    pub fn env(&self) -> &str {
+        env_of(&self.folder, self.sidecar.env.as_deref())
+    }
+}
+
+/// An artifact of the store by where it is and when it was made, its record
+/// not read yet ([`Store::artifact_refs`]).
+#[derive(Debug, Clone)]
+pub struct ArtifactRef {
+    pub path: PathBuf,
+    pub time: chrono::DateTime<chrono::Utc>,
+    folder: std::sync::Arc<str>,
+}
+
+impl ArtifactRef {
+    /// The artifact with its record, read now ([`load_record`]): one
+    /// deleted since it was listed has the record its name gives.
+    pub fn load(&self) -> Result<StoredArtifact> {
+        let file = self
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default();
+        let name = ArtifactName::parse(&file)
+            .ok_or_else(|| Error::input(format!("'{}' is not an artifact name", file)))?;
+        let (record, derived) = load_record(&self.path, &name, &self.folder)?;
+        Ok(StoredArtifact {
+            path: self.path.clone(),
+            name,
+            folder: self.folder.to_string(),
+            record,
+            derived,
+        })
+    }
+}
+
+/// Records to work through one at a time: the ones given (arguments,
+/// stdin), or a store's artifacts ([`Store::artifact_refs`]) whose records
+/// are read as they are reached, so a store-wide run holds one record at a
+/// time.
+#[derive(Debug)]
+pub enum Records {
+    Given(std::vec::IntoIter<Record>),
+    Stored(std::vec::IntoIter<ArtifactRef>),
+}
+
+impl Records {
+    pub fn given(records: Vec<Record>) -> Records {
+        Records::Given(records.into_iter())
+    }
+
+    pub fn stored(refs: Vec<ArtifactRef>) -> Records {
+        Records::Stored(refs.into_iter())
+    }
+
+    /// How many are left.
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Given(r) => r.len(),
+            Records::Stored(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        match self {
+            Records::Given(r) => r.next().map(Ok),
+            Records::Stored(r) => r.next().map(|a| a.load().map(|a| a.record)),
+        }
+    }
 }
 
 /// What the sidecar of `artifact` says ([`Sidecar`]), `None` when it has
@@ -1017,6 +1122,73 @@ mod tests {
         assert!(arts[0].derived && arts[1].derived);
         assert_eq!(arts[0].record.env(), Some("dev"));
         assert_eq!(store.partials().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn artifact_refs_are_the_artifacts_in_order_with_records_read_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        for folder in ["dev", "prod", MIGRATIONS] {
+            fs::create_dir_all(dir.path().join(folder)).unwrap();
+        }
+        let files = [
+            "prod/a_db_hourly_20261127T030000Z.sql.gz",
+            "dev/a_db_hourly_20261127T030000Z.sql.gz",
+            "dev/a_db_hourly_20261127T020000Z.sql.gz",
+            "migrations/a_db_pre-migrate_20261127T010000Z.sql.gz",
+            "dev/notes.txt",
+        ];
+        for f in files {
+            fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        // A pre-migration backup of dev: its sidecar names the environment.
+        let m = dir.path().join(files[3]);
+        fs::write(
+            sidecar_path(&m),
+            format!(
+                r#"{{"schema":"lfb/1","id":"m1","env":"dev","path":"{}"}}"#,
+                m.display()
+            ),
+        )
+        .unwrap();
+        let all = store.artifact_refs(|_| true).unwrap();
+        let rel = |r: &ArtifactRef| {
+            r.path
+                .strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        // Oldest first; the same moment in path order, as artifacts() has it.
+        let order: Vec<String> = all.iter().map(rel).collect();
+        let old: Vec<String> = store
+            .artifacts()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.path
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(order, [files[3], files[2], files[1], files[0]]);
+        assert_eq!(order, old);
+        // --env dev covers its folder and its share of migrations/.
+        let dev = store.artifact_refs(|a| a.env() == "dev").unwrap();
+        assert_eq!(dev.len(), 3);
+        assert_eq!(store.artifact_refs(|a| a.env() == "prod").unwrap().len(), 1);
+        // The record is read when loaded: the sidecar as it is then.
+        let loaded = dev[0].load().unwrap();
+        assert_eq!(loaded.record.id(), Some("m1"));
+        assert!(!loaded.derived);
+        fs::remove_file(sidecar_path(&m)).unwrap();
+        let again = dev[0].load().unwrap();
+        assert!(again.derived);
+        let records: Vec<Record> = Records::stored(dev).collect::<Result<_>>().unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[1].env(), Some("dev"));
     }
 
     #[test]

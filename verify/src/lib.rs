@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use lfb_core::cli::Ui;
 use lfb_core::journal::{self, Event};
 use lfb_core::ndjson::{self, RecordWriter};
+use lfb_core::store::Records;
 use lfb_core::verify::{self, Options, Outcome};
 use lfb_core::{Error, Record, Result, Store, store};
 
@@ -59,7 +60,8 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
     let mut failures = 0usize;
     let mut could_not_run = 0usize;
     let mut history = History::default();
-    for mut record in records {
+    for record in records {
+        let mut record = record?;
         // The prefix: --exec, else the one a record on stdin carries; never
         // a sidecar's.
         match (&cli.exec, from_stdin) {
@@ -93,14 +95,16 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8> {
 
 /// The records to verify: the PATHs given (each with its sidecar's record,
 /// or one made from its name), else every artifact of the store (`--all`,
-/// limited by `--env`), else the records on stdin.
-fn read_records(cli: &Cli, configured: &Store, ui: &Ui) -> Result<Vec<Record>> {
+/// limited by `--env`, each record read when it is verified), else the
+/// records on stdin.
+fn read_records(cli: &Cli, configured: &Store, ui: &Ui) -> Result<Records> {
     if !cli.paths.is_empty() {
         return cli
             .paths
             .iter()
             .map(|p| store::record_for_path(p))
-            .collect::<Result<_>>();
+            .collect::<Result<_>>()
+            .map(Records::given);
     }
     if cli.all {
         // Only reads: a store or an --env that does not exist is a mistake.
@@ -119,15 +123,12 @@ fn read_records(cli: &Cli, configured: &Store, ui: &Ui) -> Result<Vec<Record>> {
                 side.display()
             ));
         }
-        return Ok(configured
-            .artifacts()?
-            .into_iter()
-            .filter(|a| env.as_deref().is_none_or(|e| a.in_env(e)))
-            .map(|a| a.record)
-            .collect());
+        return Ok(Records::stored(
+            configured.artifact_refs(|a| env.as_deref().is_none_or(|e| a.env() == e))?,
+        ));
     }
     match ndjson::stdin_records()? {
-        Some(r) if !r.is_empty() => Ok(r),
+        Some(r) if !r.is_empty() => Ok(Records::given(r)),
         _ => Err(Error::usage(
             "nothing to verify: give artifact paths, --all, or records on stdin",
         )),
